@@ -1,0 +1,1 @@
+"""Composition root: settings, logging, the CLI and the process that runs every component."""

@@ -1,0 +1,1 @@
+"""Voice side: FastAGI call flows for Asterisk and the AMI line monitor."""

@@ -1,0 +1,54 @@
+"""The one lookup interface that voice, SMS and the web console query.
+
+Adapters: lookup/sqlite.py (default), lookup/http.py (an existing one-stop
+system), lookup/postgres.py. Every adapter raises LookupUnavailable, never a
+driver's own exception, when it cannot answer; "no such dossier" is a value
+(None or an empty list), not an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from lookup.model import Changes, FullView, Procedure, PublicView
+
+
+class LookupUnavailable(Exception):
+    """The dossier store cannot answer now (down, slow, or answered nonsense)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Proof:
+    """A second factor offered with a code: caller ID / SMS sender, or a secret."""
+
+    phone: str | None = None  # E.164 of the caller or sender
+    secret: str | None = None  # receipt PIN, or the last digits of the ID number
+
+
+class DossierLookup(Protocol):
+    async def by_code(self, code: str) -> PublicView | None:
+        """The public view of one dossier; `code` is any spelling lookup.codes accepts."""
+        ...
+
+    async def by_keypad_digits(self, digits: str) -> list[PublicView]:
+        """Dossiers of the configured agencies matching keyed date+sequence digits."""
+        ...
+
+    async def by_phone(self, phone: str) -> list[PublicView]:
+        """Dossiers registered to a phone number (any form; normalised to E.164)."""
+        ...
+
+    async def full(self, code: str, proof: Proof) -> FullView | None:
+        """The full view, only when `proof` matches the dossier; else None."""
+        ...
+
+    async def changed_since(self, cursor: str, limit: int = 1000) -> Changes:
+        """Dossiers updated after `cursor` ("" for the beginning), oldest first."""
+        ...
+
+    async def procedure(self, procedure_code: str) -> Procedure | None: ...
+
+    async def procedures(self, *, common_only: bool = False) -> list[Procedure]: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Voice prompts: the catalog of Vietnamese scripts, TTS placeholders, staff recordings."""

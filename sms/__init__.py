@@ -1,0 +1,1 @@
+"""SMS side: the SMPP link, citizen commands, replies and reminders."""

@@ -1,0 +1,61 @@
+"""Settings come from TRACUU_* variables and a TOML file; typos are fatal."""
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from gateway.settings import Settings
+
+
+def test_defaults_match_the_documented_ports_and_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACUU_CONFIG", "/nonexistent.toml")
+    settings = Settings()
+    assert settings.agi.port == 4573
+    assert settings.http.port == 8080
+    assert settings.database == "var/tracuu.sqlite3"
+    assert settings.timezone == "Asia/Ho_Chi_Minh"
+
+
+def test_environment_reaches_nested_sections(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACUU_CONFIG", "/nonexistent.toml")
+    monkeypatch.setenv("TRACUU_AGI_PORT", "5000")
+    monkeypatch.setenv("TRACUU_SMPP_SYSTEM_ID", "office1")
+    monkeypatch.setenv("TRACUU_SMPP_PASSWORD", "s3cret")
+    monkeypatch.setenv("TRACUU_AGENCIES", '[{"id": "G22.99", "name": "UBND xã A"}]')
+    settings = Settings()
+    assert settings.agi.port == 5000
+    assert settings.smpp.system_id == "office1"
+    assert settings.smpp.password.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(settings)
+    assert [a.id for a in settings.agencies] == ["G22.99"]
+
+
+def test_toml_file_is_read_and_environment_wins(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "tracuu.toml"
+    config.write_text(
+        'database = "/srv/a.sqlite3"\n[agi]\nport = 4600\n[office]\nname = "UBND xã B"\n'
+    )
+    monkeypatch.setenv("TRACUU_CONFIG", str(config))
+    monkeypatch.setenv("TRACUU_AGI_PORT", "4700")
+    settings = Settings()
+    assert settings.database == "/srv/a.sqlite3"
+    assert settings.office.name == "UBND xã B"
+    assert settings.agi.port == 4700
+
+
+def test_a_misspelt_key_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "tracuu.toml"
+    config.write_text("[agi]\nprot = 4600\n")
+    monkeypatch.setenv("TRACUU_CONFIG", str(config))
+    with pytest.raises(ValidationError, match="prot"):
+        Settings()
+
+
+def test_unknown_time_zone_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACUU_CONFIG", "/nonexistent.toml")
+    monkeypatch.setenv("TRACUU_TIMEZONE", "Asia/Atlantis")
+    with pytest.raises(ValidationError):
+        Settings()
