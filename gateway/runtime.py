@@ -1,0 +1,22 @@
+"""What every long-running component receives from the composition root.
+
+A component is `async def run(runtime: Runtime) -> None` in `<package>/service.py`:
+it runs until cancelled, cleans up on cancellation, and raises only for a fault
+that should stop the gateway. Components take what they need from here and
+never read the environment themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.bus import EventBus
+from gateway.settings import Settings
+from lookup.port import DossierLookup
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    lookup: DossierLookup
+    bus: EventBus
