@@ -65,6 +65,8 @@ class Settings(BaseSettings):
         env_prefix="TRACUU_",
         env_nested_delimiter="_",
         env_nested_max_split=1,
+        # docker-compose passes unset variables as "": treat them as unset.
+        env_ignore_empty=True,
         extra="forbid",
         frozen=True,
     )

@@ -59,3 +59,20 @@ def test_unknown_time_zone_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRACUU_TIMEZONE", "Asia/Atlantis")
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_empty_variables_from_compose_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACUU_CONFIG", "/nonexistent.toml")
+    monkeypatch.setenv("TRACUU_SMPP_HOST", "")
+    monkeypatch.setenv("TRACUU_AMI_HOST", "")
+    settings = Settings()
+    assert settings.smpp.host is None
+    assert settings.ami.host is None
+
+
+def test_example_config_file_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    example = Path(__file__).parent.parent / "tracuu.example.toml"
+    monkeypatch.setenv("TRACUU_CONFIG", str(example))
+    settings = Settings()
+    assert settings.agencies[0].id
+    assert settings.office.name.startswith("Bộ phận")
