@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from gateway.section import Section
 
@@ -17,6 +17,12 @@ class HttpLookupSettings(Section):
     # Remote status value -> national status code 1..10 (on top of the built-in vocabularies).
     status_map: dict[str, int] = Field(default_factory=dict)
     timeout_s: float = Field(2.0, gt=0)
+    # Sent as "Authorization: Bearer <token>" when set; from the environment only.
+    token: SecretStr = SecretStr("")
+    # Keypad lookups build full codes: the sequence is zero-padded to this many digits.
+    keypad_sequence_digits: int = Field(4, ge=4, le=6)
+    # Larger answers are refused: a dossier is a few hundred bytes.
+    max_response_bytes: int = Field(256 * 1024, gt=0)
 
 
 class LookupSettings(Section):

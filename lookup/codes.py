@@ -1,0 +1,262 @@
+"""Dossier codes (mã số hồ sơ): parse, normalise, and the keys the store indexes.
+
+Grammar (Circular 01/2018/TT-VPCP art. 19, and what real systems issue):
+
+    <agency>-<YYMMDD>-<sequence>
+
+- agency: 2 to 6 dot-separated groups of 1 to 3 characters [0-9A-Z]. The
+  province group (H26, G22, ...) may stand at either end; nothing here knows
+  which agencies exist, because old codes outlive reorganised agencies.
+- YYMMDD: the reception date, a real calendar date in 2000-2099.
+- sequence: the day's counter, 4 to 6 digits, starting at 1 (all zeros is refused).
+
+People type codes with lower case, spaces, Unicode dashes, full-width
+characters, NFD text and stray punctuation around them; all of that is
+accepted. A code whose separators are missing or replaced still has a
+`compact_key` (upper-case alphanumerics only), which is what the store indexes.
+
+Keypad form: a phone keypad has no letters or dots, so callers key the date and
+the sequence: YYMMDD followed by the sequence, e.g. 2411290001. Sequences are
+compared as numbers, so a caller may drop or add leading zeros: 2411291,
+2411290001 and 241129000001 all mean sequence 1 of 29/11/2024. The agency comes
+from the switchboard's configured agencies (resolved by the adapter).
+
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from enum import Enum
+
+MAX_INPUT_CHARS = 80  # anything longer is not a code somebody typed
+MIN_SEQUENCE_DIGITS, MAX_SEQUENCE_DIGITS = 4, 6
+MIN_GROUPS, MAX_GROUPS = 2, 6
+KEYPAD_MIN_DIGITS = 6 + 1  # a date plus at least one sequence digit (leading zeros dropped)
+KEYPAD_MAX_DIGITS = 6 + MAX_SEQUENCE_DIGITS
+
+
+class Reason(Enum):
+    """Why a text is not a dossier code; IVR and SMS map these to Vietnamese."""
+
+    EMPTY = "empty"
+    TOO_LONG = "too_long"
+    BAD_CHARACTER = "bad_character"
+    MISSING_PART = "missing_part"
+    EXTRA_PART = "extra_part"
+    BAD_AGENCY = "bad_agency"
+    BAD_DATE = "bad_date"
+    BAD_SEQUENCE = "bad_sequence"
+
+
+class InvalidCode(ValueError):
+    """A text that is not a dossier code; `reason` is machine-readable."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class DossierCode:
+    """A parsed code. `text` is the canonical spelling."""
+
+    agency: str  # upper case, dot-separated, e.g. 000.00.18.H26
+    received_on: date
+    sequence: str  # the digits as written on the receipt, e.g. "0001"
+
+    @property
+    def text(self) -> str:
+        return f"{self.agency}-{self.received_on:%y%m%d}-{self.sequence}"
+
+    @property
+    def compact(self) -> str:
+        return compact_key(self.text)
+
+    @property
+    def keypad(self) -> str:
+        return f"{self.received_on:%y%m%d}{self.sequence}"
+
+    @property
+    def sequence_number(self) -> int:
+        return int(self.sequence)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True, slots=True)
+class KeypadCode:
+    """What a caller keyed: a reception date and a sequence number."""
+
+    received_on: date
+    sequence_number: int
+
+    @property
+    def yymmdd(self) -> str:
+        return f"{self.received_on:%y%m%d}"
+
+
+# Dash-like characters people (and word processors) put between the parts. NFKC
+# already folds full-width forms and small hyphens; these survive it.
+_DASHES = dict.fromkeys(
+    map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\u2e3a\u2e3b"), "-"
+)
+_DOTS = dict.fromkeys(map(ord, "\u00b7\u2022\u3002\u30fb\u2219"), ".")
+# Stray punctuation around a code: quotes, brackets, sentence ends, and so on.
+_SURROUNDING = " \t\r\n.,;:!?'\"`()[]{}<>«»“”‘’「」-_/\\*#"
+_ALLOWED = re.compile(r"[0-9A-Z.\-]*")
+_GROUP = re.compile(r"[0-9A-Z]{1,3}")
+_NOT_ALNUM = re.compile(r"[^0-9A-Z]")
+
+
+def normalise(text: str) -> str:
+    """Fold a typed code to upper-case ASCII-like form with '-' and '.' separators."""
+    folded = unicodedata.normalize("NFKC", text).translate(_DASHES).translate(_DOTS).upper()
+    folded = folded.strip(_SURROUNDING)
+    # Spaces around separators are noise; spaces between parts stand in for dashes.
+    folded = re.sub(r"\s*([.\-])\s*", r"\1", folded)
+    return re.sub(r"\s+", "-", folded)
+
+
+def compact_key(text: str) -> str:
+    """Upper-case alphanumerics only: the store's index key for a code."""
+    return _NOT_ALNUM.sub("", unicodedata.normalize("NFKC", text).upper())
+
+
+def parse_code(text: str) -> DossierCode:
+    """Parse any spelling of a dossier code; raise InvalidCode with the reason."""
+    if len(text) > MAX_INPUT_CHARS:
+        raise InvalidCode(Reason.TOO_LONG, f"longer than {MAX_INPUT_CHARS} characters")
+    folded = normalise(text)
+    if not folded:
+        raise InvalidCode(Reason.EMPTY, "no code given")
+    if not _ALLOWED.fullmatch(folded):
+        bad = next(ch for ch in folded if not _ALLOWED.fullmatch(ch))
+        raise InvalidCode(Reason.BAD_CHARACTER, f"character {bad!r} cannot be in a code")
+    parts = folded.split("-")
+    if len(parts) < 3 or not all(parts):
+        raise InvalidCode(Reason.MISSING_PART, "a code has three parts: agency-YYMMDD-sequence")
+    if len(parts) > 3:
+        raise InvalidCode(Reason.EXTRA_PART, "a code has only three parts: agency-YYMMDD-sequence")
+    agency, yymmdd, sequence = parts
+    return DossierCode(_agency(agency), _date(yymmdd), _sequence(sequence))
+
+
+def parse_keypad(digits: str) -> KeypadCode:
+    """Parse keyed digits YYMMDD + sequence (1-6 digits, leading zeros optional)."""
+    keyed = digits.strip().rstrip("#")
+    if not keyed:
+        raise InvalidCode(Reason.EMPTY, "no digits keyed")
+    if not keyed.isascii() or not keyed.isdigit():
+        raise InvalidCode(Reason.BAD_CHARACTER, "only the digits 0-9 can be keyed")
+    if len(keyed) < KEYPAD_MIN_DIGITS:
+        raise InvalidCode(Reason.MISSING_PART, "key the date (YYMMDD) and then the sequence")
+    if len(keyed) > KEYPAD_MAX_DIGITS:
+        raise InvalidCode(
+            Reason.TOO_LONG, f"at most {KEYPAD_MAX_DIGITS} digits: YYMMDD and the sequence"
+        )
+    number = int(keyed[6:])
+    if number == 0:
+        raise InvalidCode(Reason.BAD_SEQUENCE, "the sequence cannot be zero: counters start at 1")
+    return KeypadCode(_date(keyed[:6]), number)
+
+
+def lookup_key(text: str) -> str:
+    """The compact key to search for, also when the separators are missing.
+
+    A parseable code gives its compact key. Otherwise, when the text has only
+    code characters and ends in a plausible date and sequence (e.g.
+    "000.00.18.H26 2411290001" or "00000018H262411290001"), its compact key is
+    still worth a search. Anything else raises the parser's InvalidCode.
+    """
+    try:
+        return parse_code(text).compact
+    except InvalidCode as exc:
+        if exc.reason not in (Reason.MISSING_PART, Reason.EXTRA_PART, Reason.BAD_CHARACTER):
+            raise
+        key = compact_key(normalise(text))
+        if _plausible_compact(key) and not _has_foreign_characters(text):
+            return key
+        raise
+
+
+def find_code(text: str) -> DossierCode | None:
+    """The first well-formed code inside longer text (an SMS, a QR-code URL), if any."""
+    folded = normalise(text)
+    for match in _EMBEDDED.finditer(folded):
+        try:
+            return parse_code(match.group(0))
+        except InvalidCode:
+            continue
+    return None
+
+
+_EMBEDDED = re.compile(
+    r"(?<![0-9A-Z.])[0-9A-Z]{1,3}(?:\.[0-9A-Z]{1,3}){1,5}-\d{6}-\d{4,6}(?![0-9])"
+)
+
+
+def _agency(agency: str) -> str:
+    groups = agency.split(".")
+    if not MIN_GROUPS <= len(groups) <= MAX_GROUPS:
+        raise InvalidCode(
+            Reason.BAD_AGENCY,
+            f"the agency part {agency!r} needs {MIN_GROUPS} to {MAX_GROUPS} dot-separated groups",
+        )
+    for group in groups:
+        if not _GROUP.fullmatch(group):
+            raise InvalidCode(
+                Reason.BAD_AGENCY,
+                f"agency group {group!r} must be 1 to 3 letters or digits",
+            )
+    return agency
+
+
+def _date(yymmdd: str) -> date:
+    if len(yymmdd) != 6 or not yymmdd.isdigit():
+        raise InvalidCode(Reason.BAD_DATE, f"the date part {yymmdd!r} must be 6 digits YYMMDD")
+    try:
+        return date(2000 + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:]))
+    except ValueError:
+        raise InvalidCode(
+            Reason.BAD_DATE, f"{yymmdd[4:]}/{yymmdd[2:4]}/20{yymmdd[:2]} is not a calendar date"
+        ) from None
+
+
+def _sequence(sequence: str) -> str:
+    if not sequence.isdigit():
+        raise InvalidCode(Reason.BAD_SEQUENCE, f"the sequence {sequence!r} must be digits")
+    if not MIN_SEQUENCE_DIGITS <= len(sequence) <= MAX_SEQUENCE_DIGITS:
+        raise InvalidCode(
+            Reason.BAD_SEQUENCE,
+            f"the sequence {sequence!r} must have {MIN_SEQUENCE_DIGITS} to "
+            f"{MAX_SEQUENCE_DIGITS} digits",
+        )
+    if int(sequence) == 0:
+        raise InvalidCode(Reason.BAD_SEQUENCE, "the sequence cannot be zero: counters start at 1")
+    return sequence
+
+
+def _plausible_compact(key: str) -> bool:
+    """An agency (2+ characters), a real YYMMDD and a 4-6 digit sequence, run together."""
+    for length in range(MIN_SEQUENCE_DIGITS, MAX_SEQUENCE_DIGITS + 1):
+        head, yymmdd, sequence = key[: -6 - length], key[-6 - length : -length], key[-length:]
+        if len(head) < MIN_GROUPS or len(head) > 3 * MAX_GROUPS or not sequence.isdigit():
+            continue
+        try:
+            _date(yymmdd)
+        except InvalidCode:
+            continue
+        return True
+    return False
+
+
+def _has_foreign_characters(text: str) -> bool:
+    """Letters outside A-Z (e.g. Vietnamese words) mean the text is not a code."""
+    folded = unicodedata.normalize("NFKC", text).upper()
+    return any(ch.isalpha() and not ("A" <= ch <= "Z") for ch in folded)

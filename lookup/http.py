@@ -1,0 +1,212 @@
+"""HTTP backend: ask an existing one-stop system for a dossier by its code.
+
+settings.lookup.http names the URL (`{code}` replaced by the URL-quoted
+canonical code), how its JSON fields map onto ours (`field_map`, dotted paths)
+and how its statuses map (`status_map`, on top of lookup.statuses). A 404 is
+"no such dossier"; a timeout, another non-2xx status, a body that is not JSON
+or lacks a required field is LookupUnavailable.
+
+Privacy: the remote answer is turned into a PublicView. Name and phone are
+read only when `field_map` names them, and only for full(): the phone is the
+one second factor this backend can check (receipt PINs and ID numbers are
+never fetched). Without a mapped phone, full() always answers None.
+
+What a remote system cannot do here: search by phone and list changes; those
+raise LookupUnavailable rather than pretend there is nothing. Procedures are
+not served by this backend (procedure() is None, procedures() is empty).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from datetime import UTC, tzinfo
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from lookup.codes import parse_code, parse_keypad
+from lookup.dates import parse_date, parse_datetime
+from lookup.model import Changes, Dossier, FullView, Procedure, PublicView
+from lookup.port import LookupUnavailable, Proof
+from lookup.settings import HttpLookupSettings
+from lookup.sqlite import proves
+from lookup.statuses import UnknownStatus, to_status
+
+log = logging.getLogger(__name__)
+
+REQUIRED = ("status", "received_on", "due_on")
+OPTIONAL = (
+    "code", "agency_id", "agency_name", "procedure_code", "procedure_name", "status_at",
+    "rescheduled_on", "ready_on", "collection_place", "applicant_name", "applicant_phones",
+)  # fmt: skip
+
+
+class HttpLookup:
+    """DossierLookup backed by a remote one-stop system's JSON API."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        settings: HttpLookupSettings,
+        agencies: Mapping[str, str],
+        collection_place: str,
+        zone: tzinfo,
+    ) -> None:
+        self._session = session
+        self._settings = settings
+        self._agencies = {k.upper(): v for k, v in agencies.items()}
+        self._collection_place = collection_place
+        self._zone = zone
+
+    @classmethod
+    async def open(
+        cls,
+        settings: HttpLookupSettings,
+        *,
+        agencies: Mapping[str, str] | None = None,
+        collection_place: str = "",
+        zone: tzinfo = UTC,
+    ) -> HttpLookup:
+        if "{code}" not in settings.url_template:
+            raise ValueError("lookup.http.url_template must contain {code}")
+        headers = {"Accept": "application/json"}
+        if settings.token.get_secret_value():
+            headers["Authorization"] = f"Bearer {settings.token.get_secret_value()}"
+        session = aiohttp.ClientSession(
+            headers=headers, timeout=aiohttp.ClientTimeout(total=settings.timeout_s)
+        )
+        return cls(session, settings, agencies or {}, collection_place, zone)
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    async def by_code(self, code: str) -> PublicView | None:
+        dossier = await self._fetch(parse_code(code).text)
+        return None if dossier is None else dossier.public()
+
+    async def by_keypad_digits(self, digits: str) -> list[PublicView]:
+        keyed = parse_keypad(digits)
+        sequence = str(keyed.sequence_number).zfill(self._settings.keypad_sequence_digits)
+        codes = [f"{agency}-{keyed.yymmdd}-{sequence}" for agency in self._agencies]
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(self._fetch(code)) for code in codes]
+        return [task.result().public() for task in tasks if task.result() is not None]  # type: ignore[union-attr]
+
+    async def by_phone(self, phone: str) -> list[PublicView]:
+        raise LookupUnavailable("the HTTP backend cannot search dossiers by phone")
+
+    async def full(self, code: str, proof: Proof) -> FullView | None:
+        dossier = await self._fetch(parse_code(code).text)
+        if dossier is None or not dossier.applicant_phones or not proves(dossier, proof):
+            return None
+        return dossier.full()
+
+    async def changed_since(self, cursor: str, limit: int = 1000) -> Changes:
+        raise LookupUnavailable("the HTTP backend cannot list changed dossiers")
+
+    async def procedure(self, procedure_code: str) -> Procedure | None:
+        return None
+
+    async def procedures(self, *, common_only: bool = False) -> list[Procedure]:
+        return []
+
+    async def _fetch(self, code: str) -> Dossier | None:
+        url = self._settings.url_template.replace("{code}", quote(code, safe=""))
+        try:
+            async with asyncio.timeout(self._settings.timeout_s), self._session.get(url) as reply:
+                if reply.status == 404:
+                    return None
+                if not 200 <= reply.status < 300:
+                    raise LookupUnavailable(f"the one-stop system answered HTTP {reply.status}")
+                body = await reply.content.read(self._settings.max_response_bytes + 1)
+        except TimeoutError as exc:
+            raise LookupUnavailable(
+                f"the one-stop system did not answer within {self._settings.timeout_s} s"
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise LookupUnavailable(f"cannot reach the one-stop system: {exc}") from exc
+        if len(body) > self._settings.max_response_bytes:
+            raise LookupUnavailable("the one-stop system's answer is too large")
+        try:
+            document = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise LookupUnavailable(f"the one-stop system's answer is not JSON: {exc}") from exc
+        return self._dossier(code, document)
+
+    def _dossier(self, code: str, document: object) -> Dossier:
+        fields = {name: self._field(document, name) for name in (*REQUIRED, *OPTIONAL)}
+        missing = [name for name in REQUIRED if fields[name] in (None, "")]
+        if missing:
+            raise LookupUnavailable(f"the one-stop system's answer lacks {', '.join(missing)}")
+        try:
+            status = to_status(_scalar(fields["status"]), self._settings.status_map)
+            received_on = parse_date(fields["received_on"], self._zone)
+            due_on = parse_date(fields["due_on"], self._zone)
+            rescheduled_on = _optional(
+                fields["rescheduled_on"], lambda v: parse_date(v, self._zone)
+            )
+            ready_on = _optional(fields["ready_on"], lambda v: parse_date(v, self._zone))
+            status_at = _optional(fields["status_at"], lambda v: parse_datetime(v, self._zone))
+        except (UnknownStatus, ValueError, TypeError) as exc:
+            raise LookupUnavailable(f"the one-stop system's answer is unusable: {exc}") from exc
+        parsed = parse_code(code)
+        agency_id = _text(fields["agency_id"]) or parsed.agency
+        return Dossier(
+            code=parsed.text,  # ours, not theirs: the code the citizen asked about
+            agency_id=agency_id,
+            agency_name=_text(fields["agency_name"]) or self._agencies.get(agency_id.upper(), ""),
+            procedure_code=_text(fields["procedure_code"]),
+            procedure_name=_text(fields["procedure_name"]),
+            status=status,
+            status_at=status_at,
+            received_on=received_on,
+            due_on=due_on,
+            rescheduled_on=rescheduled_on,
+            ready_on=ready_on,
+            collection_place=_text(fields["collection_place"]) or self._collection_place,
+            applicant_name=_text(fields["applicant_name"]),
+            applicant_phones=_phones(fields["applicant_phones"]),
+        )
+
+    def _field(self, document: object, name: str) -> Any:
+        path = self._settings.field_map.get(name)
+        if path is None:
+            # Unmapped personal fields are never read, not even by their own name.
+            if name in ("applicant_name", "applicant_phones"):
+                return None
+            path = name
+        value: Any = document
+        for key in path.split("."):
+            if isinstance(value, dict):
+                value = value.get(key)
+            elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+                value = value[int(key)]
+            else:
+                return None
+        return value
+
+
+def _optional(value: Any, convert: Any) -> Any:
+    return None if value in (None, "") else convert(value)
+
+
+def _scalar(value: Any) -> int | str:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise UnknownStatus(f"{value!r} is not a status")
+    return value
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _phones(value: Any) -> tuple[str, ...]:
+    from lookup.phones import normalise_phone
+
+    raw = value if isinstance(value, list) else str(value or "").replace(";", ",").split(",")
+    phones = (normalise_phone(str(item)) for item in raw)
+    return tuple(phone for phone in phones if phone)

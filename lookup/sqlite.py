@@ -1,0 +1,466 @@
+"""SQLite backend of the dossier lookup (the default), and its writer.
+
+One file holds every component's tables; gateway.migrate keeps each
+component's schema version. WAL mode lets the readers (SqliteLookup, on their
+own connections, query_only) answer while one writer (DossierStore: import,
+demo data) commits. Every write takes a new, larger `change_seq`, so
+changed_since() never loses a change, even when two changes share a timestamp.
+
+Indexes, one per query: code_key (by_code), (code_date, seq_num) (keypad),
+dossier_phone.phone (by_phone), change_seq (changed_since).
+Driver errors and slow answers become LookupUnavailable; an invalid code
+raises lookup.codes.InvalidCode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import itertools
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from gateway.migrate import migrate
+from lookup.codes import DossierCode, lookup_key, parse_code, parse_keypad
+from lookup.model import Changes, Dossier, FullView, Procedure, PublicView, Status
+from lookup.phones import normalise_phone
+from lookup.port import LookupUnavailable, Proof
+
+COMPONENT = "lookup"
+STEPS = (
+    """
+    CREATE TABLE dossier (
+        id INTEGER PRIMARY KEY,
+        code TEXT NOT NULL,
+        code_key TEXT NOT NULL UNIQUE,       -- lookup.codes.compact_key
+        code_agency TEXT NOT NULL,           -- the agency part of the code
+        code_date TEXT NOT NULL,             -- YYMMDD part of the code
+        seq_num INTEGER NOT NULL,            -- sequence part, as a number
+        agency_id TEXT NOT NULL,
+        agency_name TEXT NOT NULL DEFAULT '',
+        procedure_code TEXT NOT NULL DEFAULT '',
+        procedure_name TEXT NOT NULL DEFAULT '',
+        status INTEGER NOT NULL CHECK (status BETWEEN 1 AND 10),
+        status_at TEXT,
+        received_on TEXT NOT NULL,
+        due_on TEXT NOT NULL,
+        rescheduled_on TEXT,
+        ready_on TEXT,
+        collection_place TEXT NOT NULL DEFAULT '',
+        applicant_name TEXT NOT NULL DEFAULT '',
+        applicant_phones TEXT NOT NULL DEFAULT '',   -- E.164, comma-separated
+        applicant_id_number TEXT NOT NULL DEFAULT '',
+        applicant_address TEXT NOT NULL DEFAULT '',
+        secret TEXT NOT NULL DEFAULT '',
+        updated_at TEXT NOT NULL,
+        change_seq INTEGER NOT NULL
+    );
+    CREATE INDEX dossier_keypad ON dossier (code_date, seq_num);
+    CREATE UNIQUE INDEX dossier_change ON dossier (change_seq);
+    CREATE TABLE dossier_phone (
+        dossier_id INTEGER NOT NULL REFERENCES dossier (id) ON DELETE CASCADE,
+        phone TEXT NOT NULL,
+        PRIMARY KEY (dossier_id, phone)
+    ) WITHOUT ROWID;
+    CREATE INDEX dossier_phone_phone ON dossier_phone (phone);
+    CREATE TABLE procedure (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        documents TEXT NOT NULL DEFAULT '[]',   -- JSON array of strings
+        fee TEXT NOT NULL DEFAULT '',
+        processing_time TEXT NOT NULL DEFAULT '',
+        common INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX procedure_common ON procedure (common) WHERE common;
+    """,
+)
+
+BUSY_TIMEOUT_MS = 5000
+BY_PHONE_LIMIT = 50  # a phone with more dossiers than this is an office, not a citizen
+MIN_ID_DIGITS = 4  # "the last 4+ digits of the ID number"
+
+_COLUMNS = (
+    *("code", "code_key", "code_agency", "code_date", "seq_num", "agency_id", "agency_name"),
+    *("procedure_code", "procedure_name", "status", "status_at", "received_on", "due_on"),
+    *("rescheduled_on", "ready_on", "collection_place", "applicant_name", "applicant_phones"),
+    *("applicant_id_number", "applicant_address", "secret", "updated_at", "change_seq"),
+)
+# A re-import of the same data changes nothing, so it must not look like a change.
+_COMPARED = [c for c in _COLUMNS if c not in ("code_key", "updated_at", "change_seq")]
+_UPSERT = (
+    f"INSERT INTO dossier ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+    " ON CONFLICT (code_key) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "code_key")
+    + " WHERE "
+    + " OR ".join(f"dossier.{c} IS NOT excluded.{c}" for c in _COMPARED)
+)
+_SELECT = "SELECT " + ", ".join(f"d.{c}" for c in _COLUMNS) + " FROM dossier d"
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    await conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+class DossierStore:
+    """The writer: schema, dossier and procedure upserts. One per process."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    async def open(cls, path: Path | str) -> DossierStore:
+        try:
+            conn = await _connect(Path(path))
+            try:
+                await conn.execute("PRAGMA journal_mode = WAL")
+                await conn.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; WAL
+                await migrate(conn, COMPONENT, STEPS)
+            except BaseException:
+                await conn.close()
+                raise
+        except (sqlite3.Error, OSError) as exc:
+            raise LookupUnavailable(f"cannot open the dossier database {path}: {exc}") from exc
+        return cls(conn)
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def upsert_dossiers(self, dossiers: Iterable[Dossier], batch_size: int = 5000) -> int:
+        """Insert or update by code, one transaction per batch; return how many were given.
+
+        Every dossier is validated (its code must parse) before its batch is
+        written, so a bad one raises InvalidCode without a half-written batch.
+        """
+        total = 0
+        for batch in _batches(dossiers, batch_size):
+            rows = [_row(d) for d in batch]
+            await self._write_batch(rows)
+            total += len(rows)
+        return total
+
+    async def upsert_procedures(self, procedures: Iterable[Procedure]) -> int:
+        rows = [
+            (
+                p.code,
+                p.name,
+                json.dumps(list(p.documents), ensure_ascii=False),
+                p.fee,
+                p.processing_time,
+                int(p.common),
+            )
+            for p in procedures
+        ]
+        try:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                await self._conn.executemany(
+                    "INSERT INTO procedure (code, name, documents, fee, processing_time, common)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO UPDATE SET"
+                    " name = excluded.name, documents = excluded.documents, fee = excluded.fee,"
+                    " processing_time = excluded.processing_time, common = excluded.common",
+                    rows,
+                )
+                await self._conn.execute("COMMIT")
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise LookupUnavailable(f"cannot store procedures: {exc}") from exc
+        return len(rows)
+
+    async def _write_batch(self, rows: list[list[Any]]) -> None:
+        seq_at = _COLUMNS.index("change_seq")
+        phones_at = _COLUMNS.index("applicant_phones")
+        try:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                async with self._conn.execute(
+                    "SELECT coalesce(max(change_seq), 0) FROM dossier"
+                ) as cursor:
+                    row = await cursor.fetchone()
+                base = int(row[0]) if row else 0
+                for offset, values in enumerate(rows, start=1):
+                    values[seq_at] = base + offset
+                await self._conn.executemany(_UPSERT, rows)
+                keys = [(values[1],) for values in rows]
+                await self._conn.executemany(
+                    "DELETE FROM dossier_phone"
+                    " WHERE dossier_id = (SELECT id FROM dossier WHERE code_key = ?)",
+                    keys,
+                )
+                await self._conn.executemany(
+                    "INSERT OR IGNORE INTO dossier_phone (dossier_id, phone)"
+                    " SELECT id, ? FROM dossier WHERE code_key = ?",
+                    [
+                        (phone, values[1])
+                        for values in rows
+                        if values[phones_at]
+                        for phone in str(values[phones_at]).split(",")
+                    ],
+                )
+                await self._conn.execute("COMMIT")
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise LookupUnavailable(f"cannot store dossiers: {exc}") from exc
+
+
+class SqliteLookup:
+    """DossierLookup on a SQLite file. Readers only; the schema must exist (DossierStore)."""
+
+    def __init__(
+        self,
+        readers: Sequence[aiosqlite.Connection],
+        agencies: Mapping[str, str],
+        collection_place: str,
+        timeout_s: float,
+    ) -> None:
+        self._readers = list(readers)
+        self._next = itertools.cycle(self._readers)
+        # Compared upper-case: codes are folded to upper case when parsed.
+        self._agencies = {k.upper(): v for k, v in agencies.items()}
+        self._collection_place = collection_place
+        self._timeout_s = timeout_s
+
+    @classmethod
+    async def open(
+        cls,
+        path: Path | str,
+        *,
+        agencies: Mapping[str, str] | None = None,
+        collection_place: str = "",
+        readers: int = 2,
+        timeout_s: float = 5.0,
+    ) -> SqliteLookup:
+        """`agencies` (id -> name) limits keypad lookups and names rows that lack a name.
+
+        With no agencies, keypad lookups search every agency.
+        """
+        store = await DossierStore.open(path)  # creates or upgrades the schema
+        await store.close()
+        connections: list[aiosqlite.Connection] = []
+        try:
+            for _ in range(readers):
+                conn = await _connect(Path(path))
+                await conn.execute("PRAGMA query_only = ON")
+                connections.append(conn)
+        except (sqlite3.Error, OSError) as exc:
+            for conn in connections:
+                await conn.close()
+            raise LookupUnavailable(f"cannot open the dossier database {path}: {exc}") from exc
+        return cls(connections, agencies or {}, collection_place, timeout_s)
+
+    async def close(self) -> None:
+        for conn in self._readers:
+            await conn.close()
+
+    async def by_code(self, code: str) -> PublicView | None:
+        dossier = await self._one(lookup_key(code))
+        return None if dossier is None else dossier.public()
+
+    async def by_keypad_digits(self, digits: str) -> list[PublicView]:
+        keyed = parse_keypad(digits)
+        sql = f"{_SELECT} WHERE d.code_date = ? AND d.seq_num = ?"
+        params: list[Any] = [keyed.yymmdd, keyed.sequence_number]
+        if self._agencies:
+            sql += f" AND d.code_agency IN ({', '.join('?' * len(self._agencies))})"
+            params += list(self._agencies)
+        rows = await self._fetch(sql + " ORDER BY d.code_agency", params)
+        return [self._dossier(row).public() for row in rows]
+
+    async def by_phone(self, phone: str) -> list[PublicView]:
+        e164 = normalise_phone(phone)
+        if e164 is None:
+            return []
+        rows = await self._fetch(
+            f"{_SELECT} JOIN dossier_phone p ON p.dossier_id = d.id WHERE p.phone = ?"
+            " ORDER BY d.received_on DESC, d.id DESC LIMIT ?",
+            [e164, BY_PHONE_LIMIT],
+        )
+        return [self._dossier(row).public() for row in rows]
+
+    async def full(self, code: str, proof: Proof) -> FullView | None:
+        dossier = await self._one(lookup_key(code))
+        if dossier is None or not proves(dossier, proof):
+            return None
+        return dossier.full()
+
+    async def changed_since(self, cursor: str, limit: int = 1000) -> Changes:
+        after = _cursor(cursor)
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        rows = await self._fetch(
+            f"{_SELECT} WHERE d.change_seq > ? ORDER BY d.change_seq LIMIT ?", [after, limit + 1]
+        )
+        page = rows[:limit]
+        last = int(page[-1]["change_seq"]) if page else after
+        return Changes(
+            tuple(self._dossier(row) for row in page), cursor=str(last), more=len(rows) > limit
+        )
+
+    async def procedure(self, procedure_code: str) -> Procedure | None:
+        rows = await self._fetch("SELECT * FROM procedure WHERE code = ?", [procedure_code])
+        return _procedure(rows[0]) if rows else None
+
+    async def procedures(self, *, common_only: bool = False) -> list[Procedure]:
+        where = " WHERE common" if common_only else ""
+        rows = await self._fetch(f"SELECT * FROM procedure{where} ORDER BY name", [])
+        return [_procedure(row) for row in rows]
+
+    async def _one(self, key: str) -> Dossier | None:
+        rows = await self._fetch(f"{_SELECT} WHERE d.code_key = ?", [key])
+        return self._dossier(rows[0]) if rows else None
+
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+        conn = next(self._next)
+        try:
+            async with asyncio.timeout(self._timeout_s), conn.execute(sql, params) as cursor:
+                return list(await cursor.fetchall())
+        except (sqlite3.Error, ValueError) as exc:  # aiosqlite: ValueError when closed
+            raise LookupUnavailable(f"dossier database error: {exc}") from exc
+        except TimeoutError as exc:
+            raise LookupUnavailable(f"dossier database slower than {self._timeout_s} s") from exc
+
+    def _dossier(self, row: sqlite3.Row) -> Dossier:
+        agency_name = row["agency_name"] or self._agencies.get(
+            row["agency_id"].upper(), self._agencies.get(row["code_agency"], "")
+        )
+        return Dossier(
+            code=row["code"],
+            agency_id=row["agency_id"],
+            agency_name=agency_name,
+            procedure_code=row["procedure_code"],
+            procedure_name=row["procedure_name"],
+            status=Status(row["status"]),
+            status_at=_datetime(row["status_at"]),
+            received_on=date.fromisoformat(row["received_on"]),
+            due_on=date.fromisoformat(row["due_on"]),
+            rescheduled_on=_date(row["rescheduled_on"]),
+            ready_on=_date(row["ready_on"]),
+            collection_place=row["collection_place"] or self._collection_place,
+            applicant_name=row["applicant_name"],
+            applicant_phones=tuple(p for p in row["applicant_phones"].split(",") if p),
+            applicant_id_number=row["applicant_id_number"],
+            applicant_address=row["applicant_address"],
+            secret=row["secret"],
+            updated_at=_datetime(row["updated_at"]),
+        )
+
+
+@asynccontextmanager
+async def open_sqlite(
+    path: Path | str, agencies: Mapping[str, str] | None = None, collection_place: str = ""
+) -> AsyncIterator[SqliteLookup]:
+    lookup = await SqliteLookup.open(path, agencies=agencies, collection_place=collection_place)
+    try:
+        yield lookup
+    finally:
+        await lookup.close()
+
+
+def proves(dossier: Dossier, proof: Proof) -> bool:
+    """The second-factor rule, shared by every backend.
+
+    Proof holds when the phone (any spelling) is one registered to the dossier,
+    or the secret equals the receipt PIN, or it is the last 4 or more digits of
+    the ID number. Every candidate is compared in constant time and all of them
+    are checked, so timing says nothing about which part matched.
+    """
+    matched = False
+    phone = normalise_phone(proof.phone) if proof.phone else None
+    if phone is not None:
+        for registered in dossier.applicant_phones:
+            matched |= hmac.compare_digest(registered.encode(), phone.encode())
+    secret = (proof.secret or "").strip()
+    if secret:
+        if dossier.secret:
+            matched |= hmac.compare_digest(dossier.secret.encode(), secret.encode())
+        id_number = dossier.applicant_id_number
+        if secret.isdigit() and MIN_ID_DIGITS <= len(secret) <= len(id_number):
+            matched |= hmac.compare_digest(id_number[-len(secret) :].encode(), secret.encode())
+    return matched
+
+
+def _row(dossier: Dossier) -> list[Any]:
+    parsed: DossierCode = parse_code(dossier.code)
+    phones = []
+    for raw in dossier.applicant_phones:
+        e164 = normalise_phone(raw)
+        if e164 is not None and e164 not in phones:
+            phones.append(e164)
+    updated_at = dossier.updated_at or datetime.now(UTC)
+    return [
+        parsed.text,
+        parsed.compact,
+        parsed.agency,
+        f"{parsed.received_on:%y%m%d}",
+        parsed.sequence_number,
+        (dossier.agency_id or parsed.agency).upper(),
+        dossier.agency_name,
+        dossier.procedure_code,
+        dossier.procedure_name,
+        int(dossier.status),
+        _iso(dossier.status_at),
+        dossier.received_on.isoformat(),
+        dossier.due_on.isoformat(),
+        _iso(dossier.rescheduled_on),
+        _iso(dossier.ready_on),
+        dossier.collection_place,
+        dossier.applicant_name,
+        ",".join(phones),
+        dossier.applicant_id_number,
+        dossier.applicant_address,
+        dossier.secret,
+        updated_at.isoformat(),
+        0,  # change_seq: assigned inside the write transaction
+    ]
+
+
+def _procedure(row: sqlite3.Row) -> Procedure:
+    return Procedure(
+        code=row["code"],
+        name=row["name"],
+        documents=tuple(json.loads(row["documents"])),
+        fee=row["fee"],
+        processing_time=row["processing_time"],
+        common=bool(row["common"]),
+    )
+
+
+def _cursor(cursor: str) -> int:
+    if cursor == "":
+        return 0
+    if not cursor.isdigit():
+        raise ValueError(f"not a cursor from changed_since(): {cursor!r}")
+    return int(cursor)
+
+
+def _batches(items: Iterable[Dossier], size: int) -> Iterator[list[Dossier]]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _date(value: str | None) -> date | None:
+    return None if value is None else date.fromisoformat(value)
+
+
+def _datetime(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)

@@ -1,0 +1,243 @@
+"""Dossier codes: every real format, every way people mistype them, clear reasons."""
+
+import unicodedata
+from datetime import date
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lookup.codes import (
+    DossierCode,
+    InvalidCode,
+    Reason,
+    compact_key,
+    find_code,
+    lookup_key,
+    parse_code,
+    parse_keypad,
+)
+
+REAL = [
+    ("000.00.06.H56-231027-0361", "000.00.06.H56", date(2023, 10, 27), "0361"),
+    ("000.17.22.H56-210531-0001", "000.17.22.H56", date(2021, 5, 31), "0001"),
+    ("000.A0.01.H26-210212-9090", "000.A0.01.H26", date(2021, 2, 12), "9090"),
+    ("38.98.H29-210519-0003", "38.98.H29", date(2021, 5, 19), "0003"),
+    ("000.00.12.H62-201105-0004", "000.00.12.H62", date(2020, 11, 5), "0004"),
+    ("G22.99.08-260921-896048", "G22.99.08", date(2026, 9, 21), "896048"),
+    ("G22.99-251225-020175", "G22.99", date(2025, 12, 25), "020175"),
+]
+
+
+@pytest.mark.parametrize(("text", "agency", "received", "sequence"), REAL)
+def test_real_codes_parse_into_their_parts(
+    text: str, agency: str, received: date, sequence: str
+) -> None:
+    code = parse_code(text)
+    assert code == DossierCode(agency, received, sequence)
+    assert code.text == text
+    assert str(code) == text
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "000.00.18.H26-241129-0001",
+        "000.00.18.h26-241129-0001",
+        "  000.00.18.H26-241129-0001  ",
+        "000.00.18.H26 – 241129 – 0001",  # en dash with spaces (word processors)
+        "000.00.18.H26—241129—0001",  # em dash
+        "000.00.18.H26‐241129‑0001",  # hyphen, non-breaking hyphen
+        "000.00.18.H26−241129−0001",  # minus sign
+        "０００．００．１８．Ｈ２６－２４１１２９－０００１",  # full width
+        "000.00.18.H26 241129 0001",  # spaces instead of dashes
+        "000. 00. 18. H26 - 241129 - 0001",
+        "(000.00.18.H26-241129-0001).",
+        "«000.00.18.H26-241129-0001»",
+        '"000.00.18.H26-241129-0001",',
+        unicodedata.normalize("NFD", "000.00.18.h26-241129-0001"),
+        "000·00·18·H26-241129-0001",  # middle dots
+    ],
+)
+def test_typing_variants_give_the_canonical_code(typed: str) -> None:
+    assert parse_code(typed).text == "000.00.18.H26-241129-0001"
+
+
+@pytest.mark.parametrize(
+    ("typed", "reason"),
+    [
+        ("", Reason.EMPTY),
+        ("   ", Reason.EMPTY),
+        ("-.,", Reason.EMPTY),
+        ("x" * 81, Reason.TOO_LONG),
+        ("000.00.18.H26_241129_0001", Reason.BAD_CHARACTER),
+        ("000.00.18.H26-241129-0001#x", Reason.BAD_CHARACTER),
+        ("hồ sơ 000.00.18.H26-241129-0001", Reason.BAD_CHARACTER),
+        ("000.00.18.H26-2411290001", Reason.MISSING_PART),
+        ("000.00.18.H26", Reason.MISSING_PART),
+        ("241129-0001", Reason.MISSING_PART),
+        ("000.00.18.H26--0001", Reason.MISSING_PART),
+        ("000.00.18.H26-241129-0001-02", Reason.EXTRA_PART),
+        ("H26-241129-0001", Reason.BAD_AGENCY),  # one group only
+        ("1.2.3.4.5.6.7-241129-0001", Reason.BAD_AGENCY),  # seven groups
+        ("0000.00.18.H26-241129-0001", Reason.BAD_AGENCY),  # group of four
+        ("000..18.H26-241129-0001", Reason.BAD_AGENCY),  # empty group
+        ("000.00.18.H26.-241129-0001", Reason.BAD_AGENCY),
+        ("000.00.18.H26-240231-0001", Reason.BAD_DATE),  # 31 February
+        ("000.00.18.H26-230229-0001", Reason.BAD_DATE),  # 2023 is no leap year
+        ("000.00.18.H26-241329-0001", Reason.BAD_DATE),  # month 13
+        ("000.00.18.H26-241100-0001", Reason.BAD_DATE),  # day 0
+        ("000.00.18.H26-24112-0001", Reason.BAD_DATE),  # 5 digits
+        ("000.00.18.H26-2411299-0001", Reason.BAD_DATE),
+        ("000.00.18.H26-24AB29-0001", Reason.BAD_DATE),
+        ("000.00.18.H26-241129-001", Reason.BAD_SEQUENCE),  # 3 digits
+        ("000.00.18.H26-241129-0000001", Reason.BAD_SEQUENCE),  # 7 digits
+        ("000.00.18.H26-241129-00A1", Reason.BAD_SEQUENCE),
+        ("000.00.18.H26-241129-0000", Reason.BAD_SEQUENCE),  # counters start at 1
+    ],
+)
+def test_malformed_codes_say_why(typed: str, reason: Reason) -> None:
+    with pytest.raises(InvalidCode) as caught:
+        parse_code(typed)
+    assert caught.value.reason is reason
+    assert caught.value.message  # an English sentence for logs and developers
+
+
+def test_leap_day_is_a_real_date() -> None:
+    assert parse_code("000.00.18.H26-240229-0001").received_on == date(2024, 2, 29)
+
+
+def test_bad_date_message_names_the_date() -> None:
+    with pytest.raises(InvalidCode, match=r"31/02/2024 is not a calendar date"):
+        parse_code("000.00.18.H26-240231-0001")
+
+
+def test_compact_key_keeps_only_letters_and_digits() -> None:
+    assert parse_code("000.00.18.H26-241129-0001").compact == "0000018H262411290001"
+    assert compact_key("000.00.18.h26-241129-0001") == "0000018H262411290001"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "000.00.18.H26-241129-0001",
+        "0000018H262411290001",  # every separator dropped
+        "000.00.18.H26-2411290001",  # one dash missing
+        "000.00.18.H26_241129_0001",  # underscores for dashes
+        "000,00,18,H26-241129-0001",  # commas for dots
+        "000 00 18 H26 241129 0001",
+    ],
+)
+def test_lookup_key_survives_missing_or_replaced_separators(typed: str) -> None:
+    assert lookup_key(typed) == "0000018H262411290001"
+
+
+@pytest.mark.parametrize(
+    ("typed", "reason"),
+    [
+        ("000.00.18.H26-240231-0001", Reason.BAD_DATE),  # parseable shape: its own reason
+        ("hello", Reason.MISSING_PART),  # no plausible date and sequence
+        ("tra cứu 000.00.18.H26-241129-0001", Reason.BAD_CHARACTER),  # words, not a code
+        ("0000018H262402310001", Reason.MISSING_PART),  # run together, but 31/02
+    ],
+)
+def test_lookup_key_still_refuses_what_is_no_code(typed: str, reason: Reason) -> None:
+    with pytest.raises(InvalidCode) as caught:
+        lookup_key(typed)
+    assert caught.value.reason is reason
+
+
+def test_keypad_form_is_date_then_sequence() -> None:
+    code = parse_code("000.00.18.H26-241129-0001")
+    assert code.keypad == "2411290001"
+    assert code.sequence_number == 1
+
+
+@pytest.mark.parametrize(
+    "digits", ["2411291", "24112901", "2411290001", "241129000001", "2411290001#"]
+)
+def test_keypad_sequences_compare_as_numbers(digits: str) -> None:
+    keyed = parse_keypad(digits)
+    assert keyed.received_on == date(2024, 11, 29)
+    assert keyed.sequence_number == 1
+    assert keyed.yymmdd == "241129"
+
+
+def test_keypad_keeps_a_six_digit_sequence() -> None:
+    assert parse_keypad("260921896048").sequence_number == 896048
+
+
+@pytest.mark.parametrize(
+    ("digits", "reason"),
+    [
+        ("", Reason.EMPTY),
+        ("241129", Reason.MISSING_PART),  # date only
+        ("2411290000001", Reason.TOO_LONG),  # 13 digits
+        ("24112900*1", Reason.BAD_CHARACTER),
+        (
+            "２４１１２９０００１",
+            Reason.BAD_CHARACTER,
+        ),  # full-width digits never come from a keypad
+        ("2402310001", Reason.BAD_DATE),
+        ("2411290000", Reason.BAD_SEQUENCE),
+    ],
+)
+def test_bad_keypad_input_says_why(digits: str, reason: Reason) -> None:
+    with pytest.raises(InvalidCode) as caught:
+        parse_keypad(digits)
+    assert caught.value.reason is reason
+
+
+def test_find_code_in_an_sms_and_a_qr_url() -> None:
+    assert find_code("HS 000.00.18.H26-241129-0001 xin cam on") == parse_code(
+        "000.00.18.H26-241129-0001"
+    )
+    url = "https://dichvucong.example.vn/tra-cuu?ma=G22.99.08-260921-896048&lang=vi"
+    assert find_code(url) == parse_code("G22.99.08-260921-896048")
+    assert find_code("no code here 12345") is None
+    assert find_code("000.00.18.H26-240231-0001") is None  # shape right, date wrong
+
+
+# -- properties ------------------------------------------------------------------------------
+
+groups = st.text(alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=3)
+codes = st.builds(
+    DossierCode,
+    agency=st.lists(groups, min_size=2, max_size=6).map(".".join),
+    received_on=st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)),
+    sequence=st.integers(4, 6).flatmap(
+        lambda n: st.text(alphabet="0123456789", min_size=n, max_size=n).filter(
+            lambda s: int(s) > 0
+        )
+    ),
+)
+dashes = st.sampled_from(["-", " - ", "–", "—", "‑", "−", "－", " "])
+
+
+@given(codes)
+def test_every_valid_code_round_trips(code: DossierCode) -> None:
+    assert parse_code(code.text) == code
+    assert lookup_key(code.text) == code.compact
+    assert parse_keypad(code.keypad).sequence_number == code.sequence_number
+
+
+@given(codes, dashes, dashes, st.booleans(), st.sampled_from(["", " ", ".", "(", '"']))
+def test_spelling_never_changes_the_code(
+    code: DossierCode, dash1: str, dash2: str, lower: bool, wrap: str
+) -> None:
+    typed = f"{code.agency}{dash1}{code.received_on:%y%m%d}{dash2}{code.sequence}"
+    typed = wrap + (typed.lower() if lower else typed) + wrap
+    assert parse_code(typed) == code
+    assert parse_code(unicodedata.normalize("NFD", typed)) == code
+
+
+@given(st.text(max_size=100))
+def test_any_text_parses_or_says_why(text: str) -> None:
+    try:
+        code = parse_code(text)
+    except InvalidCode as exc:
+        reason: Reason | None = exc.reason
+    else:
+        reason = None
+        assert parse_code(code.text) == code
+    assert reason is None or isinstance(reason, Reason)

@@ -1,0 +1,335 @@
+"""The SQLite backend on real files: every query, second factors, changes, concurrency."""
+
+import asyncio
+import dataclasses
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from lookup.codes import InvalidCode, Reason
+from lookup.model import Dossier, Procedure, Status
+from lookup.port import LookupUnavailable, Proof
+from lookup.sqlite import DossierStore, SqliteLookup
+
+AGENCIES = {"000.00.18.H26": "UBND phường Cửa Nam", "000.00.19.H26": "UBND phường Hoàn Kiếm"}
+
+
+def dossier(code: str = "000.00.18.H26-241129-0001", **fields: object) -> Dossier:
+    base = Dossier(
+        code=code,
+        agency_id=code.split("-", maxsplit=1)[0],
+        procedure_code="1.001193",
+        procedure_name="Đăng ký khai sinh",
+        status=Status.READY,
+        received_on=date(2024, 11, 29),
+        due_on=date(2024, 12, 3),
+        applicant_name="Nguyễn Thị Lan",
+        applicant_phones=("0912345678",),
+        applicant_id_number="001190012345",
+        applicant_address="12 Hàng Bài, Hoàn Kiếm, Hà Nội",
+        secret="739204",
+    )
+    return dataclasses.replace(base, **fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "var" / "tracuu.sqlite3"  # the parent does not exist yet
+
+
+async def store_all(db: Path, *dossiers: Dossier) -> None:
+    store = await DossierStore.open(db)
+    try:
+        await store.upsert_dossiers(dossiers)
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def lookup(db: Path) -> AsyncIterator[SqliteLookup]:
+    await store_all(
+        db,
+        dossier(),
+        dossier(
+            "000.00.19.H26-241129-0001",
+            procedure_name="Đăng ký kết hôn",
+            applicant_phones=("01626123456", "0987654321"),
+            agency_name="Tên riêng",
+        ),
+        dossier("000.00.20.H26-241129-0001"),  # another switchboard's agency
+        dossier("G22.99.08-260921-896048", status=Status.PROCESSING, applicant_phones=()),
+    )
+    opened = await SqliteLookup.open(db, agencies=AGENCIES, collection_place="Bộ phận Một cửa")
+    yield opened
+    await opened.close()
+
+
+async def test_by_code_in_any_spelling(lookup: SqliteLookup) -> None:
+    for typed in (
+        "000.00.18.H26-241129-0001",
+        "000.00.18.h26 – 241129 – 0001",
+        "0000018H262411290001",
+        "000.00.18.H26-2411290001",
+    ):
+        view = await lookup.by_code(typed)
+        assert view is not None
+        assert view.code == "000.00.18.H26-241129-0001"
+        assert view.status is Status.READY
+        assert view.agency_name == "UBND phường Cửa Nam"  # from the settings: the row has none
+        assert view.collection_place == "Bộ phận Một cửa"  # the office default
+        assert view.due_on == date(2024, 12, 3)
+
+
+async def test_row_agency_name_wins_over_settings(lookup: SqliteLookup) -> None:
+    view = await lookup.by_code("000.00.19.H26-241129-0001")
+    assert view is not None
+    assert view.agency_name == "Tên riêng"
+
+
+async def test_unknown_and_invalid_codes(lookup: SqliteLookup) -> None:
+    assert await lookup.by_code("000.00.18.H26-241129-0002") is None
+    with pytest.raises(InvalidCode) as caught:
+        await lookup.by_code("000.00.18.H26-240231-0001")
+    assert caught.value.reason is Reason.BAD_DATE
+
+
+async def test_keypad_returns_every_configured_agency_that_matches(lookup: SqliteLookup) -> None:
+    views = await lookup.by_keypad_digits("2411290001")
+    # 000.00.20.H26 has the same date and sequence but is not this switchboard's agency.
+    assert [v.code for v in views] == ["000.00.18.H26-241129-0001", "000.00.19.H26-241129-0001"]
+    assert [v.code for v in await lookup.by_keypad_digits("2411291")] == [v.code for v in views]
+    assert await lookup.by_keypad_digits("2411290002") == []
+
+
+async def test_keypad_without_configured_agencies_searches_all(db: Path) -> None:
+    await store_all(db, dossier(), dossier("000.00.20.H26-241129-0001"))
+    opened = await SqliteLookup.open(db)
+    try:
+        assert len(await opened.by_keypad_digits("241129000001")) == 2
+    finally:
+        await opened.close()
+
+
+async def test_keypad_six_digit_sequence(db: Path) -> None:
+    await store_all(db, dossier("G22.99.08-260921-896048"))
+    opened = await SqliteLookup.open(db, agencies={"g22.99.08": "UBND xã A"})
+    try:
+        views = await opened.by_keypad_digits("260921896048")
+        assert [v.code for v in views] == ["G22.99.08-260921-896048"]
+        assert views[0].agency_name == "UBND xã A"
+    finally:
+        await opened.close()
+
+
+async def test_by_phone_in_any_spelling_including_legacy(lookup: SqliteLookup) -> None:
+    for phone in ("0326123456", "+84 326 123 456", "01626123456"):
+        views = await lookup.by_phone(phone)
+        assert [v.code for v in views] == ["000.00.19.H26-241129-0001"]
+    assert len(await lookup.by_phone("0912345678")) == 2
+    assert await lookup.by_phone("0900000000") == []
+    assert await lookup.by_phone("garbage") == []
+
+
+@pytest.mark.parametrize(
+    ("proof", "allowed"),
+    [
+        (Proof(phone="+84912345678"), True),
+        (Proof(phone="0912 345 678"), True),
+        (Proof(phone="0987654321"), False),  # someone else's phone
+        (Proof(secret="739204"), True),  # receipt PIN
+        (Proof(secret=" 739204 "), True),
+        (Proof(secret="739205"), False),
+        (Proof(secret="2345"), True),  # last 4 digits of the ID number
+        (Proof(secret="12345"), True),
+        (Proof(secret="001190012345"), True),  # the whole ID number
+        (Proof(secret="345"), False),  # three digits are too few
+        (Proof(secret="1234"), False),  # not the last digits
+        (Proof(secret="0001190012345"), False),  # longer than the ID number
+        (Proof(), False),
+        (Proof(phone="", secret=""), False),
+    ],
+)
+async def test_second_factor(lookup: SqliteLookup, proof: Proof, allowed: bool) -> None:
+    full = await lookup.full("000.00.18.H26-241129-0001", proof)
+    if allowed:
+        assert full is not None
+        assert full.applicant_name == "Nguyễn Thị Lan"
+        assert full.applicant_phones == ("+84912345678",)
+        assert full.public.code == "000.00.18.H26-241129-0001"
+    else:
+        assert full is None
+
+
+async def test_no_pin_means_a_pin_never_matches(db: Path) -> None:
+    await store_all(db, dossier(secret="", applicant_id_number=""))
+    opened = await SqliteLookup.open(db)
+    try:
+        assert await opened.full("000.00.18.H26-241129-0001", Proof(secret="")) is None
+        assert await opened.full("000.00.18.H26-241129-0001", Proof(secret="0000")) is None
+    finally:
+        await opened.close()
+
+
+async def test_full_of_unknown_code_is_none(lookup: SqliteLookup) -> None:
+    assert await lookup.full("000.00.18.H26-241129-0009", Proof(secret="739204")) is None
+
+
+async def test_upsert_updates_by_code_and_replaces_phones(db: Path) -> None:
+    await store_all(db, dossier())
+    await store_all(
+        db,
+        dossier(
+            "000.00.18.h26-241129-0001", status=Status.RETURNED, applicant_phones=("0987654321",)
+        ),
+    )
+    opened = await SqliteLookup.open(db)
+    try:
+        view = await opened.by_code("000.00.18.H26-241129-0001")
+        assert view is not None
+        assert view.status is Status.RETURNED
+        assert await opened.by_phone("0912345678") == []
+        assert len(await opened.by_phone("0987654321")) == 1
+    finally:
+        await opened.close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM dossier").fetchone() == (1,)
+
+
+async def test_invalid_code_is_refused_before_anything_is_written(db: Path) -> None:
+    store = await DossierStore.open(db)
+    try:
+        with pytest.raises(InvalidCode):
+            await store.upsert_dossiers([dossier(), dossier("not a code")])
+    finally:
+        await store.close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM dossier").fetchone() == (0,)
+
+
+async def test_changed_since_pages_through_every_change(db: Path) -> None:
+    stamp = datetime(2024, 12, 1, 8, 0, tzinfo=UTC)  # every write shares one timestamp
+    codes = [f"000.00.18.H26-241129-{n:04d}" for n in range(1, 8)]
+    await store_all(db, *(dossier(code, updated_at=stamp) for code in codes))
+    opened = await SqliteLookup.open(db)
+    try:
+        seen: list[str] = []
+        cursor, more = "", True
+        while more:
+            page = await opened.changed_since(cursor, limit=3)
+            seen += [d.code for d in page.dossiers]
+            cursor, more = page.cursor, page.more
+        assert seen == codes
+        # Nothing new: an empty page with the same cursor.
+        empty = await opened.changed_since(cursor)
+        assert (empty.dossiers, empty.cursor, empty.more) == ((), cursor, False)
+        # Re-importing identical data is not a change; a status change is, and comes last.
+        await store_all(db, *(dossier(code, updated_at=stamp) for code in codes))
+        assert (await opened.changed_since(cursor)).dossiers == ()
+        await store_all(db, dossier(codes[2], status=Status.RETURNED, updated_at=stamp))
+        changed = await opened.changed_since(cursor)
+        assert [(d.code, d.status) for d in changed.dossiers] == [(codes[2], Status.RETURNED)]
+        assert changed.dossiers[0].applicant_phones == ("+84912345678",)  # internal record
+        assert int(changed.cursor) > int(cursor)
+        with pytest.raises(ValueError, match="cursor"):
+            await opened.changed_since("yesterday")
+    finally:
+        await opened.close()
+
+
+async def test_procedures(db: Path) -> None:
+    store = await DossierStore.open(db)
+    try:
+        await store.upsert_procedures(
+            [
+                Procedure(
+                    "1.001193",
+                    "Đăng ký khai sinh",
+                    ("Tờ khai", "Giấy chứng sinh"),
+                    "Miễn phí",
+                    "Ngay trong ngày",
+                    common=True,
+                ),
+                Procedure(
+                    "1.000894", "Cấp giấy phép xây dựng", ("Đơn đề nghị",), "75.000 đồng", "15 ngày"
+                ),
+            ]
+        )
+        await store.upsert_procedures(
+            [
+                Procedure(
+                    "1.000894",
+                    "Cấp giấy phép xây dựng",
+                    ("Đơn đề nghị", "Bản vẽ"),
+                    "75.000 đồng",
+                    "15 ngày",
+                )
+            ]
+        )
+    finally:
+        await store.close()
+    opened = await SqliteLookup.open(db)
+    try:
+        building = await opened.procedure("1.000894")
+        assert building is not None
+        assert building.documents == ("Đơn đề nghị", "Bản vẽ")
+        assert [p.code for p in await opened.procedures()] == ["1.000894", "1.001193"]
+        common = await opened.procedures(common_only=True)
+        assert [(p.name, p.fee, p.common) for p in common] == [
+            ("Đăng ký khai sinh", "Miễn phí", True)
+        ]
+        assert await opened.procedure("nope") is None
+    finally:
+        await opened.close()
+
+
+async def test_readers_answer_while_a_writer_holds_the_lock(db: Path) -> None:
+    await store_all(db, dossier())
+    opened = await SqliteLookup.open(db)
+    writer = sqlite3.connect(db, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE dossier SET status = 10")
+        async with asyncio.timeout(5):
+            views = await asyncio.gather(*(opened.by_code(d.code) for d in [dossier()] * 20))
+        assert {v.status for v in views if v} == {Status.READY}  # the committed state
+        writer.execute("COMMIT")
+        view = await opened.by_code(dossier().code)
+        assert view is not None
+        assert view.status is Status.RETURNED
+    finally:
+        writer.close()
+        await opened.close()
+
+
+async def test_wal_mode_and_schema_version(db: Path) -> None:
+    await store_all(db)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert conn.execute(
+            "SELECT version FROM schema_version WHERE component = 'lookup'"
+        ).fetchone() == (1,)
+        plan = " ".join(
+            str(row)
+            for row in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT * FROM dossier WHERE code_date = ? AND seq_num = ?",
+                ("241129", 1),
+            )
+        )
+        assert "dossier_keypad" in plan
+
+
+async def test_a_broken_file_is_unavailable_not_a_crash(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.sqlite3"
+    broken.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(LookupUnavailable, match="cannot open"):
+        await SqliteLookup.open(broken)
+
+
+async def test_queries_after_close_are_unavailable(db: Path) -> None:
+    opened = await SqliteLookup.open(db)
+    await opened.close()
+    with pytest.raises(LookupUnavailable):
+        await opened.by_code("000.00.18.H26-241129-0001")
