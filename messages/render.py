@@ -1,0 +1,94 @@
+"""Render a composed message as written text or as a list of prompt ids.
+
+to_text() gives what SMS and the console show: NFC Vietnamese, or, with
+accents=False, the same text without diacritics in the GSM 7-bit alphabet
+(160 characters a segment instead of UCS-2's 70). to_prompts() gives what the
+voice side plays, in order. Both are pure: the catalog is passed in.
+
+Refuses: choosing the words (compose.py), segmenting SMS, and any I/O.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import TYPE_CHECKING
+
+from messages.fragments import code_fragments, date_fragments, number_fragments
+from messages.gsm import to_gsm7
+from messages.numbers import Region
+from messages.parts import (
+    CodeDigits,
+    DateValue,
+    FreeText,
+    Message,
+    Number,
+    Phrase,
+    Punct,
+    clean_text,
+    dynamic_prompt_id,
+)
+
+if TYPE_CHECKING:
+    from prompts.catalog import Catalog
+
+
+def format_number(n: int) -> str:
+    """Vietnamese digit grouping with dots: 50000 -> 50.000, 1500 -> 1.500."""
+    return f"{n:,}".replace(",", ".")
+
+
+def strip_accents(text: str) -> str:
+    """Vietnamese without diacritics: "Đăng ký" -> "Dang ky" (đ/Đ are letters, not marks)."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    kept = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return unicodedata.normalize("NFC", kept)
+
+
+def to_text(message: Message, catalog: Catalog, *, accents: bool, region: Region = "north") -> str:
+    """The written form; `region` is accepted for symmetry (written numbers are digits)."""
+    del region
+    pieces: list[str] = []
+    for part in message:
+        match part:
+            case Phrase(prompt_id):
+                pieces.append(" " + catalog[prompt_id].written)
+            case Number(value):
+                pieces.append(" " + format_number(value))
+            case DateValue(value):
+                pieces.append(f" ngày {value:%d/%m/%Y}")
+            case CodeDigits(code):
+                pieces.append(" " + clean_text(code))
+            case FreeText(text):
+                cleaned = clean_text(text)
+                if cleaned:
+                    pieces.append(" " + cleaned)
+            case Punct(mark):
+                pieces.append(mark)
+    text = unicodedata.normalize("NFC", "".join(pieces).strip())
+    return text if accents else to_gsm7(strip_accents(text))
+
+
+def to_prompts(message: Message, catalog: Catalog, *, region: Region) -> list[str]:
+    """Prompt ids in playing order; free text becomes its dynamic prompt id.
+
+    Raises KeyError for a phrase the catalog lacks (a bug that tests catch);
+    dynamic ids are not in the catalog: the audio side lists them with
+    messages.parts.dynamic_prompts().
+    """
+    ids: list[str] = []
+    for part in message:
+        match part:
+            case Phrase(prompt_id):
+                ids.append(catalog[prompt_id].id)
+            case Number(value):
+                ids += number_fragments(value, region=region)
+            case DateValue(value, with_year):
+                ids += date_fragments(value, region=region, with_year=with_year)
+            case CodeDigits(code):
+                ids += code_fragments(code)
+            case FreeText(text):
+                if clean_text(text):
+                    ids.append(dynamic_prompt_id(text))
+            case Punct():
+                pass
+    return ids
