@@ -1,0 +1,134 @@
+"""The FastAGI server: accepts Asterisk's connections and hands each call to its route.
+
+Owns connection limits and lifetimes: the bounded header read, routing by AGI
+script path (`agi://host:4573/ivr?agency=hn` -> route "ivr" with its
+parameters), the cap on concurrent calls, what a failed call leaves for the
+dialplan, and a graceful shutdown. Knows nothing about menus.
+
+What the dialplan finds in ${TRACUU_NEXT} (settings.agi.next_variable) after AGI():
+  officer  - the flow wants a person: go to the officer queue
+  goodbye  - the flow said goodbye: hang up
+  busy     - every line is in use: play "all lines busy" (asterisk/extensions.conf)
+  (empty)  - anything else (fault, shutdown, unknown route): fallback message + queue
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
+
+from ivr.agi_wire import (
+    AgiChannel,
+    AgiCommandRejected,
+    AgiError,
+    AgiProtocolError,
+    CallerHungUp,
+    Request,
+    parse_request,
+    read_environment,
+)
+from ivr.settings import AgiSettings
+
+log = logging.getLogger(__name__)
+
+Route = Callable[[AgiChannel, Request, dict[str, str]], Awaitable[None]]
+
+
+class AgiServer:
+    """Serves FastAGI routes on one TCP port until stopped."""
+
+    def __init__(self, settings: AgiSettings, routes: Mapping[str, Route]) -> None:
+        self._settings = settings
+        self._routes = dict(routes)
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+        self.active_calls = 0
+        self.refused_busy = 0
+        self._closing = False
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "not started"
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def start(self) -> None:
+        # limit bounds every readline()/readuntil(): the environment block and each reply.
+        self._server = await asyncio.start_server(
+            self._connection,
+            self._settings.host,
+            self._settings.port,
+            limit=self._settings.header_bytes,
+            reuse_address=True,
+        )
+        log.info("FastAGI listening on %s:%s", self._settings.host, self.port)
+
+    async def stop(self, drain_s: float | None = None) -> None:
+        """Stop accepting; let live calls finish for drain_s, then hand them to the dialplan."""
+        if self._server is None:
+            return
+        self._closing = True
+        self._server.close()
+        drain = self._settings.drain_s if drain_s is None else drain_s
+        live = set(self._connections)
+        if live:
+            log.info("waiting up to %.0f s for %d live call(s)", drain, len(live))
+            _done, pending = await asyncio.wait(live, timeout=drain) if drain > 0 else ((), live)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5.0)
+        await self._server.wait_closed()
+        self._server = None
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        channel = AgiChannel(reader, writer, timeout_s=self._settings.command_timeout_s)
+        try:
+            await self._serve(channel, reader)
+        finally:
+            self._connections.discard(task)
+            await channel.close()
+
+    async def _serve(self, channel: AgiChannel, reader: asyncio.StreamReader) -> None:
+        try:
+            env = await read_environment(reader, self._settings.header_timeout_s)
+        except (CallerHungUp, AgiProtocolError, TimeoutError, ConnectionError) as exc:
+            log.info("connection dropped before the call began: %s", type(exc).__name__)
+            return
+        request = parse_request(env)
+        uniqueid = env.get("agi_uniqueid", "?")
+        route = self._routes.get(request.script)
+        if route is None:
+            log.error("call %s: no route for AGI script %r", uniqueid, request.script)
+            return  # TRACUU_NEXT stays empty: the dialplan's fallback takes over
+        if self._closing or self.active_calls >= self._settings.max_calls:
+            # Answered cheaply, so a flood costs one command each; the dialplan plays
+            # "all lines busy" and offers the officer queue (asterisk/extensions.conf).
+            self.refused_busy += 1
+            log.warning("call %s refused: %d calls in progress", uniqueid, self.active_calls)
+            with suppress(AgiError, TimeoutError, OSError):
+                await channel.run(f"SET VARIABLE {self._settings.next_variable} busy")
+            return
+        self.active_calls += 1
+        try:
+            await route(channel, request, env)
+        except CallerHungUp:
+            log.info("call %s: caller hung up", uniqueid)
+        except asyncio.CancelledError:
+            # Shutdown after the drain time: the call goes back to the dialplan, whose
+            # fallback says so and offers the officer queue; nothing is left mid-air.
+            log.warning("call %s handed back to the dialplan at shutdown", uniqueid)
+            raise
+        except (AgiCommandRejected, AgiProtocolError) as exc:
+            log.error("call %s: AGI fault: %s", uniqueid, exc)  # noqa: TRY400 - no traceback needed
+        except TimeoutError:
+            log.error("call %s: no reply from Asterisk in time", uniqueid)  # noqa: TRY400
+        except Exception:
+            log.exception("call %s: failed; handed back to the dialplan", uniqueid)
+        finally:
+            self.active_calls -= 1

@@ -1,0 +1,1 @@
+"""Loopback peers that speak the real protocols: Asterisk (FastAGI), SMSC."""

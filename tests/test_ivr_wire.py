@@ -1,0 +1,278 @@
+"""The FastAGI edge against Asterisk peers that follow res_agi.c line by line."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ivr.agi_wire import (
+    AgiChannel,
+    AgiCommandRejected,
+    CallerHungUp,
+    parse_reply,
+    parse_request,
+)
+from tests.peers.asterisk import ENV, Outcome, agi_server, raw_asterisk, recording_route
+
+USAGE_520 = (
+    b"520-Invalid command syntax.  Proper usage follows:\n"
+    b" Usage: STREAM FILE <filename> <escape digits> [sample offset]\n"
+    b" Send the given file, allowing playback to be interrupted by the given digits, if any.\n"
+    b"520 End of proper usage.\n"
+)
+DEAD = b"511 Command Not Permitted on a dead channel or intercept routine\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "result", "data", "endpos", "key"),
+    [
+        ("200 result=53 endpos=9760", "53", "", 9760, "5"),
+        ("200 result=0 endpos=16000", "0", "", 16000, ""),
+        ("200 result=12345", "12345", "", None, ""),
+        ("200 result=123 (timeout)", "123", "timeout", None, ""),
+        ("200 result= (timeout)", "", "timeout", None, ""),
+        ("200 result=", "", "", None, ""),
+        ("200 result=1 (1234)", "1", "1234", None, ""),
+        ("200 result=-1 endpos=0", "-1", "", 0, ""),
+        ("200 result=35", "35", "", None, "#"),
+        ("200 result=42", "42", "", None, "*"),
+    ],
+)
+def test_replies_read_as_res_agi_writes_them(
+    line: str, result: str, data: str, endpos: int | None, key: str
+) -> None:
+    reply = parse_reply(line)
+    assert (reply.result, reply.data, reply.endpos, reply.key) == (result, data, endpos, key)
+
+
+def test_request_routes_by_script_path_with_its_query() -> None:
+    env = {
+        "agi_network_script": "ivr?agency=hn&lang=vi",
+        "agi_request": "agi://127.0.0.1:4573/ivr?agency=hn&lang=vi",
+        "agi_arg_1": "first",
+        "agi_arg_2": "second",
+    }
+    request = parse_request(env)
+    assert request.script == "ivr"
+    assert request.params == {"agency": "hn", "lang": "vi"}
+    assert request.args == ("first", "second")
+
+
+async def _two_commands(channel: AgiChannel) -> list[object]:
+    first = await channel.run('STREAM FILE tracuu/ivr_welcome "0123456789*#"')
+    second = await channel.run("GET DATA tracuu/ivr_enter_code 8000 12")
+    return [first.key, second.result]
+
+
+async def test_a_multiline_520_is_read_to_its_end_and_later_replies_stay_in_step() -> None:
+    async def script(channel: AgiChannel) -> list[object]:
+        replies: list[object] = []
+        with pytest.raises(AgiCommandRejected) as rejected:
+            await channel.run("STREAM FILE")
+        replies.append(str(rejected.value))
+        replies.append((await channel.run("GET DATA tracuu/ivr_enter_code 8000 12")).result)
+        return replies
+
+    outcome = Outcome()
+    async with asyncio.timeout(5), agi_server({"ivr": recording_route(outcome, script)}) as server:
+        sent = await raw_asterisk(server.port, ENV, [USAGE_520, b"200 result=2411290001\n"])
+        await outcome.done.wait()
+    assert sent == ["STREAM FILE", "GET DATA tracuu/ivr_enter_code 8000 12"]
+    assert "End of proper usage" in str(outcome.replies[0])
+    assert outcome.replies[1] == "2411290001"  # not a leftover usage line
+
+
+async def test_510_is_a_rejected_command_not_a_hang_up() -> None:
+    async def script(channel: AgiChannel) -> list[object]:
+        await channel.run("SAY ALPHA tracuu")
+        return []
+
+    outcome = Outcome()
+    async with asyncio.timeout(5), agi_server({"ivr": recording_route(outcome, script)}) as server:
+        await raw_asterisk(server.port, ENV, [b"510 Invalid or unknown command\n"])
+        await outcome.done.wait()
+    assert isinstance(outcome.error, AgiCommandRejected)
+
+
+async def test_hangup_notice_during_a_command_then_511_is_a_hang_up() -> None:
+    outcome = Outcome()
+    async with (
+        asyncio.timeout(5),
+        agi_server({"ivr": recording_route(outcome, _two_commands)}) as server,
+    ):
+        sent = await raw_asterisk(
+            server.port, ENV, [b"HANGUP\n200 result=-1 endpos=0\n", DEAD, DEAD]
+        )
+        await outcome.done.wait()
+    assert isinstance(outcome.error, CallerHungUp)
+    assert len(sent) == 1  # nothing more is sent to a dead channel
+
+
+async def test_511_alone_is_a_hang_up() -> None:
+    outcome = Outcome()
+    async with (
+        asyncio.timeout(5),
+        agi_server({"ivr": recording_route(outcome, _two_commands)}) as server,
+    ):
+        await raw_asterisk(server.port, ENV, [DEAD])
+        await outcome.done.wait()
+    assert isinstance(outcome.error, CallerHungUp)
+
+
+async def test_hangup_notice_between_replies_is_not_taken_for_a_reply() -> None:
+    outcome = Outcome()
+    async with (
+        asyncio.timeout(5),
+        agi_server({"ivr": recording_route(outcome, _two_commands)}) as server,
+    ):
+        # A HANGUP notice arrives, then the real reply of the running command: the
+        # result stands, and the next command finds the channel gone.
+        await raw_asterisk(server.port, ENV, [b"HANGUP\n200 result=53 endpos=9760\n", DEAD])
+        await outcome.done.wait()
+    assert isinstance(outcome.error, CallerHungUp)
+
+
+async def test_eof_instead_of_a_reply_is_a_hang_up() -> None:
+    outcome = Outcome()
+    async with (
+        asyncio.timeout(5),
+        agi_server({"ivr": recording_route(outcome, _two_commands)}) as server,
+    ):
+        await raw_asterisk(server.port, ENV, [b"200 result=0 endpos=16000\n", b""])
+        await outcome.done.wait()
+    assert isinstance(outcome.error, CallerHungUp)
+
+
+async def test_eof_mid_reply_line_is_a_hang_up() -> None:
+    outcome = Outcome()
+    async with (
+        asyncio.timeout(5),
+        agi_server({"ivr": recording_route(outcome, _two_commands)}) as server,
+    ):
+        await raw_asterisk(server.port, ENV, [b"200 resu"])
+        await outcome.done.wait()
+    assert isinstance(outcome.error, CallerHungUp)
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b"",
+        b"agi_network: yes\n",
+        b"agi_network: yes\nagi_network_script: ivr\nagi_chan",
+    ],
+    ids=["nothing", "one line", "mid line"],
+)
+async def test_connection_closed_in_the_header_never_reaches_a_route_nor_blocks_others(
+    sent: bytes,
+) -> None:
+    outcome = Outcome()
+    async with (
+        asyncio.timeout(5),
+        agi_server({"ivr": recording_route(outcome, _two_commands)}) as server,
+    ):
+        assert await raw_asterisk(server.port, sent, []) == []
+        # The next caller is served normally: the loop did not freeze (panoramisk defect 1).
+        sent_ok = await raw_asterisk(
+            server.port, ENV, [b"200 result=0 endpos=16000\n", b"200 result=2411290001\n"]
+        )
+        await outcome.done.wait()
+    assert outcome.replies == ["", "2411290001"]
+    assert len(sent_ok) == 2
+
+
+async def test_an_oversize_header_is_dropped() -> None:
+    outcome = Outcome()
+    huge = b"agi_network: yes\n" + b"agi_calleridname: " + b"x" * 20000 + b"\n\n"
+    async with (
+        asyncio.timeout(5),
+        agi_server({"ivr": recording_route(outcome, _two_commands)}, header_bytes=4096) as server,
+    ):
+        assert await raw_asterisk(server.port, huge, [], close_after=False) == []
+    assert not outcome.done.is_set()
+
+
+async def test_a_header_that_never_ends_times_out() -> None:
+    outcome = Outcome()
+    async with (
+        asyncio.timeout(5),
+        agi_server(
+            {"ivr": recording_route(outcome, _two_commands)}, header_timeout_s=0.05
+        ) as server,
+    ):
+        # The peer keeps the socket open after half a header; the server gives up and closes.
+        assert await raw_asterisk(server.port, b"agi_network: yes\n", [], close_after=False) == []
+    assert not outcome.done.is_set()
+
+
+async def test_unknown_route_hands_the_call_back_untouched() -> None:
+    outcome = Outcome()
+    env = ENV.replace(b"agi_network_script: ivr?", b"agi_network_script: nosuch?")
+    async with (
+        asyncio.timeout(5),
+        agi_server({"ivr": recording_route(outcome, _two_commands)}) as server,
+    ):
+        assert await raw_asterisk(server.port, env, [], close_after=False) == []
+    assert not outcome.done.is_set()
+
+
+async def test_surplus_calls_over_the_cap_are_told_busy_and_the_others_go_on() -> None:
+    release = asyncio.Event()
+    started = asyncio.Event()
+
+    async def held(channel: AgiChannel, request: object, env: object) -> None:
+        started.set()
+        await release.wait()
+        await channel.run("SET VARIABLE TRACUU_NEXT goodbye")
+
+    async with asyncio.timeout(5), agi_server({"ivr": held}, max_calls=1) as server:
+        first = asyncio.create_task(raw_asterisk(server.port, ENV, [b"200 result=1\n"]))
+        await started.wait()
+        surplus = await raw_asterisk(server.port, ENV, [b"200 result=1\n"], close_after=False)
+        release.set()
+        served = await first
+    assert surplus == ["SET VARIABLE TRACUU_NEXT busy"]
+    assert served == ["SET VARIABLE TRACUU_NEXT goodbye"]
+    assert server.refused_busy == 1
+
+
+async def test_shutdown_lets_a_live_call_finish_within_the_drain_time() -> None:
+    release = asyncio.Event()
+    started = asyncio.Event()
+
+    async def held(channel: AgiChannel, request: object, env: object) -> None:
+        started.set()
+        await release.wait()
+        await channel.run("SET VARIABLE TRACUU_NEXT goodbye")
+
+    async with asyncio.timeout(5), agi_server({"ivr": held}) as server:
+        call = asyncio.create_task(raw_asterisk(server.port, ENV, [b"200 result=1\n"]))
+        await started.wait()
+        stopping = asyncio.create_task(server.stop(drain_s=5.0))
+        await asyncio.sleep(0)  # let stop() close the listener before the call ends
+        release.set()
+        await stopping
+        sent = await call
+    assert sent == ["SET VARIABLE TRACUU_NEXT goodbye"]
+
+
+async def test_shutdown_past_the_drain_time_hands_the_call_back_and_closes_it() -> None:
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def stuck(channel: AgiChannel, request: object, env: object) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async with asyncio.timeout(5), agi_server({"ivr": stuck}) as server:
+        call = asyncio.create_task(raw_asterisk(server.port, ENV, [], close_after=False))
+        await started.wait()
+        await server.stop(drain_s=0.0)
+        assert await call == []  # the socket closed: Asterisk continues in the dialplan
+    assert cancelled.is_set()
+    assert server.active_calls == 0
