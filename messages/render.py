@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from prompts.catalog import Catalog
 
 
+_ENDINGS = (".", ",", ":", ";", "!", "?", "…")
+
+
 def format_number(n: int) -> str:
     """Vietnamese digit grouping with dots: 50000 -> 50.000, 1500 -> 1.500."""
     return f"{n:,}".replace(",", ".")
@@ -63,7 +66,9 @@ def to_text(message: Message, catalog: Catalog, *, accents: bool, region: Region
                 if cleaned:
                     pieces.append(" " + cleaned)
             case Punct(mark):
-                pieces.append(mark)
+                # A free text may already end its sentence ("…phường 1."); never "..".
+                if pieces and not pieces[-1].endswith(_ENDINGS):
+                    pieces.append(mark)
     text = unicodedata.normalize("NFC", "".join(pieces).strip())
     return text if accents else to_gsm7(strip_accents(text))
 
