@@ -1,0 +1,64 @@
+"""The voice component: the FastAGI server (and the AMI monitor when configured).
+
+`run(runtime)` serves until cancelled, then stops accepting calls and lets the
+live ones finish for settings.agi.drain_s before handing them to the dialplan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from gateway.bus import EventBus
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+from ivr import flow
+from ivr.agi_wire import AgiChannel, Request
+from ivr.server import AgiServer, Route
+from ivr.session import CallDeps, InboundCall
+from ivr.speech import Speech
+from lookup.port import DossierLookup
+from prompts.catalog import Catalog, load_catalog
+
+log = logging.getLogger(__name__)
+
+
+def build_server(
+    settings: Settings,
+    lookup: DossierLookup,
+    *,
+    bus: EventBus | None = None,
+    catalog: Catalog | None = None,
+    clock: Callable[[], datetime] = datetime.now,
+) -> AgiServer:
+    """The FastAGI server with every route of this gateway."""
+    catalog = catalog or load_catalog()
+    missing = catalog.missing(flow.FIXED_PROMPTS)
+    if missing:
+        raise ValueError(f"prompts missing from the catalog: {sorted(missing)}")
+    deps = CallDeps(
+        settings=settings.agi,
+        lookup=lookup,
+        speech=Speech(catalog, settings.office, settings.region),
+        zone=settings.zone,
+        bus=bus,
+        clock=clock,
+    )
+
+    async def inbound(channel: AgiChannel, request: Request, env: dict[str, str]) -> None:
+        await InboundCall(channel, request, env, deps).run()
+
+    routes: dict[str, Route] = {"ivr": inbound}
+    return AgiServer(settings.agi, routes)
+
+
+async def run(runtime: Runtime) -> None:
+    server = build_server(runtime.settings, runtime.lookup, bus=runtime.bus)
+    await server.start()
+    try:
+        await asyncio.Event().wait()  # until cancelled
+    finally:
+        # Shielded: a second cancel during the drain must not leave calls mid-air.
+        await asyncio.shield(server.stop())

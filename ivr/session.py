@@ -1,0 +1,252 @@
+"""Runs one inbound call: performs the flow's actions on the AGI channel and the lookup.
+
+Owns the translation between flow actions and AGI commands (prompts as
+STREAM FILE / GET DATA / WAIT FOR DIGIT with escape digits, so keys interrupt
+prompts: res_agi.c drops DTMF that arrives while no input command runs), the
+lookup's time limit, and what is recorded about the call. Decides nothing the
+flow decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from gateway.bus import EventBus
+from gateway.logs import mask_msisdn
+from ivr import flow
+from ivr.agi_wire import ALL_KEYS, AgiChannel, Reply, Request, quote
+from ivr.hours import officer_open
+from ivr.settings import AgiSettings
+from ivr.speech import Speech
+from lookup.codes import InvalidCode
+from lookup.phones import normalise_phone
+from lookup.port import DossierLookup, LookupUnavailable, Proof
+
+log = logging.getLogger(__name__)
+
+SOUNDS = "tracuu/"  # <sounds>/vi/tracuu/<prompt id>.<ext>, channel language vi
+MINE_SPOKEN_MAX = 5  # "your dossiers" reads the newest five; an office phone has more
+
+
+@dataclass(frozen=True)
+class CallDeps:
+    """What a call needs from the rest of the gateway."""
+
+    settings: AgiSettings
+    lookup: DossierLookup
+    speech: Speech
+    zone: ZoneInfo
+    bus: EventBus | None = None
+    clock: Callable[[], datetime] = datetime.now  # called with the zone; tests pass their own
+
+    def now(self) -> datetime:
+        return self.clock().astimezone(self.zone)
+
+
+def rules_of(settings: AgiSettings) -> flow.Rules:
+    return flow.Rules(
+        max_no_input=settings.max_no_input,
+        max_invalid=settings.max_invalid,
+        max_not_found=settings.max_not_found,
+        max_secret_tries=settings.max_secret_tries,
+        menu_timeout_s=settings.menu_timeout_s,
+        code_timeout_s=settings.code_timeout_s,
+        inter_digit_s=settings.inter_digit_s,
+    )
+
+
+class InboundCall:
+    """One caller on one channel, from ANSWER to the hand-back to the dialplan."""
+
+    def __init__(
+        self, channel: AgiChannel, request: Request, env: dict[str, str], deps: CallDeps
+    ) -> None:
+        self.channel = channel
+        self.request = request
+        self.deps = deps
+        self.uniqueid = env.get("agi_uniqueid", "?")
+        self.caller = normalise_phone(env.get("agi_callerid"))
+        self.call = flow.Call(rules_of(deps.settings))
+        self._typed = ""  # a key that interrupted a prompt: the next answer's first digit
+
+    async def run(self) -> None:
+        settings = self.deps.settings
+        log.info("call %s from %s", self.uniqueid, mask_msisdn(self.caller))
+        await self.channel.run("ANSWER")
+        now = self.deps.now()
+        event: flow.Event | None = flow.CallAnswered(
+            officer_open=officer_open(now, settings.hours, settings.holidays),
+            caller_known=self.caller is not None,
+        )
+        try:
+            while event is not None:
+                self.call, actions = flow.step(self.call, event)
+                self._publish()
+                event = await self._perform(actions)
+        finally:
+            self._publish(ended=True)
+
+    async def _perform(self, actions: list[flow.Action]) -> flow.Event | None:
+        """Carry out one step's actions; the last one yields the next event (or ends)."""
+        # A lookup starts before the "please wait" that precedes it, so it overlaps the prompt.
+        pending: asyncio.Task[flow.Event] | None = None
+        last = actions[-1]
+        if isinstance(last, flow.LookUpCode | flow.ListGuides | flow.LookUpMine):
+            pending = asyncio.create_task(self._look_up(last))
+        try:
+            for action in actions:
+                match action:
+                    case flow.Play(prompts=prompts, barge_in=barge_in):
+                        await self._play(prompts, barge_in)
+                    case flow.Ask():
+                        return await self._ask(action)
+                    case flow.LookUpCode() | flow.ListGuides() | flow.LookUpMine():
+                        assert pending is not None
+                        return await pending
+                    case flow.ToOfficer(reason=reason):
+                        log.info("call %s to an officer (%s)", self.uniqueid, reason)
+                        await self._hand_back("officer")
+                        return None
+                    case flow.Goodbye():
+                        await self._hand_back("goodbye")
+                        return None
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
+                with suppress(asyncio.CancelledError):
+                    await pending
+        raise ValueError(f"a step ended without a question or an ending: {actions!r}")
+
+    # ---- prompts and keys
+
+    def _play_timeout(self, extra_s: float = 0.0) -> float:
+        return self.deps.settings.prompt_max_s + extra_s
+
+    async def _play(self, prompts: tuple[str, ...], barge_in: bool) -> None:
+        for prompt in prompts:
+            if barge_in and self._typed:
+                return  # the caller has already answered: skip to the question
+            reply = await self._stream(prompt, ALL_KEYS if barge_in else "")
+            self._typed = reply.key
+
+    async def _stream(self, prompt: str, escapes: str) -> Reply:
+        # "200 result=-1 endpos=0" is a missing file or a hang-up (asterisk-wire.md); a
+        # hang-up shows on the next command as HANGUP/511, so carry on either way.
+        reply = await self.channel.run(
+            f"STREAM FILE {SOUNDS}{prompt} {quote(escapes)}", timeout_s=self._play_timeout()
+        )
+        if reply.result == "-1":
+            log.warning("call %s: prompt %s did not play (missing file?)", self.uniqueid, prompt)
+        return reply
+
+    async def _ask(self, ask: flow.Ask) -> flow.Keyed:
+        for prompt in ask.prompts[:-1]:
+            if self._typed:
+                break
+            self._typed = (await self._stream(prompt, ALL_KEYS)).key
+        typed, self._typed = self._typed, ""
+        if not typed:
+            # GET DATA plays the question with every key as an escape and collects the
+            # answer in one command; app.c uses one timeout for the first and later digits.
+            timeout_ms = int(ask.timeout_s * 1000)
+            reply = await self.channel.run(
+                f"GET DATA {SOUNDS}{ask.prompts[-1]} {timeout_ms} {ask.max_digits}",
+                timeout_s=self._play_timeout(ask.timeout_s * (ask.max_digits + 1)),
+            )
+            digits = "" if reply.result == "-1" else reply.result
+            return flow.Keyed(digits, timed_out=reply.timed_out)
+        return await self._rest_of(typed, ask)
+
+    async def _rest_of(self, typed: str, ask: flow.Ask) -> flow.Keyed:
+        """Digits after one that barged into a prompt, each within the inter-digit time."""
+        digits = "" if typed == ask.terminator else typed
+        if typed == ask.terminator or len(digits) >= ask.max_digits:
+            return flow.Keyed(digits)
+        wait_ms = int(ask.inter_digit_s * 1000)
+        while len(digits) < ask.max_digits:
+            reply = await self.channel.run(
+                f"WAIT FOR DIGIT {wait_ms}", timeout_s=self._play_timeout(ask.inter_digit_s)
+            )
+            key = reply.key
+            if not key:
+                return flow.Keyed(digits, timed_out=True)
+            if key == ask.terminator:
+                break
+            digits += key
+        return flow.Keyed(digits)
+
+    async def _hand_back(self, next_step: str) -> None:
+        """Tell the dialplan what comes next (officer queue, hang-up) and return to it."""
+        name = self.deps.settings.next_variable
+        await self.channel.run(f"SET VARIABLE {name} {next_step}")
+
+    # ---- lookups
+
+    async def _look_up(self, action: flow.Action) -> flow.Event:
+        speech = self.deps.speech
+        lookup = self.deps.lookup
+        try:
+            async with asyncio.timeout(self.deps.settings.lookup_timeout_s):
+                match action:
+                    case flow.LookUpCode(digits=digits):
+                        views = await lookup.by_keypad_digits(digits)
+                        if not views:
+                            return flow.NotFound(speech.not_found(digits))
+                        today = self.deps.now().date()
+                        return flow.Found(tuple(speech.answer(v, today) for v in views))
+                    case flow.ListGuides():
+                        procedures = await lookup.procedures(common_only=True)
+                        return flow.GuidesListed(tuple(speech.guide(p) for p in procedures))
+                    case flow.LookUpMine(secret=secret):
+                        return await self._mine(secret)
+        except (LookupUnavailable, TimeoutError) as exc:
+            log.warning("call %s: lookup unavailable: %s", self.uniqueid, type(exc).__name__)
+            return flow.LookupDown()
+        except InvalidCode:
+            # The flow checks keypad digits first; a stricter adapter is still "not found".
+            return flow.NotFound(speech.not_found(""))
+        raise ValueError(f"not a lookup: {action!r}")
+
+    async def _mine(self, secret: str) -> flow.Event:
+        if self.caller is None:
+            return flow.MineRefused()
+        lookup = self.deps.lookup
+        # Caller ID found the dossiers; the keyed secret alone must prove each one.
+        # Proof(phone=...) would pass on caller ID by itself (lookup.sqlite.proves), and
+        # caller ID is trivially spoofed, so it is deliberately left out here.
+        proof = Proof(secret=secret)
+        verified = []
+        for view in await lookup.by_phone(self.caller):
+            if await lookup.full(view.code, proof) is not None:
+                verified.append(view)
+        if not verified:
+            return flow.MineRefused()
+        today = self.deps.now().date()
+        answers = tuple(self.deps.speech.answer(v, today) for v in verified[:MINE_SPOKEN_MAX])
+        return flow.MineVerified(self.deps.speech.several(len(verified)), answers)
+
+    # ---- live state
+
+    def _publish(self, *, ended: bool = False) -> None:
+        bus = self.deps.bus
+        if bus is None:
+            return
+        data: dict[str, Any] = {
+            "uniqueid": self.uniqueid,
+            "caller": mask_msisdn(self.caller),
+            "stage": self.call.stage.name.lower(),
+            "events": list(self.call.events),
+            "ended": ended,
+        }
+        if ended:
+            bus.forget("ivr_call", self.uniqueid)
+            bus.publish("ivr_call_ended", data)
+        else:
+            bus.publish("ivr_call", data, key=self.uniqueid)

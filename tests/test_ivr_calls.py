@@ -1,0 +1,306 @@
+"""Whole calls: the real FastAGI server, a simulated Asterisk on loopback, a real SQLite file.
+
+Each test asserts what the caller hears, in order, and what the dialplan is told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from gateway.bus import EventBus
+from gateway.settings import Settings
+from ivr.server import AgiServer
+from ivr.service import build_server
+from ivr.simulator import CallRecord, SimulatedAsterisk
+from lookup.model import Dossier, FullView, Procedure, PublicView, Status
+from lookup.port import DossierLookup, LookupUnavailable, Proof
+from lookup.sqlite import DossierStore, SqliteLookup
+
+ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
+TODAY = date(2026, 11, 30)  # a Monday
+MONDAY_10AM = datetime(2026, 11, 30, 10, 0, tzinfo=ZONE)
+SUNDAY_10AM = datetime(2026, 11, 29, 10, 0, tzinfo=ZONE)
+
+
+def dossier(agency: str, seq: int, status: Status, due_in_days: int, **more: Any) -> Dossier:
+    values: dict[str, Any] = {
+        "code": f"{agency}-241129-{seq:04d}",
+        "agency_id": agency,
+        "procedure_code": "1.001193",
+        "procedure_name": "Đăng ký khai sinh",
+        "status": status,
+        "received_on": date(2024, 11, 29),
+        "due_on": TODAY + timedelta(days=due_in_days),
+        "applicant_name": "Nguyễn Thị Lan",
+        "applicant_phones": ("0912345678",),
+        "applicant_id_number": "001190012345",
+        **more,
+    }
+    return Dossier(**values)
+
+
+DOSSIERS = [
+    dossier("000.00.18.H26", 1, Status.READY, 2, ready_on=TODAY, secret="739204"),
+    # Same keypad digits 2411290001, another agency of the switchboard: ambiguous.
+    dossier("000.00.19.H26", 1, Status.RECEIVED, 1, applicant_phones=("0987654321",)),
+    dossier("000.00.18.H26", 2, Status.PROCESSING, -3),  # overdue
+]
+PROCEDURES = [
+    Procedure(
+        "1.001193",
+        "Đăng ký khai sinh",
+        ("Tờ khai đăng ký khai sinh", "Giấy chứng sinh"),
+        "Miễn lệ phí",
+        "Ngay trong ngày làm việc",
+        common=True,
+    ),
+    Procedure("2.000001", "Cấp giấy phép xây dựng", ("Đơn đề nghị",), "", "", common=False),
+]
+
+
+@pytest.fixture
+async def lookup(tmp_path: Path) -> AsyncIterator[SqliteLookup]:
+    path = tmp_path / "tracuu.sqlite3"
+    store = await DossierStore.open(path)
+    await store.upsert_dossiers(DOSSIERS)
+    await store.upsert_procedures(PROCEDURES)
+    await store.close()
+    agencies = {a.id: a.name for a in Settings().agencies}
+    opened = await SqliteLookup.open(path, agencies=agencies, collection_place="Bộ phận Một cửa")
+    yield opened
+    await opened.close()
+
+
+def settings(**agi: Any) -> Settings:
+    return Settings(agi={"port": 4573, **agi})
+
+
+async def call(
+    lookup: DossierLookup,
+    keys: str,
+    *,
+    caller: str = "",
+    now: datetime = MONDAY_10AM,
+    bus: EventBus | None = None,
+    **agi: Any,
+) -> CallRecord:
+    server = build_server(settings(**agi), lookup, bus=bus, clock=lambda: now)
+    return await dial(server, keys, caller=caller)
+
+
+async def dial(server: AgiServer, keys: str, *, caller: str = "") -> CallRecord:
+    server._settings = server._settings.model_copy(update={"port": 0})
+    await server.start()
+    try:
+        async with asyncio.timeout(10):
+            return await SimulatedAsterisk(keys, caller=caller).call("127.0.0.1", server.port)
+    finally:
+        await server.stop(drain_s=1.0)
+
+
+def heard(record: CallRecord) -> list[str]:
+    return [h.prompt.removeprefix("tracuu/") for h in record.heard]
+
+
+async def test_caller_keys_a_unique_code_and_hears_its_status(lookup: SqliteLookup) -> None:
+    record = await call(lookup, "1 2411290002# _ _ _")
+    said = heard(record)
+    assert said[:4] == ["ivr_welcome", "ivr_menu_main", "ivr_enter_code", "ivr_please_wait"]
+    answer = said[4 : said.index("ivr_after_result")]
+    digits = [f"digit_{d}" for d in "241129"] + ["code_sequence"]
+    digits += [f"digit_{d}" for d in "0002"]
+    assert answer[:12] == ["dossier_code", *digits]  # the code read back, never a name
+    assert answer.index("status_processing") < answer.index("due_date")
+    assert "now_overdue" in answer  # due three days ago (lookup/demo.py)
+    assert not any(p.startswith("greeting_named") for p in answer)
+    assert said[-2:] == ["ivr_after_result", "ivr_goodbye"]
+    assert record.variables == {"TRACUU_NEXT": "goodbye"}
+    assert record.ended == "returned"
+
+
+async def test_ambiguous_digits_ask_for_the_agency_then_speak_the_chosen_one(
+    lookup: SqliteLookup,
+) -> None:
+    record = await call(lookup, "1 2411290001# 2 0")
+    said = heard(record)
+    choose = said.index("ivr_choose_agency")
+    assert said[choose - 1] == "ivr_several_found"
+    assert said[choose + 1] == "ivr_press_1"
+    assert "ivr_press_2" in said[choose:]
+    spoken = said[said.index("ivr_press_2") + 2 : said.index("ivr_after_result")]
+    assert "status_received" in spoken  # the 000.00.19.H26 dossier is "được tiếp nhận"
+    assert said[-1] == "ivr_connecting_officer"
+    assert record.variables == {"TRACUU_NEXT": "officer"}
+
+
+async def test_not_found_twice_reads_the_digits_back_then_transfers(lookup: SqliteLookup) -> None:
+    record = await call(lookup, "1 2411299999# 2411299998#")
+    said = heard(record)
+    first = said.index("not_found")
+    assert said[first + 1 : first + 7] == [
+        "digit_2",
+        "digit_4",
+        "digit_1",
+        "digit_1",
+        "digit_2",
+        "digit_9",
+    ]
+    assert said.count("not_found") == 2
+    assert said[-1] == "ivr_connecting_officer"
+    assert record.variables == {"TRACUU_NEXT": "officer"}
+
+
+async def test_out_of_hours_officer_request_is_answered_and_the_menu_goes_on(
+    lookup: SqliteLookup,
+) -> None:
+    record = await call(lookup, "0 _ _ _", now=SUNDAY_10AM)
+    said = heard(record)
+    assert said[:4] == ["ivr_welcome", "ivr_menu_main", "ivr_officer_closed", "ivr_menu_main"]
+    assert said[-2:] == ["ivr_officer_closed", "ivr_goodbye"]  # silence, out of hours: goodbye
+    assert record.variables == {"TRACUU_NEXT": "goodbye"}
+
+
+async def test_holiday_closes_the_officer_line(lookup: SqliteLookup) -> None:
+    record = await call(lookup, "0 9", holidays=[TODAY.isoformat()])
+    assert heard(record)[2] == "ivr_officer_closed"
+
+
+async def test_barge_in_a_key_during_the_welcome_answers_the_menu(lookup: SqliteLookup) -> None:
+    record = await call(lookup, ">1 2411290002# 0")
+    assert record.heard[0].interrupted_by == "1"
+    assert heard(record)[:2] == ["ivr_welcome", "ivr_enter_code"]  # the menu was skipped
+
+
+async def test_barge_in_a_whole_code_typed_over_the_question(lookup: SqliteLookup) -> None:
+    # Code keyed over "not found": the first key interrupts, WAIT FOR DIGIT collects the rest.
+    record = await call(lookup, "1 2411299999# >2411290002# 0")
+    said = heard(record)
+    assert said.count("not_found") == 1
+    assert "dossier_code" in said
+    assert any(c.startswith("WAIT FOR DIGIT") for c in record.commands)
+    assert record.variables == {"TRACUU_NEXT": "officer"}
+
+
+async def test_guidance_reads_a_common_procedure(lookup: SqliteLookup) -> None:
+    record = await call(lookup, "2 1 9 0")
+    said = heard(record)
+    options = said[said.index("ivr_choose_procedure") :]
+    assert options[1] == "ivr_press_1"
+    assert options[2].startswith("txt_")
+    detail = said[said.index("procedure_guidance") : said.index("ivr_after_guidance")]
+    assert "documents_needed" in detail
+    assert said[-2:] == ["ivr_menu_main", "ivr_connecting_officer"]
+
+
+async def test_your_dossiers_need_the_second_factor(lookup: SqliteLookup) -> None:
+    record = await call(lookup, "3 2345# 0", caller="0912345678")
+    said = heard(record)
+    assert said[:4] == ["ivr_welcome", "ivr_menu_main_mine", "ivr_enter_secret", "ivr_please_wait"]
+    assert said[4] == "several_dossiers"
+    assert "ivr_after_mine" in said
+
+
+async def test_a_wrong_secret_reveals_nothing_not_even_a_count(lookup: SqliteLookup) -> None:
+    known = await call(lookup, "3 1111# 2222# _ _ _", caller="0912345678")
+    unknown = await call(lookup, "3 1111# 2222# _ _ _", caller="0900000001")
+    assert heard(known) == heard(unknown)
+    assert "several_dossiers" not in heard(known)
+    assert not any(p.startswith(("dossier_code", "status_")) for p in heard(known))
+
+
+async def test_caller_id_alone_is_not_a_second_factor(lookup: SqliteLookup) -> None:
+    # The receipt PIN of another person's dossier is not accepted for this caller's list.
+    record = await call(lookup, "3 9999# _ _ _", caller="0912345678")
+    assert "several_dossiers" not in heard(record)
+
+
+class DownLookup:
+    """A real DossierLookup whose store is down: every query raises LookupUnavailable."""
+
+    async def by_code(self, code: str) -> PublicView | None:
+        raise LookupUnavailable("down")
+
+    async def by_keypad_digits(self, digits: str) -> list[PublicView]:
+        raise LookupUnavailable("down")
+
+    async def by_phone(self, phone: str) -> list[PublicView]:
+        raise LookupUnavailable("down")
+
+    async def full(self, code: str, proof: Proof) -> FullView | None:
+        raise LookupUnavailable("down")
+
+    async def changed_since(self, cursor: str, limit: int = 1000) -> Any:
+        raise LookupUnavailable("down")
+
+    async def procedure(self, procedure_code: str) -> Procedure | None:
+        raise LookupUnavailable("down")
+
+    async def procedures(self, *, common_only: bool = False) -> list[Procedure]:
+        raise LookupUnavailable("down")
+
+    async def close(self) -> None:
+        return None
+
+
+class StuckLookup(DownLookup):
+    """A store that accepts the query and never answers (a hung database)."""
+
+    async def by_keypad_digits(self, digits: str) -> list[PublicView]:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("broken", [DownLookup(), StuckLookup()], ids=["down", "stuck"])
+async def test_lookup_down_or_stuck_says_busy_and_offers_an_officer(broken: DownLookup) -> None:
+    record = await call(broken, "1 2411290001# 0", lookup_timeout_s=0.05)
+    said = heard(record)
+    assert said[3:6] == ["ivr_please_wait", "ivr_system_busy", "ivr_busy_menu"]
+    assert said[-1] == "ivr_connecting_officer"
+    assert record.variables == {"TRACUU_NEXT": "officer"}
+
+
+async def test_caller_hanging_up_mid_call_ends_the_session_cleanly(
+    lookup: SqliteLookup, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    server = build_server(settings(), lookup, clock=lambda: MONDAY_10AM)
+    record = await dial(server, "1 H")
+    assert record.ended == "caller_hangup"
+    assert record.commands[-1].startswith("GET DATA tracuu/ivr_enter_code")  # nothing after
+    assert server.active_calls == 0
+    assert "caller hung up" in caplog.text
+    assert "Traceback" not in caplog.text
+
+
+async def test_the_callers_number_never_appears_in_the_logs(
+    lookup: SqliteLookup, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Our loggers at DEBUG; aiosqlite stays at INFO as gateway.logs.setup_logging holds it.
+    caplog.set_level(logging.DEBUG, logger="ivr")
+    await call(lookup, "3 2345# 0", caller="0912345678")
+    assert "0912345678" not in caplog.text
+    assert "+84912345678" not in caplog.text
+    assert "+84******678" in caplog.text  # masked, still useful to match a complaint
+
+
+async def test_line_state_is_published_and_cleared(lookup: SqliteLookup) -> None:
+    bus = EventBus()
+    async with bus.subscribe() as sub:
+        await call(lookup, "1 2411290002# 0", bus=bus)
+        events = []
+        while not sub._queue.empty():
+            events.append(await sub.get())
+    stages = [e.data["stage"] for e in events if e.topic == "ivr_call"]
+    assert stages[:3] == ["menu", "code", "looking_up"]
+    ended = [e for e in events if e.topic == "ivr_call_ended"]
+    assert len(ended) == 1
+    assert "officer_asked" in ended[0].data["events"]
+    assert not [k for k in bus.latest if k[0] == "ivr_call"]
