@@ -1,0 +1,75 @@
+"""`tracuu call`: one whole simulated call through the real FastAGI server.
+
+The server listens on a loopback port of its own; ivr/simulator.py dials it as
+Asterisk would and presses the given keys when the flow waits for input. What
+the caller hears is printed in order, one prompt id a line (or as JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from gateway.settings import Settings
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    call = subparsers.add_parser(
+        "call",
+        help="simulate a phone call and print what the caller hears",
+        description=(
+            "Key groups are separated by spaces, one per question: '1' answers a menu, "
+            "'2411290001#' keys a code, '_' stays silent, '>1' presses 1 during the "
+            "prompt (barge-in), 'H' hangs up."
+        ),
+    )
+    call.add_argument("--keys", default="", help='e.g. "1 2411290001# 1 0"')
+    call.add_argument("--caller", default="", help="caller ID, e.g. 0912345678")
+    call.add_argument("--script", default="ivr", help="AGI script path (default ivr)")
+    call.add_argument("--json", action="store_true", help="structured output")
+    call.set_defaults(handler=_call)
+
+
+def _call(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(_call_async(args, settings))
+
+
+async def _call_async(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr.service import build_server
+    from ivr.simulator import SimulatedAsterisk
+    from lookup.factory import open_lookup
+
+    local = settings.model_copy(
+        update={"agi": settings.agi.model_copy(update={"host": "127.0.0.1", "port": 0})}
+    )
+    async with open_lookup(local) as lookup:
+        server = build_server(local, lookup)
+        await server.start()
+        try:
+            peer = SimulatedAsterisk(args.keys, caller=args.caller, script=args.script)
+            record = await peer.call("127.0.0.1", server.port, timeout_s=60.0)
+        finally:
+            await server.stop(drain_s=5.0)
+    if args.json:
+        out = {
+            "heard": [
+                {
+                    "prompt": h.prompt.removeprefix("tracuu/"),
+                    **({"interrupted_by": h.interrupted_by} if h.interrupted_by else {}),
+                }
+                for h in record.heard
+            ],
+            "variables": record.variables,
+            "ended": record.ended,
+            "unused_keys": record.keys_left,
+        }
+        json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for heard in record.heard:
+            sys.stdout.write(heard.prompt.removeprefix("tracuu/") + "\n")
+        next_step = record.variables.get(settings.agi.next_variable, "")
+        sys.stderr.write(f"-- call ended ({record.ended}); dialplan next: {next_step or '-'}\n")
+    return 0

@@ -1,0 +1,57 @@
+"""`tracuu call` runs a whole call through the real server and prints what the caller hears."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+from lookup.sqlite import DossierStore
+from tests.test_ivr_calls import DOSSIERS, PROCEDURES
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "tracuu.sqlite3"
+
+    async def fill() -> None:
+        store = await DossierStore.open(path)
+        await store.upsert_dossiers(DOSSIERS)
+        await store.upsert_procedures(PROCEDURES)
+        await store.close()
+
+    asyncio.run(fill())
+    monkeypatch.setenv("TRACUU_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("TRACUU_DATABASE", str(path))
+    return path
+
+
+def test_call_prints_the_prompts_in_order(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["call", "--keys", "1 2411290002# _ _ _"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:5] == [
+        "ivr_welcome",
+        "ivr_menu_main",
+        "ivr_enter_code",
+        "ivr_please_wait",
+        "dossier_code",
+    ]
+    assert "status_processing" in lines
+    assert lines[-1] == "ivr_goodbye"
+
+
+def test_call_json_has_the_prompts_and_the_dialplan_variable(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["call", "--keys", ">1 2411290001# 1 _ _ _", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["heard"][0] == {"prompt": "ivr_welcome", "interrupted_by": "1"}
+    assert out["heard"][1] == {"prompt": "ivr_enter_code"}
+    assert out["variables"] == {"TRACUU_NEXT": "goodbye"}
+    assert out["ended"] == "returned"
+    assert out["unused_keys"] == 0
