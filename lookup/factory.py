@@ -32,6 +32,7 @@ async def open_lookup(settings: Settings) -> AsyncIterator[DossierLookup]:
             settings.lookup.http,
             agencies=agencies,
             collection_place=settings.office.collection_place,
+            zone=settings.zone,
         )
     elif not settings.database_is_sqlite:
         raise BackendNotSupported(

@@ -1,0 +1,37 @@
+"""open_lookup() picks the backend from the settings."""
+
+from pathlib import Path
+
+import pytest
+
+from gateway.settings import Settings
+from lookup.factory import BackendNotSupported, open_lookup
+from lookup.http import HttpLookup
+from lookup.sqlite import SqliteLookup
+
+
+@pytest.fixture(autouse=True)
+def no_config_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACUU_CONFIG", "/nonexistent.toml")
+
+
+async def test_sqlite_by_default_and_file_created(tmp_path: Path) -> None:
+    db = tmp_path / "sub" / "t.sqlite3"
+    async with open_lookup(Settings(database=str(db))) as lookup:
+        assert isinstance(lookup, SqliteLookup)
+        assert await lookup.by_code("000.00.18.H26-241129-0001") is None
+    assert db.exists()
+
+
+async def test_http_when_configured() -> None:
+    settings = Settings(
+        lookup={"backend": "http", "http": {"url_template": "http://127.0.0.1:9/{code}"}}
+    )
+    async with open_lookup(settings) as lookup:
+        assert isinstance(lookup, HttpLookup)
+
+
+async def test_postgres_not_yet() -> None:
+    with pytest.raises(BackendNotSupported, match="not supported yet"):
+        async with open_lookup(Settings(database="postgresql://localhost/tracuu")):
+            pass
