@@ -1,4 +1,11 @@
-"""Settings of the SMS side: the SMPP link, replies and reminders."""
+"""Settings of the SMS side: the SMPP link, replies and reminders.
+
+Every field can be set from the environment: TRACUU_SMPP_WINDOW=20,
+TRACUU_SMS_ACCENTS=true, TRACUU_SMS_TEMPLATES='{"ready": "..."}'. The SMPP
+password comes from TRACUU_SMPP_PASSWORD only (SecretStr: never printed).
+"""
+
+from datetime import time
 
 from pydantic import Field, SecretStr
 
@@ -15,9 +22,46 @@ class SmppSettings(Section):
     source_addr: str = "8088"
     source_ton: int = Field(3, ge=0, le=6)  # 3 = network specific: a short code
     source_npi: int = Field(0, ge=0, le=18)
+    dest_ton: int = Field(1, ge=0, le=6)  # 1 = international: we send 84xxxxxxxxx
+    dest_npi: int = Field(1, ge=0, le=18)  # 1 = E.164
     tls: bool = False
+    tls_verify: bool = True
+    # Seconds of silence before we send enquire_link (SMPP 3.4 §4.11).
+    enquire_link_s: float = Field(30.0, gt=0)
+    # A request without its response after this long means the link is dead.
+    response_timeout_s: float = Field(30.0, gt=0)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    # Outstanding submit_sm without submit_sm_resp (Kannel's default is 10).
+    window: int = Field(10, ge=1, le=1000)
+    # Message parts per second; every UDH part is one submit_sm.
+    tps: float = Field(20.0, gt=0)
+    reconnect_min_s: float = Field(1.0, gt=0)
+    reconnect_max_s: float = Field(60.0, gt=0)
+    # After ESME_RTHROTTLED / ESME_RMSGQFUL nothing is sent for this long (doubling, max 30 s).
+    throttle_pause_s: float = Field(1.0, gt=0)
+    # Temporary errors are retried this many times, then the message is failed.
+    max_attempts: int = Field(5, ge=1)
+    registered_delivery: bool = True
 
 
 class SmsSettings(Section):
     # Unaccented GSM-7 fits 160 characters a segment; diacritics force UCS-2 (70).
     accents: bool = False
+    # A reply longer than this many parts is cut (with "...") rather than sent as a novel.
+    max_parts: int = Field(4, ge=1, le=10)
+    # Parts of a multipart SMS that do not all arrive within this are handled as they are.
+    reassembly_timeout_s: float = Field(120.0, gt=0)
+    # Lookups (status and wrong codes) per sender, to stop code enumeration; stored in the DB.
+    lookups_per_hour: int = Field(10, ge=1)
+    lookups_per_day: int = Field(30, ge=1)
+    # Reminders go out only inside this local window (settings.timezone); others wait.
+    window_start: time = time(7, 0)
+    window_end: time = time(21, 0)
+    # "Your appointment is in N days" reminders; 0 turns them off.
+    reminder_days_before: int = Field(1, ge=0, le=30)
+    # "Your result is still waiting" after the result has been ready this many days; 0 = off.
+    not_collected_days: int = Field(7, ge=0, le=90)
+    reminder_poll_s: float = Field(60.0, gt=0)
+    # Reminder kind -> template overriding the built-in wording. Fields: {code} {date}
+    # {place} {hours} {office}. Kinds: received supplement fee ready delayed soon uncollected.
+    templates: dict[str, str] = Field(default_factory=dict)

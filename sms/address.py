@@ -1,0 +1,23 @@
+"""Phone numbers as the SMS side stores and sends them: digits, country code first.
+
+SMSCs hand us senders as 84912345678, +84912345678 or 0912345678 (and old
+11-digit numbers); we store and submit 84912345678 (TON international, NPI
+E.164). Anything that is not a phone number (an alphanumeric sender, a short
+code) is kept as it came. Pure.
+"""
+
+from __future__ import annotations
+
+from lookup.phones import normalise_phone
+
+
+def to_msisdn(raw: str) -> str:
+    """'0912345678' / '+84912345678' / '84912345678' -> '84912345678'."""
+    e164 = normalise_phone(raw)
+    if e164 is None:
+        return raw.strip()
+    return e164.removeprefix("+")
+
+
+def to_e164(msisdn: str) -> str:
+    return "+" + msisdn if msisdn.isdigit() else msisdn

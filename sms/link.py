@@ -1,0 +1,551 @@
+"""The SMPP link: one thread owns one smpplib client and its own outbox connection.
+
+smpplib is blocking and has no locks (send_pdu, read_pdu and the sequence
+counter share one socket), so exactly one thread ever touches the client. It
+runs a select([socket, wakeup]) loop and our own PDU dispatch, because
+smpplib's read_once neither answers an SMSC unbind nor drops the bind.
+
+The outbox (SQLite) is the truth. Unlike the house-style sketch, this thread
+writes its own state transitions through its own connection instead of
+round-tripping each one to asyncio: a part is marked 'submitting' and
+committed before its bytes leave, a submit_sm_resp or receipt is committed in
+one batch per loop turn, and deliver_sm_resp ESME_ROK goes out only after the
+incoming row is committed (ESME_RX_T_APPN if the commit fails, so the SMSC
+retries). asyncio learns about new incoming rows and link state through
+loop.call_soon_threadsafe callbacks; it rings wake() after queueing messages.
+
+Flow control: a window of outstanding submit_sm, a token bucket counted per
+part (tps), and a global pause on ESME_RTHROTTLED / ESME_RMSGQFUL during which
+nothing is sent; the refused part goes back into the same ordered queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import select
+import socket
+import sqlite3
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import smpplib.client
+import smpplib.consts
+import smpplib.exceptions
+import smpplib.smpp
+
+from gateway.logs import mask_msisdn
+from sms.address import to_msisdn
+from sms.codec import ESM_RECEIPT, decode_incoming, parse_receipt
+from sms.outbox import Outbox, PartToSend
+from sms.settings import SmppSettings
+
+log = logging.getLogger(__name__)
+
+# smpplib is untyped: the constants we use, named and typed once here.
+ROK: int = smpplib.consts.SMPP_ESME_ROK
+RETRY_LATER: int = smpplib.consts.SMPP_ESME_RX_T_APPN
+THROTTLED: int = smpplib.consts.SMPP_ESME_RTHROTTLED
+QUEUE_FULL: int = smpplib.consts.SMPP_ESME_RMSGQFUL
+# Worth another try later (SMPP 3.4 §5.1.3 leaves the class to the ESME; Kannel/Vumi agree).
+TEMPORARY: frozenset[int] = frozenset(
+    {
+        smpplib.consts.SMPP_ESME_RSYSERR,
+        smpplib.consts.SMPP_ESME_RSUBMITFAIL,
+        QUEUE_FULL,
+        THROTTLED,
+        RETRY_LATER,
+    }
+)
+_LINK_ERRORS = (
+    smpplib.exceptions.ConnectionError,  # smpplib's own class, not the builtin
+    smpplib.exceptions.PDUError,
+    OSError,
+    sqlite3.OperationalError,
+)
+MAX_READ_BATCH = 256  # PDUs handled per loop turn before their commit
+STOP_DRAIN_S = 2.0  # on shutdown, wait this long for outstanding responses
+
+
+class SmscUnbound(Exception):
+    """The SMSC sent unbind (we answered unbind_resp); reconnect after backoff."""
+
+
+class LinkDead(Exception):
+    """A request went unanswered for response_timeout_s: the TCP link is half-open."""
+
+
+@dataclass
+class _InFlight:
+    part: PartToSend
+    sent_at: float
+
+
+class SmppLink:
+    """Start with start(); stop(timeout) unbinds cleanly and joins the thread."""
+
+    def __init__(
+        self,
+        settings: SmppSettings,
+        database: Path | str,
+        *,
+        on_inbound: Callable[[], None] = lambda: None,
+        on_state: Callable[[str, str], None] = lambda state, detail: None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        if not settings.host:
+            raise ValueError("no SMPP host configured")
+        self._settings = settings
+        self._database = database
+        self._on_inbound = on_inbound
+        self._on_state = on_state
+        self._clock = clock
+        self._wall = wall
+        self._stop = threading.Event()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._thread = threading.Thread(target=self._run, name="smpp-link", daemon=True)
+        self.state = "down"
+        # Counters for tests, the console and benchmarks (read-only from other threads).
+        self.submitted = 0
+        self.throttled = 0
+        self.receipts = 0
+        self.reconnects = 0
+
+    # ------------------------------------------------------------ any thread
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Doorbell: the outbox has new rows."""
+        with contextlib.suppress(BlockingIOError):  # already ringing
+            self._wake_w.send(b"\0")
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        self.wake()
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            log.error("smpp link thread did not stop within %.1f s", timeout_s)
+        else:
+            self._wake_r.close()
+            self._wake_w.close()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    # ------------------------------------------------------------ link thread
+
+    def _set_state(self, state: str, detail: str = "") -> None:
+        self.state = state
+        with contextlib.suppress(RuntimeError):  # the event loop is gone during shutdown
+            self._on_state(state, detail)
+
+    def _run(self) -> None:
+        outbox = Outbox.open(self._database)
+        try:
+            recovered = outbox.recover()
+            outbox.commit()
+            if recovered:
+                log.warning(
+                    "%d message parts were mid-submit at the last stop: resending", recovered
+                )
+            self._reconnect_loop(outbox)
+        finally:
+            outbox.close()
+            self._set_state("stopped")
+
+    def _reconnect_loop(self, outbox: Outbox) -> None:
+        s = self._settings
+        delay = s.reconnect_min_s
+        while not self._stop.is_set():
+            client = self._client()
+            inflight: dict[int, _InFlight] = {}
+            try:
+                self._set_state("connecting")
+                client.connect()
+                client.bind_transceiver(
+                    system_id=s.system_id,
+                    password=s.password.get_secret_value(),
+                    system_type=s.system_type,
+                    addr_ton=s.source_ton,
+                    addr_npi=s.source_npi,
+                )
+                log.info("smpp bound to %s:%d as %s", s.host, s.port, s.system_id)
+                self._set_state("up")
+                delay = s.reconnect_min_s
+                self._serve(client, outbox, inflight)
+            except (*_LINK_ERRORS, SmscUnbound, LinkDead) as exc:
+                log.warning(
+                    "smpp link down: %s", type(exc).__name__ + (f": {exc}" if str(exc) else "")
+                )
+            finally:
+                self._drop(client, outbox, inflight)
+            if self._stop.is_set():
+                break
+            self.reconnects += 1
+            self._set_state("down", f"retry in {delay:.0f} s")
+            # Full jitter keeps a fleet of gateways from reconnecting in lockstep.
+            self._stop.wait(random.uniform(delay / 2, delay))
+            delay = min(delay * 2, s.reconnect_max_s)
+
+    def _client(self) -> Any:
+        s = self._settings
+        context = None
+        if s.tls:
+            context = ssl.create_default_context()
+            if not s.tls_verify:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+        return smpplib.client.Client(
+            s.host,
+            s.port,
+            timeout=s.connect_timeout_s,
+            allow_unknown_opt_params=True,
+            ssl_context=context,
+        )
+
+    def _drop(self, client: Any, outbox: Outbox, inflight: dict[int, _InFlight]) -> None:
+        """Parts sent without an answer go back (uncertain); the socket is closed."""
+        try:
+            for entry in inflight.values():
+                outbox.requeue(entry.part.message_id, entry.part.seq)
+            outbox.commit()
+        except sqlite3.Error:
+            log.exception("could not requeue in-flight parts; recover() will at next start")
+        inflight.clear()
+        try:
+            client.disconnect()
+        except Exception:  # closing a broken socket may fail in many ways
+            log.debug("disconnect failed", exc_info=True)
+
+    def _serve(self, client: Any, outbox: Outbox, inflight: dict[int, _InFlight]) -> None:
+        s = self._settings
+        sock = client._socket  # no public handle; caktus' smpp-gateway selects on it too
+        last_io = self._clock()
+        enquire: tuple[int, float] | None = None
+        pause_until = 0.0
+        pause_s = s.throttle_pause_s
+        bucket = _Bucket(s.tps, self._clock())
+        stopping_at: float | None = None
+        idle_until = 0.0  # nothing due in the outbox before this (refreshed by the doorbell)
+        while True:
+            now = self._clock()
+            if self._stop.is_set() and stopping_at is None:
+                stopping_at = now
+            if stopping_at is not None and (not inflight or now - stopping_at > STOP_DRAIN_S):
+                self._unbind(client, outbox, inflight)
+                return
+            # Send what the window, the bucket and any throttle pause allow.
+            wait_send: float | None = None
+            if stopping_at is None and now >= pause_until and now >= idle_until:
+                free = s.window - len(inflight)
+                allowed = min(free, bucket.available(now))
+                if allowed > 0:
+                    parts = self._claim(outbox, allowed)
+                    for part in parts:
+                        inflight[self._submit(client, part)] = _InFlight(part, now)
+                        bucket.take()
+                    if parts:
+                        last_io = now
+                    if len(parts) < allowed:
+                        idle_until = self._next_due(outbox, now)
+                    else:
+                        wait_send = 0.0 if free > len(parts) else None
+                elif free > 0:
+                    wait_send = bucket.wait_s(now)
+            elif now < pause_until:
+                wait_send = pause_until - now
+            elif stopping_at is None:
+                wait_send = max(0.0, idle_until - now)
+            # A request without an answer for too long: the link is dead.
+            oldest = min((e.sent_at for e in inflight.values()), default=None)
+            if oldest is not None and now - oldest > s.response_timeout_s:
+                raise LinkDead(f"no submit_sm_resp for {s.response_timeout_s:.0f} s")
+            if enquire is not None and now - enquire[1] > s.response_timeout_s:
+                raise LinkDead(f"no enquire_link_resp for {s.response_timeout_s:.0f} s")
+            if enquire is None and now - last_io >= s.enquire_link_s:
+                pdu = smpplib.smpp.make_pdu("enquire_link", client=client)
+                client.send_pdu(pdu)
+                enquire = (pdu.sequence, now)
+                last_io = now
+            timeout = s.enquire_link_s - (now - last_io)
+            if wait_send is not None:
+                timeout = min(timeout, wait_send)
+            if stopping_at is not None:
+                timeout = min(timeout, 0.1)
+            timeout = max(0.0, min(timeout, 1.0))
+            pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+            ready = [sock] if pending else select.select([sock, self._wake_r], [], [], timeout)[0]
+            if self._wake_r in ready:
+                self._drain_wakeup()
+                idle_until = 0.0
+            if sock in ready:
+                last_io = self._clock()
+                got = self._read_batch(client, sock, outbox, inflight)
+                if got.enquire_answered:
+                    enquire = None
+                if got.throttled:
+                    pause_until = self._clock() + pause_s
+                    pause_s = min(pause_s * 2, 30.0)
+                    idle_until = 0.0
+                elif got.accepted:
+                    pause_s = s.throttle_pause_s
+
+    def _claim(self, outbox: Outbox, limit: int) -> list[PartToSend]:
+        try:
+            parts = outbox.claim(limit, self._wall())
+            outbox.commit()  # 'submitting' is durable before any byte leaves
+            return parts
+        except sqlite3.Error:
+            outbox.rollback()
+            log.exception("outbox unavailable; not sending for now")
+            return []
+
+    def _next_due(self, outbox: Outbox, now: float) -> float:
+        try:
+            due = outbox.next_due()
+        except sqlite3.Error:
+            return now + 1.0
+        if due is None:
+            return now + 3600.0  # until the doorbell rings
+        return now + max(0.0, due - self._wall())
+
+    def _submit(self, client: Any, part: PartToSend) -> int:
+        s = self._settings
+        pdu = smpplib.smpp.make_pdu(
+            "submit_sm",
+            client=client,
+            service_type="",
+            source_addr_ton=s.source_ton,
+            source_addr_npi=s.source_npi,
+            source_addr=s.source_addr,
+            dest_addr_ton=s.dest_ton,
+            dest_addr_npi=s.dest_npi,
+            destination_addr=part.msisdn,
+            esm_class=part.esm_class,
+            data_coding=part.data_coding,
+            registered_delivery=1 if s.registered_delivery else 0,
+            short_message=part.payload,
+        )
+        client.send_pdu(pdu)
+        self.submitted += 1
+        return int(pdu.sequence)
+
+    def _drain_wakeup(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _read_batch(
+        self, client: Any, sock: Any, outbox: Outbox, inflight: dict[int, _InFlight]
+    ) -> _Batch:
+        """Read what is waiting, apply it in one transaction, then acknowledge."""
+        got = _Batch()
+        acks: list[tuple[str, int, bool]] = []  # (command, sequence, stored)
+        unbound = False
+        for _ in range(MAX_READ_BATCH):
+            pdu = client.read_pdu()
+            if self._dispatch(client, pdu, outbox=outbox, inflight=inflight, got=got, acks=acks):
+                unbound = True
+                break
+            pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+            if not pending and not select.select([sock], [], [], 0)[0]:
+                break
+        stored = True
+        try:
+            outbox.commit()
+        except sqlite3.Error:
+            outbox.rollback()
+            stored = False
+            log.exception("could not store incoming SMS; the SMSC will retry them")
+        for command, sequence, kept in acks:
+            status = ROK if stored and kept else RETRY_LATER
+            _respond(client, command, sequence, status)
+        if stored and got.inbound:
+            self._on_inbound()
+        if unbound:
+            raise SmscUnbound("the SMSC unbound")
+        return got
+
+    def _dispatch(
+        self,
+        client: Any,
+        pdu: Any,
+        *,
+        outbox: Outbox,
+        inflight: dict[int, _InFlight],
+        got: _Batch,
+        acks: list[tuple[str, int, bool]],
+    ) -> bool:
+        """Handle one PDU; True when the SMSC unbound (unbind_resp already sent)."""
+        command = pdu.command
+        if command in ("submit_sm_resp", "generic_nack"):
+            entry = inflight.pop(int(pdu.sequence), None)
+            if entry is None:
+                if command == "generic_nack":
+                    log.warning("generic_nack %#x for sequence %s", pdu.status, pdu.sequence)
+                return False
+            self._submit_result(outbox, entry.part, int(pdu.status), pdu, got)
+        elif command in ("deliver_sm", "data_sm"):
+            ok = self._incoming(outbox, pdu, got)
+            acks.append((f"{command}_resp", int(pdu.sequence), ok))
+        elif command == "enquire_link":
+            _respond(client, "enquire_link_resp", int(pdu.sequence))
+        elif command == "enquire_link_resp":
+            got.enquire_answered = True
+        elif command == "unbind":
+            _respond(client, "unbind_resp", int(pdu.sequence))
+            return True
+        elif command != "unbind_resp":
+            log.info("ignoring %s from the SMSC", command)
+        return False
+
+    def _submit_result(
+        self, outbox: Outbox, part: PartToSend, status: int, pdu: Any, got: _Batch
+    ) -> None:
+        s = self._settings
+        wall = self._wall()
+        if status == ROK:
+            got.accepted = True
+            outbox.submitted(part.message_id, part.seq, _text(pdu.message_id), wall)
+        elif status in (THROTTLED, QUEUE_FULL):
+            got.throttled = True
+            self.throttled += 1
+            # Same queue position: the part goes out again first once the pause ends.
+            outbox.retry(part.message_id, part.seq, status, wall, wall)
+        elif status in TEMPORARY and part.attempts < s.max_attempts:
+            outbox.retry(part.message_id, part.seq, status, wall + 2.0**part.attempts, wall)
+        else:
+            reason = f"submit_sm_resp {status:#x} after {part.attempts} attempt(s)"
+            log.warning("outbox %d part %d failed: %s", part.message_id, part.seq, reason)
+            outbox.fail(part.message_id, part.seq, status, reason, wall)
+
+    def _incoming(self, outbox: Outbox, pdu: Any, got: _Batch) -> bool:
+        """Store a deliver_sm (message or receipt) in the open transaction; False if not."""
+        esm_class = int(pdu.esm_class or 0)
+        data_coding = int(pdu.data_coding or 0)
+        short = _bytes(pdu.short_message)
+        payload = _bytes(getattr(pdu, "message_payload", None)) or None
+        try:
+            if esm_class & 0x3C == ESM_RECEIPT or getattr(pdu, "receipted_message_id", None):
+                text, _ = decode_incoming(data_coding, 0, short, payload)
+                receipt = parse_receipt(
+                    text,
+                    _text(getattr(pdu, "receipted_message_id", None)) or None,
+                    getattr(pdu, "message_state", None),
+                )
+                if receipt is None:
+                    log.warning("unreadable delivery receipt ignored")
+                    return True
+                self.receipts += 1
+                if not outbox.apply_receipt(receipt, self._wall()):
+                    log.info("receipt for unknown message id %s", receipt.message_id)
+                return True
+            sar = None
+            if getattr(pdu, "sar_msg_ref_num", None) is not None:
+                sar = (
+                    int(pdu.sar_msg_ref_num),
+                    int(pdu.sar_total_segments or 0),
+                    int(pdu.sar_segment_seqnum or 0),
+                )
+            text, concat = decode_incoming(data_coding, esm_class, short, payload, sar)
+            msisdn = to_msisdn(_text(pdu.source_addr))
+            if outbox.store_part_or_message(msisdn, text, concat, self._wall()) is not None:
+                got.inbound = True
+            log.info("incoming SMS from %s stored", mask_msisdn(msisdn))
+            return True
+        except sqlite3.Error:
+            log.exception("could not store an incoming SMS")
+            got.store_failed = True
+            return False
+
+    def _unbind(self, client: Any, outbox: Outbox, inflight: dict[int, _InFlight]) -> None:
+        """Clean shutdown: unbind and read until unbind_resp (bounded)."""
+        try:
+            client.send_pdu(smpplib.smpp.make_pdu("unbind", client=client))
+            deadline = self._clock() + STOP_DRAIN_S
+            sock = client._socket
+            while self._clock() < deadline:
+                if not select.select([sock], [], [], max(0.0, deadline - self._clock()))[0]:
+                    break
+                pdu = client.read_pdu()
+                if pdu.command == "unbind_resp":
+                    break
+                got, acks = _Batch(), list[tuple[str, int, bool]]()  # late answers still count
+                self._dispatch(client, pdu, outbox=outbox, inflight=inflight, got=got, acks=acks)
+                outbox.commit()
+                for command, sequence, _ in acks:
+                    _respond(client, command, sequence)
+        except _LINK_ERRORS:  # OSError covers socket timeouts
+            pass
+        log.info("smpp unbound")
+
+
+@dataclass
+class _Batch:
+    accepted: bool = False
+    throttled: bool = False
+    inbound: bool = False
+    enquire_answered: bool = False
+    store_failed: bool = False
+
+
+class _Bucket:
+    """Token bucket: `rate` parts a second, bursts up to one second's worth."""
+
+    def __init__(self, rate: float, now: float) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.tokens = 1.0  # start gently: no full-second burst right after a bind
+        self.at = now
+
+    def available(self, now: float) -> int:
+        self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        return int(self.tokens)
+
+    def take(self) -> None:
+        self.tokens -= 1.0
+
+    def wait_s(self, now: float) -> float:
+        return max(0.0, (1.0 - self.tokens) / self.rate)
+
+
+def _respond(client: Any, command: str, sequence: int, status: int = ROK) -> None:
+    """Send a response PDU carrying the request's sequence number.
+
+    smpplib's make_pdu ignores a `sequence` keyword (its property already has a
+    value), so the number is set afterwards, as smpplib's own handlers do.
+    """
+    pdu = smpplib.smpp.make_pdu(command, client=client, status=status)
+    pdu.sequence = sequence
+    client.send_pdu(pdu)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("latin-1").strip("\x00")
+    return str(value)
+
+
+def _bytes(value: Any) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, str):
+        return value.encode("latin-1")
+    return bytes(value)

@@ -1,0 +1,451 @@
+"""The durable SMS store: outbox, inbox, opt-outs, rate limits, reminder cursor.
+
+The database is the truth; queues in memory are only doorbells. One Outbox
+object wraps one synchronous sqlite3 connection and belongs to one thread: the
+link thread has its own, the asyncio side its own (WAL lets them interleave).
+
+A message is stored with its encoded parts (bytes, UDH included), so a resend
+after a crash is byte-identical, concatenation reference and all. Part states:
+
+    queued -> submitting -> submitted -> delivered | failed | expired
+                 |  (bytes may have left: the recorded duplicate window)
+                 +-> queued again with uncertain=1 after a crash or link drop
+
+Methods do not commit unless their name says so; the caller groups work and
+calls commit(), so the link thread pays one fsync per batch, not per part.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosqlite
+
+from gateway.migrate import migrate
+from sms.codec import Concat, Receipt, choose_coding, encode, id_forms
+
+COMPONENT = "sms"
+STEPS: tuple[str, ...] = (
+    """
+    CREATE TABLE sms_message (
+        id INTEGER PRIMARY KEY,
+        msisdn TEXT NOT NULL,          -- digits, country code first: 84912345678
+        body TEXT NOT NULL,            -- the text as sent (after unaccenting)
+        kind TEXT NOT NULL,            -- reply | reminder | test
+        state TEXT NOT NULL,           -- queued | submitted | delivered | failed | expired
+        data_coding INTEGER NOT NULL,
+        esm_class INTEGER NOT NULL,
+        not_before REAL NOT NULL,      -- epoch seconds; deferred reminders wait for it
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        dedup_key TEXT UNIQUE,         -- reminders: one per event, dossier and date
+        inbound_id INTEGER UNIQUE,     -- replies: one per incoming message
+        error TEXT
+    );
+    CREATE INDEX sms_message_created ON sms_message (created_at);
+    CREATE TABLE sms_part (
+        message_id INTEGER NOT NULL REFERENCES sms_message (id),
+        seq INTEGER NOT NULL,
+        payload BLOB NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        uncertain INTEGER NOT NULL DEFAULT 0,  -- resent after an unanswered submit
+        next_try REAL NOT NULL,
+        smsc_id TEXT,
+        status INTEGER,
+        PRIMARY KEY (message_id, seq)
+    );
+    CREATE INDEX sms_part_queue ON sms_part (state, next_try);
+    CREATE INDEX sms_part_smsc ON sms_part (smsc_id);
+    CREATE TABLE sms_inbound (
+        id INTEGER PRIMARY KEY,
+        msisdn TEXT NOT NULL,
+        body TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        state TEXT NOT NULL,           -- new | handled
+        complete INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE INDEX sms_inbound_new ON sms_inbound (state);
+    CREATE TABLE sms_inbound_part (
+        msisdn TEXT NOT NULL,
+        reference INTEGER NOT NULL,
+        total INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        PRIMARY KEY (msisdn, reference, total, seq)
+    );
+    CREATE TABLE sms_optout (msisdn TEXT PRIMARY KEY, at REAL NOT NULL);
+    CREATE TABLE sms_lookup_log (msisdn TEXT NOT NULL, at REAL NOT NULL);
+    CREATE INDEX sms_lookup_log_by ON sms_lookup_log (msisdn, at);
+    CREATE TABLE sms_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+)
+
+FINAL = ("delivered", "failed", "expired")
+
+
+@dataclass(frozen=True, slots=True)
+class PartToSend:
+    message_id: int
+    seq: int
+    msisdn: str
+    payload: bytes
+    data_coding: int
+    esm_class: int
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    id: int
+    msisdn: str
+    body: str
+    complete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    id: int
+    msisdn: str
+    kind: str
+    state: str
+    body: str
+    parts: int
+    uncertain: int
+    created_at: float
+    error: str | None
+
+
+async def migrate_file(path: Path | str) -> None:
+    """Create or upgrade the SMS tables in the shared database file."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    async with aiosqlite.connect(path, isolation_level=None) as conn:
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await migrate(conn, COMPONENT, STEPS)
+
+
+def migrate_sync(path: Path | str) -> None:
+    """The same migration for synchronous callers (CLI, tests) without a loop."""
+    import asyncio
+
+    asyncio.run(migrate_file(path))
+
+
+class Outbox:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000) -> Outbox:
+        """Open the migrated file (see migrate_file); check_same_thread guards ownership."""
+        conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        return cls(conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def commit(self) -> None:
+        self._conn.commit()
+
+    def rollback(self) -> None:
+        self._conn.rollback()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        try:
+            yield
+        except BaseException:
+            self._conn.rollback()
+            raise
+        self._conn.commit()
+
+    # ------------------------------------------------------------ outgoing
+
+    def enqueue(
+        self,
+        msisdn: str,
+        text: str,
+        *,
+        kind: str,
+        accents: bool,
+        now: float,
+        not_before: float = 0.0,
+        dedup_key: str | None = None,
+        inbound_id: int | None = None,
+    ) -> int | None:
+        """Store one message and its parts; None when dedup_key/inbound_id already exist."""
+        body, ucs2 = choose_coding(text, accents=accents)
+        cursor = self._conn.execute(
+            "INSERT OR IGNORE INTO sms_message (msisdn, body, kind, state, data_coding,"
+            " esm_class, not_before, created_at, updated_at, dedup_key, inbound_id)"
+            " VALUES (?, ?, ?, 'queued', 0, 0, ?, ?, ?, ?, ?)",
+            (msisdn, body, kind, not_before, now, now, dedup_key, inbound_id),
+        )
+        if cursor.rowcount == 0:
+            return None
+        message_id = cursor.lastrowid
+        assert message_id is not None
+        # The reference is derived from the id: deterministic, and a resend reuses it.
+        encoded = encode(body, reference=message_id & 0xFF, ucs2=ucs2)
+        self._conn.execute(
+            "UPDATE sms_message SET data_coding = ?, esm_class = ? WHERE id = ?",
+            (encoded.data_coding, encoded.esm_class, message_id),
+        )
+        self._conn.executemany(
+            "INSERT INTO sms_part (message_id, seq, payload, state, next_try)"
+            " VALUES (?, ?, ?, 'queued', ?)",
+            [(message_id, seq, part, not_before) for seq, part in enumerate(encoded.parts, 1)],
+        )
+        return message_id
+
+    def recover(self) -> int:
+        """After a start or a link drop: parts caught mid-submit go back, marked uncertain."""
+        cursor = self._conn.execute(
+            "UPDATE sms_part SET state = 'queued', uncertain = 1 WHERE state = 'submitting'"
+        )
+        return cursor.rowcount
+
+    def next_due(self) -> float | None:
+        row = self._conn.execute(
+            "SELECT MIN(p.next_try) FROM sms_part p WHERE p.state = 'queued'"
+        ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def claim(self, limit: int, now: float) -> list[PartToSend]:
+        """Up to `limit` due parts, oldest message first, marked 'submitting' (not committed)."""
+        if limit <= 0:
+            return []
+        rows = self._conn.execute(
+            "SELECT p.message_id, p.seq, m.msisdn, p.payload, m.data_coding, m.esm_class,"
+            " p.attempts FROM sms_part p JOIN sms_message m ON m.id = p.message_id"
+            " WHERE p.state = 'queued' AND p.next_try <= ?"
+            " ORDER BY p.message_id, p.seq LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        parts = [PartToSend(r[0], r[1], r[2], bytes(r[3]), r[4], r[5], r[6] + 1) for r in rows]
+        self._conn.executemany(
+            "UPDATE sms_part SET state = 'submitting', attempts = attempts + 1"
+            " WHERE message_id = ? AND seq = ?",
+            [(p.message_id, p.seq) for p in parts],
+        )
+        return parts
+
+    def submitted(self, message_id: int, seq: int, smsc_id: str, now: float) -> None:
+        self._conn.execute(
+            "UPDATE sms_part SET state = 'submitted', smsc_id = ?, status = 0"
+            " WHERE message_id = ? AND seq = ? AND state = 'submitting'",
+            (id_forms(smsc_id)[0], message_id, seq),
+        )
+        self._roll_up(message_id, now)
+
+    def retry(self, message_id: int, seq: int, status: int, at: float, now: float) -> None:
+        """A temporary refusal: the part waits until `at` (order kept: same queue)."""
+        self._conn.execute(
+            "UPDATE sms_part SET state = 'queued', next_try = ?, status = ?"
+            " WHERE message_id = ? AND seq = ? AND state = 'submitting'",
+            (at, status, message_id, seq),
+        )
+
+    def requeue(self, message_id: int, seq: int) -> None:
+        """Sent but never answered (link dropped): the duplicate window, recorded."""
+        self._conn.execute(
+            "UPDATE sms_part SET state = 'queued', uncertain = 1"
+            " WHERE message_id = ? AND seq = ? AND state = 'submitting'",
+            (message_id, seq),
+        )
+
+    def fail(self, message_id: int, seq: int, status: int, error: str, now: float) -> None:
+        self._conn.execute(
+            "UPDATE sms_part SET state = 'failed', status = ?"
+            " WHERE message_id = ? AND seq = ? AND state NOT IN ('delivered')",
+            (status, message_id, seq),
+        )
+        # The other parts of a failed message are not worth sending any more.
+        self._conn.execute(
+            "UPDATE sms_part SET state = 'failed' WHERE message_id = ? AND state = 'queued'",
+            (message_id,),
+        )
+        self._conn.execute("UPDATE sms_message SET error = ? WHERE id = ?", (error, message_id))
+        self._roll_up(message_id, now)
+
+    def apply_receipt(self, receipt: Receipt, now: float) -> bool:
+        """Match a delivery receipt to its part (any id spelling); roll the message up."""
+        if not receipt.final:
+            return True
+        state = {"DELIVRD": "delivered", "EXPIRED": "expired"}.get(receipt.stat, "failed")
+        for form in id_forms(receipt.message_id):
+            row = self._conn.execute(
+                "SELECT message_id, seq FROM sms_part WHERE smsc_id = ?"
+                " ORDER BY message_id DESC LIMIT 1",
+                (form,),
+            ).fetchone()
+            if row is not None:
+                self._conn.execute(
+                    "UPDATE sms_part SET state = ? WHERE message_id = ? AND seq = ?",
+                    (state, row[0], row[1]),
+                )
+                if state != "delivered":
+                    self._conn.execute(
+                        "UPDATE sms_message SET error = ? WHERE id = ?",
+                        (f"{receipt.stat} err:{receipt.err}", row[0]),
+                    )
+                self._roll_up(row[0], now)
+                return True
+        return False
+
+    def _roll_up(self, message_id: int, now: float) -> None:
+        states = [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT state FROM sms_part WHERE message_id = ?", (message_id,)
+            )
+        ]
+        if "failed" in states:
+            state = "failed"
+        elif "expired" in states:
+            state = "expired"
+        elif states and all(s == "delivered" for s in states):
+            state = "delivered"
+        elif states and all(s in ("submitted", "delivered") for s in states):
+            state = "submitted"
+        else:
+            state = "queued"
+        self._conn.execute(
+            "UPDATE sms_message SET state = ?, updated_at = ? WHERE id = ?",
+            (state, now, message_id),
+        )
+
+    # ------------------------------------------------------------ incoming
+
+    def store_part_or_message(
+        self, msisdn: str, text: str, concat: Concat | None, now: float
+    ) -> int | None:
+        """Store one deliver_sm; return the inbound id once its message is complete."""
+        if concat is None or concat.total <= 1:
+            return self._inbound(msisdn, text, now, complete=True)
+        self._conn.execute(
+            "INSERT OR IGNORE INTO sms_inbound_part VALUES (?, ?, ?, ?, ?, ?)",
+            (msisdn, concat.reference, concat.total, concat.seq, text, now),
+        )
+        rows = self._conn.execute(
+            "SELECT body FROM sms_inbound_part WHERE msisdn = ? AND reference = ? AND total = ?"
+            " ORDER BY seq",
+            (msisdn, concat.reference, concat.total),
+        ).fetchall()
+        if len(rows) < concat.total:
+            return None
+        self._conn.execute(
+            "DELETE FROM sms_inbound_part WHERE msisdn = ? AND reference = ? AND total = ?",
+            (msisdn, concat.reference, concat.total),
+        )
+        return self._inbound(msisdn, "".join(r[0] for r in rows), now, complete=True)
+
+    def expire_partials(self, older_than: float, now: float) -> list[int]:
+        """Incomplete multipart messages past the timeout become messages as they are."""
+        groups = self._conn.execute(
+            "SELECT msisdn, reference, total FROM sms_inbound_part"
+            " GROUP BY msisdn, reference, total HAVING MIN(received_at) < ?",
+            (older_than,),
+        ).fetchall()
+        made = []
+        for msisdn, reference, total in groups:
+            rows = self._conn.execute(
+                "SELECT body FROM sms_inbound_part WHERE msisdn = ? AND reference = ?"
+                " AND total = ? ORDER BY seq",
+                (msisdn, reference, total),
+            ).fetchall()
+            self._conn.execute(
+                "DELETE FROM sms_inbound_part WHERE msisdn = ? AND reference = ? AND total = ?",
+                (msisdn, reference, total),
+            )
+            made.append(self._inbound(msisdn, " ".join(r[0] for r in rows), now, complete=False))
+        return made
+
+    def _inbound(self, msisdn: str, text: str, now: float, *, complete: bool) -> int:
+        cursor = self._conn.execute(
+            "INSERT INTO sms_inbound (msisdn, body, received_at, state, complete)"
+            " VALUES (?, ?, ?, 'new', ?)",
+            (msisdn, text, now, int(complete)),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def pending_inbound(self, limit: int = 100) -> list[Inbound]:
+        rows = self._conn.execute(
+            "SELECT id, msisdn, body, complete FROM sms_inbound WHERE state = 'new'"
+            " ORDER BY id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [Inbound(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+    def mark_handled(self, inbound_id: int) -> None:
+        self._conn.execute("UPDATE sms_inbound SET state = 'handled' WHERE id = ?", (inbound_id,))
+
+    # ------------------------------------------------------------ policy state
+
+    def opted_out(self, msisdn: str) -> bool:
+        row = self._conn.execute("SELECT 1 FROM sms_optout WHERE msisdn = ?", (msisdn,))
+        return row.fetchone() is not None
+
+    def set_opt_out(self, msisdn: str, out: bool, now: float) -> None:
+        if out:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO sms_optout (msisdn, at) VALUES (?, ?)", (msisdn, now)
+            )
+        else:
+            self._conn.execute("DELETE FROM sms_optout WHERE msisdn = ?", (msisdn,))
+
+    def lookups_since(self, msisdn: str, since: float) -> int:
+        row = self._conn.execute(
+            "SELECT COUNT(*) FROM sms_lookup_log WHERE msisdn = ? AND at >= ?", (msisdn, since)
+        ).fetchone()
+        return int(row[0])
+
+    def log_lookup(self, msisdn: str, now: float) -> None:
+        self._conn.execute("INSERT INTO sms_lookup_log VALUES (?, ?)", (msisdn, now))
+        # Keep the table small: nothing older than a day is ever counted.
+        self._conn.execute("DELETE FROM sms_lookup_log WHERE at < ?", (now - 86_400,))
+
+    def get_state(self, key: str, default: str = "") -> str:
+        row = self._conn.execute("SELECT value FROM sms_state WHERE key = ?", (key,)).fetchone()
+        return default if row is None else str(row[0])
+
+    def set_state(self, key: str, value: str) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO sms_state (key, value) VALUES (?, ?)", (key, value)
+        )
+
+    # ------------------------------------------------------------ reporting
+
+    def recent(self, limit: int = 20) -> list[MessageRow]:
+        rows = self._conn.execute(
+            "SELECT m.id, m.msisdn, m.kind, m.state, m.body,"
+            " (SELECT COUNT(*) FROM sms_part p WHERE p.message_id = m.id),"
+            " (SELECT COALESCE(SUM(uncertain), 0) FROM sms_part p WHERE p.message_id = m.id),"
+            " m.created_at, m.error FROM sms_message m ORDER BY m.id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [MessageRow(*r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        rows = self._conn.execute("SELECT state, COUNT(*) FROM sms_message GROUP BY state")
+        return {r[0]: int(r[1]) for r in rows}
+
+    def message_state(self, message_id: int) -> str | None:
+        row = self._conn.execute("SELECT state FROM sms_message WHERE id = ?", (message_id,))
+        found = row.fetchone()
+        return None if found is None else str(found[0])
+
+
+def now_s() -> float:
+    return time.time()

@@ -1,0 +1,164 @@
+"""The asyncio side of SMS: incoming rows -> replies in the outbox -> the link.
+
+The link thread stores incoming messages and rings us (on_inbound); we answer
+each stored message and queue the reply in the same transaction that marks it
+handled, so a crash at any point neither loses a question nor answers it twice
+(sms_message.inbound_id is unique). Other components queue messages through
+send(), which rings the link's doorbell. Link state goes to the event bus.
+
+This side uses its own synchronous SQLite connection: every statement is a
+short local write in WAL mode, cheaper than a thread hop per row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+
+from gateway.bus import EventBus
+from gateway.logs import mask_msisdn
+from gateway.settings import Settings
+from lookup.port import DossierLookup
+from prompts.catalog import Catalog, load_catalog
+from sms.link import SmppLink
+from sms.outbox import Outbox, migrate_file
+from sms.replies import ReplyContext
+from sms.responder import answer
+from sms.settings import SmppSettings
+
+log = logging.getLogger(__name__)
+
+
+def reply_context(settings: Settings, catalog: Catalog, today: date) -> ReplyContext:
+    return ReplyContext(
+        catalog=catalog,
+        office=settings.office,
+        today=today,
+        accents=settings.sms.accents,
+        short_code=settings.smpp.source_addr,
+        max_parts=settings.sms.max_parts,
+    )
+
+
+class SmsPump:
+    def __init__(
+        self,
+        settings: Settings,
+        lookup: DossierLookup,
+        bus: EventBus | None = None,
+        *,
+        smpp: SmppSettings | None = None,
+        catalog: Catalog | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.smpp = smpp or settings.smpp
+        self.lookup = lookup
+        self.bus = bus
+        self.catalog = catalog or load_catalog()
+        self.wall = wall
+        self.database = Path(settings.sqlite_path)
+        self.outbox: Outbox | None = None
+        self.link: SmppLink | None = None
+        self._inbound = asyncio.Event()
+        self.replied = 0
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        """Run until cancelled; the link is unbound and joined on the way out."""
+        await migrate_file(self.database)
+        loop = asyncio.get_running_loop()
+        self.outbox = Outbox.open(self.database)
+        self.link = SmppLink(
+            self.smpp,
+            self.database,
+            on_inbound=lambda: _call_soon(loop, self._inbound.set),
+            on_state=lambda state, detail: _call_soon(loop, self._publish, state, detail),
+        )
+        self.link.start()
+        self.ready.set()
+        tick = min(5.0, self.settings.sms.reassembly_timeout_s / 4)
+        try:
+            self._inbound.set()  # rows stored before a crash are answered first
+            while True:
+                try:
+                    async with asyncio.timeout(tick):
+                        await self._inbound.wait()
+                except TimeoutError:
+                    pass
+                self._inbound.clear()
+                await self.handle_pending()
+        finally:
+            await asyncio.to_thread(self.link.stop, 10.0)
+            self.outbox.close()
+
+    def _publish(self, state: str, detail: str) -> None:
+        if self.bus is not None:
+            self.bus.publish("sms", {"link": state, "detail": detail}, key="link")
+
+    async def handle_pending(self) -> int:
+        """Answer every stored, unanswered message; expire incomplete multipart ones."""
+        outbox = self.outbox
+        assert outbox is not None
+        now = self.wall()
+        with outbox.transaction():
+            outbox.expire_partials(now - self.settings.sms.reassembly_timeout_s, now)
+        handled = 0
+        while batch := outbox.pending_inbound(100):
+            for inbound in batch:
+                today = datetime.fromtimestamp(now, self.settings.zone).date()
+                ctx = reply_context(self.settings, self.catalog, today)
+                reply = await answer(
+                    inbound.body,
+                    inbound.msisdn,
+                    lookup=self.lookup,
+                    outbox=outbox,
+                    ctx=ctx,
+                    settings=self.settings.sms,
+                    now=now,
+                )
+                with outbox.transaction():
+                    outbox.enqueue(
+                        inbound.msisdn,
+                        reply.text,
+                        kind="reply",
+                        accents=self.settings.sms.accents,
+                        now=now,
+                        inbound_id=inbound.id,
+                    )
+                    outbox.mark_handled(inbound.id)
+                log.info("reply to %s queued", mask_msisdn(inbound.msisdn))
+                handled += 1
+            self.replied += len(batch)
+            self.wake()
+        return handled
+
+    def wake(self) -> None:
+        if self.link is not None:
+            self.link.wake()
+
+    def send(self, msisdn: str, text: str, *, kind: str, dedup_key: str | None = None,
+             not_before: float = 0.0) -> int | None:  # fmt: skip
+        """Queue one message (committed) and ring the link."""
+        assert self.outbox is not None
+        with self.outbox.transaction():
+            message_id = self.outbox.enqueue(
+                msisdn,
+                text,
+                kind=kind,
+                accents=self.settings.sms.accents,
+                now=self.wall(),
+                not_before=not_before,
+                dedup_key=dedup_key,
+            )
+        self.wake()
+        return message_id
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: str) -> None:
+    """From the link thread into the loop (a closed loop raises RuntimeError: ignored)."""
+    loop.call_soon_threadsafe(callback, *args)

@@ -1,0 +1,136 @@
+"""The text of every SMS answer, from messages.compose and the prompt catalog.
+
+The words are composed once for voice and SMS (messages/); this module picks
+the SMS variant (compact, unaccented GSM-7 by default), adds the SMS-only
+phrases (prompts/catalog/sms.toml) and keeps a reply within max_parts.
+A code-only answer is built from a PublicView, which has no personal field;
+only full_reply takes a FullView. Pure: no I/O, no clock (`today` is passed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from lookup.codes import Reason
+from lookup.model import FullView, Procedure, PublicView
+from messages import compose, render
+from messages.parts import FreeText, Message, Phrase, Punct
+from messages.pieces import Office
+from prompts.catalog import Catalog
+from sms.codec import DC_GSM, DC_UCS2, PER_PART, choose_coding, split_text
+
+KEYWORD = "HS"
+OPT_IN_KEYWORD = "DK"
+EXAMPLE_CODE = "000.00.18.H26-241129-0001"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyContext:
+    catalog: Catalog
+    office: Office
+    today: date
+    accents: bool = False
+    short_code: str = "8088"
+    max_parts: int = 4
+
+
+def render_text(message: Message, ctx: ReplyContext) -> str:
+    """The SMS body: NFC with diacritics, or unaccented GSM-7, cut to max_parts."""
+    text = render.to_text(message, ctx.catalog, accents=ctx.accents)
+    return fit(text, accents=ctx.accents, max_parts=ctx.max_parts)
+
+
+def fit(text: str, *, accents: bool, max_parts: int) -> str:
+    """Cut a text that would need more than max_parts segments, ending it with '...'."""
+    body, ucs2 = choose_coding(text, accents=accents)
+    coding = DC_UCS2 if ucs2 else DC_GSM
+    if len(split_text(body, coding)) <= max_parts:
+        return body
+    room = PER_PART[coding] * max_parts - 3
+    cut = body[:room]
+    while len(split_text(cut + "...", coding)) > max_parts:
+        cut = cut[:-1]
+    return cut.rstrip() + "..."
+
+
+def status_reply(view: PublicView, ctx: ReplyContext, *, fee: str = "") -> str:
+    # Unaccented replies are compact so the usual answer fits one 160-character segment.
+    message = compose.status_answer(
+        view, ctx.today, office=ctx.office, compact=not ctx.accents, fee=fee
+    )
+    return render_text(message, ctx)
+
+
+def full_reply(view: FullView, ctx: ReplyContext, *, fee: str = "") -> str:
+    message = compose.full_answer(
+        view, ctx.today, office=ctx.office, compact=not ctx.accents, fee=fee
+    )
+    return render_text(message, ctx)
+
+
+def secret_wrong_reply(view: PublicView, ctx: ReplyContext, *, fee: str = "") -> str:
+    message = compose.status_answer(view, ctx.today, office=ctx.office, compact=True, fee=fee)
+    return render_text((Phrase("sms_secret_wrong"), *message), ctx)
+
+
+def not_found_reply(code: str, ctx: ReplyContext) -> str:
+    return render_text(compose.not_found(code), ctx)
+
+
+def invalid_code_reply(reason: Reason, ctx: ReplyContext) -> str:
+    problem = compose.CodeProblem(reason.value)
+    return render_text((*compose.invalid_code(problem), *_syntax()), ctx)
+
+
+def help_reply(ctx: ReplyContext) -> str:
+    return render_text(_syntax(ctx.short_code), ctx)
+
+
+def unrecognised_reply(ctx: ReplyContext) -> str:
+    return render_text((Phrase("sms_not_understood"), *_syntax(ctx.short_code)), ctx)
+
+
+def busy_reply(ctx: ReplyContext) -> str:
+    return render_text(compose.system_busy(), ctx)
+
+
+def guidance_reply(procedure: Procedure, ctx: ReplyContext) -> str:
+    return render_text(compose.procedure_guidance(procedure), ctx)
+
+
+def procedure_not_found_reply(procedure_code: str, ctx: ReplyContext) -> str:
+    message: Message = (
+        Phrase("sms_procedure_not_found"),
+        FreeText(procedure_code[:20]),
+        Punct("."),
+        Phrase("sms_procedure_syntax"),
+    )
+    return render_text(message, ctx)
+
+
+def rate_limited_reply(ctx: ReplyContext) -> str:
+    return render_text((Phrase("sms_rate_limited"),), ctx)
+
+
+def opted_out_reply(ctx: ReplyContext) -> str:
+    message: Message = (
+        Phrase("sms_opted_out"),
+        FreeText(OPT_IN_KEYWORD),
+        Phrase("sms_send_to"),
+        FreeText(ctx.short_code),
+        Punct("."),
+    )
+    return render_text(message, ctx)
+
+
+def opted_in_reply(ctx: ReplyContext) -> str:
+    return render_text((Phrase("sms_opted_in"),), ctx)
+
+
+def test_text(ctx: ReplyContext) -> str:
+    return render_text((Phrase("sms_test_message"),), ctx)
+
+
+def _syntax(short_code: str = "") -> Message:
+    return compose.help_text(KEYWORD, example_code=EXAMPLE_CODE, short_code=short_code)

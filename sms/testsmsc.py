@@ -1,0 +1,490 @@
+"""A small SMSC on loopback, for tests, benchmarks and demo mode.
+
+Built on smpp.pdu3 (the codec vumi2 uses), not on smpplib, so the gateway's
+SMPP is checked against an independent implementation. PDUs are read by their
+length prefix with readexactly. Behaviour comes from a Personality:
+delivery receipts (delivered or failed, TLV and/or text, hex or decimal ids),
+throttling, slow responses, abrupt disconnects, an SMSC-initiated unbind.
+It records what it received; tests assert on that record in their own body.
+
+Not a product SMSC: one bind at a time is the use case (later binds replace
+the earlier one as the target of injected messages).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import itertools
+import logging
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from smpp.pdu import constants
+from smpp.pdu import operations as ops
+from smpp.pdu import pdu_types as pt
+from smpp.pdu.pdu_encoding import DataCodingEncoder, PDUEncoder
+
+log = logging.getLogger(__name__)
+
+# GSM 03.38 basic table, written out again here on purpose: the SMSC must not
+# share the gateway's codec, or a wrong table would pass its own test.
+_GSM = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM_EXT = {0x0A: "\f", 0x14: "^", 0x28: "{", 0x29: "}", 0x2F: "\\", 0x3C: "[", 0x3D: "~",
+            0x3E: "]", 0x40: "|", 0x65: "€"}  # fmt: skip
+_GSM_IN = {ch: i for i, ch in enumerate(_GSM) if i != 0x1B}
+_GSM_EXT_IN = {ch: i for i, ch in _GSM_EXT.items()}
+
+
+def _gsm_text(data: bytes) -> str:
+    out, esc = [], False
+    for b in data:
+        if esc:
+            out.append(_GSM_EXT.get(b, " "))
+            esc = False
+        elif b == 0x1B:
+            esc = True
+        else:
+            out.append(_GSM[b & 0x7F])
+    return "".join(out)
+
+
+def gsm_bytes(text: str) -> bytes:
+    out = bytearray()
+    for ch in text:
+        if ch in _GSM_IN:
+            out.append(_GSM_IN[ch])
+        else:
+            out += bytes((0x1B, _GSM_EXT_IN[ch]))
+    return bytes(out)
+
+
+@dataclass
+class Personality:
+    """How this SMSC behaves. Defaults: a polite, fast SMSC that sends receipts."""
+
+    receipts: str | None = "delivered"  # "delivered" | "failed" | "expired" | None
+    receipt_via: str = "both"  # "tlv" | "text" | "both"
+    receipt_id_decimal: bool = False  # hex id in submit_sm_resp, decimal in the receipt
+    submit_delay_s: float = 0.0  # each submit_sm_resp waits this long (responses in order)
+    throttle_first: int = 0  # the first N submit_sm get ESME_RTHROTTLED
+    max_tps: float | None = None  # beyond this (1-second window): ESME_RTHROTTLED
+    reject_to: frozenset[str] = frozenset()  # destinations refused: ESME_RINVDSTADR
+    drop_at: int | None = None  # abort the TCP connection on the Nth submit_sm (once)
+    unbind_after: int | None = None  # send unbind after N submit_sm (answered)
+    password: str | None = None  # if set, a bind with another password is refused
+    answer_enquire_link: bool = True
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """One submit_sm as received."""
+
+    destination: str
+    source: str
+    data_coding: int
+    esm_class: int
+    short_message: bytes
+    message_id: str
+    registered_delivery: int
+    at: float
+
+    @property
+    def udh(self) -> tuple[int, int, int] | None:
+        """(reference, total, seq) of an 8- or 16-bit concatenation header."""
+        if not self.esm_class & 0x40:
+            return None
+        data = self.short_message
+        header = data[1 : 1 + data[0]]
+        i = 0
+        while i + 1 < len(header):
+            iei, size = header[i], header[i + 1]
+            v = header[i + 2 : i + 2 + size]
+            if iei == 0x00:
+                return v[0], v[1], v[2]
+            if iei == 0x08:
+                return (v[0] << 8) | v[1], v[2], v[3]
+            i += 2 + size
+        return None
+
+    @property
+    def text(self) -> str:
+        body = self.short_message
+        if self.esm_class & 0x40:
+            body = body[1 + body[0] :]
+        if self.data_coding == 8:
+            return body.decode("utf-16-be")
+        if self.data_coding == 0:
+            return _gsm_text(body)
+        return body.decode("latin-1")
+
+
+@dataclass
+class Record:
+    """Everything the SMSC saw, for the test body to assert on."""
+
+    submits: list[Submitted] = field(default_factory=list)
+    binds: list[tuple[str, str]] = field(default_factory=list)  # (command, system_id)
+    unbinds_received: int = 0
+    unbind_resps_received: int = 0
+    enquire_links: int = 0
+    throttled: int = 0
+    deliver_resps: list[int] = field(default_factory=list)
+    connections: int = 0
+    max_outstanding: int = 0  # most submit_sm received and not yet answered at once
+
+    def texts_to(self, destination: str) -> list[str]:
+        """Whole messages to one number: parts joined by their UDH, in arrival order."""
+        out: list[str] = []
+        groups: dict[tuple[int, int], dict[int, str]] = {}
+        for s in self.submits:
+            if s.destination != destination:
+                continue
+            udh = s.udh
+            if udh is None:
+                out.append(s.text)
+                continue
+            ref, total, seq = udh
+            parts = groups.setdefault((ref, total), {})
+            parts[seq] = s.text
+            if len(parts) == total:
+                out.append("".join(parts[i] for i in range(1, total + 1)))
+                del groups[(ref, total)]
+        return out
+
+
+def _dc_int(data_coding: Any) -> int:
+    return int(DataCodingEncoder()._encodeAsInt(data_coding))
+
+
+def _raw_dc(value: int) -> pt.DataCoding:
+    return pt.DataCoding(pt.DataCodingScheme.RAW, value)
+
+
+class _Session:
+    def __init__(self, smsc: TestSmsc, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:  # fmt: skip
+        self.smsc, self.reader, self.writer = smsc, reader, writer
+        self.codec = PDUEncoder()
+        self.seq = itertools.count(1)
+        self.pending: dict[int, asyncio.Future[int]] = {}
+        self.bound = False
+        self.closed = asyncio.Event()
+        self.outstanding = 0
+
+    def send(self, pdu: Any) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(self.codec.encode(pdu))
+
+    async def run(self) -> None:
+        try:
+            while True:
+                header = await self.reader.readexactly(4)
+                (length,) = struct.unpack(">L", header)
+                if not 16 <= length <= 65_536:
+                    break
+                body = await self.reader.readexactly(length - 4)
+                pdu = self.codec.decode(io.BytesIO(header + body))
+                if not await self.handle(pdu):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self.closed.set()
+            for future in self.pending.values():
+                if not future.done():
+                    future.set_exception(ConnectionError("gateway gone"))
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await self.writer.wait_closed()
+
+    async def handle(self, pdu: Any) -> bool:
+        p = self.smsc.personality
+        rec = self.smsc.record
+        name = pdu.id.name
+        if name in ("bind_transceiver", "bind_transmitter", "bind_receiver"):
+            system_id = pdu.params["system_id"].decode()
+            rec.binds.append((name, system_id))
+            resp_cls = {"bind_transceiver": ops.BindTransceiverResp,
+                        "bind_transmitter": ops.BindTransmitterResp,
+                        "bind_receiver": ops.BindReceiverResp}[name]  # fmt: skip
+            password = (pdu.params.get("password") or b"").decode()
+            if p.password is not None and password != p.password:
+                self.send(resp_cls(seqNum=pdu.seqNum, status=pt.CommandStatus.ESME_RINVPASWD))
+                return True
+            self.send(resp_cls(seqNum=pdu.seqNum, system_id="TESTSMSC"))
+            self.bound = True
+            self.smsc._bound(self)
+        elif name == "enquire_link":
+            rec.enquire_links += 1
+            await self.smsc._notify()
+            if p.answer_enquire_link:
+                self.send(ops.EnquireLinkResp(seqNum=pdu.seqNum))
+        elif name == "unbind":
+            rec.unbinds_received += 1
+            self.send(ops.UnbindResp(seqNum=pdu.seqNum))
+            await self.writer.drain()
+            return False
+        elif name == "unbind_resp":
+            rec.unbind_resps_received += 1
+            await self.smsc._notify()
+            return False
+        elif name in ("deliver_sm_resp", "enquire_link_resp"):
+            future = self.pending.pop(pdu.seqNum, None)
+            if future is not None and not future.done():
+                future.set_result(_status_int(pdu.status))
+        elif name == "submit_sm":
+            return await self.submit(pdu)
+        else:
+            self.send(ops.GenericNack(seqNum=pdu.seqNum, status=pt.CommandStatus.ESME_RINVCMDID))
+        return True
+
+    async def submit(self, pdu: Any) -> bool:
+        p, smsc = self.smsc.personality, self.smsc
+        smsc.submit_count += 1
+        n = smsc.submit_count
+        if p.drop_at is not None and n == p.drop_at:
+            self.writer.transport.abort()
+            return False
+        rec = self.smsc.record
+        self.outstanding += 1
+        rec.max_outstanding = max(rec.max_outstanding, self.outstanding)
+        if p.submit_delay_s:
+            # A slow SMSC answers each submit after a delay, without blocking the next one.
+            asyncio.get_running_loop().call_later(p.submit_delay_s, self._answer, pdu, n)
+        else:
+            self._answer(pdu, n)
+        return True
+
+    def _answer(self, pdu: Any, n: int) -> None:
+        p, rec, smsc = self.smsc.personality, self.smsc.record, self.smsc
+        self.outstanding -= 1
+        if self.writer.is_closing():
+            return
+        now = time.monotonic()
+        destination = pdu.params["destination_addr"].decode()
+        if n <= p.throttle_first or self._over_tps(now):
+            rec.throttled += 1
+            self.send(ops.SubmitSMResp(seqNum=pdu.seqNum, status=pt.CommandStatus.ESME_RTHROTTLED))
+            return
+        if destination in p.reject_to:
+            self.send(ops.SubmitSMResp(seqNum=pdu.seqNum, status=pt.CommandStatus.ESME_RINVDSTADR))
+            return
+        message_id = format(next(smsc.ids), "x")
+        reg = pdu.params.get("registered_delivery")
+        no_receipt = "NO_SMSC_DELIVERY_RECEIPT_REQUESTED"
+        registered = 1 if reg is not None and reg.receipt.name != no_receipt else 0
+        submitted = Submitted(
+            destination=destination,
+            source=pdu.params["source_addr"].decode(),
+            data_coding=_dc_int(pdu.params["data_coding"]),
+            esm_class=_esm_int(pdu.params["esm_class"]),
+            short_message=pdu.params.get("short_message") or b"",
+            message_id=message_id,
+            registered_delivery=registered,
+            at=now,
+        )
+        rec.submits.append(submitted)
+        self.send(ops.SubmitSMResp(seqNum=pdu.seqNum, message_id=message_id))
+        smsc._submitted()
+        if p.receipts and registered:
+            self.send_receipt(submitted, p.receipts)
+        if p.unbind_after is not None and n == p.unbind_after:
+            self.send(ops.Unbind(seqNum=next(self.seq)))
+
+    def _over_tps(self, now: float) -> bool:
+        limit = self.smsc.personality.max_tps
+        if limit is None:
+            return False
+        window = self.smsc.recent
+        window.append(now)
+        while window and window[0] < now - 1.0:
+            window.pop(0)
+        return len(window) > limit
+
+    def send_receipt(self, s: Submitted, outcome: str) -> None:
+        p = self.smsc.personality
+        stat, state = {
+            "delivered": ("DELIVRD", pt.MessageState.DELIVERED),
+            "failed": ("UNDELIV", pt.MessageState.UNDELIVERABLE),
+            "expired": ("EXPIRED", pt.MessageState.EXPIRED),
+        }[outcome]
+        shown_id = str(int(s.message_id, 16)) if p.receipt_id_decimal else s.message_id
+        stamp = time.strftime("%y%m%d%H%M", time.gmtime())
+        text = (f"id:{shown_id} sub:001 dlvrd:{'001' if stat == 'DELIVRD' else '000'} "
+                f"submit date:{stamp} done date:{stamp} stat:{stat} err:000 text:")  # fmt: skip
+        params: dict[str, Any] = {}
+        if p.receipt_via in ("tlv", "both"):
+            params = {"receipted_message_id": shown_id, "message_state": state}
+        body = text.encode() if p.receipt_via in ("text", "both") else b""
+        self.send(ops.DeliverSM(
+            seqNum=next(self.seq), source_addr=s.destination, destination_addr=s.source,
+            esm_class=pt.EsmClass(pt.EsmClassMode.DEFAULT, pt.EsmClassType.SMSC_DELIVERY_RECEIPT),
+            data_coding=_raw_dc(0), short_message=body, **params,
+        ))  # fmt: skip
+
+
+def _status_int(status: Any) -> int:
+    """pdu3's CommandStatus enum member -> the SMPP command_status number."""
+    return int(constants.command_status_name_map[status.name])
+
+
+def _esm_int(esm: Any) -> int:
+    value = 0
+    value |= {"DEFAULT": 0, "DATAGRAM": 1, "FORWARD": 2, "STORE_AND_FORWARD": 3}.get(
+        esm.mode.name, 0
+    )
+    for feature in esm.gsmFeatures:
+        value |= {"UDHI_INDICATOR_SET": 0x40, "SET_REPLY_PATH": 0x80}.get(feature.name, 0)
+    return value
+
+
+class TestSmsc:
+    """Start with `async with TestSmsc(personality) as smsc:`; port 0 picks a free port."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, personality: Personality | None = None, host: str = "127.0.0.1",
+                 port: int = 0) -> None:  # fmt: skip
+        self.personality = personality or Personality()
+        self.record = Record()
+        self.host, self.port = host, port
+        self.ids = itertools.count(0x1A2B0000)
+        self.submit_count = 0
+        self.recent: list[float] = []
+        self._server: asyncio.Server | None = None
+        self._sessions: set[_Session] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._current: _Session | None = None
+        self._bound_event = asyncio.Event()
+        self._changed = asyncio.Condition()
+        self.on_submit: Callable[[], None] | None = None
+
+    async def __aenter__(self) -> TestSmsc:
+        self._server = await asyncio.start_server(self._accept, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for session in list(self._sessions):
+            session.writer.transport.abort()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.record.connections += 1
+        session = _Session(self, reader, writer)
+        self._sessions.add(session)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            await session.run()
+        finally:
+            self._sessions.discard(session)
+            if task is not None:
+                self._tasks.discard(task)
+            if self._current is session:
+                self._current = None
+                self._bound_event.clear()
+            await self._notify()
+
+    def _bound(self, session: _Session) -> None:
+        self._current = session
+        self._bound_event.set()
+        asyncio.get_running_loop().create_task(self._notify())
+
+    def _submitted(self) -> None:
+        if self.on_submit is not None:
+            self.on_submit()
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
+        """Wait (bounded) until predicate() holds; re-checked on every SMSC event."""
+        async with asyncio.timeout(timeout_s), self._changed:
+            await self._changed.wait_for(predicate)
+
+    async def wait_bound(self, timeout_s: float = 10.0) -> None:
+        async with asyncio.timeout(timeout_s):
+            await self._bound_event.wait()
+
+    async def wait_submits(self, count: int, timeout_s: float = 10.0) -> None:
+        await self.wait_for(lambda: len(self.record.submits) >= count, timeout_s)
+
+    async def wait_disconnected(self, timeout_s: float = 10.0) -> None:
+        await self.wait_for(lambda: self._current is None, timeout_s)
+
+    @property
+    def bound(self) -> bool:
+        return self._current is not None
+
+    async def deliver(
+        self,
+        source: str,
+        text: str | None = None,
+        *,
+        destination: str = "8088",
+        data_coding: int | None = None,
+        short_message: bytes | None = None,
+        esm_class: int = 0,
+        timeout_s: float = 10.0,
+        **tlvs: Any,
+    ) -> int:
+        """Send one MO deliver_sm to the bound gateway; return deliver_sm_resp's status."""
+        await self.wait_bound(timeout_s)
+        session = self._current
+        assert session is not None
+        if short_message is None:
+            assert text is not None
+            try:
+                short_message, coding = gsm_bytes(text), 0
+            except KeyError:
+                short_message, coding = text.encode("utf-16-be"), 8
+            data_coding = coding if data_coding is None else data_coding
+        features = [pt.EsmClassGsmFeatures.UDHI_INDICATOR_SET] if esm_class & 0x40 else []
+        seq = next(session.seq)
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        session.pending[seq] = future
+        session.send(ops.DeliverSM(
+            seqNum=seq, source_addr=source, destination_addr=destination,
+            esm_class=pt.EsmClass(pt.EsmClassMode.DEFAULT, pt.EsmClassType.DEFAULT, features),
+            data_coding=_raw_dc(data_coding or 0), short_message=short_message, **tlvs,
+        ))  # fmt: skip
+        async with asyncio.timeout(timeout_s):
+            status = await future
+        self.record.deliver_resps.append(status)
+        return status
+
+    async def unbind(self, timeout_s: float = 10.0) -> None:
+        """SMSC-initiated unbind (e.g. maintenance); the gateway must answer it."""
+        session = self._current
+        assert session is not None
+        session.send(ops.Unbind(seqNum=next(session.seq)))
+        async with asyncio.timeout(timeout_s):
+            await session.closed.wait()
+
+    def drop(self) -> None:
+        """Abrupt disconnect of the current bind (no unbind)."""
+        if self._current is not None:
+            self._current.writer.transport.abort()

@@ -1,0 +1,218 @@
+"""The SMPP link and pump against the test SMSC (smpp.pdu3) on loopback.
+
+Each test scripts the SMSC's personality, drives traffic, and asserts in its
+own body on what the SMSC recorded and what the outbox stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path
+
+from sms.codec import gsm_encode
+from tests.peers.smsc import CITIZEN, Personality, World, sms_world
+
+CODE = "000.00.18.H26-241129-0001"
+STRANGER = "84987000111"
+PUBLIC_READY = (
+    "Ho so 000.00.18.H26-241129-0001 da co ket qua. Moi Ong/Ba den nhan tai Bo phan Mot cua."
+)
+
+
+def states(world: World) -> dict[str, int]:
+    outbox = world.outbox()
+    try:
+        return outbox.counts()
+    finally:
+        outbox.close()
+
+
+async def until(world: World, predicate: Callable[[World], bool], timeout_s: float = 10.0) -> None:
+    """Poll the database, bounded, until predicate(world) holds.
+
+    Outbox rows change in the link thread, which signals nothing to the test:
+    a short bounded poll is the honest way to wait for a committed state.
+    """
+    async with asyncio.timeout(timeout_s):
+        while not predicate(world):
+            await asyncio.sleep(0.01)
+
+
+async def test_lookup_by_sms_replies_and_receipt_delivers(tmp_path: Path) -> None:
+    async with sms_world(tmp_path) as world:
+        status = await world.smsc.deliver(STRANGER, f"HS {CODE}")
+        await world.smsc.wait_submits(1)
+        await until(world, lambda w: states(w) == {"delivered": 1})
+    assert status == 0
+    [reply] = world.smsc.record.submits
+    assert reply.destination == STRANGER
+    assert reply.source == "8088"
+    assert reply.data_coding == 0
+    assert reply.registered_delivery == 1
+    assert reply.text == PUBLIC_READY
+    assert len(PUBLIC_READY) <= 160
+    assert world.smsc.record.binds == [("bind_transceiver", "tracuu")]
+    assert world.smsc.record.unbinds_received == 1  # clean unbind on shutdown
+
+
+async def test_registered_sender_gets_the_name_stranger_does_not(tmp_path: Path) -> None:
+    async with sms_world(tmp_path) as world:
+        await world.smsc.deliver(CITIZEN, f"hs {CODE}")
+        await world.smsc.deliver(STRANGER, f"HS {CODE} 000000")
+        await world.smsc.wait_submits(2)
+    assert world.smsc.record.texts_to(CITIZEN) == [
+        "Kinh chao Ong/Ba Nguyen Thi Lan. " + PUBLIC_READY
+    ]
+    [stranger] = world.smsc.record.texts_to(STRANGER)
+    assert "Nguyen" not in stranger
+    assert stranger.startswith("Ma bi mat khong dung")
+
+
+async def test_accented_reply_is_ucs2_nfc(tmp_path: Path) -> None:
+    async with sms_world(tmp_path, sms={"accents": True}) as world:
+        await world.smsc.deliver(STRANGER, f"Tra cứu {CODE}")  # arrives as UCS-2
+        await world.smsc.wait_submits(1)
+    parts = world.smsc.record.submits
+    assert [p.data_coding for p in parts] == [8, 8, 8]
+    [text] = world.smsc.record.texts_to(STRANGER)
+    assert text == (
+        "Hồ sơ 000.00.18.H26-241129-0001, thủ tục Đăng ký khai sinh, đã có kết quả."
+        " Mời Ông/Bà đến nhận tại Bộ phận Một cửa."
+        " Giờ làm việc: Thứ Hai đến Thứ Sáu, 7 giờ 30 đến 17 giờ."
+    )
+    assert unicodedata.is_normalized("NFC", text)
+
+
+async def test_multipart_mo_8bit_16bit_and_sar(tmp_path: Path) -> None:
+    first, second = gsm_encode("HS 000.00.18.H26-"), gsm_encode("241129-0001")
+    udh8 = [bytes((5, 0, 3, 9, 2, seq)) for seq in (1, 2)]
+    udh16 = [bytes((6, 8, 4, 1, 2, 2, seq)) for seq in (1, 2)]
+    async with sms_world(tmp_path) as world:
+        smsc = world.smsc
+        # 8-bit reference, parts out of order; then a 16-bit reference.
+        for number, header, body in (
+            ("84900000001", udh8[1], second),
+            ("84900000001", udh8[0], first),
+            ("84900000002", udh16[0], first),
+            ("84900000002", udh16[1], second),
+        ):
+            status = await smsc.deliver(
+                number, short_message=header + body, data_coding=0, esm_class=0x40
+            )
+            assert status == 0
+        # SAR TLVs.
+        for seq, body in ((1, first), (2, second)):
+            assert await smsc.deliver("84900000003", short_message=body, data_coding=0,
+                                      sar_msg_ref_num=77, sar_total_segments=2,
+                                      sar_segment_seqnum=seq) == 0  # fmt: skip
+        await smsc.wait_submits(3)
+    for number in ("84900000001", "84900000002", "84900000003"):
+        assert smsc.record.texts_to(number) == [PUBLIC_READY]
+
+
+async def test_message_payload_tlv(tmp_path: Path) -> None:
+    async with sms_world(tmp_path) as world:
+        await world.smsc.deliver(STRANGER, short_message=b"", data_coding=1,
+                                 message_payload=f"HS {CODE}".encode())  # fmt: skip
+        await world.smsc.wait_submits(1)
+    assert world.smsc.record.texts_to(STRANGER) == [PUBLIC_READY]
+
+
+async def test_failed_receipt_with_decimal_id_marks_failed(tmp_path: Path) -> None:
+    personality = Personality(receipts="failed", receipt_via="text", receipt_id_decimal=True)
+    async with sms_world(tmp_path, personality) as world:
+        world.pump.send(STRANGER, "xin chao", kind="test")
+        await until(world, lambda w: states(w) == {"failed": 1})
+    outbox = world.outbox()
+    [row] = outbox.recent()
+    assert row.error == "UNDELIV err:000"
+
+
+async def test_long_reply_parts_each_receipted(tmp_path: Path) -> None:
+    text = "Thong bao. " * 40  # 440 characters: 3 GSM parts
+    async with sms_world(tmp_path) as world:
+        message_id = world.pump.send(STRANGER, text, kind="test")
+        await until(world, lambda w: states(w) == {"delivered": 1})
+    submits = world.smsc.record.submits
+    assert [s.udh for s in submits] == [(message_id, 3, 1), (message_id, 3, 2), (message_id, 3, 3)]
+    assert world.smsc.record.texts_to(STRANGER) == [text]
+
+
+async def test_throttling_pauses_and_keeps_order(tmp_path: Path) -> None:
+    personality = Personality(throttle_first=3)
+    async with sms_world(tmp_path, personality, throttle_pause_s=0.05, window=1) as world:
+        for i in range(6):
+            world.pump.send(STRANGER, f"tin {i}", kind="test")
+        await world.smsc.wait_submits(6)
+        await until(world, lambda w: states(w) == {"delivered": 6})
+        throttled = world.pump.link.throttled if world.pump.link else 0
+    assert world.smsc.record.throttled == 3
+    assert throttled == 3
+    assert world.smsc.record.texts_to(STRANGER) == [f"tin {i}" for i in range(6)]
+
+
+async def test_window_bounds_outstanding_submits(tmp_path: Path) -> None:
+    personality = Personality(submit_delay_s=0.05)
+    async with sms_world(tmp_path, personality, window=4) as world:
+        for i in range(20):
+            world.pump.send(STRANGER, f"tin {i}", kind="test")
+        await world.smsc.wait_submits(20)
+    assert world.smsc.record.max_outstanding == 4
+    assert sorted(world.smsc.record.texts_to(STRANGER)) == sorted(f"tin {i}" for i in range(20))
+
+
+async def test_permanent_error_fails_without_retry(tmp_path: Path) -> None:
+    personality = Personality(reject_to=frozenset({STRANGER}))
+    async with sms_world(tmp_path, personality) as world:
+        world.pump.send(STRANGER, "xin chao", kind="test")
+        await until(world, lambda w: states(w) == {"failed": 1})
+    assert world.smsc.submit_count == 1
+    assert world.smsc.record.submits == []
+
+
+async def test_smsc_unbind_is_answered_then_rebind(tmp_path: Path) -> None:
+    async with sms_world(tmp_path) as world:
+        await world.smsc.wait_bound()
+        await world.smsc.unbind()
+        await world.smsc.wait_for(lambda: len(world.smsc.record.binds) == 2)
+        await world.smsc.deliver(STRANGER, f"HS {CODE}")
+        await world.smsc.wait_submits(1)
+    assert world.smsc.record.unbind_resps_received == 1
+    assert world.smsc.record.texts_to(STRANGER) == [PUBLIC_READY]
+
+
+async def test_abrupt_disconnect_loses_nothing(tmp_path: Path) -> None:
+    personality = Personality(drop_at=3)
+    async with sms_world(tmp_path, personality, window=1) as world:
+        for i in range(6):
+            world.pump.send(STRANGER, f"tin {i}", kind="test")
+        await until(world, lambda w: states(w) == {"delivered": 6})
+    texts = world.smsc.record.texts_to(STRANGER)
+    assert texts == [f"tin {i}" for i in range(6)]  # the dropped one was never accepted
+    assert world.smsc.record.connections == 2
+
+
+async def test_enquire_link_when_idle(tmp_path: Path) -> None:
+    async with sms_world(tmp_path, enquire_link_s=0.05) as world:
+        await world.smsc.wait_for(lambda: world.smsc.record.enquire_links >= 3)
+
+
+async def test_store_failure_answers_retry_later(tmp_path: Path) -> None:
+    async with sms_world(tmp_path) as world:
+        await world.smsc.wait_bound()
+        with sqlite3.connect(world.database) as conn:
+            conn.execute(
+                "CREATE TRIGGER no_inbound BEFORE INSERT ON sms_inbound"
+                " BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            )
+        refused = await world.smsc.deliver(STRANGER, f"HS {CODE}")
+        with sqlite3.connect(world.database) as conn:
+            conn.execute("DROP TRIGGER no_inbound")
+        accepted = await world.smsc.deliver(STRANGER, f"HS {CODE}")  # the SMSC's retry
+        await world.smsc.wait_submits(1)
+    assert refused == 0x64  # ESME_RX_T_APPN
+    assert accepted == 0
+    assert world.smsc.record.texts_to(STRANGER) == [PUBLIC_READY]
