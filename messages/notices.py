@@ -81,22 +81,22 @@ def reminder_due_soon(view: PublicView, today: date) -> Message:
 
 
 def reminder_not_collected(view: PublicView, today: date, *, office: Office) -> Message:
-    """Hồ sơ <code> đã có kết quả từ ngày <date>, đã qua N ngày nhưng chưa được nhận."""
+    """Hồ sơ <code> đã có kết quả từ ngày <date> nhưng chưa được nhận. Mời … nhận tại …
+
+    The date says how long it has waited; a count of days was one clause too many
+    for a single SMS segment.
+    """
     ready = view.ready_on or (view.status_at.date() if view.status_at else None)
     place = collect(view, office, compact=True)
     if ready is None:
         return (*_code(view), Phrase("status_ready"), Phrase("not_collected"), *place)
-    days = (today - ready).days
-    if days < 1:
-        raise ValueError(f"result ready on {ready} cannot be uncollected for days on {today}")
+    if ready >= today:
+        raise ValueError(f"a result ready on {ready} is not yet uncollected on {today}")
     return (
         *_code(view),
         Phrase("ready_since"),
         when(ready, today),
-        Punct(","),
-        Phrase("not_collected_after"),
-        Number(days),
-        Phrase("not_collected_tail"),
+        Phrase("not_collected_since"),
         *place,
     )
 
