@@ -1,0 +1,204 @@
+"""`tracuu prompts …`: render placeholders, import/approve/roll back recordings, report coverage.
+
+Handlers are `(args, settings) -> int`; exit status 0 on success, 1 when the
+request was refused (with the reason on stderr), 2 when the sounds are incomplete
+(`status`) so scripts and CI can test it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import pwd
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
+
+
+def _current_user() -> str:
+    # The OS account, not $USER: nothing but the settings reads the environment.
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("prompts", help="voice prompts: placeholders and recordings")
+    sub = parser.add_subparsers(dest="prompts_command", required=True, metavar="ACTION")
+
+    render = sub.add_parser("render", help="make TTS placeholders for prompts with no recording")
+    render.add_argument(
+        "--engine",
+        choices=("espeak", "gtts"),
+        help="espeak (offline) or gtts (online only); default: the sounds.engine setting",
+    )
+    render.set_defaults(handler=_render)
+
+    status = sub.add_parser("status", help="coverage: what each prompt plays, missing files")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=_status)
+
+    imp = sub.add_parser("import", help="import a recording as a new draft version")
+    imp.add_argument("prompt_id", metavar="PROMPT_ID")
+    imp.add_argument("file", metavar="FILE", type=Path, help="WAV, MP3, OGG, WebM or M4A")
+    imp.add_argument("--by", help="who recorded it (default: your login name)")
+    imp.set_defaults(handler=_import)
+
+    for name, text in (
+        ("approve", "make a recorded version live"),
+        ("rollback", "make an earlier version live again (0 = TTS placeholder)"),
+    ):
+        action = sub.add_parser(name, help=text)
+        action.add_argument("prompt_id", metavar="PROMPT_ID")
+        action.add_argument("version", metavar="VERSION", type=int)
+        action.add_argument("--by", help="who decided (default: your login name)")
+        action.set_defaults(handler=_approve if name == "approve" else _rollback)
+
+    versions = sub.add_parser("versions", help="the versions of one prompt, and files to listen to")
+    versions.add_argument("prompt_id", metavar="PROMPT_ID")
+    versions.set_defaults(handler=_versions)
+
+    export = sub.add_parser("export-script", help="every script and note, for a recording session")
+    export.add_argument("--csv", action="store_true", help="CSV (UTF-8 with BOM, for Excel)")
+    export.set_defaults(handler=_export)
+
+
+def _scripts(settings: Settings) -> dict[str, str]:
+    from prompts.service import scripts_for, store_for
+
+    return {s.id: s.text for s in scripts_for(store_for(settings.sounds).read())}
+
+
+def _render(args: argparse.Namespace, settings: Settings) -> int:
+    from prompts.service import render_missing
+
+    result = render_missing(settings, engine=args.engine)
+    print(f"placeholders: {result.summary()}")
+    for prompt_id, reason in result.failed.items():
+        print(f"  {prompt_id}: {reason}", file=sys.stderr)
+    return 1 if result.failed else 0
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    from prompts.service import inspect, scripts_for, store_for
+
+    store = store_for(settings.sounds)
+    report = inspect(store, scripts_for(store.read()))
+    if args.json:
+        json.dump(report.to_dict(), sys.stdout, ensure_ascii=False, indent=1)
+        print()
+    else:
+        print(report.table())
+    return 0 if report.ok else 2
+
+
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from prompts.audio import Rejected, ToolFailed
+    from prompts.recordings import import_recording
+    from prompts.service import store_for
+
+    try:
+        done = import_recording(
+            store_for(settings.sounds),
+            settings.sounds,
+            _scripts(settings),
+            args.prompt_id,
+            args.file,
+            by=args.by or _current_user(),
+        )
+    except Rejected as exc:
+        print(f"tracuu prompts import: {args.file} refused: {exc}", file=sys.stderr)
+        return 1
+    except ToolFailed as exc:
+        print(f"tracuu prompts import: {exc}", file=sys.stderr)
+        return 1
+    v = done.version
+    print(
+        f"{done.prompt_id} v{v.number}: draft, {v.duration_s:.1f} s after trimming "
+        f"{done.levels.lead_s:.1f} s + {done.levels.trail_s:.1f} s of silence; "
+        f"level {v.rms_dbfs:.1f} dBFS RMS (gain {v.gain_db:+.1f} dB)"
+    )
+    print(f"listen: {done.listen}")
+    print(f"then:   tracuu prompts approve {done.prompt_id} {v.number}")
+    return 0
+
+
+def _switch(args: argparse.Namespace, settings: Settings, rule: str) -> int:
+    from prompts.recordings import approve_version, rollback_version
+    from prompts.service import store_for
+    from prompts.store import StoreError
+    from prompts.versions import Refused
+
+    change = approve_version if rule == "approve" else rollback_version
+    try:
+        outcome = change(
+            store_for(settings.sounds),
+            args.prompt_id,
+            args.version,
+            by=args.by or _current_user(),
+        )
+    except (StoreError, ValueError) as exc:
+        print(f"tracuu prompts {rule}: {exc}", file=sys.stderr)
+        return 1
+    if isinstance(outcome, Refused):
+        print(f"tracuu prompts {rule}: {outcome.reason}", file=sys.stderr)
+        return 1
+    print(f"{args.prompt_id}: v{args.version} is live")
+    return 0
+
+
+def _approve(args: argparse.Namespace, settings: Settings) -> int:
+    return _switch(args, settings, "approve")
+
+
+def _rollback(args: argparse.Namespace, settings: Settings) -> int:
+    return _switch(args, settings, "rollback")
+
+
+def _versions(args: argparse.Namespace, settings: Settings) -> int:
+    from prompts.service import store_for
+    from prompts.versions import state
+
+    store = store_for(settings.sounds)
+    record = store.read().record(args.prompt_id)
+    if not record.versions:
+        print(f"{args.prompt_id}: no versions (not rendered or recorded yet)", file=sys.stderr)
+        return 1
+    for v in record.versions:
+        directory, name = store.files_of(args.prompt_id, v)
+        who = v.by if v.source == "recording" else f"{v.engine} {v.voice}"
+        origin = f" from {v.file_name}" if v.file_name else ""
+        print(
+            f"v{v.number:<3} {state(record, v.number):<11} {v.created_at}  {who}{origin}, "
+            f"{v.duration_s:.1f} s  {directory / (name + '.wav')}"
+        )
+    for line in record.history[-10:]:
+        print(f"  {line}")
+    return 0
+
+
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    from prompts.service import inspect, scripts_for, store_for
+
+    store = store_for(settings.sounds)
+    scripts = scripts_for(store.read())
+    rows = {r.prompt_id: r for r in inspect(store, scripts).rows}
+    if args.csv:
+        sys.stdout.write("\ufeff")  # Excel opens UTF-8 Vietnamese correctly only with a BOM
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["prompt_id", "group", "script", "note", "live"])
+        for s in scripts:
+            writer.writerow([s.id, s.group, s.text, s.note, rows[s.id].source])
+        return 0
+    print("Recording script, tracuu: read each script exactly as written; one file per prompt id")
+    print()
+    for number, s in enumerate(scripts, 1):
+        print(f"{number}. [{s.id}] ({s.group}; now: {rows[s.id].source})")
+        print(f"   {s.text}")
+        if s.note:
+            print(f"   Note: {s.note}")
+        print()
+    return 0

@@ -1,0 +1,285 @@
+"""Placeholders: every prompt without an approved recording, spoken by TTS, ahead of time.
+
+A placeholder is cached by (spelt-out text, engine, voice, pipeline): re-rendering
+an unchanged catalog synthesises nothing and runs no ffmpeg; a changed script
+re-renders only that prompt. Synthesis runs a few prompts at a time (each result
+names the engine that made it, so a breaker tripping half-way keys the rest right),
+then ONE ffmpeg run per batch writes every format of every new placeholder.
+Each cache entry is built in a temp directory and renamed into place, so a
+killed render leaves no half entry.
+
+Refuses: rendering during a call (the CLI, start-up or a background thread call
+this), and replacing a live staff recording (a placeholder goes live only where
+nothing else is).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from messages.numbers import Region
+from messages.parts import clean_text, dynamic_prompt_id
+from prompts import audio
+from prompts.spoken import spell_for_speech
+from prompts.store import Store, file_infos
+from prompts.tts import SynthesisFailed, Synthesizer
+from prompts.versions import Version, set_placeholder
+
+log = logging.getLogger(__name__)
+
+# Bump when the audio processing changes, so every placeholder is made again.
+PIPELINE = "1"
+# Prompts per ffmpeg run: measured fastest per prompt (a run with 24 inputs costs more
+# than two runs of 12: ffmpeg interleaves every output).
+_BATCH = 12
+_MAX_TTS_S = 120.0
+# espeak-ng is one process per prompt (~30 ms); gTTS one HTTPS request: a few at a time.
+_SYNTH_WORKERS = min(4, os.cpu_count() or 1)
+
+
+def cache_key(spoken: str, engine: str, voice: str) -> str:
+    blob = "\0".join((PIPELINE, engine, voice, spoken)).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class RenderResult:
+    rendered: list[str] = field(default_factory=list)  # synthesised now
+    reused: list[str] = field(default_factory=list)  # same text found in the cache
+    unchanged: list[str] = field(default_factory=list)  # placeholder already live and current
+    recorded: list[str] = field(default_factory=list)  # a staff recording is live: left alone
+    failed: dict[str, str] = field(default_factory=dict)  # prompt id -> reason
+    engine: str = ""
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.rendered)} rendered, {len(self.reused)} from cache, "
+            f"{len(self.unchanged)} unchanged, {len(self.recorded)} recorded, "
+            f"{len(self.failed)} failed"
+        )
+
+
+@dataclass(frozen=True)
+class _Entry:
+    key: str
+    meta: dict[str, str | float]
+
+
+def _read_entry(store: Store, key: str) -> _Entry | None:
+    directory = store.tts_dir(key)
+    try:
+        meta = json.loads((directory / "meta.json").read_bytes())
+    except (FileNotFoundError, ValueError):
+        return None
+    if not all((directory / f"audio.{fmt}").is_file() for fmt in audio.FORMATS):
+        return None
+    return _Entry(key, meta)
+
+
+def _version(store: Store, entry: _Entry, text: str) -> Version:
+    meta = entry.meta
+    return Version(
+        number=0,
+        source="tts",
+        created_at=str(meta["created_at"]),
+        text=text,
+        files=file_infos(store.tts_dir(entry.key), "audio"),
+        duration_s=float(meta["duration_s"]),
+        engine=str(meta["engine"]),
+        voice=str(meta["voice"]),
+        key=entry.key,
+        gain_db=float(meta["gain_db"]),
+        rms_dbfs=float(meta["rms_dbfs"]),
+    )
+
+
+def _build_batch(
+    store: Store, batch: list[tuple[str, str, bytes, str, str]], ffmpeg: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Process one batch of synthesised audio into cache entries with one ffmpeg run."""
+    keys: dict[str, str] = {}
+    failed: dict[str, str] = {}
+    jobs: list[tuple[str, str, Path, audio.Job, dict[str, str | float]]] = []
+    for key, text, blob, engine, voice in batch:
+        try:
+            pcm = audio.decode(blob, max_s=_MAX_TTS_S, ffmpeg=ffmpeg)
+            levels = audio.measure(pcm)
+            audio.check(levels, min_s=0.05, max_s=_MAX_TTS_S)
+        except (audio.Rejected, audio.ToolFailed) as exc:
+            failed[text] = f"{engine} output unusable: {exc}"
+            continue
+        prepared = audio.prepare(pcm, levels)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=store.root / "tts"))
+        meta: dict[str, str | float] = {
+            "engine": engine,
+            "voice": voice,
+            "text": text,
+            "created_at": now_iso(),
+            "duration_s": round(prepared.pcm.duration_s, 3),
+            "gain_db": prepared.gain_db,
+            "rms_dbfs": round(prepared.rms_dbfs, 2),
+        }
+        jobs.append((key, text, tmp, audio.Job(prepared, tmp, "audio"), meta))
+    try:
+        audio.write_formats([job for _, _, _, job, _ in jobs], ffmpeg=ffmpeg)
+    except audio.ToolFailed as exc:
+        for _, text, tmp, _, _ in jobs:
+            failed[text] = str(exc)
+            shutil.rmtree(tmp, ignore_errors=True)
+        return keys, failed
+    for key, text, tmp, _, meta in jobs:
+        (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+        tmp.chmod(0o755)
+        try:
+            tmp.rename(store.tts_dir(key))
+        except OSError:  # a concurrent render made the same entry first: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+        keys[text] = key
+    return keys, failed
+
+
+def _build(
+    store: Store, pending: list[tuple[str, str, bytes, str, str]], ffmpeg: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Cache entries for every synthesised text; (key by text, failure by text).
+
+    Batches run side by side, one ffmpeg process per CPU.
+    """
+    keys: dict[str, str] = {}
+    failed: dict[str, str] = {}
+    (store.root / "tts").mkdir(parents=True, exist_ok=True)
+    batches = [pending[i : i + _BATCH] for i in range(0, len(pending), _BATCH)]
+    with ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="ffmpeg") as pool:
+        for done_keys, done_failed in pool.map(lambda b: _build_batch(store, b, ffmpeg), batches):
+            keys.update(done_keys)
+            failed.update(done_failed)
+    return keys, failed
+
+
+def render_placeholders(
+    store: Store,
+    scripts: Mapping[str, str],
+    synthesizer: Synthesizer,
+    *,
+    region: Region = "north",
+    ffmpeg: str = "ffmpeg",
+    only_engine: str | None = None,
+) -> RenderResult:
+    """Make sure every prompt in `scripts` (id -> Vietnamese text) has a current placeholder.
+
+    A placeholder is current when it speaks the prompt's text now; any engine will do
+    unless `only_engine` names one (`prompts render --engine gtts` upgrades espeak
+    placeholders once Google is reachable).
+    """
+    result = RenderResult()
+    manifest = store.read()
+    todo: dict[str, str] = {}  # prompt id -> text needing a new placeholder
+    entries: dict[str, _Entry] = {}  # text -> cache entry to publish
+    republish: list[str] = []  # current placeholder, but its live files are missing or differ
+    for prompt_id, text in scripts.items():
+        record = manifest.record(prompt_id)
+        live = record.live_version
+        if live is not None and live.source == "recording":
+            result.recorded.append(prompt_id)
+            continue
+        current = record.placeholder
+        entry = None if current is None else _read_entry(store, current.key)
+        if (
+            current is not None
+            and entry is not None
+            and current.text == text
+            and (only_engine is None or current.engine == only_engine)
+        ):
+            if record.live == 0 and not store.live_matches(prompt_id, current):
+                result.unchanged.append(prompt_id)
+            else:
+                entries[text] = entry
+                republish.append(prompt_id)
+            continue
+        todo[prompt_id] = text
+
+    pending: list[tuple[str, str, bytes, str, str]] = []
+    wanted: dict[str, str] = {}  # text -> spoken form, for texts not in the cache
+    for text in dict.fromkeys(todo.values()):
+        spoken = spell_for_speech(text, region=region)
+        entry = _read_entry(store, cache_key(spoken, synthesizer.engine, synthesizer.voice))
+        if entry is not None:
+            entries[text] = entry
+        else:
+            wanted[text] = spoken
+    with ThreadPoolExecutor(_SYNTH_WORKERS, thread_name_prefix="tts") as pool:
+        futures = {
+            text: pool.submit(synthesizer.synthesize, spoken) for text, spoken in wanted.items()
+        }
+    for text, future in futures.items():
+        try:
+            speech = future.result()
+        except SynthesisFailed as exc:
+            result.failed.update({pid: str(exc) for pid, t in todo.items() if t == text})
+            continue
+        # The key names the engine that really answered (a fallback may have taken over).
+        key = cache_key(wanted[text], speech.engine, speech.voice)
+        pending.append((key, text, speech.audio, speech.engine, speech.voice))
+    fresh = {text for _, text, _, _, _ in pending}
+    keys, failures = _build(store, pending, ffmpeg)
+    for text, key in keys.items():
+        built = _read_entry(store, key)
+        if built is not None:
+            entries[text] = built
+
+    with store.transaction() as current_manifest:
+        for prompt_id, text in [*todo.items(), *((pid, scripts[pid]) for pid in republish)]:
+            if prompt_id in result.failed:
+                continue
+            entry = entries.get(text)
+            if entry is None:
+                result.failed[prompt_id] = failures.get(text, "no audio was produced")
+                continue
+            record = current_manifest.record(prompt_id)
+            old = record.placeholder
+            version = _version(store, entry, text)
+            if old is not None and old.key == version.key and old.text == text:
+                version = old  # the same audio: keep its date
+            record, goes_live = set_placeholder(record, version)
+            if goes_live:
+                store.publish(prompt_id, version)
+            current_manifest.records[prompt_id] = record
+            if prompt_id in republish:
+                log.warning("placeholder of %s was missing or damaged on disk: restored", prompt_id)
+            (result.rendered if text in fresh else result.reused).append(prompt_id)
+    result.engine = synthesizer.engine
+    return result
+
+
+def render_dynamic(
+    store: Store,
+    texts: Iterable[str],
+    synthesizer: Synthesizer,
+    *,
+    region: Region = "north",
+    ffmpeg: str = "ffmpeg",
+) -> RenderResult:
+    """Placeholders for free texts the answers speak (procedure names, collection places).
+
+    Each text becomes prompt `txt_<hash>` (messages.parts.dynamic_prompt_id), the id
+    the voice answers reference; the manifest remembers the text, so coverage, export
+    and staff recordings see these prompts like catalogued ones.
+    """
+    scripts = {dynamic_prompt_id(t): clean_text(t) for t in texts if clean_text(t)}
+    with store.transaction() as manifest:
+        manifest.dynamic.update(scripts)
+    return render_placeholders(store, scripts, synthesizer, region=region, ffmpeg=ffmpeg)

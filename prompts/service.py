@@ -1,0 +1,162 @@
+"""Voice prompts at start-up: check what Asterisk will play, and fill the gaps in the background.
+
+`check(settings)` is quick (reads the manifest, checksums the live files) and logs
+loudly what is missing: Asterisk plays nothing (STREAM FILE answers result=-1,
+like a hang-up) or the English file for a missing Vietnamese prompt. `run(runtime)`
+is the gateway component: it checks, renders missing placeholders and the dynamic
+prompts (procedure, agency and office names) in a worker thread, never inside a
+call, then refreshes the dynamic prompts every `sounds.refresh_s`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+from lookup.port import LookupUnavailable
+from prompts.audio import FORMATS
+from prompts.coverage import Report, Script, build_report
+from prompts.render import RenderResult, render_dynamic, render_placeholders
+from prompts.settings import SoundsSettings
+from prompts.store import Manifest, Store
+from prompts.tts import synthesizer_for
+
+log = logging.getLogger(__name__)
+
+
+def store_for(sounds: SoundsSettings) -> Store:
+    return Store(sounds.dir, sounds.store_dir)
+
+
+def scripts_for(manifest: Manifest, catalog: Iterable[Script] | None = None) -> list[Script]:
+    """Every prompt to cover: the catalog's, then the dynamic texts the manifest knows."""
+    if catalog is None:
+        from prompts.catalog import load_catalog
+
+        catalog = [Script(p.id, p.text, p.group, p.note) for p in load_catalog()]
+    scripts = list(catalog)
+    known = {s.id for s in scripts}
+    scripts += [
+        Script(pid, text, "dynamic", "Tên thủ tục, cơ quan hoặc nơi trả kết quả; đọc rõ, đều.")
+        for pid, text in manifest.dynamic.items()
+        if pid not in known
+    ]
+    return scripts
+
+
+def inspect(store: Store, scripts: Iterable[Script]) -> Report:
+    """The coverage report, from the manifest and the files really on disk."""
+    manifest = store.read()
+    scripts = list(scripts)
+    disk: dict[str, dict[str, str]] = {}
+    for script in scripts:
+        live = manifest.record(script.id).live_version
+        if live is not None:
+            problems = store.live_matches(script.id, live)
+        else:
+            problems = {
+                fmt: "unmanaged" if store.live_path(script.id, fmt).is_file() else "missing"
+                for fmt in FORMATS
+            }
+        if problems:
+            disk[script.id] = problems
+    return build_report(scripts, manifest.records, disk)
+
+
+def log_report(report: Report) -> None:
+    if report.missing:
+        log.error(
+            "VOICE PROMPTS MISSING: %d of %d have no audio, callers will hear silence or English "
+            "there: %s. Run `tracuu prompts render`.",
+            len(report.missing),
+            len(report.rows),
+            ", ".join(report.missing),
+        )
+    if report.incomplete:
+        log.warning(
+            "voice prompts with missing or damaged files (run `tracuu prompts render` to restore "
+            "placeholders; re-approve recordings): %s",
+            ", ".join(report.incomplete),
+        )
+    if report.stale:
+        log.warning(
+            "voice prompts whose live audio speaks an older script: %s", ", ".join(report.stale)
+        )
+    log.info("voice prompts: %s", report.summary())
+
+
+def check(settings: Settings | SoundsSettings, catalog: Iterable[Script] | None = None) -> Report:
+    """The start-up check: build the coverage report and warn loudly about gaps."""
+    sounds = settings if isinstance(settings, SoundsSettings) else settings.sounds
+    store = store_for(sounds)
+    report = inspect(store, scripts_for(store.read(), catalog))
+    log_report(report)
+    return report
+
+
+def render_missing(
+    settings: Settings, engine: str | None = None, catalog: Iterable[Script] | None = None
+) -> RenderResult:
+    """Placeholders for every catalogued prompt without a live, current one (blocking)."""
+    sounds = settings.sounds
+    store = store_for(sounds)
+    scripts = {s.id: s.text for s in scripts_for(store.read(), catalog)}
+    synthesizer = synthesizer_for(
+        engine or sounds.engine,
+        voice=sounds.espeak_voice,
+        rate_wpm=sounds.espeak_rate_wpm,
+        timeout_s=sounds.gtts_timeout_s,
+    )
+    return render_placeholders(
+        store,
+        scripts,
+        synthesizer,
+        region=settings.region,
+        ffmpeg=sounds.ffmpeg,
+        only_engine="gtts" if engine == "gtts" else None,
+    )
+
+
+def dynamic_texts(settings: Settings, procedure_names: Iterable[str]) -> list[str]:
+    """Free texts the voice answers speak: procedure, agency, office names, collection place."""
+    texts = [*procedure_names, *(a.name for a in settings.agencies)]
+    texts += [settings.office.name, settings.office.collection_place]
+    return [t for t in dict.fromkeys(texts) if t.strip()]
+
+
+async def run(runtime: Runtime) -> None:
+    """Gateway component: check, fill gaps in a worker thread, refresh dynamic prompts."""
+    settings = runtime.settings
+    sounds = settings.sounds
+    await asyncio.to_thread(check, settings)
+    result = await asyncio.to_thread(render_missing, settings)
+    log.info("voice placeholders: %s", result.summary())
+    for prompt_id, reason in result.failed.items():
+        log.error("voice prompt %s has no placeholder: %s", prompt_id, reason)
+    while True:
+        try:
+            procedures = await runtime.lookup.procedures()
+        except LookupUnavailable as exc:
+            log.warning("could not list procedures for their voice prompts (%s); will retry", exc)
+            procedures = []
+        texts = dynamic_texts(settings, (p.name for p in procedures))
+        synthesizer = synthesizer_for(
+            sounds.engine,
+            voice=sounds.espeak_voice,
+            rate_wpm=sounds.espeak_rate_wpm,
+            timeout_s=sounds.gtts_timeout_s,
+        )
+        dynamic = await asyncio.to_thread(
+            render_dynamic,
+            store_for(sounds),
+            texts,
+            synthesizer,
+            region=settings.region,
+            ffmpeg=sounds.ffmpeg,
+        )
+        if dynamic.rendered or dynamic.failed:
+            log.info("dynamic voice prompts: %s", dynamic.summary())
+        await asyncio.sleep(sounds.refresh_s)

@@ -1,0 +1,191 @@
+"""Text-to-speech for placeholder prompts: gTTS when reachable, espeak-ng offline.
+
+Owns the engines behind one small interface, `Synthesizer.synthesize(text) ->
+Speech` (an audio file in any format ffmpeg reads), and the breaker that stops
+asking gTTS after its first failure in a run. A synthesizer hands back bytes (with
+the name of the engine that really answered) and never writes a file, so
+gTTS's 0-byte files on failure cannot reach the sounds directory.
+
+Refuses: turning numbers into words (prompts/spoken.py does it before), and
+running inside a call: gTTS needs Google's servers, so placeholders are rendered
+ahead of time. gTTS is untyped and stops here.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class SynthesisFailed(Exception):
+    """The engine produced no usable audio (offline, timed out, empty output, missing)."""
+
+
+@dataclass(frozen=True)
+class Speech:
+    """Synthesised audio, and who made it (part of the placeholder cache key)."""
+
+    audio: bytes  # a file in any format ffmpeg reads (WAV from espeak-ng, MP3 from gTTS)
+    engine: str
+    voice: str
+
+
+class Synthesizer(Protocol):
+    """`engine` and `voice` name who will answer the next request."""
+
+    @property
+    def engine(self) -> str: ...
+
+    @property
+    def voice(self) -> str: ...
+
+    def synthesize(self, text: str) -> Speech: ...
+
+
+class EspeakSynthesizer:
+    """espeak-ng (Debian package espeak-ng): robotic but real Vietnamese with tones, offline."""
+
+    engine = "espeak-ng"
+
+    def __init__(self, voice: str = "vi", rate_wpm: int = 150, binary: str = "espeak-ng") -> None:
+        self._voice, self._rate, self._binary = voice, rate_wpm, binary
+        self.voice = f"{voice}@{rate_wpm}wpm"
+
+    def synthesize(self, text: str) -> Speech:
+        command = [self._binary, "-v", self._voice, "-s", str(self._rate), "--stdout"]
+        try:
+            done = subprocess.run(
+                command, input=text.encode("utf-8"), capture_output=True, timeout=60, check=False
+            )
+        except FileNotFoundError as exc:
+            raise SynthesisFailed(
+                f"{self._binary} is not installed (Debian package espeak-ng)"
+            ) from exc
+        except subprocess.TimeoutExpired as exc:
+            raise SynthesisFailed(f"{self._binary} took more than 60 s") from exc
+        if done.returncode != 0 or len(done.stdout) <= 44:
+            why = done.stderr.decode("utf-8", "replace").strip() or f"exit {done.returncode}"
+            raise SynthesisFailed(f"{self._binary} -v {self._voice}: {why}")
+        return Speech(done.stdout, self.engine, self.voice)
+
+
+class _Speech(Protocol):
+    """The part of gtts.gTTS we use."""
+
+    def write_to_fp(self, fp: io.BytesIO) -> None: ...
+
+
+SpeechFactory = Callable[[str, float], _Speech]
+
+
+def _gtts(text: str, timeout_s: float) -> _Speech:
+    from gtts import gTTS
+
+    speech: _Speech = gTTS(text, lang="vi", timeout=timeout_s)
+    return speech
+
+
+class GttsSynthesizer:
+    """Google Translate's voice through gTTS: natural, but online only.
+
+    gTTS waits forever by default (about 134 s when a firewall drops packets, never
+    when a peer accepts and stays silent), so it always gets `timeout=`, and the
+    whole request also runs against a hard deadline in a daemon thread. Tests pass
+    `factory` to simulate gTTS's failures; gTTS itself is never called there.
+    """
+
+    engine = "gtts"
+    voice = "vi"
+
+    def __init__(self, timeout_s: float = 5.0, factory: SpeechFactory = _gtts) -> None:
+        self._timeout_s, self._factory = timeout_s, factory
+
+    def synthesize(self, text: str) -> Speech:
+        buffer = io.BytesIO()
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                self._factory(text, self._timeout_s).write_to_fp(buffer)
+            except Exception as exc:  # gTTSError, requests' errors, anything: all mean "no audio"
+                failure.append(exc)
+
+        worker = threading.Thread(target=work, name="gtts", daemon=True)
+        worker.start()
+        # gTTS splits long texts into ~100-character requests, each with its own timeout.
+        deadline_s = self._timeout_s * (1 + len(text) // 100) + 1.0
+        worker.join(deadline_s)
+        if worker.is_alive():
+            raise SynthesisFailed(f"gTTS did not answer within {deadline_s:.1f} s")
+        if failure:
+            raise SynthesisFailed(f"gTTS failed: {failure[0]}") from failure[0]
+        audio = buffer.getvalue()
+        if not audio:
+            raise SynthesisFailed("gTTS returned no audio (0 bytes)")
+        return Speech(audio, self.engine, self.voice)
+
+
+class FallbackSynthesizer:
+    """Try `primary` until it fails once, then use `fallback` for the rest of the run.
+
+    One failure trips the breaker: when Google is unreachable, every further try
+    would cost a full timeout. `engine` and `voice` name the engine that will
+    answer next, so cached renders are keyed by the engine that really made them.
+    """
+
+    def __init__(self, primary: Synthesizer, fallback: Synthesizer) -> None:
+        self._primary, self._fallback = primary, fallback
+        self._lock = threading.Lock()
+        self.tripped: str | None = None  # why the primary was given up
+        # Safe from several threads: the result names the engine that made it.
+
+    @property
+    def _current(self) -> Synthesizer:
+        return self._fallback if self.tripped else self._primary
+
+    @property
+    def engine(self) -> str:
+        return self._current.engine
+
+    @property
+    def voice(self) -> str:
+        return self._current.voice
+
+    def synthesize(self, text: str) -> Speech:
+        with self._lock:
+            primary = self.tripped is None
+        if primary:
+            try:
+                return self._primary.synthesize(text)
+            except SynthesisFailed as exc:
+                with self._lock:
+                    if self.tripped is None:
+                        self.tripped = str(exc)
+                        log.warning(
+                            "%s failed (%s); using %s for the rest of this run",
+                            self._primary.engine,
+                            exc,
+                            self._fallback.engine,
+                        )
+        return self._fallback.synthesize(text)
+
+
+def synthesizer_for(
+    engine: str, *, voice: str = "vi", rate_wpm: int = 150, timeout_s: float = 5.0
+) -> Synthesizer:
+    """The synthesizer for a settings/CLI engine name: "espeak", "gtts" or "auto"."""
+    espeak = EspeakSynthesizer(voice, rate_wpm)
+    if engine == "espeak":
+        return espeak
+    if engine == "gtts":
+        return GttsSynthesizer(timeout_s)
+    if engine == "auto":
+        return FallbackSynthesizer(GttsSynthesizer(timeout_s), espeak)
+    raise ValueError(f"unknown TTS engine {engine!r} (espeak, gtts or auto)")
