@@ -11,7 +11,7 @@ Refuses: choosing the words (compose.py), segmenting SMS, and any I/O.
 from __future__ import annotations
 
 import unicodedata
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
 from messages.fragments import code_fragments, date_fragments, number_fragments
 from messages.gsm import to_gsm7
@@ -69,6 +69,8 @@ def to_text(message: Message, catalog: Catalog, *, accents: bool, region: Region
                 # A free text may already end its sentence ("…phường 1."); never "..".
                 if pieces and not pieces[-1].endswith(_ENDINGS):
                     pieces.append(mark)
+            case _:  # pragma: no cover - mypy proves every kind of part is handled
+                assert_never(part)
     text = unicodedata.normalize("NFC", "".join(pieces).strip())
     return text if accents else to_gsm7(strip_accents(text))
 
@@ -95,5 +97,7 @@ def to_prompts(message: Message, catalog: Catalog, *, region: Region) -> list[st
                 if clean_text(text):
                     ids.append(dynamic_prompt_id(text))
             case Punct():
-                pass
+                pass  # punctuation is silent
+            case _:  # pragma: no cover - mypy proves every kind of part is handled
+                assert_never(part)
     return ids
