@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 import aiosqlite
@@ -84,6 +85,19 @@ STEPS: tuple[str, ...] = (
     CREATE TABLE sms_lookup_log (msisdn TEXT NOT NULL, at REAL NOT NULL);
     CREATE INDEX sms_lookup_log_by ON sms_lookup_log (msisdn, at);
     CREATE TABLE sms_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    """
+    -- What the reminder job knows of dossiers still in progress (from changed_since),
+    -- so calendar reminders need no scan of the dossier store. No name, ID or address.
+    CREATE TABLE sms_watch (
+        code TEXT PRIMARY KEY,
+        status INTEGER NOT NULL,
+        due TEXT NOT NULL,             -- effective appointment date (ISO)
+        ready TEXT,                    -- date the result became ready (ISO)
+        dossier TEXT NOT NULL          -- JSON: public fields and the applicant's phones
+    );
+    CREATE INDEX sms_watch_due ON sms_watch (status, due);
+    CREATE INDEX sms_watch_ready ON sms_watch (status, ready);
     """,
 )
 
@@ -424,6 +438,80 @@ class Outbox:
         self._conn.execute(
             "INSERT OR REPLACE INTO sms_state (key, value) VALUES (?, ?)", (key, value)
         )
+
+    def opted_out_among(self, numbers: set[str]) -> set[str]:
+        if not numbers:
+            return set()
+        found: set[str] = set()
+        listed = sorted(numbers)
+        for i in range(0, len(listed), 500):
+            chunk = listed[i : i + 500]
+            rows = self._conn.execute(
+                f"SELECT msisdn FROM sms_optout WHERE msisdn IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            found.update(r[0] for r in rows)
+        return found
+
+    def cancel_queued_to(self, msisdn: str, kind: str, reason: str, now: float) -> int:
+        """Queued (not yet sent) messages of one kind to a number are given up (opt-out)."""
+        ids = [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT id FROM sms_message WHERE msisdn = ? AND kind = ? AND state = 'queued'"
+                " AND NOT EXISTS (SELECT 1 FROM sms_part p WHERE p.message_id = sms_message.id"
+                " AND p.state != 'queued')",
+                (msisdn, kind),
+            )
+        ]
+        for message_id in ids:
+            self._conn.execute(
+                "UPDATE sms_part SET state = 'failed' WHERE message_id = ?", (message_id,)
+            )
+            self._conn.execute(
+                "UPDATE sms_message SET state = 'failed', error = ?, updated_at = ? WHERE id = ?",
+                (reason, now, message_id),
+            )
+        return len(ids)
+
+    def has_dedup(self, key: str) -> bool:
+        row = self._conn.execute("SELECT 1 FROM sms_message WHERE dedup_key = ?", (key,))
+        return row.fetchone() is not None
+
+    # ------------------------------------------------------------ reminder projection
+
+    def watch(self, code: str, status: int, due: str, ready: str | None, dossier: str) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO sms_watch (code, status, due, ready, dossier)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (code, status, due, ready, dossier),
+        )
+
+    def unwatch(self, code: str) -> None:
+        self._conn.execute("DELETE FROM sms_watch WHERE code = ?", (code,))
+
+    def watch_candidates(
+        self, today: date, *, days_before: int, not_collected_days: int, catch_up_days: int
+    ) -> Iterator[str]:
+        """Watched dossiers that may need a calendar reminder today (rules decide)."""
+        if days_before:
+            yield from (
+                r[0]
+                for r in self._conn.execute(
+                    "SELECT dossier FROM sms_watch WHERE status IN (2, 4) AND due > ? AND due <= ?",
+                    (today.isoformat(), (today + timedelta(days=days_before)).isoformat()),
+                )
+            )
+        if not_collected_days:
+            newest = today - timedelta(days=not_collected_days)
+            oldest = newest - timedelta(days=catch_up_days)
+            yield from (
+                r[0]
+                for r in self._conn.execute(
+                    "SELECT dossier FROM sms_watch WHERE status = 9 AND ready >= ? AND ready <= ?",
+                    (oldest.isoformat(), newest.isoformat()),
+                )
+            )
 
     # ------------------------------------------------------------ reporting
 

@@ -54,6 +54,7 @@ class SmsPump:
         smpp: SmppSettings | None = None,
         catalog: Catalog | None = None,
         wall: Callable[[], float] = time.time,
+        outbox_path: Path | None = None,
     ) -> None:
         self.settings = settings
         self.smpp = smpp or settings.smpp
@@ -61,7 +62,8 @@ class SmsPump:
         self.bus = bus
         self.catalog = catalog or load_catalog()
         self.wall = wall
-        self.database = Path(settings.sqlite_path)
+        # The SMS tables live in the dossier database unless told otherwise (`sms text`).
+        self.database = outbox_path or Path(settings.sqlite_path)
         self.outbox: Outbox | None = None
         self.link: SmppLink | None = None
         self._inbound = asyncio.Event()

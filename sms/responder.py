@@ -57,6 +57,7 @@ async def answer(
         case commands.OptOut():
             if record:
                 outbox.set_opt_out(msisdn, True, now)
+                outbox.cancel_queued_to(msisdn, "reminder", "opted out", now)
             return Answer(replies.opted_out_reply(ctx), command)
         case commands.OptIn():
             if record:

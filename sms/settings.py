@@ -65,3 +65,5 @@ class SmsSettings(Section):
     # Reminder kind -> template overriding the built-in wording. Fields: {code} {date}
     # {place} {hours} {office}. Kinds: received supplement fee ready delayed soon uncollected.
     templates: dict[str, str] = Field(default_factory=dict)
+    # Demo mode without an SMPP host runs the test SMSC here (0 = any free port).
+    demo_smsc_port: int = Field(2775, ge=0, le=65535)

@@ -1,0 +1,286 @@
+"""Subcommands of the SMS package.
+
+    tracuu sms reply --from 0912345678 "HS 000.00.18.H26-241129-0001"
+        the exact reply the citizen would get (no SMSC, nothing stored)
+    tracuu sms text --from 0912345678 "HS ..."
+        text the gateway for real: a local test SMSC delivers the SMS over SMPP
+        to the gateway's link, and the reply is printed as the SMSC received it
+    tracuu sms send-test 0912345678
+        one test message through the configured SMSC; waits for its outcome
+    tracuu sms outbox [--limit N]
+        recent messages and their states
+    tracuu reminders run --once [--now 2026-11-30T08:00]
+        compute and queue the due reminders, print a summary
+
+Exit codes: 0 done, 1 the message failed or timed out, 2 bad usage or settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from gateway.settings import Settings
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sms = subparsers.add_parser("sms", help="SMS: preview replies, text the gateway, outbox")
+    sub = sms.add_subparsers(dest="sms_command", required=True, metavar="ACTION")
+
+    reply = sub.add_parser("reply", help="print the reply a citizen's SMS would get")
+    reply.add_argument("--from", dest="sender", required=True, help="sender, e.g. 0912345678")
+    reply.add_argument("text", help='the SMS text, e.g. "HS 000.00.18.H26-241129-0001"')
+    reply.set_defaults(handler=_reply)
+
+    text = sub.add_parser(
+        "text", help="send an SMS to the gateway through a local test SMSC; print the reply"
+    )
+    text.add_argument("--from", dest="sender", required=True, help="sender, e.g. 0912345678")
+    text.add_argument("text", help="the SMS text")
+    text.add_argument("--timeout", type=float, default=15.0, help="seconds (default 15)")
+    text.set_defaults(handler=_text)
+
+    test = sub.add_parser("send-test", help="send a test SMS through the configured SMSC")
+    test.add_argument("number", help="destination, e.g. 0912345678")
+    test.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
+    test.set_defaults(handler=_send_test)
+
+    outbox = sub.add_parser("outbox", help="recent messages and their states")
+    outbox.add_argument("--limit", type=int, default=20)
+    outbox.add_argument("--text", action="store_true", help="show message text too")
+    outbox.set_defaults(handler=_outbox)
+
+    rem = subparsers.add_parser("reminders", help="SMS reminders about dossiers")
+    rem_sub = rem.add_subparsers(dest="reminders_command", required=True, metavar="ACTION")
+    run = rem_sub.add_parser("run", help="compute and queue the reminders due now")
+    run.add_argument("--once", action="store_true", required=True, help="one pass, then exit")
+    run.add_argument("--now", help="pretend it is this local time (ISO), for trying rules")
+    run.set_defaults(handler=_reminders)
+
+
+def _number(raw: str) -> str | None:
+    from lookup.phones import normalise_phone
+
+    e164 = normalise_phone(raw)
+    return None if e164 is None else e164.removeprefix("+")
+
+
+def _today(settings: Settings) -> datetime:
+    return datetime.now(settings.zone)
+
+
+# ---------------------------------------------------------------- reply
+
+
+def _reply(args: argparse.Namespace, settings: Settings) -> int:
+    sender = _number(args.sender)
+    if sender is None:
+        print(f"tracuu sms reply: {args.sender!r} is not a phone number", file=sys.stderr)
+        return 2
+    print(asyncio.run(_reply_async(sender, args.text, settings)))
+    return 0
+
+
+async def _reply_async(sender: str, text: str, settings: Settings) -> str:
+    from lookup.factory import open_lookup
+    from prompts.catalog import load_catalog
+    from sms.outbox import Outbox, migrate_file
+    from sms.pump import reply_context
+    from sms.responder import answer
+
+    await migrate_file(settings.sqlite_path)
+    outbox = Outbox.open(settings.sqlite_path)
+    try:
+        async with open_lookup(settings) as lookup:
+            ctx = reply_context(settings, load_catalog(), _today(settings).date())
+            result = await answer(
+                text,
+                sender,
+                lookup=lookup,
+                outbox=outbox,
+                ctx=ctx,
+                settings=settings.sms,
+                now=time.time(),
+                record=False,
+            )
+        return result.text
+    finally:
+        outbox.close()
+
+
+# ---------------------------------------------------------------- text (demo)
+
+
+def _text(args: argparse.Namespace, settings: Settings) -> int:
+    sender = _number(args.sender)
+    if sender is None:
+        print(f"tracuu sms text: {args.sender!r} is not a phone number", file=sys.stderr)
+        return 2
+    try:
+        replies = asyncio.run(_text_async(sender, args.text, settings, args.timeout))
+    except TimeoutError:
+        print("tracuu sms text: no reply within the timeout", file=sys.stderr)
+        return 1
+    for line in replies:
+        print(line)
+    return 0
+
+
+async def _text_async(sender: str, text: str, settings: Settings, timeout_s: float) -> list[str]:
+    """A private test SMSC and link; the outbox in a temporary file, so a gateway
+    running on the real database never sends this conversation to a real SMSC."""
+    from lookup.factory import open_lookup
+    from sms.pump import SmsPump
+    from sms.service import DEMO_PASSWORD, demo_smpp
+    from sms.testsmsc import Personality, TestSmsc
+
+    with tempfile.TemporaryDirectory(prefix="tracuu-sms-") as scratch:
+        async with (
+            TestSmsc(Personality(password=DEMO_PASSWORD)) as smsc,
+            open_lookup(settings) as lookup,
+        ):
+            smpp = demo_smpp(settings.smpp, smsc.port)
+            pump = SmsPump(settings, lookup, smpp=smpp, outbox_path=Path(scratch) / "sms.sqlite3")
+            task = asyncio.create_task(pump.run())
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await smsc.wait_bound(timeout_s)
+                    status = await smsc.deliver(sender, text, destination=smpp.source_addr)
+                    if status != 0:
+                        return [f"(the gateway refused the SMS: status {status:#x})"]
+                    await smsc.wait_for(lambda: bool(smsc.record.texts_to(sender)), timeout_s)
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    async with asyncio.timeout(15):
+                        await task
+            submits = [s for s in smsc.record.submits if s.destination == sender]
+            coding = "UCS-2" if submits and submits[0].data_coding == 8 else "GSM-7"
+            replies = smsc.record.texts_to(sender)
+            return [*replies, f"({len(submits)} SMS part(s), {coding}, from {smpp.source_addr})"]
+
+
+# ---------------------------------------------------------------- send-test
+
+
+def _send_test(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.smpp.host:
+        print("tracuu sms send-test: no SMSC configured (set TRACUU_SMPP_HOST)", file=sys.stderr)
+        return 2
+    number = _number(args.number)
+    if number is None:
+        print(f"tracuu sms send-test: {args.number!r} is not a phone number", file=sys.stderr)
+        return 2
+    state = asyncio.run(_send_test_async(number, settings, args.timeout))
+    print(f"test message: {state}")
+    return 0 if state in ("submitted", "delivered") else 1
+
+
+async def _send_test_async(number: str, settings: Settings, timeout_s: float) -> str:
+    from lookup.factory import open_lookup
+    from prompts.catalog import load_catalog
+    from sms import replies
+    from sms.outbox import Outbox
+    from sms.pump import SmsPump, reply_context
+
+    async with open_lookup(settings) as lookup:
+        catalog = load_catalog()
+        pump = SmsPump(settings, lookup, catalog=catalog)
+        task = asyncio.create_task(pump.run())
+        state = "not sent"
+        try:
+            async with asyncio.timeout(timeout_s):
+                await pump.ready.wait()
+                body = replies.test_text(reply_context(settings, catalog, _today(settings).date()))
+                message_id = pump.send(number, body, kind="test")
+                assert message_id is not None
+                watcher = Outbox.open(pump.database)
+                try:
+                    while True:  # bounded by the timeout above
+                        state = watcher.message_state(message_id) or "missing"
+                        if state in ("delivered", "failed", "expired"):
+                            break
+                        await asyncio.sleep(0.2)
+                finally:
+                    watcher.close()
+        except TimeoutError:
+            pass  # report the last state seen ("submitted" without a receipt is a success)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                async with asyncio.timeout(15):
+                    await task
+        return state
+
+
+# ---------------------------------------------------------------- outbox
+
+
+def _outbox(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.logs import mask_msisdn
+    from sms.outbox import Outbox, migrate_sync
+
+    migrate_sync(settings.sqlite_path)
+    outbox = Outbox.open(settings.sqlite_path)
+    try:
+        counts = outbox.counts()
+        print("states: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty"))
+        for row in outbox.recent(args.limit):
+            at = datetime.fromtimestamp(row.created_at, settings.zone).strftime("%Y-%m-%d %H:%M")
+            line = f"#{row.id} {at} {mask_msisdn(row.msisdn)} {row.kind} {row.state}"
+            line += f" parts={row.parts}"
+            if row.uncertain:
+                line += f" resent={row.uncertain}"
+            if row.error:
+                line += f" ({row.error})"
+            if args.text:
+                line += f"\n    {row.body}"
+            print(line)
+    finally:
+        outbox.close()
+    return 0
+
+
+# ---------------------------------------------------------------- reminders
+
+
+def _reminders(args: argparse.Namespace, settings: Settings) -> int:
+    now = _today(settings)
+    if args.now:
+        try:
+            now = datetime.fromisoformat(args.now)
+        except ValueError:
+            print(f"tracuu reminders run: bad --now {args.now!r}", file=sys.stderr)
+            return 2
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=settings.zone)
+    try:
+        summary = asyncio.run(_reminders_async(settings, now))
+    except ValueError as exc:  # templates that do not fit the rules
+        print(f"tracuu reminders run: {exc}", file=sys.stderr)
+        return 2
+    print(summary)
+    return 0
+
+
+async def _reminders_async(settings: Settings, now: datetime) -> str:
+    from lookup.factory import open_lookup
+    from prompts.catalog import load_catalog
+    from sms.outbox import Outbox, migrate_file
+    from sms.reminder_job import ReminderJob
+
+    await migrate_file(settings.sqlite_path)
+    outbox = Outbox.open(settings.sqlite_path)
+    try:
+        async with open_lookup(settings) as lookup:
+            job = ReminderJob(settings, lookup, outbox, load_catalog())
+            summary = await job.run_once(now)
+        return summary.line()
+    finally:
+        outbox.close()

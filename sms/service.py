@@ -1,0 +1,76 @@
+"""The SMS component: pump + link + reminder job, until cancelled.
+
+In demo mode without an SMPP host, the local test SMSC (sms/testsmsc.py) is
+started on loopback first and the link binds to it, so a newcomer can text the
+gateway (`tracuu sms text`) or point any SMPP client at it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from pydantic import SecretStr
+
+from gateway.runtime import Runtime
+from prompts.catalog import load_catalog
+from sms import reminder_job
+from sms.outbox import Outbox
+from sms.pump import SmsPump
+from sms.settings import SmppSettings
+
+log = logging.getLogger(__name__)
+
+DEMO_SYSTEM_ID = "tracuu"
+DEMO_PASSWORD = "demo"  # the loopback demo SMSC only; never a real credential
+
+
+def demo_smpp(smpp: SmppSettings, port: int) -> SmppSettings:
+    return smpp.model_copy(
+        update={
+            "host": "127.0.0.1",
+            "port": port,
+            "system_id": DEMO_SYSTEM_ID,
+            "password": SecretStr(DEMO_PASSWORD),
+            "tls": False,
+        }
+    )
+
+
+async def run(runtime: Runtime) -> None:
+    settings = runtime.settings
+    smpp = settings.smpp
+    async with contextlib.AsyncExitStack() as stack:
+        if not smpp.host:
+            if not settings.demo:
+                log.info("sms: no SMPP host configured (TRACUU_SMPP_HOST); SMS is off")
+                await asyncio.Event().wait()  # idle until cancelled
+                return
+            from sms.testsmsc import Personality, TestSmsc
+
+            smsc = TestSmsc(Personality(password=DEMO_PASSWORD), port=settings.sms.demo_smsc_port)
+            try:
+                await stack.enter_async_context(smsc)
+            except OSError:
+                smsc = await stack.enter_async_context(
+                    TestSmsc(Personality(password=DEMO_PASSWORD), port=0)
+                )
+            log.info(
+                "sms: demo SMSC on 127.0.0.1:%d (system_id %s, password %s)",
+                smsc.port,
+                DEMO_SYSTEM_ID,
+                DEMO_PASSWORD,
+            )
+            runtime.bus.publish("sms", {"demo_smsc_port": smsc.port}, key="demo_smsc")
+            smpp = demo_smpp(smpp, smsc.port)
+        catalog = load_catalog()
+        pump = SmsPump(settings, runtime.lookup, runtime.bus, smpp=smpp, catalog=catalog)
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(pump.run())
+            async with asyncio.timeout(30):
+                await pump.ready.wait()  # the SMS tables exist from here on
+            outbox = Outbox.open(pump.database)
+            stack.callback(outbox.close)
+            job = reminder_job.ReminderJob(settings, runtime.lookup, outbox, catalog)
+            tasks.create_task(reminder_job.run(job, pump.wake, settings.sms.reminder_poll_s))
