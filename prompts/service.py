@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from gateway.runtime import Runtime
 from gateway.settings import Settings
-from lookup.port import LookupUnavailable
+from lookup.port import DossierLookup, LookupUnavailable
 from prompts.audio import FORMATS
 from prompts.coverage import Report, Script, build_report
 from prompts.render import RenderResult, render_dynamic, render_placeholders
@@ -127,36 +127,55 @@ def dynamic_texts(settings: Settings, procedure_names: Iterable[str]) -> list[st
     return [t for t in dict.fromkeys(texts) if t.strip()]
 
 
-async def run(runtime: Runtime) -> None:
-    """Gateway component: check, fill gaps in a worker thread, refresh dynamic prompts."""
-    settings = runtime.settings
+async def refresh_dynamic(settings: Settings, lookup: DossierLookup) -> RenderResult:
+    """Placeholders for the names the answers speak, from the lookup and the settings."""
+    try:
+        procedures = await lookup.procedures()
+    except LookupUnavailable as exc:
+        log.warning("could not list procedures for their voice prompts (%s); will retry", exc)
+        procedures = []
     sounds = settings.sounds
-    await asyncio.to_thread(check, settings)
-    result = await asyncio.to_thread(render_missing, settings)
+    synthesizer = synthesizer_for(
+        sounds.engine,
+        voice=sounds.espeak_voice,
+        rate_wpm=sounds.espeak_rate_wpm,
+        timeout_s=sounds.gtts_timeout_s,
+    )
+    result = await asyncio.to_thread(
+        render_dynamic,
+        store_for(sounds),
+        dynamic_texts(settings, (p.name for p in procedures)),
+        synthesizer,
+        region=settings.region,
+        ffmpeg=sounds.ffmpeg,
+    )
+    if result.rendered or result.failed:
+        log.info("dynamic voice prompts: %s", result.summary())
+    return result
+
+
+async def prepare(
+    settings: Settings, lookup: DossierLookup, catalog: Iterable[Script] | None = None
+) -> Report:
+    """Start-up: check, render what is missing, render the dynamic prompts; the final report.
+
+    Everything slow runs in worker threads: the event loop (and every call) goes on.
+    """
+    if catalog is not None:
+        catalog = [Script(p.id, p.text, p.group, p.note) for p in catalog]
+    await asyncio.to_thread(check, settings, catalog)
+    result = await asyncio.to_thread(render_missing, settings, None, catalog)
     log.info("voice placeholders: %s", result.summary())
     for prompt_id, reason in result.failed.items():
         log.error("voice prompt %s has no placeholder: %s", prompt_id, reason)
+    await refresh_dynamic(settings, lookup)
+    store = store_for(settings.sounds)
+    return await asyncio.to_thread(inspect, store, scripts_for(store.read(), catalog))
+
+
+async def run(runtime: Runtime) -> None:
+    """Gateway component: prepare at start-up, then refresh the dynamic prompts periodically."""
+    await prepare(runtime.settings, runtime.lookup)
     while True:
-        try:
-            procedures = await runtime.lookup.procedures()
-        except LookupUnavailable as exc:
-            log.warning("could not list procedures for their voice prompts (%s); will retry", exc)
-            procedures = []
-        texts = dynamic_texts(settings, (p.name for p in procedures))
-        synthesizer = synthesizer_for(
-            sounds.engine,
-            voice=sounds.espeak_voice,
-            rate_wpm=sounds.espeak_rate_wpm,
-            timeout_s=sounds.gtts_timeout_s,
-        )
-        dynamic = await asyncio.to_thread(
-            render_dynamic,
-            store_for(sounds),
-            texts,
-            synthesizer,
-            region=settings.region,
-            ffmpeg=sounds.ffmpeg,
-        )
-        if dynamic.rendered or dynamic.failed:
-            log.info("dynamic voice prompts: %s", dynamic.summary())
-        await asyncio.sleep(sounds.refresh_s)
+        await asyncio.sleep(runtime.settings.sounds.refresh_s)
+        await refresh_dynamic(runtime.settings, runtime.lookup)

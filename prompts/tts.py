@@ -13,6 +13,7 @@ ahead of time. gTTS is untyped and stops here.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import subprocess
@@ -143,6 +144,8 @@ class FallbackSynthesizer:
     def __init__(self, primary: Synthesizer, fallback: Synthesizer) -> None:
         self._primary, self._fallback = primary, fallback
         self._lock = threading.Lock()
+        self._probe = threading.Lock()
+        self._proven = False
         self.tripped: str | None = None  # why the primary was given up
         # Safe from several threads: the result names the engine that made it.
 
@@ -159,22 +162,30 @@ class FallbackSynthesizer:
         return self._current.voice
 
     def synthesize(self, text: str) -> Speech:
-        with self._lock:
-            primary = self.tripped is None
-        if primary:
-            try:
-                return self._primary.synthesize(text)
-            except SynthesisFailed as exc:
-                with self._lock:
-                    if self.tripped is None:
-                        self.tripped = str(exc)
-                        log.warning(
-                            "%s failed (%s); using %s for the rest of this run",
-                            self._primary.engine,
-                            exc,
-                            self._fallback.engine,
-                        )
+        if self.tripped is None:
+            # Until the primary has answered once, one request at a time: when it is down
+            # from the start, exactly one request fails (and may cost one timeout).
+            with self._probe if not self._proven else contextlib.nullcontext():
+                if self.tripped is None:
+                    try:
+                        speech = self._primary.synthesize(text)
+                    except SynthesisFailed as exc:
+                        self._trip(exc)
+                    else:
+                        self._proven = True
+                        return speech
         return self._fallback.synthesize(text)
+
+    def _trip(self, exc: SynthesisFailed) -> None:
+        with self._lock:
+            if self.tripped is None:
+                self.tripped = str(exc)
+                log.warning(
+                    "%s failed (%s); using %s for the rest of this run",
+                    self._primary.engine,
+                    exc,
+                    self._fallback.engine,
+                )
 
 
 def synthesizer_for(

@@ -1,0 +1,250 @@
+"""The coverage report is exact; the start-up check warns; the CLI does the staff workflow."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+from gateway.settings import Settings
+from lookup.model import Procedure
+from messages.parts import dynamic_prompt_id
+from prompts.catalog import load_catalog
+from prompts.coverage import Script, build_report
+from prompts.render import render_placeholders
+from prompts.service import check, inspect, prepare
+from prompts.settings import SoundsSettings
+from prompts.store import Store
+from prompts.tts import EspeakSynthesizer
+from prompts.versions import FileInfo, PromptRecord, Version
+from tests.test_prompts_support import SCRIPTS, real_catalog_shape, small_catalog, speech
+
+ALL_OK = dict.fromkeys(("alaw", "ulaw", "sln", "sln16", "wav"), "ok")
+
+
+def test_build_report_is_exact_for_every_case() -> None:
+    files = {"alaw": FileInfo("a" * 64, 10)}
+    tts = Version(0, "tts", "t0", "old script", files, 1.25, engine="espeak-ng", key="k")
+    rec = Version(1, "recording", "t1", "script b", files, 2.5, by="Lan", approved_at="t2")
+    draft = Version(2, "recording", "t3", "script b", files, 2.0, by="Minh")
+    records = {
+        "a": PromptRecord("a", (tts,), live=0),
+        "b": PromptRecord("b", (tts, rec, draft), live=1),
+        "gone": PromptRecord("gone", (tts,), live=0),
+    }
+    scripts = [Script("a", "new script", "g"), Script("b", "script b", "g"), Script("c", "x", "g")]
+    disk = {"b": {"wav": "missing", "alaw": "differs"}, "c": dict.fromkeys(ALL_OK, "missing")}
+
+    report = build_report(scripts, records, disk)
+
+    assert [r.to_dict() for r in report.rows] == [
+        {
+            "id": "a",
+            "group": "g",
+            "text": "new script",
+            "source": "tts",
+            "version": 0,
+            "duration_s": 1.25,
+            "files": ALL_OK,
+            "complete": True,
+            "stale": True,
+            "drafts": [],
+            "by": "espeak-ng",
+        },
+        {
+            "id": "b",
+            "group": "g",
+            "text": "script b",
+            "source": "recorded",
+            "version": 1,
+            "duration_s": 2.5,
+            "files": {**ALL_OK, "wav": "missing", "alaw": "differs"},
+            "complete": False,
+            "stale": False,
+            "drafts": [2],
+            "by": "Lan",
+        },
+        {
+            "id": "c",
+            "group": "g",
+            "text": "x",
+            "source": "missing",
+            "version": None,
+            "duration_s": None,
+            "files": dict.fromkeys(ALL_OK, "missing"),
+            "complete": False,
+            "stale": False,
+            "drafts": [],
+            "by": "",
+        },
+    ]
+    assert report.missing == ("c",)
+    assert report.incomplete == ("b",)
+    assert report.stale == ("a",)
+    assert report.orphans == ("gone",)
+    assert not report.ok
+    assert report.summary() == (
+        "3 prompts: 1 recorded, 1 TTS placeholders, 1 missing; 1 with missing or damaged files; "
+        "1 stale"
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("TRACUU_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("TRACUU_SOUNDS_DIR", str(tmp_path / "sounds"))
+    monkeypatch.setenv("TRACUU_SOUNDS_ENGINE", "espeak")
+    return Settings()
+
+
+def test_the_report_reads_the_disk_a_deleted_file_and_a_hand_placed_one(settings: Settings) -> None:
+    sounds = settings.sounds
+    store = Store(sounds.dir, sounds.store_dir)
+    render_placeholders(store, {"welcome": SCRIPTS["welcome"]}, EspeakSynthesizer())
+    store.live_path("welcome", "ulaw").unlink()
+    shutil.copyfile(store.live_path("welcome", "wav"), store.live_path("goodbye", "wav"))
+
+    rows = {r.prompt_id: r for r in inspect(store, small_catalog()).rows}
+
+    assert rows["welcome"].files == {**ALL_OK, "ulaw": "missing"}
+    assert rows["goodbye"].source == "missing"
+    assert rows["goodbye"].files == {**dict.fromkeys(ALL_OK, "missing"), "wav": "unmanaged"}
+    assert rows["enter_code"].files == dict.fromkeys(ALL_OK, "missing")
+
+
+def test_the_start_up_check_warns_loudly_about_missing_prompts(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store(settings.sounds.dir, settings.sounds.store_dir)
+    render_placeholders(store, {"welcome": SCRIPTS["welcome"]}, EspeakSynthesizer())
+    with caplog.at_level(logging.INFO, logger="prompts.service"):
+        report = check(settings, small_catalog())
+    assert report.missing == ("enter_code", "goodbye")
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert errors[0].getMessage() == (
+        "VOICE PROMPTS MISSING: 2 of 3 have no audio, callers will hear silence or English there: "
+        "enter_code, goodbye. Run `tracuu prompts render`."
+    )
+
+
+async def test_start_up_fills_the_gaps_and_renders_dynamic_prompts(settings: Settings) -> None:
+    class Lookup:
+        async def procedures(self, *, common_only: bool = False) -> list[Procedure]:
+            return [Procedure("1.001", "Đăng ký khai sinh")]
+
+    async with asyncio.timeout(60):
+        report = await prepare(settings, Lookup(), real_catalog_shape())
+
+    assert report.ok
+    assert report.count("tts") == len(SCRIPTS) + 5  # + procedure, 2 agencies, office, place
+    manifest = Store(settings.sounds.dir, settings.sounds.store_dir).read()
+    assert manifest.dynamic[dynamic_prompt_id("Đăng ký khai sinh")] == "Đăng ký khai sinh"
+    assert dynamic_prompt_id(settings.office.collection_place) in manifest.dynamic
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["prompts", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_staff_workflow_through_the_cli(
+    settings: Settings, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    prompt_id = next(iter(load_catalog())).id
+    take = speech(tmp_path / "take 1.wav")
+
+    code, out, err = _cli(capsys, "import", prompt_id, str(take), "--by", "Lan")
+    assert code == 0
+    assert err.endswith(f"imported {prompt_id} v1 from take 1.wav by Lan\n")  # the log line
+    assert out.splitlines()[0].startswith(f"{prompt_id} v1: draft, ")
+    listen = Path(out.splitlines()[1].removeprefix("listen: "))
+    assert listen.is_file()
+    assert listen.read_bytes()[:4] == b"RIFF"
+
+    code, _, err = _cli(capsys, "rollback", prompt_id, "0")
+    assert code == 1
+    assert err == f"tracuu prompts rollback: {prompt_id} has no version 0\n"
+    assert _cli(capsys, "approve", prompt_id, "1", "--by", "Hoa")[:2] == (
+        0,
+        f"{prompt_id}: v1 is live\n",
+    )
+
+    code, out, _ = _cli(capsys, "status", "--json")
+    status = json.loads(out)
+    assert code == 2  # the other prompts have no audio yet
+    row = next(r for r in status["prompts"] if r["id"] == prompt_id)
+    assert (row["source"], row["version"], row["by"], row["complete"]) == (
+        "recorded",
+        1,
+        "Lan",
+        True,
+    )
+    assert status["summary"]["recorded"] == 1
+
+    code, out, _ = _cli(capsys, "versions", prompt_id)
+    assert code == 0
+    assert out.splitlines()[0].startswith("v1   live ")
+    assert "Lan from take 1.wav" in out
+
+    code, _, err = _cli(capsys, "import", prompt_id, str(tmp_path / "missing.wav"))
+    assert code == 1
+    assert err.endswith("missing.wav does not exist\n")
+
+
+def test_export_script_lists_every_prompt_with_its_note(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    catalog = load_catalog()
+    code, out, _ = _cli(capsys, "export-script", "--csv")
+    assert code == 0
+    assert out.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(out.removeprefix("\ufeff"))))
+    assert rows[0] == ["prompt_id", "group", "script", "note", "live"]
+    assert [r[:4] for r in rows[1:]] == [[p.id, p.group, p.text, p.note] for p in catalog]
+    assert {r[4] for r in rows[1:]} == {"missing"}
+
+    code, out, _ = _cli(capsys, "export-script")
+    first = next(iter(catalog))
+    assert f"1. [{first.id}] ({first.group}; now: missing)\n   {first.text}\n" in out
+
+
+def test_import_into_the_real_settings_honours_the_size_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TRACUU_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("TRACUU_SOUNDS_DIR", str(tmp_path / "sounds"))
+    monkeypatch.setenv("TRACUU_SOUNDS_MAX_UPLOAD_BYTES", "1000")
+    prompt_id = next(iter(load_catalog())).id
+    code, _, err = _cli(capsys, "import", prompt_id, str(speech(tmp_path / "a.wav")))
+    assert code == 1
+    assert "refused: the file is 0.2 MB; the limit is 0.001 MB" in err
+    assert SoundsSettings(dir=tmp_path).store_dir == tmp_path / ".tracuu"
+
+
+@pytest.mark.slow
+def test_cli_render_covers_the_whole_catalog_then_costs_nothing(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _cli(capsys, "render", "--engine", "espeak")
+    total = len(load_catalog())
+    assert (code, out) == (
+        0,
+        f"placeholders: {total} rendered, 0 from cache, 0 unchanged, 0 recorded, 0 failed\n",
+    )
+    code, out, _ = _cli(capsys, "render", "--engine", "espeak")
+    assert (
+        out == f"placeholders: 0 rendered, 0 from cache, {total} unchanged, 0 recorded, 0 failed\n"
+    )
+    code, out, _ = _cli(capsys, "status")
+    assert code == 0
+    assert out.startswith(f"{total} prompts: 0 recorded, {total} TTS placeholders, 0 missing;")
+    assert check(settings).ok

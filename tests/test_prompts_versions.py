@@ -1,0 +1,270 @@
+"""Versions: drafts, approval, rollback. The rules are pure; going live switches real files."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from prompts.audio import FORMATS
+from prompts.recordings import approve_version, import_recording, rollback_version
+from prompts.render import render_placeholders
+from prompts.service import inspect
+from prompts.settings import SoundsSettings
+from prompts.store import Store, write_atomically
+from prompts.tts import EspeakSynthesizer
+from prompts.versions import (
+    FileInfo,
+    PromptRecord,
+    Refused,
+    Version,
+    add_recording,
+    approve,
+    rollback,
+    set_placeholder,
+    state,
+)
+from tests.test_prompts_support import SCRIPTS, small_catalog, sox, speech
+
+FILES = {"alaw": FileInfo("0" * 64, 1)}
+
+
+def placeholder(key: str = "k0", text: str = "a") -> Version:
+    return Version(0, "tts", "t0", text, FILES, 1.0, engine="espeak-ng", voice="vi", key=key)
+
+
+def recording(number: int) -> Version:
+    return Version(number, "recording", f"t{number}", "a", FILES, 1.0, by="Lan")
+
+
+def base() -> PromptRecord:
+    record, _ = set_placeholder(PromptRecord("welcome"), placeholder())
+    return add_recording(add_recording(record, recording(1)), recording(2))
+
+
+# --- the pure rules ----------------------------------------------------------------------
+
+
+def test_a_new_recording_is_a_draft_and_the_placeholder_stays_live() -> None:
+    record = base()
+    assert record.live == 0
+    assert [state(record, n) for n in (0, 1, 2)] == ["live", "draft", "draft"]
+
+
+def test_approving_makes_a_version_live_and_remembers_the_approval() -> None:
+    record = approve(base(), 2, by="Hoa", at="t9")
+    assert isinstance(record, PromptRecord)
+    assert record.live == 2
+    assert [state(record, n) for n in (0, 1, 2)] == ["placeholder", "draft", "live"]
+    assert (record.versions[2].approved_at, record.versions[2].approved_by) == ("t9", "Hoa")
+    assert record.history[-1] == "t9 Hoa: approved v2"
+
+
+@pytest.mark.parametrize(
+    ("number", "reason"),
+    [
+        (7, "welcome has no version 7"),
+        (0, "version 0 is the TTS placeholder; use rollback to go back to it"),
+    ],
+)
+def test_approve_refuses_with_the_reason(number: int, reason: str) -> None:
+    assert approve(base(), number, by="Hoa", at="t9") == Refused(reason)
+
+
+def test_approving_the_live_version_again_is_refused() -> None:
+    live = approve(base(), 1, by="Hoa", at="t9")
+    assert isinstance(live, PromptRecord)
+    assert approve(live, 1, by="Hoa", at="t10") == Refused("version 1 of welcome is already live")
+
+
+def test_rollback_goes_to_the_placeholder_or_an_earlier_approved_version_only() -> None:
+    one = approve(base(), 1, by="Hoa", at="t3")
+    assert isinstance(one, PromptRecord)
+    two = approve(one, 2, by="Hoa", at="t4")
+    assert isinstance(two, PromptRecord)
+
+    back = rollback(two, 1, by="Hoa", at="t5")
+    assert isinstance(back, PromptRecord)
+    assert back.live == 1
+    assert state(back, 2) == "approved"  # may be approved again later
+    to_tts = rollback(back, 0, by="Hoa", at="t6")
+    assert isinstance(to_tts, PromptRecord)
+    assert to_tts.live == 0
+
+
+def test_rollback_refusals() -> None:
+    two = approve(base(), 2, by="Hoa", at="t4")
+    assert isinstance(two, PromptRecord)
+    assert rollback(two, 1, by="H", at="t") == Refused(
+        "version 1 was never approved; listen to it and approve it instead"
+    )
+    assert rollback(two, 2, by="H", at="t") == Refused("version 2 of welcome is already live")
+    assert rollback(two, 5, by="H", at="t") == Refused("welcome has no version 5")
+    back = rollback(two, 0, by="H", at="t")
+    assert isinstance(back, PromptRecord)
+    assert rollback(back, 2, by="H", at="t") == Refused(
+        "version 2 is newer than the live one (v0); approve it"
+    )
+
+
+def test_a_new_placeholder_does_not_replace_a_live_recording() -> None:
+    live = approve(base(), 1, by="Hoa", at="t3")
+    assert isinstance(live, PromptRecord)
+    updated, goes_live = set_placeholder(live, placeholder("k1", "new script"))
+    assert not goes_live
+    assert updated.live == 1
+    assert updated.placeholder == placeholder("k1", "new script")
+    assert [v.number for v in updated.versions] == [0, 1, 2]
+
+
+def test_recordings_must_come_in_order_and_as_drafts() -> None:
+    with pytest.raises(ValueError, match="the next recording is version 3"):
+        add_recording(base(), recording(5))
+    with pytest.raises(ValueError, match="draft"):
+        add_recording(base(), Version(3, "recording", "t", "a", FILES, 1.0, approved_at="t"))
+
+
+# --- on disk: what Asterisk sees -----------------------------------------------------------
+
+
+def _live(store: Store) -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(store.live_dir.iterdir())
+        if not p.name.startswith(".")
+    }
+
+
+def _version_files(store: Store, prompt_id: str, number: int) -> dict[str, str]:
+    directory = store.version_dir(prompt_id, number)
+    return {
+        f"{prompt_id}.{fmt}": hashlib.sha256(
+            (directory / f"{prompt_id}.{fmt}").read_bytes()
+        ).hexdigest()
+        for fmt in FORMATS
+    }
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """A sounds directory with placeholders for the small catalog, and two recordings."""
+    root = tmp_path_factory.mktemp("rendered")
+    store = Store(root / "sounds", root / "sounds" / ".tracuu")
+    result = render_placeholders(store, SCRIPTS, EspeakSynthesizer())
+    assert sorted(result.rendered) == sorted(SCRIPTS)
+    first = speech(root / "take1.wav", rate=140)
+    second = sox(root / "take2.wav", "speed", "1.1", source=speech(root / "raw2.wav"))
+    return root, first, second
+
+
+@pytest.fixture
+def setup(
+    rendered: tuple[Path, Path, Path], tmp_path: Path
+) -> tuple[Store, SoundsSettings, Path, Path]:
+    root, first, second = rendered
+    import shutil
+
+    shutil.copytree(root / "sounds", tmp_path / "sounds", copy_function=shutil.copy2)
+    sounds = SoundsSettings(dir=tmp_path / "sounds")
+    return Store(sounds.dir, sounds.store_dir), sounds, first, second
+
+
+def test_approve_switches_only_that_prompts_files_and_rollback_restores_them(
+    setup: tuple[Store, SoundsSettings, Path, Path],
+) -> None:
+    store, sounds, first, second = setup
+    placeholders = _live(store)
+    import_recording(store, sounds, SCRIPTS, "welcome", first, by="Lan")
+    import_recording(store, sounds, SCRIPTS, "welcome", second, by="Lan")
+    assert _live(store) == placeholders  # importing changes nothing live
+
+    assert isinstance(approve_version(store, "welcome", 1, by="Hoa"), PromptRecord)
+    after = _live(store)
+    welcome = {k for k in after if k.startswith("welcome.")}
+    assert {k: after[k] for k in welcome} == _version_files(store, "welcome", 1)
+    assert {k: v for k, v in after.items() if k not in welcome} == {
+        k: v for k, v in placeholders.items() if k not in welcome
+    }  # every other prompt untouched, byte for byte
+
+    assert isinstance(approve_version(store, "welcome", 2, by="Hoa"), PromptRecord)
+    assert {k: _live(store)[k] for k in welcome} == _version_files(store, "welcome", 2)
+    assert isinstance(rollback_version(store, "welcome", 1, by="Hoa"), PromptRecord)
+    assert {k: _live(store)[k] for k in welcome} == _version_files(store, "welcome", 1)
+    assert isinstance(rollback_version(store, "welcome", 0, by="Hoa"), PromptRecord)
+    assert _live(store) == placeholders
+    record = store.read().record("welcome")
+    assert [line.split(" ", 1)[1] for line in record.history] == [
+        "espeak-ng: placeholder rendered",
+        "Lan: imported v1",
+        "Lan: imported v2",
+        "Hoa: approved v1",
+        "Hoa: approved v2",
+        "Hoa: rolled back to v1",
+        "Hoa: rolled back to v0",
+    ]
+
+
+def test_a_refused_switch_changes_nothing(setup: tuple[Store, SoundsSettings, Path, Path]) -> None:
+    store, sounds, first, _ = setup
+    import_recording(store, sounds, SCRIPTS, "welcome", first, by="Lan")
+    before, manifest = _live(store), store.manifest_path.read_bytes()
+    outcome = rollback_version(store, "welcome", 1, by="Hoa")
+    assert outcome == Refused("version 1 is newer than the live one (v0); approve it")
+    assert _live(store) == before
+    assert store.manifest_path.read_bytes() == manifest
+
+
+def test_a_process_killed_mid_switch_leaves_the_old_version_recorded_and_check_reports_it(
+    setup: tuple[Store, SoundsSettings, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, sounds, first, _ = setup
+    import_recording(store, sounds, SCRIPTS, "welcome", first, by="Lan")
+    manifest = store.manifest_path.read_bytes()
+    real_replace, calls = os.replace, []
+
+    def dies_on_third_format(src: str | Path, dst: str | Path) -> None:
+        calls.append(dst)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the operator's Ctrl-C, half-way through the formats
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", dies_on_third_format)
+    with pytest.raises(KeyboardInterrupt):
+        approve_version(store, "welcome", 1, by="Hoa")
+    monkeypatch.setattr(os, "replace", real_replace)
+
+    assert store.manifest_path.read_bytes() == manifest  # still says: placeholder live
+    report = inspect(store, small_catalog())
+    row = next(r for r in report.rows if r.prompt_id == "welcome")
+    assert (row.source, row.version) == ("tts", 0)
+    assert row.files == {
+        "alaw": "differs",
+        "ulaw": "differs",
+        "sln": "ok",
+        "sln16": "ok",
+        "wav": "ok",
+    }
+    assert report.incomplete == ("welcome",)
+
+    # Re-rendering restores the recorded state; nothing is re-synthesised.
+    result = render_placeholders(store, SCRIPTS, EspeakSynthesizer(binary="/nonexistent"))
+    assert result.reused == ["welcome"]
+    assert inspect(store, small_catalog()).ok
+
+
+def test_an_interrupted_atomic_write_keeps_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "manifest.json"
+    write_atomically(target, b"old")
+
+    def interrupted(src: str | Path, dst: str | Path) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]  # no temp file left
