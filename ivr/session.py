@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +26,7 @@ from ivr.agi_wire import ALL_KEYS, AgiChannel, Reply, Request, quote
 from ivr.hours import officer_open
 from ivr.settings import AgiSettings
 from ivr.speech import Speech
+from ivr.store import IvrStore
 from lookup.codes import InvalidCode
 from lookup.phones import normalise_phone
 from lookup.port import DossierLookup, LookupUnavailable, Proof
@@ -45,6 +47,7 @@ class CallDeps:
     zone: ZoneInfo
     bus: EventBus | None = None
     clock: Callable[[], datetime] = datetime.now  # called with the zone; tests pass their own
+    store: IvrStore | None = None  # where call events are kept for statistics
 
     def now(self) -> datetime:
         return self.clock().astimezone(self.zone)
@@ -91,7 +94,21 @@ class InboundCall:
                 self._publish()
                 event = await self._perform(actions)
         finally:
+            if self.channel.hung_up:
+                self.call = replace(self.call, events=(*self.call.events, "hung_up"))
             self._publish(ended=True)
+            await self._record()
+
+    async def _record(self) -> None:
+        """Keep the call's events for statistics; a failure here never reaches the caller."""
+        store = self.deps.store
+        if store is None:
+            return
+        try:
+            async with asyncio.timeout(2.0):
+                await store.record_events(self.uniqueid, self.deps.now(), self.call.events)
+        except (sqlite3.Error, TimeoutError):
+            log.exception("call %s: events not recorded", self.uniqueid)
 
     async def _perform(self, actions: list[flow.Action]) -> flow.Event | None:
         """Carry out one step's actions; the last one yields the next event (or ends)."""

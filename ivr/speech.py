@@ -48,3 +48,9 @@ class Speech:
 
     def several(self, count: int) -> tuple[str, ...]:
         return self._say(compose.several_dossiers(count))
+
+    def notification(self, view: PublicView, kind: str, today: date) -> tuple[str, ...]:
+        """What an outbound notification call says (messages.notices)."""
+        if kind == "appointment_tomorrow":
+            return self._say(compose.call_appointment_tomorrow(view, today, office=self.office))
+        return self._say(compose.call_result_ready(view, office=self.office))

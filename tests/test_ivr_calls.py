@@ -20,6 +20,7 @@ from gateway.settings import Settings
 from ivr.server import AgiServer
 from ivr.service import build_server
 from ivr.simulator import CallRecord, SimulatedAsterisk
+from ivr.store import IvrStore
 from lookup.model import Dossier, FullView, Procedure, PublicView, Status
 from lookup.port import DossierLookup, LookupUnavailable, Proof
 from lookup.sqlite import DossierStore, SqliteLookup
@@ -304,3 +305,72 @@ async def test_line_state_is_published_and_cleared(lookup: SqliteLookup) -> None
     assert len(ended) == 1
     assert "officer_asked" in ended[0].data["events"]
     assert not [k for k in bus.latest if k[0] == "ivr_call"]
+
+
+# ---- the answered side of outbound notification calls, and call statistics
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[IvrStore]:
+    opened = await IvrStore.open(tmp_path / "tracuu.sqlite3")
+    yield opened
+    await opened.close()
+
+
+async def notify_call(
+    lookup: DossierLookup, store: IvrStore, notify_id: str, keys: str
+) -> CallRecord:
+    server = build_server(settings(), lookup, clock=lambda: MONDAY_10AM, store=store)
+    server._settings = server._settings.model_copy(update={"port": 0})
+    await server.start()
+    try:
+        async with asyncio.timeout(10):
+            peer = SimulatedAsterisk(keys, script="notify", params={"id": notify_id})
+            return await peer.call("127.0.0.1", server.port)
+    finally:
+        await server.stop(drain_s=1.0)
+
+
+async def test_notification_call_says_its_message_and_replays_on_1(
+    lookup: SqliteLookup, store: IvrStore
+) -> None:
+    code = "000.00.18.H26-241129-0001"
+    await store.add_notification("n1", "+84912345678", code, "result_ready", MONDAY_10AM)
+    await store.mark_originating("n1", "tracuu-notify/n1/1", MONDAY_10AM)
+    record = await notify_call(lookup, store, "n1", "1 _")
+    said = heard(record)
+    message = said[: said.index("ivr_notify_replay")]
+    assert "status_ready" in message
+    assert said == [*message, "ivr_notify_replay", *message, "ivr_notify_replay", "ivr_goodbye"]
+    assert record.variables == {"TRACUU_NEXT": "goodbye"}
+    row = await store.get("n1")
+    assert row is not None
+    assert (row.state, row.outcome) == ("done", "heard")
+
+
+async def test_notification_answered_then_hung_up_is_done_and_never_redialled(
+    lookup: SqliteLookup, store: IvrStore
+) -> None:
+    await store.add_notification(
+        "n1", "+84912345678", "000.00.18.H26-241129-0001", "result_ready", MONDAY_10AM
+    )
+    await store.mark_originating("n1", "tracuu-notify/n1/1", MONDAY_10AM)
+    record = await notify_call(lookup, store, "n1", "H")
+    assert record.ended == "caller_hangup"
+    row = await store.get("n1")
+    assert row is not None
+    assert (row.state, row.outcome) == ("done", "answered")
+
+
+async def test_an_unknown_notification_apologises_rather_than_stay_silent(
+    lookup: SqliteLookup, store: IvrStore
+) -> None:
+    record = await notify_call(lookup, store, "nosuch", "_")
+    assert heard(record) == ["ivr_service_unavailable", "ivr_notify_replay", "ivr_goodbye"]
+
+
+async def test_call_events_are_stored_for_statistics(lookup: SqliteLookup, store: IvrStore) -> None:
+    server = build_server(settings(), lookup, clock=lambda: MONDAY_10AM, store=store)
+    await dial(server, "1 2411299999# H")
+    counts = await store.event_counts(MONDAY_10AM - timedelta(days=1))
+    assert counts == {"menu": 1, "code_asked": 1, "code_keyed": 1, "not_found": 1, "hung_up": 1}
