@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from messages.fragments import ALL_FRAGMENTS, NUMBER_FRAGMENTS
-from prompts.catalog import CATALOG_DIR, Catalog, CatalogError, Prompt, load_catalog
+from prompts.catalog import (
+    CATALOG_DIR,
+    Catalog,
+    CatalogError,
+    Prompt,
+    load_catalog,
+    parse_catalog_file,
+)
 
 GOOD = """
 [hello]
@@ -174,3 +181,11 @@ def test_a_malformed_file_is_refused_with_a_reason(
 def test_a_prompt_built_in_code_is_checked_too() -> None:
     with pytest.raises(CatalogError, match="empty"):
         Catalog([Prompt("x", "", "g", "n")])
+
+
+def test_core_sms_wordings_are_shorter_than_their_scripts() -> None:
+    core = parse_catalog_file(CATALOG_DIR / "core.toml")
+    shortened = [p for p in core if p.sms is not None]
+    assert len(shortened) >= 15
+    for prompt in shortened:
+        assert len(prompt.sms or "") < len(prompt.text), prompt.id
