@@ -1,0 +1,200 @@
+"""What a citizen reads: replies and policy (rate limit, opt-out, second factor).
+
+Runs sms.responder.answer against a real SQLite dossier store with the demo's
+fixed dossiers, and asserts the exact SMS text.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from gateway.settings import OfficeSettings
+from lookup import demo
+from lookup.model import Changes, FullView, Procedure, PublicView
+from lookup.port import LookupUnavailable, Proof
+from lookup.sqlite import DossierStore, SqliteLookup
+from prompts.catalog import load_catalog
+from sms import codec, replies
+from sms.outbox import Outbox, migrate_file
+from sms.replies import ReplyContext
+from sms.responder import answer
+from sms.settings import SmsSettings
+
+TODAY = date.today()
+CATALOG = load_catalog()
+CODE = "000.00.18.H26-241129-0001"
+OWNER = "84912345678"
+STRANGER = "84987000111"
+
+
+def ctx(accents: bool = False) -> ReplyContext:
+    return ReplyContext(catalog=CATALOG, office=OfficeSettings(), today=TODAY, accents=accents)
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[tuple[SqliteLookup, Path]]:
+    database = tmp_path / "r.sqlite3"
+    store = await DossierStore.open(database)
+    await store.upsert_dossiers(demo.fixed_dossiers(TODAY))
+    await store.upsert_procedures(demo.procedures())
+    await store.close()
+    await migrate_file(database)
+    lookup = await SqliteLookup.open(database, collection_place="Bộ phận Một cửa")
+    yield lookup, database
+    await lookup.close()
+
+
+async def ask(world: tuple[SqliteLookup, Path], text: str, sender: str = STRANGER,
+              accents: bool = False, **limits: int) -> str:  # fmt: skip
+    lookup, database = world
+    outbox = Outbox.open(database)
+    try:
+        result = await answer(
+            text, sender, lookup=lookup, outbox=outbox, ctx=ctx(accents),
+            settings=SmsSettings(**limits), now=time.time(),
+        )  # fmt: skip
+        outbox.commit()
+        return result.text
+    finally:
+        outbox.close()
+
+
+READY_PUBLIC = f"Ho so {CODE} da co ket qua. Moi Ong/Ba den nhan tai Bo phan Mot cua."
+
+
+async def test_code_only_answer_is_public(world: tuple[SqliteLookup, Path]) -> None:
+    assert await ask(world, f"HS {CODE}") == READY_PUBLIC
+
+
+async def test_owner_phone_or_secret_unlocks_the_name(world: tuple[SqliteLookup, Path]) -> None:
+    named = "Kinh chao Ong/Ba Nguyen Thi Lan. " + READY_PUBLIC
+    assert await ask(world, f"HS {CODE}", sender=OWNER) == named
+    assert await ask(world, f"HS {CODE} 739204") == named  # receipt PIN
+    assert await ask(world, f"HS {CODE} 2345") == named  # last digits of the ID number
+    assert await ask(world, f"HS {CODE} 999999") == (
+        "Ma bi mat khong dung nen chi hien thi tinh trang ho so. " + READY_PUBLIC
+    )
+
+
+async def test_no_personal_data_without_second_factor(world: tuple[SqliteLookup, Path]) -> None:
+    for dossier in demo.fixed_dossiers(TODAY):
+        text = await ask(world, f"HS {dossier.code}")
+        assert dossier.code in text
+        personal = [dossier.applicant_name, dossier.applicant_id_number, "Hang Bai", "0912345678"]
+        assert not any(codec.unaccent(p) in text for p in personal), text
+        assert not any(p in text for p in personal), text
+
+
+async def test_other_answers_exact(world: tuple[SqliteLookup, Path]) -> None:
+    syntax = "De tra cuu ho so, soan tin: HS <ma ho so> gui 8088. Vi du: HS " + CODE + "."
+    assert await ask(world, "HD") == syntax
+    assert await ask(world, "xin chao") == "Tin nhan chua dung cu phap. " + syntax
+    assert await ask(world, "HS 000.00.18.H26-241129-0099") == (
+        "Khong tim thay ho so 000.00.18.H26-241129-0099."
+        " Ong/Ba vui long kiem tra lai ma so tren giay hen tra ket qua."
+    )
+    assert (await ask(world, "HS 123")).startswith("Ma so ho so chua day du.")
+    assert await ask(world, "TT 9.999999") == (
+        "Khong tim thay thu tuc 9.999999. De xem huong dan thu tuc, soan TT va ma thu tuc."
+    )
+    procedure = demo.procedures()[0]
+    guidance = await ask(world, f"TT {procedure.code}")
+    assert guidance.startswith("Thu tuc Dang ky khai sinh.")
+
+
+async def test_accented_reply_is_nfc_ucs2(world: tuple[SqliteLookup, Path]) -> None:
+    text = await ask(world, f"HS {CODE}", accents=True)
+    assert text.startswith(f"Hồ sơ {CODE}, thủ tục Đăng ký khai sinh, đã có kết quả.")
+    assert codec.choose_coding(text, accents=True) == (text, True)
+
+
+async def test_rate_limit_survives_restart(world: tuple[SqliteLookup, Path]) -> None:
+    limits = {"lookups_per_hour": 3}
+    for _ in range(3):
+        assert await ask(world, f"HS {CODE}", **limits) == READY_PUBLIC
+    refusal = (
+        "So dien thoai nay da tra cuu qua nhieu lan."
+        " Vui long thu lai sau hoac lien he Bo phan Mot cua."
+    )
+    assert await ask(world, f"HS {CODE}", **limits) == refusal
+    assert await ask(world, "HS 1", **limits) == refusal  # wrong codes count as well
+    assert await ask(world, "HD", **limits) != refusal  # help is never refused
+    assert await ask(world, f"HS {CODE}", sender=OWNER, **limits) != refusal  # per sender
+    # `ask` opens a new connection each time: the count lives in the database.
+
+
+async def test_opt_out_and_in_persist_and_cancel_queued(world: tuple[SqliteLookup, Path]) -> None:
+    _, database = world
+    outbox = Outbox.open(database)
+    outbox.enqueue(OWNER, "nhac", kind="reminder", accents=False, now=1.0)
+    outbox.commit()
+    outbox.close()
+    assert await ask(world, "TU CHOI", sender=OWNER) == (
+        "Ong/Ba da ngung nhan tin nhan nhac ve ho so. De nhan lai, soan DK gui 8088."
+    )
+    outbox = Outbox.open(database)
+    assert outbox.opted_out(OWNER)
+    [reminder] = outbox.recent()
+    assert (reminder.state, reminder.error) == ("failed", "opted out")
+    outbox.close()
+    assert await ask(world, "dk", sender=OWNER) == "Ong/Ba se nhan lai tin nhan nhac ve ho so."
+    outbox = Outbox.open(database)
+    assert not outbox.opted_out(OWNER)
+    outbox.close()
+
+
+class DownLookup:
+    """A DossierLookup whose store is down (every query raises LookupUnavailable)."""
+
+    async def by_code(self, code: str) -> PublicView | None:
+        raise LookupUnavailable("down")
+
+    async def by_keypad_digits(self, digits: str) -> list[PublicView]:
+        raise LookupUnavailable("down")
+
+    async def by_phone(self, phone: str) -> list[PublicView]:
+        raise LookupUnavailable("down")
+
+    async def full(self, code: str, proof: Proof) -> FullView | None:
+        raise LookupUnavailable("down")
+
+    async def changed_since(self, cursor: str, limit: int = 1000) -> Changes:
+        raise LookupUnavailable("down")
+
+    async def procedure(self, procedure_code: str) -> Procedure | None:
+        raise LookupUnavailable("down")
+
+    async def procedures(self, *, common_only: bool = False) -> list[Procedure]:
+        raise LookupUnavailable("down")
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_store_down_gives_busy_reply(world: tuple[SqliteLookup, Path],
+                                           caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    _, database = world
+    outbox = Outbox.open(database)
+    caplog.set_level(logging.INFO)
+    result = await answer(
+        f"HS {CODE}", STRANGER, lookup=DownLookup(), outbox=outbox, ctx=ctx(),
+        settings=SmsSettings(), now=time.time(),
+    )  # fmt: skip
+    outbox.close()
+    assert result.text == codec.unaccent(CATALOG["system_busy"].written)
+    assert STRANGER not in caplog.text
+    assert "down" not in result.text
+
+
+def test_fit_cuts_long_text_to_max_parts() -> None:
+    long = "Giay to: " + "; ".join(f"ban sao so {i}" for i in range(200))
+    cut = replies.fit(long, accents=False, max_parts=2)
+    assert cut.endswith("...")
+    assert len(codec.split_text(cut, codec.DC_GSM)) == 2
+    assert replies.fit("ngan", accents=False, max_parts=1) == "ngan"
