@@ -1,8 +1,11 @@
-"""Runs the configured components in one process (composition root).
+"""Runs the configured components in one process (the composition root).
 
-Filled in as components land: lookup, FastAGI server, AMI monitor, SMPP link,
-reminders, web console. Every task is owned by one TaskGroup; SIGINT/SIGTERM
-stop them all.
+Components: voice (FastAGI server, AMI monitor when configured), SMS (SMPP
+link, pump, reminders; a local test SMSC in demo mode), voice prompts
+(start-up check, placeholder rendering in a worker thread) and the operator
+console. One TaskGroup owns them; SIGINT/SIGTERM cancel them all, and each
+cleans up (live calls drain, the SMPP link unbinds). A component that fails
+stops the gateway with a non-zero exit, so a supervisor restarts it.
 """
 
 from __future__ import annotations
@@ -10,26 +13,103 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
+from typing import Any
 
+from gateway.bus import EventBus
+from gateway.runtime import Runtime
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
+Component = Callable[[Runtime], Coroutine[Any, Any, None]]
+
+
+def components() -> dict[str, Component]:
+    import console.service
+    import ivr.service
+    import prompts.service
+    import sms.service
+
+    return {
+        "voice": ivr.service.run,
+        "sms": sms.service.run,
+        "prompts": prompts.service.run,
+        "console": console.service.run,
+    }
+
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    log.info("tracuu running (database %s); Ctrl-C stops it", settings.database)
-    await stop.wait()
+    from lookup.factory import open_lookup
+
+    async with open_lookup(settings) as lookup:
+        runtime = Runtime(settings, lookup, EventBus())
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(run(runtime), name=name) for name, run in components().items()
+            ]
+            stopping = group.create_task(stop.wait(), name="stop")
+            await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            log.info("tracuu stopping")
+            for task in tasks:
+                task.cancel()
 
 
-def _run(settings: Settings) -> int:
+async def seed_demo(settings: Settings, count: int) -> None:
+    """Fill an empty database with the demo dossiers (kept if already there)."""
+    from lookup import demo
+    from lookup.sqlite import DossierStore, SqliteLookup
+
+    lookup = await SqliteLookup.open(settings.sqlite_path)
+    try:
+        present = await lookup.by_code(demo.FIXED_CODE) is not None
+    finally:
+        await lookup.close()
+    if present:
+        return
+    today = datetime.now(settings.zone).date()
+    store = await DossierStore.open(settings.sqlite_path)
+    try:
+        await store.upsert_procedures(demo.procedures())
+        await store.upsert_dossiers(demo.fixed_dossiers(today))
+        agencies = [agency.id for agency in settings.agencies]
+        await store.upsert_dossiers(demo.generate(count, today=today, agencies=agencies))
+    finally:
+        await store.close()
+    log.info("demo: %d dossiers stored in %s", count + 7, settings.sqlite_path)
+
+
+DEMO_BANNER = """\
+tracuu demo is running on {database}
+  voice    FastAGI on agi://{agi_host}:{agi_port}/ivr
+           try: .venv/bin/tracuu call --keys "1 2411290001#"
+  sms      a test SMSC on loopback
+           try: .venv/bin/tracuu sms text --from 0912345678 "HS 000.00.18.H26-241129-0001"
+  console  http://{http_host}:{http_port}/
+  lookup   .venv/bin/tracuu lookup 000.00.18.H26-241129-0001
+Ctrl-C stops it.
+"""
+
+
+def _run(settings: Settings, before: Callable[[], Awaitable[None]] | None = None) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        if before is not None:
+            await before()
         await serve(settings, stop)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except Exception as fault:
+        faults = fault.exceptions if isinstance(fault, ExceptionGroup) else (fault,)
+        for exc in faults:
+            log.error("tracuu stopped by a fault: %s", exc, exc_info=exc)  # noqa: TRY400
+        return 1
     return 0
 
 
@@ -38,4 +118,19 @@ def run(settings: Settings) -> int:
 
 
 def run_demo(settings: Settings, count: int) -> int:
-    return _run(settings)
+    async def before() -> None:
+        if settings.database_is_sqlite:
+            await seed_demo(settings, count)
+        print(
+            DEMO_BANNER.format(
+                database=settings.database,
+                agi_host=settings.agi.host,
+                agi_port=settings.agi.port,
+                http_host=settings.http.host,
+                http_port=settings.http.port,
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return _run(settings, before)

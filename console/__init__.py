@@ -1,0 +1,1 @@
+"""Operator web console: live line use, dossier look-up (public view only), health."""

@@ -1,0 +1,112 @@
+"""The operator console as an aiohttp application (app factory, AppKeys).
+
+It shows what operators need to watch the switchboard: live line use from the
+event bus (server-sent events), a dossier look-up that returns the public view
+only, and a health endpoint. It refuses to show personal data: there is no
+second factor on this page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import date, datetime
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from gateway.bus import EventBus
+from lookup.port import DossierLookup, LookupUnavailable
+from lookup.public import as_json
+
+log = logging.getLogger(__name__)
+
+LOOKUP = web.AppKey[DossierLookup]("lookup")
+BUS = web.AppKey("bus", EventBus)
+TODAY = web.AppKey[Any]("today")  # () -> date in the office's time zone
+HEARTBEAT_S = 15.0  # keeps proxies from closing an idle event stream
+MAX_CODE_LENGTH = 64
+
+
+def create_app(lookup: DossierLookup, bus: EventBus, today: Any) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024)
+    app[LOOKUP] = lookup
+    app[BUS] = bus
+    app[TODAY] = today
+    app.router.add_get("/", index)
+    app.router.add_get("/healthz", health)
+    app.router.add_get("/api/lines", lines)
+    app.router.add_get("/api/dossiers/{code}", dossier)
+    app.router.add_get("/events", events)
+    return app
+
+
+async def index(request: web.Request) -> web.Response:
+    page = resources.files("console").joinpath("static/index.html").read_text("utf-8")
+    return web.Response(text=page, content_type="text/html", charset="utf-8")
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+def _snapshot(bus: EventBus, topic: str) -> list[dict[str, Any]]:
+    return [dict(event.data) for (t, _), event in bus.latest.items() if t == topic]
+
+
+async def lines(request: web.Request) -> web.Response:
+    bus = request.app[BUS]
+    return web.json_response({"lines": _snapshot(bus, "line"), "sms": _snapshot(bus, "sms")})
+
+
+async def dossier(request: web.Request) -> web.Response:
+    code = request.match_info["code"].strip()
+    if not code or len(code) > MAX_CODE_LENGTH:
+        return _error(400, "Mã hồ sơ không hợp lệ.")
+    try:
+        view = await request.app[LOOKUP].by_code(code)
+    except LookupUnavailable:
+        log.warning("console look-up: lookup unavailable")
+        return _error(503, "Hệ thống tra cứu đang bận, vui lòng thử lại sau.")
+    except ValueError:  # lookup.codes.InvalidCode is a ValueError
+        return _error(400, "Mã hồ sơ không hợp lệ.")
+    if view is None:
+        return _error(404, "Không tìm thấy hồ sơ.")
+    return web.json_response(as_json(view, request.app[TODAY]()))
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _default(value: object) -> str:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return str(value)
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: a snapshot of current lines, then every bus event."""
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    bus = request.app[BUS]
+    async with bus.subscribe() as subscription:
+        for (topic, _), event in list(bus.latest.items()):
+            await _send(response, topic, event.data)
+        while True:
+            try:
+                async with asyncio.timeout(HEARTBEAT_S):
+                    event = await subscription.get()
+            except TimeoutError:
+                await response.write(b": heartbeat\n\n")
+                continue
+            await _send(response, event.topic, event.data)
+
+
+async def _send(response: web.StreamResponse, topic: str, data: Any) -> None:
+    payload = json.dumps(data, ensure_ascii=False, default=_default)
+    await response.write(f"event: {topic}\ndata: {payload}\n\n".encode())

@@ -1,0 +1,115 @@
+"""The operator console over a real SQLite file: look-ups, live lines, errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from console.app import create_app
+from gateway.bus import EventBus
+from lookup import demo
+from lookup.sqlite import DossierStore, SqliteLookup
+
+TODAY = date(2026, 11, 29)
+PERSONAL = ("0912345678", "+84912345678", "001190012345", "739204")
+
+
+@pytest.fixture
+async def lookup(tmp_path: Path) -> AsyncIterator[SqliteLookup]:
+    path = tmp_path / "tracuu.sqlite3"
+    store = await DossierStore.open(path)
+    await store.upsert_dossiers(demo.fixed_dossiers(TODAY))
+    await store.close()
+    opened = await SqliteLookup.open(path, agencies={"000.00.18.H26": "UBND phường Cửa Nam"})
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def console(aiohttp_client, lookup: SqliteLookup) -> tuple[TestClient, EventBus]:  # type: ignore[no-untyped-def]
+    bus = EventBus()
+    client = await aiohttp_client(create_app(lookup, bus, lambda: TODAY))
+    return client, bus
+
+
+async def test_lookup_returns_the_public_view_only(console: tuple[TestClient, EventBus]) -> None:
+    client, _ = console
+    response = await client.get("/api/dossiers/000.00.18.H26-241129-0001")
+    body = await response.json()
+    assert response.status == 200
+    assert body["code"] == "000.00.18.H26-241129-0001"
+    assert body["status"] == 9
+    assert body["status_label"] == "Đã xử lý xong"
+    assert body["agency"] == "UBND phường Cửa Nam"
+    text = await response.text()
+    assert not any(value in text for value in PERSONAL)
+
+
+async def test_a_code_typed_loosely_still_finds_the_dossier(
+    console: tuple[TestClient, EventBus],
+) -> None:
+    client, _ = console
+    response = await client.get("/api/dossiers/000 00 18 h26 – 241129 – 0002")
+    body = await response.json()
+    assert response.status == 200
+    assert body["code"] == "000.00.18.H26-241129-0002"
+    assert body["overdue"] is True
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "message"),
+    [
+        ("000.00.18.H26-241129-0999", 404, "Không tìm thấy hồ sơ."),
+        ("000.00.18.H26-241331-0001", 400, "Mã hồ sơ không hợp lệ."),
+        ("xin chào", 400, "Mã hồ sơ không hợp lệ."),
+        ("9" * 200, 400, "Mã hồ sơ không hợp lệ."),
+    ],
+)
+async def test_bad_or_unknown_codes_get_a_vietnamese_answer(
+    console: tuple[TestClient, EventBus], code: str, status: int, message: str
+) -> None:
+    client, _ = console
+    response = await client.get(f"/api/dossiers/{code}")
+    assert response.status == status
+    assert (await response.json()) == {"error": message}
+
+
+async def test_a_closed_store_answers_busy_not_a_traceback(
+    console: tuple[TestClient, EventBus], lookup: SqliteLookup
+) -> None:
+    client, _ = console
+    await lookup.close()
+    response = await client.get("/api/dossiers/000.00.18.H26-241129-0001")
+    assert response.status == 503
+    assert (await response.json())["error"].startswith("Hệ thống tra cứu đang bận")
+
+
+async def test_lines_snapshot_and_live_events(console: tuple[TestClient, EventBus]) -> None:
+    client, bus = console
+    bus.publish("line", {"channel": "PJSIP/trunk-1", "state": "Up", "step": "menu"}, key="1")
+    snapshot = await (await client.get("/api/lines")).json()
+    assert snapshot["lines"] == [{"channel": "PJSIP/trunk-1", "state": "Up", "step": "menu"}]
+
+    async with asyncio.timeout(5):
+        response = await client.get("/events")
+        first = await response.content.readuntil(b"\n\n")  # the snapshot comes first
+        bus.publish("line", {"channel": "PJSIP/trunk-2", "state": "Ring"}, key="2")
+        second = await response.content.readuntil(b"\n\n")
+        response.close()
+    assert first.decode() == (
+        'event: line\ndata: {"channel": "PJSIP/trunk-1", "state": "Up", "step": "menu"}\n\n'
+    )
+    assert second.decode() == 'event: line\ndata: {"channel": "PJSIP/trunk-2", "state": "Ring"}\n\n'
+
+
+async def test_index_page_is_vietnamese_html(console: tuple[TestClient, EventBus]) -> None:
+    client, _ = console
+    response = await client.get("/")
+    assert response.status == 200
+    assert response.content_type == "text/html"
+    assert "Tổng đài tra cứu hồ sơ" in await response.text()
