@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 LOOKUP = web.AppKey[DossierLookup]("lookup")
 BUS = web.AppKey("bus", EventBus)
 TODAY = web.AppKey[Any]("today")  # () -> date in the office's time zone
+STREAMS = web.AppKey[set[asyncio.Task[Any]]]("streams")  # /events handlers, ended at shutdown
 HEARTBEAT_S = 15.0  # keeps proxies from closing an idle event stream
 MAX_CODE_LENGTH = 64
 
@@ -35,6 +36,8 @@ def create_app(lookup: DossierLookup, bus: EventBus, today: Any) -> web.Applicat
     app[LOOKUP] = lookup
     app[BUS] = bus
     app[TODAY] = today
+    app[STREAMS] = set()
+    app.on_shutdown.append(_end_streams)
     app.router.add_get("/", index)
     app.router.add_get("/healthz", health)
     app.router.add_get("/api/lines", lines)
@@ -87,6 +90,13 @@ def _default(value: object) -> str:
     return str(value)
 
 
+async def _end_streams(app: web.Application) -> None:
+    # An event stream never ends by itself: without this, shutdown waits for it.
+    streams: set[asyncio.Task[Any]] = app[STREAMS]
+    for task in tuple(streams):
+        task.cancel()
+
+
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: a snapshot of current lines, then every bus event."""
     response = web.StreamResponse(
@@ -94,17 +104,26 @@ async def events(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     bus = request.app[BUS]
-    async with bus.subscribe() as subscription:
-        for (topic, _), event in list(bus.latest.items()):
-            await _send(response, topic, event.data)
-        while True:
-            try:
-                async with asyncio.timeout(HEARTBEAT_S):
-                    event = await subscription.get()
-            except TimeoutError:
-                await response.write(b": heartbeat\n\n")
-                continue
-            await _send(response, event.topic, event.data)
+    task = asyncio.current_task()
+    assert task is not None
+    request.app[STREAMS].add(task)
+    try:
+        async with bus.subscribe() as subscription:
+            for (topic, _), event in list(bus.latest.items()):
+                await _send(response, topic, event.data)
+            while True:
+                try:
+                    async with asyncio.timeout(HEARTBEAT_S):
+                        event = await subscription.get()
+                except TimeoutError:
+                    await response.write(b": heartbeat\n\n")
+                    continue
+                await _send(response, event.topic, event.data)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass  # the operator closed the tab, or the gateway is stopping
+    finally:
+        request.app[STREAMS].discard(task)
+    return response
 
 
 async def _send(response: web.StreamResponse, topic: str, data: Any) -> None:

@@ -1,0 +1,154 @@
+"""The console page in a real headless Chromium: live lines appear, a look-up shows dates.
+
+Skipped only when Chromium is not installed (scripts/bootstrap test installs it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import threading
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from console.app import create_app
+from gateway.bus import EventBus
+from lookup import demo
+from lookup.sqlite import DossierStore, SqliteLookup
+
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER), reason="needs Debian chromium and chromium-driver"
+)
+TODAY = date(2026, 11, 29)
+
+
+class ConsoleServer:
+    """The real console on a loopback port, in a thread with its own event loop."""
+
+    def __init__(self, database: Path) -> None:
+        self.database = database
+        self.bus = EventBus()
+        self.loop = asyncio.new_event_loop()
+        self.port = 0
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> ConsoleServer:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+        return self
+
+    async def _start(self) -> None:
+        self.lookup = await SqliteLookup.open(self.database)
+        self.runner = web.AppRunner(create_app(self.lookup, self.bus, lambda: TODAY))
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self.runner.addresses[0][1]
+
+    def publish(self, data: dict[str, str]) -> None:
+        self.loop.call_soon_threadsafe(lambda: self.bus.publish("line", data, key=data["channel"]))
+
+    async def _stop(self) -> None:
+        await self.runner.cleanup()
+        await self.lookup.close()
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ConsoleServer]:
+    database = tmp_path / "tracuu.sqlite3"
+
+    async def fill() -> None:
+        store = await DossierStore.open(database)
+        await store.upsert_dossiers(demo.fixed_dossiers(TODAY))
+        await store.close()
+
+    asyncio.run(fill())
+    with ConsoleServer(database) as running:
+        yield running
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(20)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_operator_sees_a_call_appear_and_leave(server: ConsoleServer, browser: object) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver: object = browser
+    driver.get(f"http://127.0.0.1:{server.port}/")  # type: ignore[attr-defined]
+    wait = WebDriverWait(driver, 10)
+    wait.until(lambda d: "trực tiếp" in d.find_element(By.ID, "status").text)
+
+    server.publish({"channel": "PJSIP/trunk-0001", "state": "Up", "caller": "091****678"})
+    row = wait.until(
+        lambda d: [
+            r.text
+            for r in d.find_elements(By.CSS_SELECTOR, "#lines tbody tr")
+            if "PJSIP/trunk-0001" in r.text
+        ]
+    )
+    assert "Đang nói chuyện" in row[0]
+    assert "091****678" in row[0]
+    assert driver.find_element(By.ID, "total-lines").text == "1 cuộc gọi"  # type: ignore[attr-defined]
+
+    server.publish({"channel": "PJSIP/trunk-0001", "gone": "1"})
+    wait.until(lambda d: d.find_element(By.ID, "total-lines").text == "0 cuộc gọi")
+
+
+def test_operator_looks_up_a_code_and_reads_vietnamese_dates(
+    server: ConsoleServer, browser: object
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver: object = browser
+    driver.get(f"http://127.0.0.1:{server.port}/")  # type: ignore[attr-defined]
+    box = driver.find_element(By.ID, "code")  # type: ignore[attr-defined]
+    box.send_keys("000.00.18.h26 - 241129 - 0002\n")
+    result = WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "result").text or None)
+    assert "Mã hồ sơ: 000.00.18.H26-241129-0002" in result
+    assert "Trạng thái: Đang xử lý (quá hạn)" in result
+    assert "Ngày hẹn trả: 26/11/2026" in result  # due three days before TODAY
+    assert "0912345678" not in result
+
+    box.clear()
+    box.send_keys("000.00.18.H26-241129-0999\n")
+    WebDriverWait(driver, 10).until(
+        lambda d: d.find_element(By.ID, "result").text == "Không tìm thấy hồ sơ."
+    )
