@@ -12,7 +12,7 @@ import re
 _NOISY = ("smpp", "panoramisk", "aiosqlite", "asyncio")
 # Phone-shaped numbers in free text: Vietnamese 0…/84…/+84… (9–11 more digits), or
 # any +international. Call ids like Asterisk's "1732890000.1" are left readable.
-_NUMBER = re.compile(r"(?<![\w.+])(?:(?:\+?84|0)\d{8,10}|\+\d{8,14})(?![\w.])")
+_NUMBER = re.compile(r"(?<![\w.+])(?:(?:\+?84|0)\d{8,10}|\+\d{8,14})(?!\w|\.\d)")
 
 
 def mask_msisdn(number: str | None) -> str:
