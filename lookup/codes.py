@@ -70,16 +70,20 @@ class DossierCode:
     sequence: str  # the digits as written on the receipt, e.g. "0001"
 
     @property
+    def yymmdd(self) -> str:
+        return yymmdd(self.received_on)
+
+    @property
     def text(self) -> str:
-        return f"{self.agency}-{self.received_on:%y%m%d}-{self.sequence}"
+        return f"{self.agency}-{self.yymmdd}-{self.sequence}"
 
     @property
     def compact(self) -> str:
-        return compact_key(self.text)
+        return f"{self.agency.replace('.', '')}{self.yymmdd}{self.sequence}"
 
     @property
     def keypad(self) -> str:
-        return f"{self.received_on:%y%m%d}{self.sequence}"
+        return f"{self.yymmdd}{self.sequence}"
 
     @property
     def sequence_number(self) -> int:
@@ -98,7 +102,7 @@ class KeypadCode:
 
     @property
     def yymmdd(self) -> str:
-        return f"{self.received_on:%y%m%d}"
+        return yymmdd(self.received_on)
 
 
 # Dash-like characters people (and word processors) put between the parts. NFKC
@@ -111,7 +115,13 @@ _DOTS = dict.fromkeys(map(ord, "\u00b7\u2022\u3002\u30fb\u2219"), ".")
 _SURROUNDING = " \t\r\n.,;:!?'\"`()[]{}<>«»“”‘’「」-_/\\*#"
 _ALLOWED = re.compile(r"[0-9A-Z.\-]*")
 _GROUP = re.compile(r"[0-9A-Z]{1,3}")
+_CANONICAL = re.compile(r"([0-9A-Z]{1,3}(?:\.[0-9A-Z]{1,3}){1,5})-(\d{6})-(\d{4,6})", re.ASCII)
 _NOT_ALNUM = re.compile(r"[^0-9A-Z]")
+
+
+def yymmdd(day: date) -> str:
+    """The date part of a code (strftime is several times slower on bulk imports)."""
+    return f"{day.year % 100:02d}{day.month:02d}{day.day:02d}"
 
 
 def normalise(text: str) -> str:
@@ -132,6 +142,10 @@ def parse_code(text: str) -> DossierCode:
     """Parse any spelling of a dossier code; raise InvalidCode with the reason."""
     if len(text) > MAX_INPUT_CHARS:
         raise InvalidCode(Reason.TOO_LONG, f"longer than {MAX_INPUT_CHARS} characters")
+    canonical = _CANONICAL.fullmatch(text)
+    if canonical:  # already clean (stored data, bulk imports): skip the folding
+        agency, yymmdd, sequence = canonical.groups()
+        return DossierCode(agency, _date(yymmdd), _sequence(sequence))
     folded = normalise(text)
     if not folded:
         raise InvalidCode(Reason.EMPTY, "no code given")
@@ -169,20 +183,27 @@ def parse_keypad(digits: str) -> KeypadCode:
 def lookup_key(text: str) -> str:
     """The compact key to search for, also when the separators are missing.
 
-    A parseable code gives its compact key. Otherwise, when the text has only
-    code characters and ends in a plausible date and sequence (e.g.
-    "000.00.18.H26 2411290001" or "00000018H262411290001"), its compact key is
-    still worth a search. Anything else raises the parser's InvalidCode.
+    A parseable code gives its compact key. Otherwise, when separators are
+    missing or replaced (e.g. "000.00.18.H26-2411290001", "0000018H26-241129-0001",
+    "0000018H262411290001") and the text ends in a plausible date and
+    sequence, its compact key is still worth a search. Anything else raises
+    the parser's InvalidCode.
     """
     try:
         return parse_code(text).compact
     except InvalidCode as exc:
-        if exc.reason not in (Reason.MISSING_PART, Reason.EXTRA_PART, Reason.BAD_CHARACTER):
+        separators_off = exc.reason in _SEPARATOR_REASONS or (
+            exc.reason is Reason.BAD_AGENCY and _dots_missing(text)
+        )
+        if not separators_off:
             raise
         key = compact_key(normalise(text))
         if _plausible_compact(key) and not _has_foreign_characters(text):
             return key
         raise
+
+
+_SEPARATOR_REASONS = (Reason.MISSING_PART, Reason.EXTRA_PART, Reason.BAD_CHARACTER)
 
 
 def find_code(text: str) -> DossierCode | None:
@@ -254,6 +275,12 @@ def _plausible_compact(key: str) -> bool:
             continue
         return True
     return False
+
+
+def _dots_missing(text: str) -> bool:
+    """An agency typed without its dots, e.g. 0000018H26-241129-0001."""
+    agency = normalise(text).split("-", 1)[0]
+    return "." not in agency and len(agency) >= 2 * MIN_GROUPS
 
 
 def _has_foreign_characters(text: str) -> bool:

@@ -43,6 +43,8 @@ LEGACY_PREFIXES: dict[str, str] = {
 }
 
 _SEPARATORS = re.compile(r"[\s.\-()/]")
+# Current mobile ranges (national form); bulk imports skip the library's slow parse for them.
+_MOBILE = re.compile(r"0(?:3[2-9]|5[2689]|7[06-9]|8[1-9]|9[0-46-9])\d{7}")
 MIN_DIGITS, MAX_DIGITS = 8, 15  # shorter is a short code or garbage; E.164 allows 15
 
 
@@ -50,6 +52,8 @@ def normalise_phone(raw: str | None) -> str | None:
     """E.164 ('+84912345678') for any spelling of a number; None if it is none."""
     if raw is None:
         return None
+    if _MOBILE.fullmatch(raw):  # already clean (stored data, bulk imports)
+        return "+84" + raw[1:]
     text = _SEPARATORS.sub("", unicodedata.normalize("NFKC", raw).strip())  # full-width digits
     if text.startswith("00"):
         text = "+" + text[2:]
@@ -64,6 +68,8 @@ def normalise_phone(raw: str | None) -> str | None:
     national = _national(digits, international)
     if national is not None:
         national = _modernise(national)
+        if _MOBILE.fullmatch(national):  # the common case; the library would agree (tested)
+            return "+84" + national[1:]
         return _e164(national, "VN") or "+84" + national[1:]
     # Another country's number: trust the library when it understands it.
     return _e164("+" + digits, None) or "+" + digits

@@ -126,6 +126,7 @@ def test_compact_key_keeps_only_letters_and_digits() -> None:
         "000.00.18.H26_241129_0001",  # underscores for dashes
         "000,00,18,H26-241129-0001",  # commas for dots
         "000 00 18 H26 241129 0001",
+        "0000018H26-241129-0001",  # the agency's dots left out
     ],
 )
 def test_lookup_key_survives_missing_or_replaced_separators(typed: str) -> None:
@@ -139,6 +140,7 @@ def test_lookup_key_survives_missing_or_replaced_separators(typed: str) -> None:
         ("hello", Reason.MISSING_PART),  # no plausible date and sequence
         ("tra cứu 000.00.18.H26-241129-0001", Reason.BAD_CHARACTER),  # words, not a code
         ("0000018H262402310001", Reason.MISSING_PART),  # run together, but 31/02
+        ("H26-241129-0001", Reason.BAD_AGENCY),  # one group: no dots went missing
     ],
 )
 def test_lookup_key_still_refuses_what_is_no_code(typed: str, reason: Reason) -> None:

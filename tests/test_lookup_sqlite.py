@@ -12,7 +12,7 @@ import pytest
 from lookup.codes import InvalidCode, Reason
 from lookup.model import Dossier, Procedure, Status
 from lookup.port import LookupUnavailable, Proof
-from lookup.sqlite import DossierStore, SqliteLookup
+from lookup.sqlite import STEPS, DossierStore, SqliteLookup
 
 AGENCIES = {"000.00.18.H26": "UBND phường Cửa Nam", "000.00.19.H26": "UBND phường Hoàn Kiếm"}
 
@@ -310,7 +310,7 @@ async def test_wal_mode_and_schema_version(db: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert conn.execute(
             "SELECT version FROM schema_version WHERE component = 'lookup'"
-        ).fetchone() == (1,)
+        ).fetchone() == (len(STEPS),)
         plan = " ".join(
             str(row)
             for row in conn.execute(
@@ -333,3 +333,33 @@ async def test_queries_after_close_are_unavailable(db: Path) -> None:
     await opened.close()
     with pytest.raises(LookupUnavailable):
         await opened.by_code("000.00.18.H26-241129-0001")
+
+
+async def test_same_code_twice_in_one_batch_keeps_the_last(db: Path) -> None:
+    store = await DossierStore.open(db)
+    try:
+        await store.upsert_dossiers(
+            [
+                dossier(applicant_phones=("0912345678",)),
+                dossier(status=Status.RETURNED, applicant_phones=("0987654321", "0911111111")),
+            ]
+        )
+        await store.upsert_dossiers([dossier(status=Status.RETURNED, applicant_phones=())])
+        await store.upsert_dossiers([dossier("000.00.18.H26-241129-0002")], batch_size=1)
+    finally:
+        await store.close()
+    opened = await SqliteLookup.open(db)
+    try:
+        view = await opened.by_code(dossier().code)
+        assert view is not None
+        assert view.status is Status.RETURNED
+        for phone in ("0912345678", "0987654321", "0911111111"):
+            assert [v.code for v in await opened.by_phone(phone)] == (
+                ["000.00.18.H26-241129-0002"] if phone == "0912345678" else []
+            )
+    finally:
+        await opened.close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM dossier_phone").fetchone() == (1,)
+        ids = [r[0] for r in conn.execute("SELECT id FROM dossier ORDER BY id")]
+        assert ids == [1, 2]

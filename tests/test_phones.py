@@ -103,3 +103,16 @@ def test_masking_keeps_the_ends_only() -> None:
     assert mask_msisdn("0912345678") == "091****678"
     assert "2345" not in mask_msisdn("+84912345678")
     assert mask_msisdn(None) == "-"
+
+
+@pytest.mark.parametrize("prefix", [f"0{a}{b}" for a in "35789" for b in "0123456789"])
+def test_fast_path_agrees_with_the_library(prefix: str) -> None:
+    # Clean current mobiles skip phonenumbers on bulk imports; the answer must not change.
+    import phonenumbers
+
+    for tail in ("0000000", "4567890", "9999999"):
+        number = prefix + tail
+        parsed = phonenumbers.parse(number, "VN")
+        library = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        assert normalise_phone(number) == library
+        assert normalise_phone(" " + number) == library  # the slow path
