@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,8 +33,8 @@ from messages.parts import clean_text, dynamic_prompt_id
 from prompts import audio
 from prompts.spoken import spell_for_speech
 from prompts.store import Store, file_infos
-from prompts.tts import SynthesisFailed, Synthesizer
-from prompts.versions import Version, set_placeholder
+from prompts.tts import Speech, SynthesisFailed, Synthesizer
+from prompts.versions import PromptRecord, Version, set_placeholder
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class RenderResult:
     reused: list[str] = field(default_factory=list)  # same text found in the cache
     unchanged: list[str] = field(default_factory=list)  # placeholder already live and current
     recorded: list[str] = field(default_factory=list)  # a staff recording is live: left alone
+    repaired: list[str] = field(default_factory=list)  # live files were missing or damaged
     failed: dict[str, str] = field(default_factory=dict)  # prompt id -> reason
     engine: str = ""
 
@@ -69,6 +71,7 @@ class RenderResult:
         return (
             f"{len(self.rendered)} rendered, {len(self.reused)} from cache, "
             f"{len(self.unchanged)} unchanged, {len(self.recorded)} recorded, "
+            f"{len(self.repaired)} repaired, "
             f"{len(self.failed)} failed"
         )
 
@@ -178,12 +181,16 @@ def render_placeholders(
     region: Region = "north",
     ffmpeg: str = "ffmpeg",
     only_engine: str | None = None,
+    stop: threading.Event | None = None,
 ) -> RenderResult:
     """Make sure every prompt in `scripts` (id -> Vietnamese text) has a current placeholder.
 
     A placeholder is current when it speaks the prompt's text now; any engine will do
     unless `only_engine` names one (`prompts render --engine gtts` upgrades espeak
-    placeholders once Google is reachable).
+    placeholders once Google is reachable). Live files that are missing or differ from
+    the manifest (a process killed mid-switch, a file deleted by hand) are put back,
+    recordings included. Setting `stop` ends synthesis early (gateway shutdown); what
+    is done by then is kept.
     """
     result = RenderResult()
     manifest = store.read()
@@ -194,7 +201,10 @@ def render_placeholders(
         record = manifest.record(prompt_id)
         live = record.live_version
         if live is not None and live.source == "recording":
-            result.recorded.append(prompt_id)
+            if store.live_matches(prompt_id, live):
+                republish.append(prompt_id)
+            else:
+                result.recorded.append(prompt_id)
             continue
         current = record.placeholder
         entry = None if current is None else _read_entry(store, current.key)
@@ -206,15 +216,19 @@ def render_placeholders(
         ):
             if record.live == 0 and not store.live_matches(prompt_id, current):
                 result.unchanged.append(prompt_id)
-            else:
-                entries[text] = entry
+            elif record.live == 0:
                 republish.append(prompt_id)
+            else:
+                todo[prompt_id] = text  # never went live (a killed first render): finish it
+                entries[text] = entry
             continue
         todo[prompt_id] = text
 
     pending: list[tuple[str, str, bytes, str, str]] = []
     wanted: dict[str, str] = {}  # text -> spoken form, for texts not in the cache
     for text in dict.fromkeys(todo.values()):
+        if text in entries:
+            continue
         spoken = spell_for_speech(text, region=region)
         entry = _read_entry(store, cache_key(spoken, synthesizer.engine, synthesizer.voice))
         if entry is not None:
@@ -223,7 +237,8 @@ def render_placeholders(
             wanted[text] = spoken
     with ThreadPoolExecutor(_SYNTH_WORKERS, thread_name_prefix="tts") as pool:
         futures = {
-            text: pool.submit(synthesizer.synthesize, spoken) for text, spoken in wanted.items()
+            text: pool.submit(_synthesize, synthesizer, spoken, stop)
+            for text, spoken in wanted.items()
         }
     for text, future in futures.items():
         try:
@@ -241,8 +256,12 @@ def render_placeholders(
         if built is not None:
             entries[text] = built
 
+    if not todo and not republish:
+        return result  # nothing changes: the manifest is not even rewritten
     with store.transaction() as current_manifest:
-        for prompt_id, text in [*todo.items(), *((pid, scripts[pid]) for pid in republish)]:
+        for prompt_id in republish:
+            _republish(store, current_manifest.record(prompt_id), result)
+        for prompt_id, text in todo.items():
             if prompt_id in result.failed:
                 continue
             entry = entries.get(text)
@@ -258,11 +277,30 @@ def render_placeholders(
             if goes_live:
                 store.publish(prompt_id, version)
             current_manifest.records[prompt_id] = record
-            if prompt_id in republish:
-                log.warning("placeholder of %s was missing or damaged on disk: restored", prompt_id)
             (result.rendered if text in fresh else result.reused).append(prompt_id)
     result.engine = synthesizer.engine
     return result
+
+
+def _synthesize(synthesizer: Synthesizer, spoken: str, stop: threading.Event | None) -> Speech:
+    if stop is not None and stop.is_set():
+        raise SynthesisFailed("stopped before synthesis (shutting down)")
+    return synthesizer.synthesize(spoken)
+
+
+def _republish(store: Store, record: PromptRecord, result: RenderResult) -> None:
+    """Put the manifest's live version back in place (its files are kept in the store)."""
+    version = record.live_version
+    if version is None:
+        return
+    if store.live_matches(record.prompt_id, version):
+        store.publish(record.prompt_id, version)
+        log.warning(
+            "live files of %s (v%d) were missing or damaged: restored",
+            record.prompt_id,
+            version.number,
+        )
+        result.repaired.append(record.prompt_id)
 
 
 def render_dynamic(
@@ -272,6 +310,7 @@ def render_dynamic(
     *,
     region: Region = "north",
     ffmpeg: str = "ffmpeg",
+    stop: threading.Event | None = None,
 ) -> RenderResult:
     """Placeholders for free texts the answers speak (procedure names, collection places).
 
@@ -282,4 +321,4 @@ def render_dynamic(
     scripts = {dynamic_prompt_id(t): clean_text(t) for t in texts if clean_text(t)}
     with store.transaction() as manifest:
         manifest.dynamic.update(scripts)
-    return render_placeholders(store, scripts, synthesizer, region=region, ffmpeg=ffmpeg)
+    return render_placeholders(store, scripts, synthesizer, region=region, ffmpeg=ffmpeg, stop=stop)

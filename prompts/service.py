@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from lookup.port import DossierLookup, LookupUnavailable
-from prompts.audio import FORMATS
+from prompts.audio import FORMATS, ToolFailed
 from prompts.coverage import Report, Script, build_report
 from prompts.render import RenderResult, render_dynamic, render_placeholders
 from prompts.settings import SoundsSettings
-from prompts.store import Manifest, Store
+from prompts.store import Manifest, Store, StoreError
 from prompts.tts import synthesizer_for
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def store_for(sounds: SoundsSettings) -> Store:
@@ -98,7 +101,10 @@ def check(settings: Settings | SoundsSettings, catalog: Iterable[Script] | None 
 
 
 def render_missing(
-    settings: Settings, engine: str | None = None, catalog: Iterable[Script] | None = None
+    settings: Settings,
+    engine: str | None = None,
+    catalog: Iterable[Script] | None = None,
+    stop: threading.Event | None = None,
 ) -> RenderResult:
     """Placeholders for every catalogued prompt without a live, current one (blocking)."""
     sounds = settings.sounds
@@ -117,6 +123,7 @@ def render_missing(
         region=settings.region,
         ffmpeg=sounds.ffmpeg,
         only_engine="gtts" if engine == "gtts" else None,
+        stop=stop,
     )
 
 
@@ -125,6 +132,16 @@ def dynamic_texts(settings: Settings, procedure_names: Iterable[str]) -> list[st
     texts = [*procedure_names, *(a.name for a in settings.agencies)]
     texts += [settings.office.name, settings.office.collection_place]
     return [t for t in dict.fromkeys(texts) if t.strip()]
+
+
+async def _off_loop(work: Callable[[threading.Event], T]) -> T:
+    """Run blocking work in a thread; on cancellation, tell it to stop and stop waiting."""
+    stop = threading.Event()
+    try:
+        return await asyncio.to_thread(work, stop)
+    except asyncio.CancelledError:
+        stop.set()  # the thread finishes its current prompt, keeps what is done, and returns
+        raise
 
 
 async def refresh_dynamic(settings: Settings, lookup: DossierLookup) -> RenderResult:
@@ -141,13 +158,16 @@ async def refresh_dynamic(settings: Settings, lookup: DossierLookup) -> RenderRe
         rate_wpm=sounds.espeak_rate_wpm,
         timeout_s=sounds.gtts_timeout_s,
     )
-    result = await asyncio.to_thread(
-        render_dynamic,
-        store_for(sounds),
-        dynamic_texts(settings, (p.name for p in procedures)),
-        synthesizer,
-        region=settings.region,
-        ffmpeg=sounds.ffmpeg,
+    texts = dynamic_texts(settings, (p.name for p in procedures))
+    result = await _off_loop(
+        lambda stop: render_dynamic(
+            store_for(sounds),
+            texts,
+            synthesizer,
+            region=settings.region,
+            ffmpeg=sounds.ffmpeg,
+            stop=stop,
+        )
     )
     if result.rendered or result.failed:
         log.info("dynamic voice prompts: %s", result.summary())
@@ -164,7 +184,7 @@ async def prepare(
     if catalog is not None:
         catalog = [Script(p.id, p.text, p.group, p.note) for p in catalog]
     await asyncio.to_thread(check, settings, catalog)
-    result = await asyncio.to_thread(render_missing, settings, None, catalog)
+    result = await _off_loop(lambda stop: render_missing(settings, None, catalog, stop))
     log.info("voice placeholders: %s", result.summary())
     for prompt_id, reason in result.failed.items():
         log.error("voice prompt %s has no placeholder: %s", prompt_id, reason)
@@ -173,9 +193,20 @@ async def prepare(
     return await asyncio.to_thread(inspect, store, scripts_for(store.read(), catalog))
 
 
+# Faults of this machine (disk full, sounds directory not writable, ffmpeg missing):
+# logged loudly, never fatal. Calls go on with the files already on disk.
+_SURVIVABLE = (OSError, StoreError, ToolFailed)
+
+
 async def run(runtime: Runtime) -> None:
     """Gateway component: prepare at start-up, then refresh the dynamic prompts periodically."""
-    await prepare(runtime.settings, runtime.lookup)
+    try:
+        await prepare(runtime.settings, runtime.lookup)
+    except _SURVIVABLE:
+        log.exception("voice prompts could not be prepared; run `tracuu prompts status`")
     while True:
         await asyncio.sleep(runtime.settings.sounds.refresh_s)
-        await refresh_dynamic(runtime.settings, runtime.lookup)
+        try:
+            await refresh_dynamic(runtime.settings, runtime.lookup)
+        except _SURVIVABLE:
+            log.exception("dynamic voice prompts could not be rendered")

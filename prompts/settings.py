@@ -11,8 +11,8 @@ from gateway.section import Section
 class SoundsSettings(Section):
     # Files go to <dir>/vi/tracuu/<prompt id>.<ext>; Asterisk's astdatadir/sounds in production.
     dir: Path = Path("var/sounds")
-    # Versions, the TTS cache and the manifest; default <dir>/.tracuu (same file system as
-    # the live files, so switching a version is a hard link and a rename, never a copy).
+    # Versions, the TTS cache and the manifest; default <dir>/.tracuu. Going live copies
+    # a version's files to a temp name beside the live ones and renames them into place.
     store: Path | None = None
     # Placeholder engine: "auto" tries gTTS (online) and falls back to espeak-ng for the
     # rest of the run after the first failure; "espeak" never touches the network.

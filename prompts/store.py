@@ -14,12 +14,13 @@ the sounds directory in a backup. Writers (the CLI, the start-up render) take an
 exclusive flock for each read-modify-write, and the file is replaced atomically
 (temp file, fsync, rename), so a killed process leaves the previous manifest.
 
-Going live: a version's files are hard-linked (copied across file systems) to a
-temp name in the live directory and renamed over the live name, one format at a
-time. Each rename is atomic, so Asterisk opens either the old or the new file,
-never a partial one; the manifest is written after the switch, so a process
-killed half-way leaves the old version recorded and `check()` reports the
-mismatch, which `republish()` repairs. Refuses: audio processing (prompts/audio.py).
+Going live: a version's files are copied to a temp name in the live directory
+and renamed over the live name, one format at a time. Each rename is atomic, so
+Asterisk opens either the old or the new file, never a partial one (a call
+already playing keeps the old file open to its end). The manifest is written
+after the switch, so a process killed half-way leaves the old version recorded;
+the start-up check reports the mismatch and `tracuu prompts render` puts the
+recorded version back. Refuses: audio processing (prompts/audio.py).
 """
 
 from __future__ import annotations
@@ -203,11 +204,10 @@ class Store:
             tmp = self.live_dir / f".{prompt_id}.{fmt}.{os.getpid()}.tmp"
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-            try:
-                os.link(source, tmp)
-            except OSError:  # another file system, or links not allowed: copy
-                shutil.copyfile(source, tmp)
-                tmp.chmod(0o644)
+            # A copy, not a hard link: a live file edited in place (sox, an editor) must
+            # not change the stored version it came from.
+            shutil.copyfile(source, tmp)
+            tmp.chmod(0o644)
             os.replace(tmp, self.live_path(prompt_id, fmt))
         fsync_dir(self.live_dir)
 

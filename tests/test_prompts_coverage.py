@@ -8,11 +8,15 @@ import io
 import json
 import logging
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 
+import prompts.service as prompts_service
+from gateway.bus import EventBus
 from gateway.cli import main
+from gateway.runtime import Runtime
 from gateway.settings import Settings
 from lookup.model import Procedure
 from messages.parts import dynamic_prompt_id
@@ -22,7 +26,7 @@ from prompts.render import render_placeholders
 from prompts.service import check, inspect, prepare
 from prompts.settings import SoundsSettings
 from prompts.store import Store
-from prompts.tts import EspeakSynthesizer
+from prompts.tts import EspeakSynthesizer, Speech
 from prompts.versions import FileInfo, PromptRecord, Version
 from tests.test_prompts_support import SCRIPTS, real_catalog_shape, small_catalog, speech
 
@@ -236,15 +240,70 @@ def test_cli_render_covers_the_whole_catalog_then_costs_nothing(
 ) -> None:
     code, out, _ = _cli(capsys, "render", "--engine", "espeak")
     total = len(load_catalog())
-    assert (code, out) == (
-        0,
-        f"placeholders: {total} rendered, 0 from cache, 0 unchanged, 0 recorded, 0 failed\n",
-    )
+    tail = "0 recorded, 0 repaired, 0 failed\n"
+    assert (code, out) == (0, f"placeholders: {total} rendered, 0 from cache, 0 unchanged, {tail}")
     code, out, _ = _cli(capsys, "render", "--engine", "espeak")
-    assert (
-        out == f"placeholders: 0 rendered, 0 from cache, {total} unchanged, 0 recorded, 0 failed\n"
-    )
+    assert out == f"placeholders: 0 rendered, 0 from cache, {total} unchanged, {tail}"
     code, out, _ = _cli(capsys, "status")
     assert code == 0
     assert out.startswith(f"{total} prompts: 0 recorded, {total} TTS placeholders, 0 missing;")
     assert check(settings).ok
+
+
+class _Lookup:
+    """The one DossierLookup method the prompts component uses; tells the test it was asked."""
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+
+    async def procedures(self, *, common_only: bool = False) -> list[Procedure]:
+        self.asked.set()
+        return []
+
+
+async def test_an_unwritable_sounds_directory_is_logged_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("TRACUU_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("TRACUU_SOUNDS_DIR", str(blocker / "sounds"))
+    monkeypatch.setenv("TRACUU_SOUNDS_REFRESH_S", "0.01")
+    settings = Settings()
+    lookup = _Lookup()
+    runtime = Runtime(settings, lookup, EventBus())  # type: ignore[arg-type]
+
+    async with asyncio.timeout(30):
+        task = asyncio.create_task(prompts_service.run(runtime))
+        await lookup.asked.wait()  # still running, and refreshing: the failure was not fatal
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    failures = [r for r in caplog.records if r.name == "prompts.service" and r.levelno >= 40]
+    assert failures[0].getMessage() == (
+        "voice prompts could not be prepared; run `tracuu prompts status`"
+    )
+    assert isinstance(failures[0].exc_info[1], NotADirectoryError)  # type: ignore[index]
+
+
+def test_a_stop_request_ends_rendering_early_and_keeps_what_is_done(tmp_path: Path) -> None:
+    store = Store(tmp_path / "sounds", tmp_path / "sounds" / ".tracuu")
+    stop = threading.Event()
+
+    class StopsAfterOne:
+        engine, voice = "espeak-ng", "vi@150wpm"
+
+        def synthesize(self, text: str) -> Speech:
+            speech = EspeakSynthesizer().synthesize(text)
+            stop.set()  # shutdown arrives while the first prompt is being spoken
+            return speech
+
+    result = render_placeholders(store, SCRIPTS, StopsAfterOne(), stop=stop)
+
+    # Two synthesis workers: the third prompt is only taken once one of them is done,
+    # and by then the stop is set.
+    assert len(result.rendered) + len(result.failed) == len(SCRIPTS)
+    assert len(result.rendered) >= 1
+    assert len(result.failed) >= 1
+    assert set(result.failed.values()) == {"stopped before synthesis (shutting down)"}
+    assert all(store.live_path(pid, "wav").is_file() for pid in result.rendered)

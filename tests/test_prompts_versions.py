@@ -222,6 +222,7 @@ def test_a_process_killed_mid_switch_leaves_the_old_version_recorded_and_check_r
     store, sounds, first, _ = setup
     import_recording(store, sounds, SCRIPTS, "welcome", first, by="Lan")
     manifest = store.manifest_path.read_bytes()
+    _live_before = _live(store)
     real_replace, calls = os.replace, []
 
     def dies_on_third_format(src: str | Path, dst: str | Path) -> None:
@@ -250,7 +251,27 @@ def test_a_process_killed_mid_switch_leaves_the_old_version_recorded_and_check_r
 
     # Re-rendering restores the recorded state; nothing is re-synthesised.
     result = render_placeholders(store, SCRIPTS, EspeakSynthesizer(binary="/nonexistent"))
-    assert result.reused == ["welcome"]
+    assert (result.repaired, result.rendered, result.failed) == (["welcome"], [], {})
+    assert inspect(store, small_catalog()).ok
+    assert _live(store)["welcome.alaw"] == _live_before["welcome.alaw"]
+
+
+def test_damaged_live_files_of_a_recording_are_restored_from_its_version(
+    setup: tuple[Store, SoundsSettings, Path, Path],
+) -> None:
+    store, sounds, first, _ = setup
+    import_recording(store, sounds, SCRIPTS, "welcome", first, by="Lan")
+    assert isinstance(approve_version(store, "welcome", 1, by="Hoa"), PromptRecord)
+    store.live_path("welcome", "sln16").unlink()
+    store.live_path("welcome", "alaw").write_bytes(b"\xd5" * 100)  # a hand edit
+    assert inspect(store, small_catalog()).incomplete == ("welcome",)
+
+    result = render_placeholders(store, SCRIPTS, EspeakSynthesizer(binary="/nonexistent"))
+
+    assert result.repaired == ["welcome"]
+    assert {k: v for k, v in _live(store).items() if k.startswith("welcome.")} == _version_files(
+        store, "welcome", 1
+    )
     assert inspect(store, small_catalog()).ok
 
 
