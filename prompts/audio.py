@@ -115,7 +115,7 @@ def _segment(pcm: Pcm) -> AudioSegment:
 
 
 def parse_wav(blob: bytes) -> Pcm:
-    """PCM 16-bit WAV bytes (any channel count) to mono; ValueError if not that.
+    """PCM 16-bit mono or stereo WAV bytes to mono; ValueError if not that (ffmpeg then).
 
     Tolerates the streaming header ffmpeg and espeak-ng write to a pipe (data size
     0 or 0xFFFFFFFF): the data chunk then runs to the end.
@@ -130,7 +130,7 @@ def parse_wav(blob: bytes) -> Pcm:
             codec, channels, rate = struct.unpack_from("<HHI", blob, body)
             bits = struct.unpack_from("<H", blob, body + 14)[0]
         elif chunk == b"data":
-            if codec not in (1, 0xFFFE) or bits != 16 or channels < 1 or rate <= 0:
+            if codec not in (1, 0xFFFE) or bits != 16 or not 1 <= channels <= 2 or rate <= 0:
                 raise ValueError(f"not 16-bit PCM (codec {codec}, {bits} bits)")
             end = len(blob) if size in (0, 0xFFFFFFFF) else min(len(blob), body + size)
             frame = 2 * channels

@@ -26,7 +26,7 @@ from prompts import audio
 from prompts.audio import Rejected
 from prompts.render import now_iso
 from prompts.settings import SoundsSettings
-from prompts.store import PROMPT_ID, Store, file_infos
+from prompts.store import PROMPT_ID, Store, file_infos, make_dirs
 from prompts.versions import PromptRecord, Refused, Version, add_recording, approve, rollback
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def import_recording(
     name = safe_file_name(file_name or upload.name)
     suffix = Path(name).suffix.lower()
     parent = store.root / "versions" / prompt_id
-    parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(parent)
     tmp = Path(tempfile.mkdtemp(prefix=".import.", dir=parent))
     try:
         audio.write_formats([audio.Job(prepared, tmp, prompt_id)], ffmpeg=settings.ffmpeg)

@@ -32,7 +32,7 @@ from messages.numbers import Region
 from messages.parts import clean_text, dynamic_prompt_id
 from prompts import audio
 from prompts.spoken import spell_for_speech
-from prompts.store import Store, file_infos
+from prompts.store import Store, file_infos, make_dirs
 from prompts.tts import Speech, SynthesisFailed, Synthesizer
 from prompts.versions import PromptRecord, Version, set_placeholder
 
@@ -164,7 +164,7 @@ def _build(
     """
     keys: dict[str, str] = {}
     failed: dict[str, str] = {}
-    (store.root / "tts").mkdir(parents=True, exist_ok=True)
+    make_dirs(store.root / "tts")
     batches = [pending[i : i + _BATCH] for i in range(0, len(pending), _BATCH)]
     with ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="ffmpeg") as pool:
         for done_keys, done_failed in pool.map(lambda b: _build_batch(store, b, ffmpeg), batches):

@@ -66,7 +66,7 @@ def fsync_dir(path: Path) -> None:
 
 def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Temp file in the same directory, fsync, rename: readers see old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -80,6 +80,18 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def make_dirs(path: Path) -> None:
+    """mkdir -p, each new directory 0755: Asterisk's user must be able to walk into the
+    sounds directory whatever the umask of whoever ran the CLI."""
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        directory.mkdir(exist_ok=True)
+        directory.chmod(0o755)
 
 
 def file_infos(directory: Path, name: str) -> dict[str, FileInfo]:
@@ -181,7 +193,7 @@ class Store:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Manifest]:
         """Exclusive read-modify-write of the manifest; written only if the block succeeds."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.root)
         with (self.root / "lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
@@ -196,7 +208,7 @@ class Store:
     def publish(self, prompt_id: str, version: Version) -> None:
         """Put a version's files in place of the live ones, one atomic rename per format."""
         source_dir, name = self.files_of(prompt_id, version)
-        self.live_dir.mkdir(parents=True, exist_ok=True)
+        self._make_live_dir()
         for fmt in FORMATS:
             source = source_dir / f"{name}.{fmt}"
             if not source.is_file():
@@ -210,6 +222,9 @@ class Store:
             tmp.chmod(0o644)
             os.replace(tmp, self.live_path(prompt_id, fmt))
         fsync_dir(self.live_dir)
+
+    def _make_live_dir(self) -> None:
+        make_dirs(self.live_dir)
 
     def live_matches(self, prompt_id: str, version: Version) -> dict[str, str]:
         """Format -> problem ("missing", "differs"), for the live files of a version."""

@@ -137,11 +137,10 @@ class FallbackSynthesizer:
     """Try `primary` until it fails once, then use `fallback` for the rest of the run.
 
     One failure trips the breaker: when Google is unreachable, every further try
-    would cost a full timeout. `engine` and `voice` name the engine that will
-    answer next, so cached renders are keyed by the engine that really made them.
+    would cost a full timeout. Without a fallback, later requests fail at once.
     """
 
-    def __init__(self, primary: Synthesizer, fallback: Synthesizer) -> None:
+    def __init__(self, primary: Synthesizer, fallback: Synthesizer | None) -> None:
         self._primary, self._fallback = primary, fallback
         self._lock = threading.Lock()
         self._probe = threading.Lock()
@@ -151,7 +150,7 @@ class FallbackSynthesizer:
 
     @property
     def _current(self) -> Synthesizer:
-        return self._fallback if self.tripped else self._primary
+        return self._fallback if self.tripped and self._fallback else self._primary
 
     @property
     def engine(self) -> str:
@@ -171,9 +170,13 @@ class FallbackSynthesizer:
                         speech = self._primary.synthesize(text)
                     except SynthesisFailed as exc:
                         self._trip(exc)
+                        if self._fallback is None:
+                            raise
                     else:
                         self._proven = True
                         return speech
+        if self._fallback is None:
+            raise SynthesisFailed(f"skipped: {self._primary.engine} already failed in this run")
         return self._fallback.synthesize(text)
 
     def _trip(self, exc: SynthesisFailed) -> None:
@@ -181,22 +184,27 @@ class FallbackSynthesizer:
             if self.tripped is None:
                 self.tripped = str(exc)
                 log.warning(
-                    "%s failed (%s); using %s for the rest of this run",
+                    "%s failed (%s); %s for the rest of this run",
                     self._primary.engine,
                     exc,
-                    self._fallback.engine,
+                    f"using {self._fallback.engine}" if self._fallback else "not asking it again",
                 )
 
 
 def synthesizer_for(
     engine: str, *, voice: str = "vi", rate_wpm: int = 150, timeout_s: float = 5.0
 ) -> Synthesizer:
-    """The synthesizer for a settings/CLI engine name: "espeak", "gtts" or "auto"."""
+    """The synthesizer for a settings/CLI engine name: "espeak", "gtts" or "auto".
+
+    gTTS always sits behind the breaker: with "auto" espeak-ng takes over after its
+    first failure; with "gtts" alone the remaining prompts fail at once instead of
+    each waiting for a timeout.
+    """
     espeak = EspeakSynthesizer(voice, rate_wpm)
     if engine == "espeak":
         return espeak
     if engine == "gtts":
-        return GttsSynthesizer(timeout_s)
+        return FallbackSynthesizer(GttsSynthesizer(timeout_s), None)
     if engine == "auto":
         return FallbackSynthesizer(GttsSynthesizer(timeout_s), espeak)
     raise ValueError(f"unknown TTS engine {engine!r} (espeak, gtts or auto)")

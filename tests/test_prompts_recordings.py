@@ -309,3 +309,14 @@ def test_versions_number_up_and_keep_who_and_the_original_name(
     assert second.version.by == "Minh Hacker"  # one line in the manifest and the logs
     assert record.versions[1].text == SCRIPTS["welcome"]
     assert record.history == ("t1 Lan: imported v1", "t2 Minh Hacker: imported v2")
+
+
+def test_a_four_channel_wav_is_mixed_down_by_ffmpeg(
+    store: Store, sounds: SoundsSettings, voice: Path, tmp_path: Path
+) -> None:
+    quad = encode(voice, tmp_path / "quad.wav", "-ac", "4")
+    done = _import(store, sounds, quad)
+    samples, rate = samples_of(store.version_dir("welcome", 1) / "welcome.wav")
+    assert rate == 8000
+    assert -22.5 <= dbfs_rms(samples) <= -17.5
+    assert done.version.duration_s > 2

@@ -8,6 +8,7 @@ one seam where gtts.gTTS is constructed.
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import threading
 import time
@@ -26,6 +27,7 @@ from prompts.tts import (
     GttsSynthesizer,
     Speech,
     SynthesisFailed,
+    synthesizer_for,
 )
 from tests.test_prompts_support import SCRIPTS, dbfs_peak, dbfs_rms, samples_of
 
@@ -271,3 +273,27 @@ def test_when_every_engine_fails_the_prompt_is_reported_not_half_written(store: 
     }
     assert not store.live_dir.exists()
     assert store.read().record("welcome").live is None
+
+
+def test_gtts_alone_stops_asking_after_its_first_failure() -> None:
+    fake = FakeGtts("offline")
+    lone = FallbackSynthesizer(GttsSynthesizer(factory=fake), None)
+    with pytest.raises(SynthesisFailed, match="Probable cause: Unknown"):
+        lone.synthesize("một")
+    with pytest.raises(SynthesisFailed, match=r"^skipped: gtts already failed in this run$"):
+        lone.synthesize("hai")
+    assert len(fake.calls) == 1
+    assert isinstance(synthesizer_for("gtts"), FallbackSynthesizer)
+    assert isinstance(synthesizer_for("espeak"), EspeakSynthesizer)
+
+
+def test_files_are_readable_by_asterisk_whatever_the_umask(store: Store) -> None:
+    old = os.umask(0o077)
+    try:
+        render_placeholders(store, {"welcome": SCRIPTS["welcome"]}, EspeakSynthesizer())
+    finally:
+        os.umask(old)
+    for directory in (store.live_dir.parent.parent, store.live_dir.parent, store.live_dir):
+        assert directory.stat().st_mode & 0o777 == 0o755
+    for fmt in FORMATS:
+        assert store.live_path("welcome", fmt).stat().st_mode & 0o777 == 0o644
