@@ -175,6 +175,9 @@ def test_numbers_and_dates_are_spoken_as_words_before_synthesis(store: Store) ->
         ("lúc 7:30", "lúc bảy giờ ba mươi"),
         ("2,5 ngày", "hai phẩy năm ngày"),
         ("105 hồ sơ", "một trăm linh năm hồ sơ"),
+        ("ngày 5 tháng 4 năm 2026", "ngày mùng năm tháng tư năm hai nghìn không trăm hai mươi sáu"),
+        ("trong tháng 1", "trong tháng một"),
+        ("tháng 13", "tháng mười ba"),
         ("không có số", "không có số"),
     ],
 )
