@@ -147,6 +147,13 @@ def _switch(args: argparse.Namespace, settings: Settings, rule: str) -> int:
         print(f"tracuu prompts {rule}: {outcome.reason}", file=sys.stderr)
         return 1
     print(f"{args.prompt_id}: v{args.version} is live")
+    live = outcome.live_version
+    script = _scripts(settings).get(args.prompt_id)
+    if live is not None and script is not None and live.text != script:
+        print(
+            f"warning: v{args.version} speaks an older script; the catalog now says: {script}",
+            file=sys.stderr,
+        )
     return 0
 
 

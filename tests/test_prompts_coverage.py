@@ -307,3 +307,25 @@ def test_a_stop_request_ends_rendering_early_and_keeps_what_is_done(tmp_path: Pa
     assert len(result.failed) >= 1
     assert set(result.failed.values()) == {"stopped before synthesis (shutting down)"}
     assert all(store.live_path(pid, "wav").is_file() for pid in result.rendered)
+
+
+def test_approving_a_recording_of_an_older_script_warns(
+    settings: Settings, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    prompt = next(iter(load_catalog()))
+    assert _cli(capsys, "import", prompt.id, str(speech(tmp_path / "a.wav")))[0] == 0
+    # The catalog changed after the recording: simulate by editing what was recorded.
+    manifest = settings.sounds.store_dir / "manifest.json"
+    data = json.loads(manifest.read_text("utf-8"))
+    data["prompts"][prompt.id]["versions"][0]["text"] = "Kịch bản cũ."
+    manifest.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+
+    code, out, err = _cli(capsys, "approve", prompt.id, "1")
+
+    assert (code, out) == (0, f"{prompt.id}: v1 is live\n")
+    assert err.endswith(
+        f"warning: v1 speaks an older script; the catalog now says: {prompt.text}\n"
+    )
+    code, out, _ = _cli(capsys, "status", "--json")
+    row = next(r for r in json.loads(out)["prompts"] if r["id"] == prompt.id)
+    assert (row["source"], row["stale"]) == ("recorded", True)
