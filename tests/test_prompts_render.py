@@ -133,13 +133,12 @@ def test_a_cached_re_render_synthesises_nothing_and_a_changed_script_only_itself
     live = {p.name: p.stat().st_ino for p in store.live_dir.iterdir()}
 
     again = Counting()
-    started = time.perf_counter()
+    manifest = store.manifest_path.stat().st_mtime_ns
     result = render_placeholders(store, SCRIPTS, again)
-    cached_s = time.perf_counter() - started
     assert again.texts == []
+    assert store.manifest_path.stat().st_mtime_ns == manifest  # not even rewritten
     assert sorted(result.unchanged) == sorted(SCRIPTS)
     assert {p.name: p.stat().st_ino for p in store.live_dir.iterdir()} == live
-    assert cached_s < 1.0
 
     changed = {**SCRIPTS, "goodbye": "Cảm ơn Ông Bà. Hẹn gặp lại."}
     third = Counting()
@@ -238,7 +237,7 @@ def test_a_peer_that_never_answers_is_cut_off_at_the_deadline() -> None:
             GttsSynthesizer(timeout_s=0.2, factory=FakeGtts("silent-peer", release)).synthesize("a")
     finally:
         release.set()
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10  # not the 30 s the silent peer would hold us
 
 
 def test_the_breaker_trips_on_the_first_failure_and_espeak_renders_the_rest(store: Store) -> None:
