@@ -44,6 +44,8 @@ class AgiServer:
         self._routes = dict(routes)
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
         self.active_calls = 0
         self.refused_busy = 0
         self._closing = False
@@ -53,6 +55,15 @@ class AgiServer:
         assert self._server is not None, "not started"
         port: int = self._server.sockets[0].getsockname()[1]
         return port
+
+    @property
+    def connections(self) -> int:
+        """Open connections, calls or not yet (headers still arriving)."""
+        return len(self._connections)
+
+    async def idle(self) -> None:
+        """Return once no connection is open (for drains, benchmarks and tests)."""
+        await self._idle.wait()
 
     async def start(self) -> None:
         # limit bounds every readline()/readuntil(): the environment block and each reply.
@@ -87,12 +98,15 @@ class AgiServer:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
+        self._idle.clear()
         channel = AgiChannel(reader, writer, timeout_s=self._settings.command_timeout_s)
         try:
             await self._serve(channel, reader)
         finally:
-            self._connections.discard(task)
             await channel.close()
+            self._connections.discard(task)
+            if not self._connections:
+                self._idle.set()
 
     async def _serve(self, channel: AgiChannel, reader: asyncio.StreamReader) -> None:
         try:

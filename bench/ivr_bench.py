@@ -1,0 +1,292 @@
+"""Benchmark the voice side: concurrent simulated calls, and abrupt disconnect floods.
+
+    .venv/bin/python bench/ivr_bench.py --smoke                      # CI size, ~10 s
+    .venv/bin/python bench/lookup_bench.py --db /tmp/1m.sqlite3      # build 1M dossiers once
+    .venv/bin/python bench/ivr_bench.py --database /tmp/1m.sqlite3   # 100, 500, 1000 calls
+
+Part 1 (goal: p99 <= 10 ms and 0 errors at 1,000 concurrent calls): the real
+FastAGI server and SQLite lookup run in this process; the callers
+(ivr.simulator, playing Asterisk) run in a second process so they do not
+share the server's event loop. Every prompt "plays" for --pace-ms and calls
+start spread over --ramp-s, so all N calls are up at once. Decision latency is
+measured at the caller side: from the reply carrying the last key of the code
+to the first command that plays an answer prompt (flow step, lookup, speech
+and the please-wait prompt in between).
+
+Part 2 (goal: nothing leaked, no loop stall > 50 ms): 10,000 connections that
+die abruptly (before the header, mid-header, after the header with the
+command unanswered, and reset with SO_LINGER 0); a ticker in the server
+process records the worst event-loop lag; afterwards the server must hold no
+connection, task or file descriptor more than before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import platform
+import random
+import socket
+import sqlite3
+import struct
+import sys
+import tempfile
+import time
+from datetime import date
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gateway.settings import Agency, Settings
+from ivr.service import build_server
+from ivr.simulator import SimulatedAsterisk, agi_environment
+from lookup.demo import generate
+from lookup.sqlite import DossierStore, SqliteLookup
+
+# The same agencies as bench/lookup_bench.py, so its --db file can be reused.
+AGENCIES = [f"000.00.{n:02d}.H26" for n in range(10, 20)]
+CONFIGURED = {"000.00.18.H26": "UBND phường Cửa Nam", "000.00.19.H26": "UBND phường Hoàn Kiếm"}
+TODAY = date(2026, 11, 30)
+ANSWER_START = ("tracuu/dossier_code", "tracuu/ivr_several_found")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def build_database(path: Path, count: int) -> None:
+    store = await DossierStore.open(path)
+    await store.upsert_dossiers(generate(count, today=TODAY, agencies=AGENCIES, seed=1))
+    await store.close()
+
+
+def keypad_samples(path: Path, n: int, seed: int) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT code_date, seq_num FROM dossier WHERE code_agency IN (?, ?)",
+            list(CONFIGURED),
+        ).fetchall()
+    rng = random.Random(seed)
+    return [f"{d}{s:04d}" for d, s in (rng.choice(rows) for _ in range(n))]
+
+
+# ---- the callers' process
+
+
+def callers_main(
+    port: int, codes: list[str], pace_s: float, ramp_s: float, out: Connection
+) -> None:
+    out.send(asyncio.run(_callers(port, codes, pace_s, ramp_s)))
+
+
+async def _callers(port: int, codes: list[str], pace_s: float, ramp_s: float) -> dict[str, Any]:
+    latencies: list[float] = []
+    first: list[float] = []  # last key -> the first prompt the server sends (please wait)
+    errors: list[str] = []
+    start = time.perf_counter()
+
+    async def one(i: int, code: str) -> None:
+        await asyncio.sleep(ramp_s * i / max(1, len(codes)))
+        # '1' answers the menu; the code; '1' picks the first agency if the digits are
+        # ambiguous (else replays the answer); then silence until goodbye.
+        peer = SimulatedAsterisk(f"1 {code}# 1 _ _ _", uniqueid=f"b.{i}", pace_s=pace_s)
+        try:
+            record = await peer.call("127.0.0.1", port, timeout_s=120)
+        except OSError as exc:
+            errors.append(f"connect: {exc}")
+            return
+        if record.ended != "returned" or record.variables.get("TRACUU_NEXT") != "goodbye":
+            errors.append(f"call {i}: ended {record.ended} {record.variables}")
+            return
+        timeline = record.timeline
+        key_at = next(
+            i for i, (_, kind, text) in enumerate(timeline) if kind == "reply" and code in text
+        )
+        answer_at = next(
+            (
+                i
+                for i, (_, kind, text) in enumerate(timeline)
+                if i > key_at and kind == "cmd" and any(a in text for a in ANSWER_START)
+            ),
+            None,
+        )
+        if answer_at is None:
+            errors.append(f"call {i}: no answer for {code}")
+            return
+        # Server time only: the gaps where the server had the turn. The caller's own
+        # turns (hearing "please wait", --pace-ms) are left out.
+        server_s = 0.0
+        for (t0, k0, _), (t1, k1, _) in zip(
+            timeline[key_at:answer_at], timeline[key_at + 1 : answer_at + 1], strict=True
+        ):
+            if k0 == "reply" and k1 == "cmd":
+                server_s += t1 - t0
+        first.append((timeline[key_at + 1][0] - timeline[key_at][0]) * 1000)
+        latencies.append(server_s * 1000)
+
+    await asyncio.gather(*(one(i, c) for i, c in enumerate(codes)))
+    return {
+        "latencies_ms": latencies,
+        "first_ms": first,
+        "errors": errors,
+        "wall_s": time.perf_counter() - start,
+    }
+
+
+# ---- part 1
+
+
+async def calls(settings: Settings, db: Path, n: int, pace_s: float, ramp_s: float) -> None:
+    lookup = await SqliteLookup.open(db, agencies=CONFIGURED, collection_place="Bộ phận Một cửa")
+    server = build_server(settings, lookup)
+    await server.start()
+    codes = keypad_samples(db, n, seed=n)
+    ctx = multiprocessing.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=callers_main, args=(server.port, codes, pace_s, ramp_s, send))
+    cpu0 = time.process_time()
+    process.start()
+    result: dict[str, Any] = await asyncio.to_thread(receive.recv)
+    cpu_s = time.process_time() - cpu0
+    process.join()
+    await server.stop(drain_s=5)
+    await lookup.close()
+    lat = result["latencies_ms"]
+    first = result["first_ms"]
+    print(
+        f"{n:>5} concurrent calls: decision p50 {percentile(lat, 0.5):6.2f} ms  "
+        f"p99 {percentile(lat, 0.99):6.2f} ms  max {max(lat):6.2f} ms  "
+        f"first prompt p99 {percentile(first, 0.99):5.2f} ms  "
+        f"errors {len(result['errors'])}  refused-busy {server.refused_busy}  "
+        f"server CPU {cpu_s / n * 1e3:.2f} ms/call  wall {result['wall_s']:.1f} s"
+    )
+    for error in result["errors"][:5]:
+        print("   ", error)
+
+
+# ---- part 2
+
+
+def aborters_main(port: int, total: int, parallel: int, out: Connection) -> None:
+    out.send(asyncio.run(_aborters(port, total, parallel)))
+
+
+async def _aborters(port: int, total: int, parallel: int) -> dict[str, int]:
+    env = agi_environment(caller="0912345678")
+    kinds = {"before_header": 0, "mid_header": 0, "mid_command": 0, "reset": 0}
+    gate = asyncio.Semaphore(parallel)
+
+    async def one(i: int) -> None:
+        kind = list(kinds)[i % 4]
+        async with gate:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            if kind == "mid_header":
+                writer.write(env[: len(env) // 2])
+            elif kind in ("mid_command", "reset"):
+                writer.write(env)
+                await reader.readline()  # the server's first command (ANSWER), unanswered
+            if kind == "reset":
+                sock = writer.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            kinds[kind] += 1
+
+    await asyncio.gather(*(one(i) for i in range(total)))
+    return kinds
+
+
+async def aborts(settings: Settings, db: Path, total: int) -> None:
+    lookup = await SqliteLookup.open(db, agencies=CONFIGURED)
+    server = build_server(settings, lookup)
+    await server.start()
+    worst_lag = 0.0
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal worst_lag
+        while not stop.is_set():
+            t = time.perf_counter()
+            await asyncio.sleep(0.005)
+            worst_lag = max(worst_lag, time.perf_counter() - t - 0.005)
+
+    ctx = multiprocessing.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=aborters_main, args=(server.port, total, 200, send))
+    # Process.start() forks in this thread: counted before the ticker starts, it is the
+    # bench's own pause, not the server's.
+    process.start()
+    send.close()
+    fds_before = len(os.listdir("/proc/self/fd"))
+    tasks_before = len(asyncio.all_tasks())
+    tick = asyncio.create_task(ticker())
+    kinds = await asyncio.to_thread(receive.recv)
+    async with asyncio.timeout(5):  # the server notices the last closes
+        await server.idle()
+    stop.set()
+    await tick
+    fds_after = len(os.listdir("/proc/self/fd"))
+    tasks_after = len(asyncio.all_tasks())
+    await asyncio.to_thread(process.join)
+    receive.close()
+    print(
+        f"{total} abrupt connections {kinds}: worst loop lag {worst_lag * 1000:.1f} ms, "
+        f"live connections after {server.connections}, active calls {server.active_calls}, "
+        f"fds {fds_before} -> {fds_after}, tasks {tasks_before} -> {tasks_after}"
+    )
+    await server.stop(drain_s=1)
+    await lookup.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database", type=Path, help="existing dossier DB (bench/lookup_bench.py --db)"
+    )
+    parser.add_argument(
+        "--count", type=int, default=1_000_000, help="dossiers to build without --database"
+    )
+    parser.add_argument("--concurrency", default="100,500,1000")
+    parser.add_argument("--pace-ms", type=float, default=50.0, help="how long each prompt plays")
+    parser.add_argument("--ramp-s", type=float, default=0.5)
+    parser.add_argument("--aborts", type=int, default=10_000)
+    parser.add_argument(
+        "--smoke", action="store_true", help="20,000 dossiers, 50 calls, 1,000 aborts"
+    )
+    args = parser.parse_args()
+    if args.smoke:
+        args.count, args.concurrency, args.aborts = 20_000, "10,50", 1_000
+
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"sqlite {sqlite3.sqlite_version}"
+    )
+    settings = Settings(
+        agi={"host": "127.0.0.1", "port": 4573, "max_calls": 5000},
+        agencies=tuple(Agency(id=k, name=v) for k, v in CONFIGURED.items()),
+    )
+    settings = settings.model_copy(update={"agi": settings.agi.model_copy(update={"port": 0})})
+    with tempfile.TemporaryDirectory() as tmp:
+        db = args.database
+        if db is None:
+            db = Path(tmp) / "bench.sqlite3"
+            start = time.perf_counter()
+            await build_database(db, args.count)
+            print(f"built {args.count} dossiers in {time.perf_counter() - start:.1f} s")
+        with sqlite3.connect(db) as conn:
+            (count,) = conn.execute("SELECT count(*) FROM dossier").fetchone()
+        print(f"database {count} dossiers; pace {args.pace_ms} ms a prompt, ramp {args.ramp_s} s")
+        for n in (int(x) for x in args.concurrency.split(",")):
+            await calls(settings, db, n, args.pace_ms / 1000, args.ramp_s)
+        await aborts(settings, db, args.aborts)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
