@@ -193,6 +193,8 @@ def render_placeholders(
     is done by then is kept.
     """
     result = RenderResult()
+    for leftover in store.sweep():
+        log.info("removed %s, left by an interrupted run", leftover)
     manifest = store.read()
     todo: dict[str, str] = {}  # prompt id -> text needing a new placeholder
     entries: dict[str, _Entry] = {}  # text -> cache entry to publish

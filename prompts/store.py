@@ -33,6 +33,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -225,6 +226,33 @@ class Store:
 
     def _make_live_dir(self) -> None:
         make_dirs(self.live_dir)
+
+    def sweep(self, older_than_s: float = 3600.0) -> list[Path]:
+        """Remove temp files and directories left by killed processes; returns what went.
+
+        Only dot-names this module and its callers create (`.<key>.*`, `.import.*`,
+        `.<id>.<fmt>.<pid>.tmp`), and only when old enough not to belong to a live run.
+        """
+        limit = time.time() - older_than_s
+        candidates = [
+            *self.live_dir.glob(".*.tmp"),
+            *(self.root / "tts").glob(".*"),
+            *(self.root / "versions").glob("*/.import.*"),
+            *self.root.glob(".manifest.json.*.tmp"),
+        ]
+        removed = []
+        for path in candidates:
+            try:
+                if path.lstat().st_mtime > limit:
+                    continue
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            except FileNotFoundError:
+                continue
+            removed.append(path)
+        return removed
 
     def live_matches(self, prompt_id: str, version: Version) -> dict[str, str]:
         """Format -> problem ("missing", "differs"), for the live files of a version."""

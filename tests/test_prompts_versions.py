@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -289,3 +290,28 @@ def test_an_interrupted_atomic_write_keeps_the_old_file(
         write_atomically(target, b"new")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]  # no temp file left
+
+
+def test_leftovers_of_killed_runs_are_swept_when_old_and_kept_when_fresh(
+    setup: tuple[Store, SoundsSettings, Path, Path],
+) -> None:
+    store = setup[0]
+    old_tmp = store.root / "tts" / ".deadbeef.abc"
+    old_tmp.mkdir()
+    (old_tmp / "audio.alaw").write_bytes(b"x")
+    old_import = store.root / "versions" / "welcome" / ".import.xyz"
+    old_import.mkdir(parents=True)
+    old_live = store.live_dir / ".welcome.alaw.999.tmp"
+    old_live.write_bytes(b"x")
+    fresh = store.root / "tts" / ".cafe.def"
+    fresh.mkdir()
+    for path in (old_tmp, old_import, old_live):
+        os.utime(path, (time.time() - 7200, time.time() - 7200))
+    placeholders = _live(store)
+
+    removed = store.sweep()
+
+    assert sorted(removed) == sorted([old_tmp, old_import, old_live])
+    assert fresh.is_dir()  # may belong to a render running right now
+    assert _live(store) == placeholders
+    assert inspect(store, small_catalog()).ok
