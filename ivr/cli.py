@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import sys
 
@@ -30,6 +31,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     call.add_argument("--script", default="ivr", help="AGI script path (default ivr)")
     call.add_argument("--json", action="store_true", help="structured output")
     call.set_defaults(handler=_call)
+
+    notify = subparsers.add_parser(
+        "notify-call",
+        help="queue an outbound notification call (dialled by the AMI monitor)",
+    )
+    notify.add_argument("code", help="dossier code, e.g. 000.00.18.H26-241129-0001")
+    notify.add_argument("phone", help="citizen's number, any spelling: 0912345678, +84…")
+    notify.add_argument(
+        "--kind", choices=("result_ready", "appointment_tomorrow"), default="result_ready"
+    )
+    notify.set_defaults(handler=_notify_call)
 
 
 def _call(args: argparse.Namespace, settings: Settings) -> int:
@@ -72,4 +84,47 @@ async def _call_async(args: argparse.Namespace, settings: Settings) -> int:
             sys.stdout.write(heard.prompt.removeprefix("tracuu/") + "\n")
         next_step = record.variables.get(settings.agi.next_variable, "")
         sys.stderr.write(f"-- call ended ({record.ended}); dialplan next: {next_step or '-'}\n")
+    return 0
+
+
+def notification_id(kind: str, code: str, phone: str) -> str:
+    """The same (kind, dossier, number) is one notification, however often it is queued.
+
+    Hex only: the id travels in the AGI URL (notify?id=…), where '+' would read as a space.
+    """
+    return hashlib.sha256(f"{kind}|{code}|{phone}".encode()).hexdigest()[:16]
+
+
+def _notify_call(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(_notify_call_async(args, settings))
+
+
+async def _notify_call_async(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from gateway.logs import mask_msisdn
+    from ivr.store import IvrStore
+    from lookup.codes import InvalidCode, parse_code
+    from lookup.phones import normalise_phone
+
+    phone = normalise_phone(args.phone)
+    if phone is None:
+        sys.stderr.write("tracuu: not a phone number\n")
+        return 2
+    try:
+        code = parse_code(args.code).text
+    except InvalidCode as exc:
+        sys.stderr.write(f"tracuu: not a dossier code: {exc}\n")
+        return 2
+    if not settings.database_is_sqlite:
+        sys.stderr.write("tracuu: notification calls need the SQLite database\n")
+        return 2
+    notify_id = notification_id(args.kind, code, phone)
+    store = await IvrStore.open(settings.sqlite_path)
+    try:
+        added = await store.add_notification(notify_id, phone, code, args.kind, datetime.now(UTC))
+    finally:
+        await store.close()
+    state = "queued" if added else "already queued"
+    sys.stdout.write(f"{notify_id} {state}: {args.kind} {code} to {mask_msisdn(phone)}\n")
     return 0

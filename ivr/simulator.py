@@ -143,6 +143,11 @@ class KeyScript:
         else:
             self._burst = head.lstrip(">")
 
+    def next_command(self) -> None:
+        """A new command: a group typed to its end in the last one is over."""
+        if self._burst == "":
+            self._burst = None
+
     def during_prompt(self, escapes: str) -> str:
         """The key that interrupts a playing prompt, or ''. Keys not in `escapes` are lost."""
         if not escapes:
@@ -272,6 +277,7 @@ class SimulatedAsterisk:
         if name is None:
             return UNKNOWN_COMMAND
         args = argv[len(name.split()) :]
+        self.keys.next_command()
         if self.keys.hangup:
             return await self._hang_up(name)
         handler = {

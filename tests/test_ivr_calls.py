@@ -374,3 +374,42 @@ async def test_call_events_are_stored_for_statistics(lookup: SqliteLookup, store
     await dial(server, "1 2411299999# H")
     counts = await store.event_counts(MONDAY_10AM - timedelta(days=1))
     assert counts == {"menu": 1, "code_asked": 1, "code_keyed": 1, "not_found": 1, "hung_up": 1}
+
+
+async def test_keys_typed_over_a_prompt_then_a_pause_end_at_the_inter_digit_timeout(
+    lookup: SqliteLookup,
+) -> None:
+    # "24" keyed over "not found…", then nothing: the '2' interrupts the prompt, WAIT FOR
+    # DIGIT collects the '4', and the next WAIT FOR DIGIT times out.
+    record = await call(lookup, "1 2411299999# >24 _ _ _")
+    said = heard(record)
+    assert said[:5] == [
+        "ivr_welcome",
+        "ivr_menu_main",
+        "ivr_enter_code",
+        "ivr_please_wait",
+        "not_found",
+    ]
+    assert record.heard[4].interrupted_by == "2"
+    assert said[5:7] == ["ivr_code_too_short", "ivr_enter_code"]
+    waits = [c for c in record.commands if c.startswith("WAIT FOR DIGIT")]
+    assert waits == ["WAIT FOR DIGIT 5000", "WAIT FOR DIGIT 5000"]
+
+
+async def test_a_missing_prompt_file_does_not_end_the_call(lookup: SqliteLookup) -> None:
+    # STREAM FILE of a missing file answers "200 result=-1 endpos=0", like a hang-up; the
+    # next command shows the caller is still there, so the call goes on.
+    server = build_server(settings(), lookup, clock=lambda: MONDAY_10AM)
+    server._settings = server._settings.model_copy(update={"port": 0})
+    await server.start()
+    try:
+        async with asyncio.timeout(10):
+            peer = SimulatedAsterisk(
+                "1 2411290002# _ _ _", exists=lambda name: name != "tracuu/ivr_welcome"
+            )
+            record = await peer.call("127.0.0.1", server.port)
+    finally:
+        await server.stop(drain_s=1.0)
+    assert record.heard[0].missing
+    assert heard(record)[-1] == "ivr_goodbye"
+    assert record.variables == {"TRACUU_NEXT": "goodbye"}

@@ -55,3 +55,23 @@ def test_call_json_has_the_prompts_and_the_dialplan_variable(
     assert out["variables"] == {"TRACUU_NEXT": "goodbye"}
     assert out["ended"] == "returned"
     assert out["unused_keys"] == 0
+
+
+def test_notify_call_queues_once_per_dossier_and_number(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = "000.00.18.H26-241129-0001"
+    assert main(["notify-call", code, "0912345678"]) == 0
+    assert main(["notify-call", code.lower(), "+84 912 345 678"]) == 0
+    first, second = capsys.readouterr().out.splitlines()
+    assert first.endswith(f"queued: result_ready {code} to +84******678")
+    assert second.split()[0] == first.split()[0]
+    assert "already queued" in second
+    assert "0912345678" not in first + second
+
+
+def test_notify_call_refuses_what_is_not_a_number(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["notify-call", "000.00.18.H26-241129-0001", "hello"]) == 2
+    assert "not a phone number" in capsys.readouterr().err
