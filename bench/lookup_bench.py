@@ -95,6 +95,22 @@ async def main() -> None:
             await measure("by_code", lookup.by_code, sample)
             await measure("by_code (compact)", lookup.by_code, [c.replace(".", "") for c in sample])
             await measure("by_keypad_digits", lookup.by_keypad_digits, keypad)
+            # The floor: the same keypad query on a plain sqlite3 connection, no thread hop.
+            direct = sqlite3.connect(db)
+            sql = (
+                "SELECT * FROM dossier WHERE code_date = ? AND seq_num = ?"
+                " AND code_agency IN (?, ?)"
+            )
+            samples = []
+            for digits in keypad:
+                start_ns = time.perf_counter_ns()
+                direct.execute(sql, (digits[:6], int(digits[6:]), *CONFIGURED)).fetchall()
+                samples.append(time.perf_counter_ns() - start_ns)
+            direct.close()
+            print(
+                f"keypad SQL only    n={len(samples):>6}  p50 {percentile(samples, 0.5):.3f} ms  "
+                f"p99 {percentile(samples, 0.99):.3f} ms"
+            )
             hits = [len(await lookup.by_keypad_digits(k)) for k in keypad[:1000]]
             print(f"keypad candidates  mean {statistics.fmean(hits):.2f} per query (>= 1 each)")
         finally:

@@ -3,7 +3,9 @@
 Adapters: lookup/sqlite.py (default), lookup/http.py (an existing one-stop
 system), lookup/postgres.py. Every adapter raises LookupUnavailable, never a
 driver's own exception, when it cannot answer; "no such dossier" is a value
-(None or an empty list), not an error.
+(None or an empty list), not an error. Text that is not a code (by_code, full)
+or not keypad digits (by_keypad_digits) raises lookup.codes.InvalidCode, a
+ValueError whose `reason` says why; callers map the reason to Vietnamese.
 """
 
 from __future__ import annotations
