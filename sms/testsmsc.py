@@ -178,6 +178,7 @@ class _Session:
         self.bound = False
         self.closed = asyncio.Event()
         self.outstanding = 0
+        self.unacked_receipts: dict[int, dict[str, Any]] = {}
 
     def send(self, pdu: Any) -> None:
         if not self.writer.is_closing():
@@ -198,6 +199,8 @@ class _Session:
             pass
         finally:
             self.closed.set()
+            self.smsc.redeliver.extend(self.unacked_receipts.values())
+            self.unacked_receipts.clear()
             for future in self.pending.values():
                 if not future.done():
                     future.set_exception(ConnectionError("gateway gone"))
@@ -222,6 +225,9 @@ class _Session:
             self.send(resp_cls(seqNum=pdu.seqNum, system_id="TESTSMSC"))
             self.bound = True
             self.smsc._bound(self)
+            waiting, self.smsc.redeliver = self.smsc.redeliver, []
+            for fields in waiting:
+                self.send_receipt_pdu(fields)
         elif name == "enquire_link":
             rec.enquire_links += 1
             await self.smsc._notify()
@@ -237,6 +243,9 @@ class _Session:
             await self.smsc._notify()
             return False
         elif name in ("deliver_sm_resp", "enquire_link_resp"):
+            receipt = self.unacked_receipts.pop(pdu.seqNum, None)
+            if receipt is not None and _status_int(pdu.status) != 0:
+                self.smsc.redeliver.append(receipt)
             future = self.pending.pop(pdu.seqNum, None)
             if future is not None and not future.done():
                 future.set_result(_status_int(pdu.status))
@@ -324,11 +333,19 @@ class _Session:
         if p.receipt_via in ("tlv", "both"):
             params = {"receipted_message_id": shown_id, "message_state": state}
         body = text.encode() if p.receipt_via in ("text", "both") else b""
-        self.send(ops.DeliverSM(
-            seqNum=next(self.seq), source_addr=s.destination, destination_addr=s.source,
+        fields = dict(
+            source_addr=s.destination, destination_addr=s.source,
             esm_class=pt.EsmClass(pt.EsmClassMode.DEFAULT, pt.EsmClassType.SMSC_DELIVERY_RECEIPT),
             data_coding=_raw_dc(0), short_message=body, **params,
-        ))  # fmt: skip
+        )  # fmt: skip
+        self.send_receipt_pdu(fields)
+
+    def send_receipt_pdu(self, fields: dict[str, Any]) -> None:
+        """Send a receipt; until its deliver_sm_resp says ESME_ROK it will be redelivered
+        on the next bind, as SMSCs do (SMPP 3.4 §4.6.2: the SMSC keeps undelivered MTs)."""
+        seq = next(self.seq)
+        self.unacked_receipts[seq] = fields
+        self.send(ops.DeliverSM(seqNum=seq, **fields))
 
 
 def _status_int(status: Any) -> int:
@@ -359,6 +376,7 @@ class TestSmsc:
         self.ids = itertools.count(0x1A2B0000)
         self.submit_count = 0
         self.recent: list[float] = []
+        self.redeliver: list[dict[str, Any]] = []  # receipts never acknowledged
         self._server: asyncio.Server | None = None
         self._sessions: set[_Session] = set()
         self._tasks: set[asyncio.Task[None]] = set()
