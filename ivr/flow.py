@@ -261,7 +261,16 @@ def step(call: Call, event: Event) -> tuple[Call, list[Action]]:
 
 def _keyed(call: Call, digits: str, timed_out: bool) -> tuple[Call, list[Action]]:
     stage = call.stage
-    if stage in (Stage.MENU, Stage.RESULT, Stage.BUSY, Stage.GUIDES, Stage.GUIDE, Stage.MINE):
+    if stage in (
+        Stage.MENU,
+        Stage.CHOOSE,
+        Stage.RESULT,
+        Stage.BUSY,
+        Stage.GUIDES,
+        Stage.GUIDE,
+        Stage.MINE,
+        Stage.SECRET,
+    ):
         if digits == "*":
             return _repeat(call)
         if digits == "0":
@@ -274,6 +283,12 @@ def _keyed(call: Call, digits: str, timed_out: bool) -> tuple[Call, list[Action]
         if digits == "3" and call.caller_known:
             return _at(call, Stage.SECRET), [_ask(_at(call, Stage.SECRET))]
     elif stage is Stage.CODE:
+        # A lone 0 or * is not a slip inside a code: it is the key a caller presses for
+        # a person or to hear the question again, wherever they are.
+        if digits == "0":
+            return _officer(call, "asked")
+        if digits == "*":
+            return _repeat(call)
         problem = keypad_problem(digits)
         if problem is None:
             call = _note(replace(_at(call, Stage.LOOKING_UP), last_digits=digits), "code_keyed")

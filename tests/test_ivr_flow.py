@@ -65,6 +65,7 @@ def after(*events: Event) -> list[str]:
 
 
 START = CallAnswered(officer_open=True)
+KNOWN = CallAnswered(officer_open=True, caller_known=True)
 CLOSED = CallAnswered(officer_open=False)
 
 
@@ -98,6 +99,7 @@ TABLE: list[tuple[str, list[Event], list[str]]] = [
     ("silence at the menu", [Keyed("", timed_out=True)], ["ivr_no_input", "ivr_menu_main"]),
     ("hash alone at the menu", [Keyed("")], ["ivr_no_input", "ivr_menu_main"]),
     ("code too short", [Keyed("1"), Keyed("241129")], ["ivr_code_too_short", "ivr_enter_code"]),
+    ("star alone at the code repeats it", [Keyed("1"), Keyed("*")], ["ivr_enter_code"]),
     (
         "code timed out half keyed",
         [Keyed("1"), Keyed("2411", timed_out=True)],
@@ -273,6 +275,16 @@ def test_zero_out_of_hours_says_so_and_offers_the_menu_again() -> None:
     assert call.stage is Stage.MENU
 
 
+@pytest.mark.parametrize(
+    "before",
+    [[Keyed("1")], [Keyed("3")], [Keyed("1"), Keyed("2411290001"), Found((READY, OTHER))]],
+    ids=["entering a code", "entering the secret", "choosing the agency"],
+)
+def test_zero_reaches_an_officer_from_any_question(before: list[Event]) -> None:
+    _, actions = run(KNOWN, *before, Keyed("0"))
+    assert actions[-1] == ToOfficer("asked")
+
+
 def test_zero_after_a_result_and_when_busy_transfers() -> None:
     _, a = run(START, Keyed("1"), Keyed("2411290001"), Found((READY,)), Keyed("0"))
     _, b = run(START, Keyed("1"), Keyed("2411290001"), LookupDown(), Keyed("0"))
@@ -290,12 +302,15 @@ def test_silence_after_an_answer_ends_with_goodbye_not_an_officer() -> None:
 
 # ---- caller recognition: nothing before the second factor
 
-KNOWN = CallAnswered(officer_open=True, caller_known=True)
-
 
 def test_your_dossiers_asks_the_second_factor_before_saying_anything() -> None:
     _, actions = run(KNOWN, Keyed("3"))
     assert actions[-1:] == [Ask(("ivr_enter_secret",), 12, 8.0, 5.0)]
+
+
+def test_star_alone_at_the_secret_repeats_the_question() -> None:
+    call, _ = run(KNOWN, Keyed("3"))
+    assert heard(step(call, Keyed("*"))[1]) == ["ivr_enter_secret"]
 
 
 def test_a_keyed_secret_is_checked_by_the_lookup() -> None:
