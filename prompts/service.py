@@ -190,7 +190,12 @@ async def prepare(
         log.error("voice prompt %s has no placeholder: %s", prompt_id, reason)
     await refresh_dynamic(settings, lookup)
     store = store_for(settings.sounds)
-    return await asyncio.to_thread(inspect, store, scripts_for(store.read(), catalog))
+    report = await asyncio.to_thread(inspect, store, scripts_for(store.read(), catalog))
+    if report.ok:
+        log.info("voice prompts ready: %s", report.summary())
+    else:
+        log_report(report)  # still missing after rendering: say so again, loudly
+    return report
 
 
 # Faults of this machine (disk full, sounds directory not writable, ffmpeg missing):
