@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import platform
 import random
+import resource
 import socket
 import sqlite3
 import struct
@@ -82,6 +83,7 @@ def keypad_samples(path: Path, n: int, seed: int) -> list[str]:
 def callers_main(
     port: int, codes: list[str], pace_s: float, ramp_s: float, out: Connection
 ) -> None:
+    raise_fd_limit()
     out.send(asyncio.run(_callers(port, codes, pace_s, ramp_s)))
 
 
@@ -245,6 +247,13 @@ async def aborts(settings: Settings, db: Path, total: int) -> None:
     await lookup.close()
 
 
+def raise_fd_limit() -> None:
+    """1,000 calls hold 1,000 sockets in each process: lift the soft limit to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -254,8 +263,10 @@ async def main() -> None:
         "--count", type=int, default=1_000_000, help="dossiers to build without --database"
     )
     parser.add_argument("--concurrency", default="100,500,1000")
-    parser.add_argument("--pace-ms", type=float, default=50.0, help="how long each prompt plays")
-    parser.add_argument("--ramp-s", type=float, default=0.5)
+    parser.add_argument(
+        "--pace-ms", type=float, default=500.0, help="how long each prompt plays (real: 1-3 s)"
+    )
+    parser.add_argument("--ramp-s", type=float, default=10.0, help="calls start spread over this")
     parser.add_argument("--aborts", type=int, default=10_000)
     parser.add_argument(
         "--smoke", action="store_true", help="20,000 dossiers, 50 calls, 1,000 aborts"
@@ -263,6 +274,8 @@ async def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.count, args.concurrency, args.aborts = 20_000, "10,50", 1_000
+        args.pace_ms, args.ramp_s = 50.0, 0.5
+    raise_fd_limit()
 
     print(
         f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "

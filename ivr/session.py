@@ -82,13 +82,13 @@ class InboundCall:
     async def run(self) -> None:
         settings = self.deps.settings
         log.info("call %s from %s", self.uniqueid, mask_msisdn(self.caller))
-        await self.channel.run("ANSWER")
         now = self.deps.now()
         event: flow.Event | None = flow.CallAnswered(
             officer_open=officer_open(now, settings.hours, settings.holidays),
             caller_known=self.caller is not None,
         )
         try:
+            await self.channel.run("ANSWER")
             while event is not None:
                 self.call, actions = flow.step(self.call, event)
                 self._publish()
