@@ -276,3 +276,33 @@ async def test_shutdown_past_the_drain_time_hands_the_call_back_and_closes_it() 
         assert await call == []  # the socket closed: Asterisk continues in the dialplan
     assert cancelled.is_set()
     assert server.active_calls == 0
+
+
+async def test_a_trying_line_before_the_reply_is_skipped() -> None:
+    # res_agi.c may send "100 result=0 Trying..." before the real reply of a command.
+    outcome = Outcome()
+    async with (
+        asyncio.timeout(5),
+        agi_server({"ivr": recording_route(outcome, _two_commands)}) as server,
+    ):
+        await raw_asterisk(
+            server.port,
+            ENV,
+            [b"100 result=0 Trying...\n200 result=50 endpos=880\n", b"200 result=12 (timeout)\n"],
+        )
+        await outcome.done.wait()
+    assert outcome.replies == ["2", "12"]
+
+
+async def test_the_environment_reaches_the_route_with_its_parameters() -> None:
+    outcome = Outcome()
+    async with (
+        asyncio.timeout(5),
+        agi_server({"ivr": recording_route(outcome, _two_commands)}) as server,
+    ):
+        await raw_asterisk(server.port, ENV, [b"200 result=0 endpos=0\n", b"200 result=\n"])
+        await outcome.done.wait()
+    assert outcome.request is not None
+    assert outcome.request.params == {"agency": "hn", "lang": "vi"}
+    assert outcome.env["agi_callerid"] == "0912345678"
+    assert outcome.env["agi_language"] == "vi"
