@@ -185,7 +185,7 @@ def to_dossier(cells: Mapping[str, Any]) -> tuple[Dossier, list[str]]:
     return dossier, warnings
 
 
-async def import_file(path: Path, store: DossierStore, batch_size: int = 2000) -> Report:
+async def import_file(path: Path, store: DossierStore, batch_size: int = 10_000) -> Report:
     """Read, check and upsert every row; bad rows are reported, never fatal."""
     table = read_table(path)
     report = Report(ignored_columns=table.ignored_columns, encoding=table.encoding)
