@@ -13,6 +13,8 @@ from lookup.phones import normalise_phone
 
 def to_msisdn(raw: str) -> str:
     """'0912345678' / '+84912345678' / '84912345678' -> '84912345678'."""
+    if len(raw) == 11 and raw.startswith("84") and raw.isdigit() and raw[2] in "35789":
+        return raw  # already a current mobile number in our form (the common case)
     e164 = normalise_phone(raw)
     if e164 is None:
         return raw.strip()

@@ -56,6 +56,8 @@ def gsm_units(ch: str) -> int | None:
 
 def gsm_encode(text: str) -> bytes:
     """Unpacked septets; raises ValueError on a character outside GSM 03.38."""
+    if _GSM_PLAIN.fullmatch(text):
+        return text.encode("ascii").translate(_ASCII_TO_GSM)
     out = bytearray()
     for ch in text:
         if ch in _TO_SEPTET:
@@ -99,16 +101,39 @@ _PLAIN = str.maketrans(
 )
 
 
+# For plain text only three ASCII characters move: @ -> 0x00, $ -> 0x02, _ -> 0x11.
+_ASCII_TO_GSM = bytes.maketrans(b"@$_", b"\x00\x02\x11")
+
+
+class _Unaccent(dict[int, str]):
+    """str.translate table filled on first sight of each character (fast on long runs)."""
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        plain = ch.translate(_PLAIN).translate(_VIET_EXTRA)
+        decomposed = unicodedata.normalize("NFD", plain)
+        kept = unicodedata.normalize(
+            "NFC", "".join(c for c in decomposed if not unicodedata.combining(c))
+        )
+        value = "".join(c if gsm_units(c) is not None else "?" for c in kept)
+        self[code] = value
+        return value
+
+
+_UNACCENT = _Unaccent()
+# Characters that are one septet and the same code point in ASCII and GSM 03.38.
+_GSM_PLAIN = re.compile(r"[A-Za-z0-9 @$_!\"#%&'()*+,\-./:;<=>?\n\r]*")
+
+
 def unaccent(text: str) -> str:
     """Vietnamese without diacritics ("Hồ sơ đã xong" -> "Ho so da xong"), GSM-safe."""
-    decomposed = unicodedata.normalize("NFD", text.translate(_PLAIN).translate(_VIET_EXTRA))
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    plain = unicodedata.normalize("NFC", plain)
-    return "".join(ch if gsm_units(ch) is not None else "?" for ch in plain)
+    if _GSM_PLAIN.fullmatch(text):
+        return text
+    return unicodedata.normalize("NFC", text).translate(_UNACCENT)
 
 
 def fits_gsm(text: str) -> bool:
-    return all(gsm_units(ch) is not None for ch in text)
+    return _GSM_PLAIN.fullmatch(text) is not None or all(gsm_units(ch) is not None for ch in text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +146,8 @@ class Encoded:
 
 
 def _units(text: str, data_coding: int) -> list[int]:
+    if data_coding == DC_GSM and _GSM_PLAIN.fullmatch(text):
+        return [1] * len(text)
     if data_coding == DC_GSM:
         return [gsm_units(ch) or 1 for ch in text]
     return [len(ch.encode("utf-16-be")) // 2 for ch in text]

@@ -504,24 +504,32 @@ class _Batch:
 
 
 class _Bucket:
-    """Token bucket: `rate` parts a second, bursts up to one second's worth."""
+    """Paces parts at `rate` a second (a GCRA-style schedule, not a burst bucket).
+
+    Each part takes the next slot 1/rate after the previous one, so no sliding
+    one-second window ever holds more than rate + 1 parts (SMSCs that count
+    per second throttle anything more). A loop that wakes a little late may
+    catch up its owed slots; after an idle spell the schedule restarts from now.
+    """
+
+    CATCH_UP_S = 0.05
 
     def __init__(self, rate: float, now: float) -> None:
-        self.rate = rate
-        self.capacity = max(1.0, rate)
-        self.tokens = 1.0  # start gently: no full-second burst right after a bind
-        self.at = now
+        self.interval = 1.0 / rate
+        self.next = now
 
     def available(self, now: float) -> int:
-        self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        return int(self.tokens)
+        if now < self.next:
+            return 0
+        if now - self.next > self.CATCH_UP_S:
+            self.next = now  # idle, not late: no burst
+        return int((now - self.next) / self.interval) + 1
 
     def take(self) -> None:
-        self.tokens -= 1.0
+        self.next += self.interval
 
     def wait_s(self, now: float) -> float:
-        return max(0.0, (1.0 - self.tokens) / self.rate)
+        return max(0.0, self.next - now)
 
 
 def _respond(client: Any, command: str, sequence: int, status: int = ROK) -> None:

@@ -199,27 +199,29 @@ class Outbox:
     ) -> int | None:
         """Store one message and its parts; None when dedup_key/inbound_id already exist."""
         body, ucs2 = choose_coding(text, accents=accents)
+        encoded = encode(body, reference=0, ucs2=ucs2)
         cursor = self._conn.execute(
             "INSERT OR IGNORE INTO sms_message (msisdn, body, kind, state, data_coding,"
             " esm_class, not_before, created_at, updated_at, dedup_key, inbound_id)"
-            " VALUES (?, ?, ?, 'queued', 0, 0, ?, ?, ?, ?, ?)",
-            (msisdn, body, kind, not_before, now, now, dedup_key, inbound_id),
-        )
+            " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+            (msisdn, body, kind, encoded.data_coding, encoded.esm_class, not_before, now, now,
+             dedup_key, inbound_id),
+        )  # fmt: skip
         if cursor.rowcount == 0:
             return None
         message_id = cursor.lastrowid
         assert message_id is not None
-        # The reference is derived from the id: deterministic, and a resend reuses it.
-        encoded = encode(body, reference=message_id & 0xFF, ucs2=ucs2)
-        self._conn.execute(
-            "UPDATE sms_message SET data_coding = ?, esm_class = ? WHERE id = ?",
-            (encoded.data_coding, encoded.esm_class, message_id),
-        )
-        self._conn.executemany(
-            "INSERT INTO sms_part (message_id, seq, payload, state, next_try)"
-            " VALUES (?, ?, ?, 'queued', ?)",
-            [(message_id, seq, part, not_before) for seq, part in enumerate(encoded.parts, 1)],
-        )
+        parts = encoded.parts
+        if len(parts) > 1:
+            # The concatenation reference comes from the id: deterministic, and a resend
+            # after a crash reuses it (the stored bytes are what goes out again).
+            parts = tuple(p[:3] + bytes((message_id & 0xFF,)) + p[4:] for p in parts)
+        for seq, part in enumerate(parts, 1):
+            self._conn.execute(
+                "INSERT INTO sms_part (message_id, seq, payload, state, next_try)"
+                " VALUES (?, ?, ?, 'queued', ?)",
+                (message_id, seq, part, not_before),
+            )
         return message_id
 
     def recover(self) -> int:

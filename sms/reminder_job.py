@@ -12,17 +12,20 @@ with not_before = next opening (deferred, not dropped).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
+import operator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from gateway.settings import Settings
-from lookup.model import Dossier, Status
+from lookup.model import Dossier, PublicView, Status
 from lookup.port import DossierLookup, LookupUnavailable
 from prompts.catalog import Catalog
 from sms import reminders
+from sms.address import to_msisdn
 from sms.outbox import Outbox
 from sms.replies import ReplyContext
 
@@ -60,47 +63,46 @@ def rules_from(settings: Settings) -> reminders.Rules:
 
 
 def _to_json(d: Dossier) -> str:
+    """The watch row: public fields and the numbers (normalised) as a compact JSON array."""
     return json.dumps(
-        {
-            "code": d.code,
-            "agency_id": d.agency_id,
-            "agency_name": d.agency_name,
-            "procedure_code": d.procedure_code,
-            "procedure_name": d.procedure_name,
-            "status": int(d.status),
-            "received_on": d.received_on.isoformat(),
-            "due_on": d.due_on.isoformat(),
-            "rescheduled_on": d.rescheduled_on.isoformat() if d.rescheduled_on else None,
-            "ready_on": d.ready_on.isoformat() if d.ready_on else None,
-            "status_at": d.status_at.isoformat() if d.status_at else None,
-            "collection_place": d.collection_place,
-            "phones": list(d.applicant_phones),
-        },
+        [
+            d.code, d.agency_id, d.agency_name, d.procedure_code, d.procedure_name,
+            int(d.status), d.received_on.isoformat(), d.due_on.isoformat(),
+            d.rescheduled_on.isoformat() if d.rescheduled_on else None,
+            d.ready_on.isoformat() if d.ready_on else None,
+            d.status_at.isoformat() if d.status_at else None,
+            d.collection_place, [to_msisdn(p) for p in d.applicant_phones if p.strip()],
+        ],
         ensure_ascii=False,
-    )
+    )  # fmt: skip
+
+
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
 
 
 def _from_json(text: str) -> Dossier:
-    v: dict[str, Any] = json.loads(text)
-
-    def day(key: str) -> date | None:
-        return date.fromisoformat(v[key]) if v.get(key) else None
-
+    (code, agency_id, agency_name, procedure_code, procedure_name, status, received_on, due_on,
+     rescheduled_on, ready_on, status_at, collection_place, phones) = json.loads(text)  # fmt: skip
     return Dossier(
-        code=v["code"],
-        agency_id=v["agency_id"],
-        agency_name=v["agency_name"],
-        procedure_code=v["procedure_code"],
-        procedure_name=v["procedure_name"],
-        status=Status(v["status"]),
-        received_on=date.fromisoformat(v["received_on"]),
-        due_on=date.fromisoformat(v["due_on"]),
-        rescheduled_on=day("rescheduled_on"),
-        ready_on=day("ready_on"),
-        status_at=datetime.fromisoformat(v["status_at"]) if v.get("status_at") else None,
-        collection_place=v["collection_place"],
-        applicant_phones=tuple(v["phones"]),
+        code=code,
+        agency_id=agency_id,
+        agency_name=agency_name,
+        procedure_code=procedure_code,
+        procedure_name=procedure_name,
+        status=Status(status),
+        received_on=date.fromisoformat(received_on),
+        due_on=date.fromisoformat(due_on),
+        rescheduled_on=_day(rescheduled_on),
+        ready_on=_day(ready_on),
+        status_at=datetime.fromisoformat(status_at) if status_at else None,
+        collection_place=collection_place,
+        applicant_phones=tuple(phones),
     )
+
+
+# Every field of a PublicView but its code: what makes two reminder texts differ.
+_SHAPE = operator.attrgetter(*(f.name for f in dataclasses.fields(PublicView) if f.name != "code"))
 
 
 class ReminderJob:
@@ -116,6 +118,7 @@ class ReminderJob:
         if problems:
             raise ValueError("; ".join(problems))
         self._fees: dict[str, str] = {}
+        self._shapes: dict[tuple[object, ...], str] = {}
 
     async def run_once(self, now: datetime) -> Summary:
         """Read all changes since the saved cursor, then the calendar; queue what is due."""
@@ -199,6 +202,27 @@ class ReminderJob:
                 self._fees[code] = procedure.fee if procedure else ""
         return self._fees
 
+    def _text(self, reminder: reminders.Reminder, today: date, ctx: ReplyContext, fee: str) -> str:
+        """Compose once per message shape: dossiers that differ only in their code share
+        a text (a placeholder of the code's length stands in, so cutting is the same)."""
+        view = reminder.view
+        placeholder = "Z" * len(view.code)
+        key = (reminder.kind, _SHAPE(view), len(view.code), reminder.event_date, fee, today)
+        shape = self._shapes.get(key)
+        if shape is None:
+            stand_in = dataclasses.replace(
+                reminder, view=dataclasses.replace(view, code=placeholder)
+            )
+            shape = reminders.text(
+                stand_in, today, ctx, templates=self.settings.sms.templates, fee=fee
+            )
+            if len(self._shapes) > 10_000:
+                self._shapes.clear()
+            self._shapes[key] = shape
+        if shape.count(placeholder) == 1:
+            return shape.replace(placeholder, view.code)
+        return reminders.text(reminder, today, ctx, templates=self.settings.sms.templates, fee=fee)
+
     def _queue(
         self,
         due: list[reminders.Reminder],
@@ -215,16 +239,7 @@ class ReminderJob:
             if reminder.msisdn in opted_out:
                 summary.opted_out += 1
                 continue
-            if self.outbox.has_dedup(reminder.dedup_key):
-                summary.duplicates += 1
-                continue
-            body = reminders.text(
-                reminder,
-                today,
-                ctx,
-                templates=self.settings.sms.templates,
-                fee=fees.get(reminder.view.procedure_code, ""),
-            )
+            body = self._text(reminder, today, ctx, fees.get(reminder.view.procedure_code, ""))
             queued = self.outbox.enqueue(
                 reminder.msisdn,
                 body,

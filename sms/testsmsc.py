@@ -309,14 +309,21 @@ class _Session:
             self.send(ops.Unbind(seqNum=next(self.seq)))
 
     def _over_tps(self, now: float) -> bool:
+        """A token bucket of max_tps a second with a 100 ms burst, as SMSC throughput
+        limiters work (a strict sliding window would punish ordinary network jitter)."""
         limit = self.smsc.personality.max_tps
         if limit is None:
             return False
-        window = self.smsc.recent
-        window.append(now)
-        while window and window[0] < now - 1.0:
-            window.pop(0)
-        return len(window) > limit
+        smsc = self.smsc
+        capacity = max(1.0, limit * 0.1)
+        if smsc.tokens_at is None:
+            smsc.tokens, smsc.tokens_at = capacity, now
+        smsc.tokens = min(capacity, smsc.tokens + (now - smsc.tokens_at) * limit)
+        smsc.tokens_at = now
+        if smsc.tokens < 1.0:
+            return True
+        smsc.tokens -= 1.0
+        return False
 
     def send_receipt(self, s: Submitted, outcome: str) -> None:
         p = self.smsc.personality
@@ -375,7 +382,8 @@ class TestSmsc:
         self.host, self.port = host, port
         self.ids = itertools.count(0x1A2B0000)
         self.submit_count = 0
-        self.recent: list[float] = []
+        self.tokens = 0.0
+        self.tokens_at: float | None = None
         self.redeliver: list[dict[str, Any]] = []  # receipts never acknowledged
         self._server: asyncio.Server | None = None
         self._sessions: set[_Session] = set()
@@ -506,3 +514,49 @@ class TestSmsc:
         """Abrupt disconnect of the current bind (no unbind)."""
         if self._current is not None:
             self._current.writer.transport.abort()
+
+
+async def _serve_forever(args: Any) -> None:
+    """`python -m sms.testsmsc`: a standalone SMSC; prints its port, then answers
+    'stats' on stdin with a JSON line (used by bench/sms_bench.py). EOF stops it."""
+    import json
+    import sys
+
+    personality = Personality(
+        submit_delay_s=args.submit_delay,
+        max_tps=args.max_tps,
+        receipts=None if args.no_receipts else "delivered",
+        password=args.password,
+    )
+    async with TestSmsc(personality, host=args.host, port=args.port) as smsc:
+        print(f"listening {smsc.host} {smsc.port}", flush=True)
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        while line := await reader.readline():
+            if line.strip() == b"stats":
+                submits = smsc.record.submits
+                print(json.dumps({
+                    "submits": len(submits),
+                    "throttled": smsc.record.throttled,
+                    "first_at": submits[0].at if submits else None,
+                    "last_at": submits[-1].at if submits else None,
+                    "max_outstanding": smsc.record.max_outstanding,
+                }), flush=True)  # fmt: skip
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="tracuu test SMSC (smpp.pdu3) on loopback")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=2775)
+    parser.add_argument("--submit-delay", type=float, default=0.0, help="seconds per submit_sm")
+    parser.add_argument("--max-tps", type=float, default=None, help="throttle above this")
+    parser.add_argument("--no-receipts", action="store_true")
+    parser.add_argument("--password", default=None, help="require this bind password")
+    asyncio.run(_serve_forever(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

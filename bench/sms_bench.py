@@ -1,0 +1,220 @@
+"""SMS benchmarks: the SMPP link against the test SMSC, and the reminder job.
+
+    .venv/bin/python bench/sms_bench.py            # full size
+    .venv/bin/python bench/sms_bench.py --smoke    # seconds, for CI
+
+The test SMSC (sms/testsmsc.py, smpp.pdu3) runs in a process of its own so it
+does not share the GIL with the link thread; the gateway side is the real
+SmppLink thread and the SQLite outbox. Figures, each with its goal:
+
+1. sustained rate at a configured TPS, SMSC throttling above it: >= 99 %, 0 throttled
+2. window vs send-and-wait, SMSC answering each submit after 20 ms: >= 10x
+3. loopback, no delay: outbox -> SMSC -> receipts matched: >= 3,000 msg/s
+4. 100,000 due reminders selected and queued: <= 5 s, RSS <= 200 MB (own process)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sms.link import SmppLink  # noqa: E402
+from sms.outbox import Outbox, migrate_file, migrate_sync  # noqa: E402
+from sms.settings import SmppSettings  # noqa: E402
+
+
+class Smsc:
+    """`python -m sms.testsmsc` in a subprocess."""
+
+    def __init__(self, *options: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sms.testsmsc", "--port", "0", *options],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        self.port = int(self.process.stdout.readline().split()[2])
+
+    def stats(self) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write("stats\n")
+        self.process.stdin.flush()
+        result: dict[str, Any] = json.loads(self.process.stdout.readline())
+        return result
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(10)
+
+
+def fill(database: Path, count: int) -> None:
+    migrate_sync(database)
+    outbox = Outbox.open(database)
+    with outbox.transaction():
+        for i in range(count):
+            outbox.enqueue(f"8490{i % 10_000_000:07d}", f"Tin nhan thu {i}", kind="test",
+                           accents=False, now=0.0)  # fmt: skip
+    outbox.close()
+
+
+def count_state(database: Path, states: tuple[str, ...]) -> int:
+    with sqlite3.connect(database) as conn:
+        marks = ",".join("?" * len(states))
+        row = conn.execute(f"SELECT COUNT(*) FROM sms_message WHERE state IN ({marks})", states)
+        return int(row.fetchone()[0])
+
+
+def run_link(count: int, smsc: Smsc, *, window: int, tps: float, until: tuple[str, ...],
+             timeout_s: float) -> float:  # fmt: skip
+    """Send `count` queued messages; seconds from bind until all reach `until`."""
+    with tempfile.TemporaryDirectory() as scratch:
+        database = Path(scratch) / "bench.sqlite3"
+        fill(database, count)
+        bound = []
+        settings = SmppSettings(host="127.0.0.1", port=smsc.port, system_id="bench",
+                                window=window, tps=tps)  # fmt: skip
+        link = SmppLink(settings, database,
+                        on_state=lambda s, d: bound.append(time.monotonic()) if s == "up" else None)  # fmt: skip
+        link.start()
+        deadline = time.monotonic() + timeout_s
+        try:
+            while count_state(database, until) < count:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"only {count_state(database, until)} of {count} done")
+                time.sleep(0.005)
+            done = time.monotonic()
+        finally:
+            link.stop(10)
+        return done - bound[0]
+
+
+def bench_tps(smoke: bool) -> dict[str, Any]:
+    tps = 50.0 if smoke else 200.0
+    count = int(tps * (3 if smoke else 20))
+    smsc = Smsc("--max-tps", str(tps), "--no-receipts")
+    try:
+        run_link(count, smsc, window=10, tps=tps, until=("submitted",), timeout_s=count / tps * 3)
+        stats = smsc.stats()
+    finally:
+        smsc.close()
+    rate = (stats["submits"] - 1) / (stats["last_at"] - stats["first_at"])
+    return {"configured_tps": tps, "messages": count, "measured_tps": round(rate, 2),
+            "ratio": round(rate / tps, 4), "throttled": stats["throttled"]}  # fmt: skip
+
+
+def bench_window(smoke: bool) -> dict[str, Any]:
+    count = 100 if smoke else 500
+    smsc = Smsc("--submit-delay", "0.02", "--no-receipts")
+    try:
+        wait = run_link(count, smsc, window=1, tps=100_000, until=("submitted",), timeout_s=120)
+        windowed = run_link(count, smsc, window=50, tps=100_000, until=("submitted",),
+                            timeout_s=120)  # fmt: skip
+    finally:
+        smsc.close()
+    return {"messages": count, "send_and_wait_msg_s": round(count / wait, 1),
+            "window_50_msg_s": round(count / windowed, 1), "ratio": round(wait / windowed, 1)}  # fmt: skip
+
+
+def bench_loopback(smoke: bool) -> dict[str, Any]:
+    count = 2_000 if smoke else 20_000
+    smsc = Smsc()
+    try:
+        seconds = run_link(count, smsc, window=100, tps=1_000_000, until=("delivered",),
+                           timeout_s=300)  # fmt: skip
+        stats = smsc.stats()
+    finally:
+        smsc.close()
+    return {"messages": count, "seconds": round(seconds, 2),
+            "msg_s_delivered": round(count / seconds, 1), "smsc_submits": stats["submits"]}  # fmt: skip
+
+
+REMINDERS_CHILD = """
+import asyncio, json, resource, sys, time
+sys.path.insert(0, {root!r})
+from bench.sms_bench import reminders_child
+print(json.dumps(asyncio.run(reminders_child({count}))))
+"""
+
+
+async def reminders_child(count: int) -> dict[str, Any]:
+    """In its own process: the watch table holds `count` dossiers due tomorrow; time the
+    calendar pass that selects them and queues one reminder each (texts composed)."""
+    from gateway.settings import Settings
+    from lookup.model import Dossier, Status
+    from prompts.catalog import load_catalog
+    from sms.reminder_job import ReminderJob, _to_json
+    from sms.replies import ReplyContext
+
+    zone = ZoneInfo("Asia/Ho_Chi_Minh")
+    today = date(2026, 11, 30)
+    with tempfile.TemporaryDirectory() as scratch:
+        database = Path(scratch) / "reminders.sqlite3"
+        await migrate_file(database)
+        outbox = Outbox.open(database)
+        with outbox.transaction():
+            for i in range(count):
+                d = Dossier(
+                    code=f"000.00.18.H26-261120-{i:06d}", agency_id="000.00.18.H26",
+                    procedure_code="1.001193", procedure_name="Đăng ký khai sinh",
+                    status=Status.PROCESSING, received_on=date(2026, 11, 20),
+                    due_on=today + timedelta(days=1), applicant_phones=(f"+8491{i:07d}",),
+                )  # fmt: skip
+                outbox.watch(d.code, 4, d.due_on.isoformat(), None, _to_json(d))
+        settings = Settings(database=str(database))
+        catalog = load_catalog()
+        job = ReminderJob(settings, None, outbox, catalog)  # type: ignore[arg-type]
+        ctx = ReplyContext(catalog=catalog, office=settings.office, today=today)
+        from sms.reminder_job import Summary
+
+        summary = Summary()
+        now = datetime(2026, 11, 30, 9, 0, tzinfo=zone).timestamp()
+        started = time.perf_counter()
+        await job.calendar(today, ctx, now, now, summary)
+        seconds = time.perf_counter() - started
+        outbox.close()
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"reminders": count, "queued": summary.queued, "seconds": round(seconds, 2),
+            "max_rss_mb": round(rss_mb, 1)}  # fmt: skip
+
+
+def bench_reminders(smoke: bool) -> dict[str, Any]:
+    count = 10_000 if smoke else 100_000
+    out = subprocess.run(
+        [sys.executable, "-c", REMINDERS_CHILD.format(root=str(ROOT), count=count)],
+        capture_output=True, text=True, check=True, timeout=600,
+    )  # fmt: skip
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="small sizes (seconds)")
+    parser.add_argument("--only", choices=["tps", "window", "loopback", "reminders"])
+    args = parser.parse_args()
+    print(f"# {platform.node()} {platform.machine()} {platform.python_version()}"
+          f" cpus={__import__('os').cpu_count()} smoke={args.smoke}")  # fmt: skip
+    parts = {"tps": bench_tps, "window": bench_window, "loopback": bench_loopback,
+             "reminders": bench_reminders}  # fmt: skip
+    for name, bench in parts.items():
+        if args.only in (None, name):
+            print(name, json.dumps(bench(args.smoke)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
