@@ -1,7 +1,9 @@
 """Subcommands of the lookup package: lookup, import, demo-data, db init.
 
 Exit codes of `tracuu lookup`: 0 found, 1 not found, 2 invalid code (the
-reason on stderr), 3 the dossier store cannot answer.
+reason on stderr), 3 the dossier store cannot answer. `tracuu import`: 0 every
+row stored, 1 some rows rejected (the others are stored), 2 the file cannot be
+read, 3 the database cannot be written.
 """
 
 from __future__ import annotations

@@ -67,7 +67,11 @@ _HEADERS: dict[str, tuple[str, ...]] = {
                     "co quan tiep nhan", "don vi tiep nhan"),
     "secret": ("secret", "pin", "ma pin", "ma bi mat", "ma tra cuu"),
 }  # fmt: skip
-_BY_HEADER = {spelling: name for name, spellings in _HEADERS.items() for spelling in spellings}
+_BY_HEADER = {
+    spelling: (name, rank)
+    for name, spellings in _HEADERS.items()
+    for rank, spelling in enumerate(spellings)
+}
 _PHONE_SPLIT = re.compile(r"[;,/|\n]")
 
 
@@ -207,7 +211,8 @@ async def import_file(path: Path, store: DossierStore, batch_size: int = 10_000)
 
 
 def header_field(header: str) -> str | None:
-    return _BY_HEADER.get(fold(header))
+    found = _BY_HEADER.get(fold(header))
+    return None if found is None else found[0]
 
 
 def _table(rows: Iterator[tuple[int, list[Any]]], encoding: str) -> Table:
@@ -234,15 +239,16 @@ def _table(rows: Iterator[tuple[int, list[Any]]], encoding: str) -> Table:
 
 
 def _header(values: list[Any]) -> tuple[dict[int, str], list[str]]:
-    columns: dict[int, str] = {}
-    ignored: list[str] = []
+    """Column index -> field; when two columns mean one field, the better spelling wins."""
+    best: dict[str, tuple[int, int]] = {}  # field -> (rank, column)
     for index, value in enumerate(values):
-        header = _text(value)
-        name = header_field(header)
-        if name is not None and name not in columns.values():
-            columns[index] = name
-        elif header:
-            ignored.append(header)
+        found = _BY_HEADER.get(fold(_text(value)))
+        if found is not None:
+            name, rank = found
+            if name not in best or rank < best[name][0]:
+                best[name] = (rank, index)
+    columns = {index: name for name, (_, index) in best.items()}
+    ignored = [_text(v) for i, v in enumerate(values) if i not in columns and _text(v)]
     return columns, ignored
 
 

@@ -233,33 +233,39 @@ def _write_dossiers(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
                 chunk,
             ):
                 known[key] = (ident, phones)
-        stored = {ident: _split(phones) for ident, phones in known.values()}
+        stored = dict(known.values())  # id -> phones in the file before this batch
         # Two subqueries: SQLite answers a lone max() from the index, but two
         # max() in one SELECT scan the whole table.
         last_id, last_seq = conn.execute(
             "SELECT coalesce((SELECT max(id) FROM dossier), 0),"
             " coalesce((SELECT max(change_seq) FROM dossier), 0)"
         ).fetchone()
-        wanted: dict[int, set[str]] = {}
+        wanted: dict[int, str] = {}  # id -> phones after this batch
         params = []
         for offset, row in enumerate(rows, start=1):
-            key, phones = row[key_at], row[phones_at]
-            if key in known:
-                ident = known[key][0]
-            else:
+            key = row[key_at]
+            prior = known.get(key)
+            if prior is None:
                 last_id += 1
                 ident = last_id
-            known[key] = (ident, phones)
-            wanted[ident] = _split(phones)
-            params.append([ident, *row, last_seq + offset])
+            else:
+                ident = prior[0]
+            known[key] = (ident, row[phones_at])
+            wanted[ident] = row[phones_at]
+            params.append((ident, *row, last_seq + offset))
         conn.executemany(_UPSERT, params)
+        changed = [
+            (i, _split(stored.get(i, "")), _split(p))
+            for i, p in wanted.items()
+            if p != stored.get(i, "")
+        ]
         conn.executemany(
             "DELETE FROM dossier_phone WHERE phone = ? AND dossier_id = ?",
-            [(p, i) for i, phones in wanted.items() for p in stored.get(i, set()) - phones],
+            [(p, i) for i, old, new in changed for p in old - new],
         )
         conn.executemany(
             "INSERT OR IGNORE INTO dossier_phone (phone, dossier_id) VALUES (?, ?)",
-            [(p, i) for i, phones in wanted.items() for p in phones - stored.get(i, set())],
+            [(p, i) for i, old, new in changed for p in new - old],
         )
         conn.execute("COMMIT")
     except BaseException:
@@ -390,8 +396,9 @@ class SqliteLookup:
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
         conn = next(self._next)
         try:
-            async with asyncio.timeout(self._timeout_s), conn.execute(sql, params) as cursor:
-                return list(await cursor.fetchall())
+            async with asyncio.timeout(self._timeout_s):
+                # One trip to aiosqlite's thread (execute + fetchall + close would be three).
+                return list(await conn.execute_fetchall(sql, params))
         except (sqlite3.Error, ValueError) as exc:  # aiosqlite: ValueError when closed
             raise LookupUnavailable(f"dossier database error: {exc}") from exc
         except TimeoutError as exc:

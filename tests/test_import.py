@@ -227,6 +227,18 @@ async def test_xlsx_with_real_cell_types(tmp_path: Path) -> None:
         await lookup.close()
 
 
+def test_the_code_column_is_chosen_by_name_not_position(tmp_path: Path) -> None:
+    path = tmp_path / "both.csv"
+    path.write_text(
+        "Số hồ sơ,Mã hồ sơ,Trạng thái,Ngày hẹn trả\n"
+        "123/2024,000.00.18.H26-241129-0001,4,03/12/2024\n",
+        encoding="utf-8",
+    )
+    table = read_table(path)
+    assert table.rows[0][1]["code"] == "000.00.18.H26-241129-0001"
+    assert table.ignored_columns == ["Số hồ sơ"]
+
+
 def test_files_that_cannot_be_read(tmp_path: Path) -> None:
     no_header = tmp_path / "x.csv"
     no_header.write_text("a,b\n1,2\n")
