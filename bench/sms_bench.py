@@ -16,7 +16,6 @@ SmppLink thread and the SQLite outbox. Figures, each with its goal:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import platform
 import resource
@@ -44,13 +43,17 @@ class Smsc:
     def __init__(self, *options: str) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sms.testsmsc", "--port", "0", *options],
-            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.process.stdout is not None
         self.port = int(self.process.stdout.readline().split()[2])
 
     def stats(self) -> dict[str, Any]:
-        assert self.process.stdin is not None and self.process.stdout is not None
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
         self.process.stdin.write("stats\n")
         self.process.stdin.flush()
         result: dict[str, Any] = json.loads(self.process.stdout.readline())
@@ -67,8 +70,13 @@ def fill(database: Path, count: int) -> None:
     outbox = Outbox.open(database)
     with outbox.transaction():
         for i in range(count):
-            outbox.enqueue(f"8490{i % 10_000_000:07d}", f"Tin nhan thu {i}", kind="test",
-                           accents=False, now=0.0)  # fmt: skip
+            outbox.enqueue(
+                f"8490{i % 10_000_000:07d}",
+                f"Tin nhan thu {i}",
+                kind="test",
+                accents=False,
+                now=0.0,
+            )
     outbox.close()
 
 
@@ -79,17 +87,23 @@ def count_state(database: Path, states: tuple[str, ...]) -> int:
         return int(row.fetchone()[0])
 
 
-def run_link(count: int, smsc: Smsc, *, window: int, tps: float, until: tuple[str, ...],
-             timeout_s: float) -> float:  # fmt: skip
+def run_link(
+    count: int, smsc: Smsc, *, window: int, tps: float, until: tuple[str, ...], timeout_s: float
+) -> float:
     """Send `count` queued messages; seconds from bind until all reach `until`."""
     with tempfile.TemporaryDirectory() as scratch:
         database = Path(scratch) / "bench.sqlite3"
         fill(database, count)
         bound = []
-        settings = SmppSettings(host="127.0.0.1", port=smsc.port, system_id="bench",
-                                window=window, tps=tps)  # fmt: skip
-        link = SmppLink(settings, database,
-                        on_state=lambda s, d: bound.append(time.monotonic()) if s == "up" else None)  # fmt: skip
+        settings = SmppSettings(
+            host="127.0.0.1", port=smsc.port, system_id="bench", window=window, tps=tps
+        )
+
+        def on_state(state: str, detail: str) -> None:
+            if state == "up":
+                bound.append(time.monotonic())
+
+        link = SmppLink(settings, database, on_state=on_state)
         link.start()
         deadline = time.monotonic() + timeout_s
         try:
@@ -113,8 +127,13 @@ def bench_tps(smoke: bool) -> dict[str, Any]:
     finally:
         smsc.close()
     rate = (stats["submits"] - 1) / (stats["last_at"] - stats["first_at"])
-    return {"configured_tps": tps, "messages": count, "measured_tps": round(rate, 2),
-            "ratio": round(rate / tps, 4), "throttled": stats["throttled"]}  # fmt: skip
+    return {
+        "configured_tps": tps,
+        "messages": count,
+        "measured_tps": round(rate, 2),
+        "ratio": round(rate / tps, 4),
+        "throttled": stats["throttled"],
+    }
 
 
 def bench_window(smoke: bool) -> dict[str, Any]:
@@ -122,25 +141,35 @@ def bench_window(smoke: bool) -> dict[str, Any]:
     smsc = Smsc("--submit-delay", "0.02", "--no-receipts")
     try:
         wait = run_link(count, smsc, window=1, tps=100_000, until=("submitted",), timeout_s=120)
-        windowed = run_link(count, smsc, window=50, tps=100_000, until=("submitted",),
-                            timeout_s=120)  # fmt: skip
+        windowed = run_link(
+            count, smsc, window=50, tps=100_000, until=("submitted",), timeout_s=120
+        )
     finally:
         smsc.close()
-    return {"messages": count, "send_and_wait_msg_s": round(count / wait, 1),
-            "window_50_msg_s": round(count / windowed, 1), "ratio": round(wait / windowed, 1)}  # fmt: skip
+    return {
+        "messages": count,
+        "send_and_wait_msg_s": round(count / wait, 1),
+        "window_50_msg_s": round(count / windowed, 1),
+        "ratio": round(wait / windowed, 1),
+    }
 
 
 def bench_loopback(smoke: bool) -> dict[str, Any]:
     count = 2_000 if smoke else 20_000
     smsc = Smsc()
     try:
-        seconds = run_link(count, smsc, window=100, tps=1_000_000, until=("delivered",),
-                           timeout_s=300)  # fmt: skip
+        seconds = run_link(
+            count, smsc, window=100, tps=1_000_000, until=("delivered",), timeout_s=300
+        )
         stats = smsc.stats()
     finally:
         smsc.close()
-    return {"messages": count, "seconds": round(seconds, 2),
-            "msg_s_delivered": round(count / seconds, 1), "smsc_submits": stats["submits"]}  # fmt: skip
+    return {
+        "messages": count,
+        "seconds": round(seconds, 2),
+        "msg_s_delivered": round(count / seconds, 1),
+        "smsc_submits": stats["submits"],
+    }
 
 
 REMINDERS_CHILD = """
@@ -169,11 +198,15 @@ async def reminders_child(count: int) -> dict[str, Any]:
         with outbox.transaction():
             for i in range(count):
                 d = Dossier(
-                    code=f"000.00.18.H26-261120-{i:06d}", agency_id="000.00.18.H26",
-                    procedure_code="1.001193", procedure_name="Đăng ký khai sinh",
-                    status=Status.PROCESSING, received_on=date(2026, 11, 20),
-                    due_on=today + timedelta(days=1), applicant_phones=(f"+8491{i:07d}",),
-                )  # fmt: skip
+                    code=f"000.00.18.H26-261120-{i:06d}",
+                    agency_id="000.00.18.H26",
+                    procedure_code="1.001193",
+                    procedure_name="Đăng ký khai sinh",
+                    status=Status.PROCESSING,
+                    received_on=date(2026, 11, 20),
+                    due_on=today + timedelta(days=1),
+                    applicant_phones=(f"+8491{i:07d}",),
+                )
                 outbox.watch(d.code, 4, d.due_on.isoformat(), None, _to_json(d))
         settings = Settings(database=str(database))
         catalog = load_catalog()
@@ -188,16 +221,23 @@ async def reminders_child(count: int) -> dict[str, Any]:
         seconds = time.perf_counter() - started
         outbox.close()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"reminders": count, "queued": summary.queued, "seconds": round(seconds, 2),
-            "max_rss_mb": round(rss_mb, 1)}  # fmt: skip
+    return {
+        "reminders": count,
+        "queued": summary.queued,
+        "seconds": round(seconds, 2),
+        "max_rss_mb": round(rss_mb, 1),
+    }
 
 
 def bench_reminders(smoke: bool) -> dict[str, Any]:
     count = 10_000 if smoke else 100_000
     out = subprocess.run(
         [sys.executable, "-c", REMINDERS_CHILD.format(root=str(ROOT), count=count)],
-        capture_output=True, text=True, check=True, timeout=600,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -207,10 +247,16 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="small sizes (seconds)")
     parser.add_argument("--only", choices=["tps", "window", "loopback", "reminders"])
     args = parser.parse_args()
-    print(f"# {platform.node()} {platform.machine()} {platform.python_version()}"
-          f" cpus={__import__('os').cpu_count()} smoke={args.smoke}")  # fmt: skip
-    parts = {"tps": bench_tps, "window": bench_window, "loopback": bench_loopback,
-             "reminders": bench_reminders}  # fmt: skip
+    print(
+        f"# {platform.node()} {platform.machine()} {platform.python_version()}"
+        f" cpus={__import__('os').cpu_count()} smoke={args.smoke}"
+    )
+    parts = {
+        "tps": bench_tps,
+        "window": bench_window,
+        "loopback": bench_loopback,
+        "reminders": bench_reminders,
+    }
     for name, bench in parts.items():
         if args.only in (None, name):
             print(name, json.dumps(bench(args.smoke)), flush=True)

@@ -31,6 +31,8 @@ GSM_EXTENSION = {
     0x65: "€",
 }
 _ESC = 0x1B
+# Octet (septet, top bit ignored) -> character, for decoding without escapes.
+_SEPTET_TABLE = {octet: GSM_BASIC[octet & 0x7F] for octet in range(256)}
 _TO_SEPTET = {ch: i for i, ch in enumerate(GSM_BASIC) if i != _ESC}
 _TO_EXTENSION = {ch: code for code, ch in GSM_EXTENSION.items()}
 
@@ -71,6 +73,8 @@ def gsm_encode(text: str) -> bytes:
 
 def gsm_decode(data: bytes) -> str:
     """Unpacked septets to text; an unknown escape gives a space (TS 23.038 note)."""
+    if _ESC not in data:
+        return data.decode("latin-1").translate(_SEPTET_TABLE)
     out: list[str] = []
     escaped = False
     for octet in data:

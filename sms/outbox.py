@@ -256,13 +256,17 @@ class Outbox:
         )
         return parts
 
-    def submitted(self, message_id: int, seq: int, smsc_id: str, now: float) -> None:
-        self._conn.execute(
+    def submitted(
+        self, message_id: int, seq: int, smsc_id: str, now: float, *, single: bool = False
+    ) -> None:
+        """`single`: the message has this one part (its state is the part's)."""
+        cursor = self._conn.execute(
             "UPDATE sms_part SET state = 'submitted', smsc_id = ?, status = 0"
             " WHERE message_id = ? AND seq = ? AND state = 'submitting'",
             (id_forms(smsc_id)[0], message_id, seq),
         )
-        self._roll_up(message_id, now)
+        if cursor.rowcount:
+            self._roll_up(message_id, now, "submitted" if single else None)
 
     def retry(self, message_id: int, seq: int, status: int, at: float, now: float) -> None:
         """A temporary refusal: the part waits until `at` (order kept: same queue)."""
@@ -301,25 +305,35 @@ class Outbox:
         state = {"DELIVRD": "delivered", "EXPIRED": "expired"}.get(receipt.stat, "failed")
         for form in id_forms(receipt.message_id):
             row = self._conn.execute(
-                "SELECT message_id, seq FROM sms_part WHERE smsc_id = ?"
-                " ORDER BY message_id DESC LIMIT 1",
+                "SELECT p.message_id, p.seq, m.esm_class FROM sms_part p"
+                " JOIN sms_message m ON m.id = p.message_id WHERE p.smsc_id = ?"
+                " ORDER BY p.message_id DESC LIMIT 1",
                 (form,),
             ).fetchone()
             if row is not None:
+                message_id, seq, esm_class = row
                 self._conn.execute(
                     "UPDATE sms_part SET state = ? WHERE message_id = ? AND seq = ?",
-                    (state, row[0], row[1]),
+                    (state, message_id, seq),
                 )
                 if state != "delivered":
                     self._conn.execute(
                         "UPDATE sms_message SET error = ? WHERE id = ?",
-                        (f"{receipt.stat} err:{receipt.err}", row[0]),
+                        (f"{receipt.stat} err:{receipt.err}", message_id),
                     )
-                self._roll_up(row[0], now)
+                single = not esm_class & 0x40  # an unsplit message: its state is the part's
+                self._roll_up(message_id, now, state if single else None)
                 return True
         return False
 
-    def _roll_up(self, message_id: int, now: float) -> None:
+    def _roll_up(self, message_id: int, now: float, single: str | None = None) -> None:
+        """The message's state from its parts' (`single`: the one part's new state)."""
+        if single is not None:
+            self._conn.execute(
+                "UPDATE sms_message SET state = ?, updated_at = ? WHERE id = ?",
+                (single, now, message_id),
+            )
+            return
         states = [
             r[0]
             for r in self._conn.execute(
