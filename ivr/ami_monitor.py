@@ -151,7 +151,7 @@ class AmiClient:
                     "Action": "Login",
                     "Username": self._settings.username,
                     "Secret": self._settings.password.get_secret_value(),
-                    "Events": "call,agent",
+                    "Events": "call,agent,dialplan",  # manager.conf read= classes
                 }
             )
             if reply.get("Response") != "Success":

@@ -337,3 +337,23 @@ async def test_busy_then_no_answer_gives_up_after_the_configured_attempts(
 async def test_a_notification_id_is_queued_only_once(store: IvrStore) -> None:
     assert await store.add_notification("n1", "+84912345678", "C-1", "result_ready", T0)
     assert not await store.add_notification("n1", "+84912345678", "C-1", "result_ready", T0)
+
+
+ASTERISK = Path(__file__).parent.parent / "asterisk"
+
+
+async def test_login_asks_for_exactly_the_event_classes_manager_conf_grants(
+    peer: AmiPeer,
+) -> None:
+    port = await peer.start()
+    monitor = AmiMonitor(ami_settings(port), EventBus())
+    async with asyncio.timeout(5):
+        task = await running(monitor)
+        await stopped(task)
+    login = next(a for a in peer.actions if a.get("action") == "Login")
+    conf = (ASTERISK / "manager.conf").read_text(encoding="utf-8")
+    granted = next(
+        line.split("=", 1)[1].strip() for line in conf.splitlines() if line.startswith("read")
+    )
+    assert set(login["events"].split(",")) == set(granted.split(","))
+    assert "s3cret" not in repr(monitor.client._settings)

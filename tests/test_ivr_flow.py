@@ -377,3 +377,14 @@ def test_every_prompt_played_in_the_table_is_the_flows_own_or_came_in_an_event()
     for _, events, _ in TABLE:
         _, actions = run(START, *events)
         assert set(heard(actions)) <= fixed_prompt_ids() | from_events
+
+
+def test_every_prompt_the_asterisk_config_plays_is_in_the_catalog() -> None:
+    catalog = load_catalog()
+    asterisk = Path(__file__).parent.parent / "asterisk"
+    text = "\n".join(
+        (asterisk / name).read_text(encoding="utf-8") for name in ("extensions.conf", "queues.conf")
+    )
+    used = set(re.findall(r"(?:Playback\(|announce = )tracuu/([a-z0-9_]+)", text))
+    assert {"ivr_all_lines_busy", "ivr_service_unavailable", "ivr_goodbye"} <= used
+    assert sorted(i for i in used if i not in catalog) == []
