@@ -1,0 +1,79 @@
+"""`tracuu sms ...` and `tracuu reminders run --once` as a newcomer runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+from tests.peers.smsc import CITIZEN, seed, sms_world
+
+CODE = "000.00.18.H26-241129-0001"
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "cli.sqlite3"
+    asyncio.run(seed(path, date.today()))
+    monkeypatch.setenv("TRACUU_DATABASE", str(path))
+    monkeypatch.setenv("TRACUU_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.chdir(tmp_path)
+    return path
+
+
+def test_sms_reply_prints_the_citizens_text(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sms", "reply", "--from", "0987000111", f"HS {CODE}"]) == 0
+    assert capsys.readouterr().out == (
+        f"Ho so {CODE} da co ket qua. Moi Ong/Ba den nhan tai Bo phan Mot cua.\n"
+    )
+    assert main(["sms", "reply", "--from", "0912345678", f"HS {CODE}"]) == 0
+    assert capsys.readouterr().out.startswith("Kinh chao Ong/Ba Nguyen Thi Lan.")
+    assert main(["sms", "reply", "--from", "not a number", "HD"]) == 2
+
+
+def test_sms_text_goes_through_smpp(database: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sms", "text", "--from", "0987000111", f"Tra cứu {CODE}"]) == 0
+    assert capsys.readouterr().out == (
+        f"Ho so {CODE} da co ket qua. Moi Ong/Ba den nhan tai Bo phan Mot cua.\n"
+        "(1 SMS part(s), GSM-7, from 8088)\n"
+    )
+
+
+def test_reminders_run_once_then_nothing_new(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["reminders", "run", "--once"]) == 0
+    first = capsys.readouterr().out
+    assert "7 changed dossiers read" in first
+    assert main(["reminders", "run", "--once"]) == 0
+    assert capsys.readouterr().out.startswith("0 changed dossiers read; 0 reminders queued")
+    assert main(["sms", "outbox", "--limit", "3"]) == 0
+    listing = capsys.readouterr().out
+    assert listing.startswith("states: queued ")
+    assert "849*****678" in listing
+    assert "84912345678" not in listing
+
+
+def test_send_test_needs_an_smsc(database: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sms", "send-test", "0912345678"]) == 2
+    assert "TRACUU_SMPP_HOST" in capsys.readouterr().err
+
+
+async def test_no_full_number_or_text_in_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="sms")
+    async with sms_world(tmp_path) as world:
+        await world.smsc.deliver(CITIZEN, f"HS {CODE}")
+        await world.smsc.wait_submits(1)
+    assert caplog.records
+    assert CITIZEN not in caplog.text
+    assert "0912345678" not in caplog.text
+    assert "Nguyen" not in caplog.text
+    assert "secret-pw" not in caplog.text
