@@ -312,7 +312,13 @@ def parse_receipt(
 ) -> Receipt | None:
     """The receipt in a deliver_sm; TLVs win over the text, which SMSCs format loosely."""
     fields = {key.lower(): value for key, value in _RECEIPT_FIELD.findall(text)}
-    message_id = (receipted_message_id or "").strip("\x00 ") or fields.get("id", "")
+    tlv_id = (receipted_message_id or "").strip("\x00 ")
+    text_id = fields.get("id", "")
+    message_id = tlv_id or text_id
+    if tlv_id and text_id.lower().startswith(tlv_id.lower()):
+        # smpplib drops the last character of a TLV string sent without its NUL: the
+        # receipt text, when it carries the longer spelling, is the complete id.
+        message_id = text_id
     stat = MESSAGE_STATES.get(message_state or 0) or fields.get("stat", "").upper()
     if not message_id or not stat:
         return None

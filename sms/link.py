@@ -179,8 +179,6 @@ class SmppLink:
                     system_id=s.system_id,
                     password=s.password.get_secret_value(),
                     system_type=s.system_type,
-                    addr_ton=s.source_ton,
-                    addr_npi=s.source_npi,
                 )
                 log.info("smpp bound to %s:%d as %s", s.host, s.port, s.system_id)
                 self._set_state("up")
@@ -213,7 +211,7 @@ class SmppLink:
             s.port,
             timeout=s.connect_timeout_s,
             allow_unknown_opt_params=True,
-            ssl_context=context,
+            ssl_context=None if context is None else _NamedContext(context, s.host or ""),
         )
 
     def _drop(self, client: Any, outbox: Outbox, inflight: dict[int, _InFlight]) -> None:
@@ -534,6 +532,17 @@ class _Bucket:
 
     def wait_s(self, now: float) -> float:
         return max(0.0, self.next - now)
+
+
+class _NamedContext:
+    """smpplib calls ssl_context.wrap_socket(sock) without server_hostname, which a
+    verifying context refuses (check_hostname); this adds the host name."""
+
+    def __init__(self, context: ssl.SSLContext, host: str) -> None:
+        self._context, self._host = context, host
+
+    def wrap_socket(self, sock: socket.socket) -> ssl.SSLSocket:
+        return self._context.wrap_socket(sock, server_hostname=self._host)
 
 
 class _RawPdu:

@@ -115,3 +115,9 @@ def test_id_forms_hex_and_decimal() -> None:
     assert codec.id_forms("1A2B0000") == ("1a2b0000", str(0x1A2B0000))
     assert "1a2b0000" in codec.id_forms(str(0x1A2B0000))
     assert codec.id_forms("00ff")[:2] == ("00ff", "ff")
+
+
+def test_truncated_tlv_id_completed_from_text() -> None:
+    text = "id:1a2b0007 sub:001 dlvrd:001 submit date:2411291200 done date:2411291201 stat:DELIVRD"
+    assert codec.parse_receipt(text, "1a2b000", 2) == codec.Receipt("1a2b0007", "DELIVRD", "")
+    assert codec.parse_receipt(text, "ffff", 2) == codec.Receipt("ffff", "DELIVRD", "")
