@@ -57,7 +57,7 @@ def _lookup(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _lookup_async(args: argparse.Namespace, settings: Settings) -> int:
     from lookup.codes import InvalidCode
-    from lookup.factory import BackendNotSupported, open_lookup
+    from lookup.factory import open_lookup
     from lookup.port import LookupUnavailable
     from lookup.public import as_json, as_text
 
@@ -72,7 +72,7 @@ async def _lookup_async(args: argparse.Namespace, settings: Settings) -> int:
     except InvalidCode as exc:
         print(f"tracuu lookup: invalid code ({exc.reason.value}): {exc.message}", file=sys.stderr)
         return INVALID
-    except (LookupUnavailable, BackendNotSupported) as exc:
+    except LookupUnavailable as exc:
         print(f"tracuu lookup: the dossier store cannot answer: {exc}", file=sys.stderr)
         return UNAVAILABLE
     if not views:
@@ -94,29 +94,23 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     if not args.file.is_file():
         print(f"tracuu import: no such file: {args.file}", file=sys.stderr)
         return 2
-    return _sqlite_only(settings, "import") or asyncio.run(_import_async(args.file, settings))
+    return asyncio.run(_import_async(args.file, settings))
 
 
 async def _import_async(path: Path, settings: Settings) -> int:
+    from lookup.factory import open_store
     from lookup.importer import UnreadableFile, import_file
     from lookup.port import LookupUnavailable
-    from lookup.sqlite import DossierStore
 
     try:
-        store = await DossierStore.open(settings.sqlite_path)
-    except LookupUnavailable as exc:
-        print(f"tracuu import: {exc}", file=sys.stderr)
-        return 3
-    try:
-        report = await import_file(path, store)
+        async with open_store(settings) as store:
+            report = await import_file(path, store)
     except (UnreadableFile, OSError) as exc:
         print(f"tracuu import: {exc}", file=sys.stderr)
         return 2
     except LookupUnavailable as exc:
         print(f"tracuu import: {exc}", file=sys.stderr)
         return 3
-    finally:
-        await store.close()
     if report.encoding not in ("utf-8", "utf-8-sig", "xlsx"):
         print(f"note: {path.name} is not UTF-8; read as {report.encoding}")
     if report.ignored_columns:
@@ -128,7 +122,7 @@ async def _import_async(path: Path, settings: Settings) -> int:
     print(
         f"{path.name}: {report.read} rows read, {report.stored} stored, "
         f"{len(report.rejected)} rejected, {len(report.warnings)} warnings "
-        f"(database {settings.sqlite_path})"
+        f"(database {_where(settings)})"
     )
     return 1 if report.rejected else 0
 
@@ -137,52 +131,58 @@ def _demo_data(args: argparse.Namespace, settings: Settings) -> int:
     if args.count < 0:
         print("tracuu demo-data: --count cannot be negative", file=sys.stderr)
         return 2
-    return _sqlite_only(settings, "demo-data") or asyncio.run(_demo_async(args, settings))
+    return asyncio.run(_demo_async(args, settings))
 
 
 async def _demo_async(args: argparse.Namespace, settings: Settings) -> int:
     from lookup import demo
-    from lookup.sqlite import DossierStore
+    from lookup.factory import open_store
+    from lookup.port import LookupUnavailable
 
     today = _today(settings)
-    store = await DossierStore.open(settings.sqlite_path)
+    agencies = [agency.id for agency in settings.agencies]
     try:
-        procedures = await store.upsert_procedures(demo.procedures())
-        fixed = await store.upsert_dossiers(demo.fixed_dossiers(today))
-        agencies = [agency.id for agency in settings.agencies]
-        generated = await store.upsert_dossiers(
-            demo.generate(args.count, today=today, agencies=agencies, seed=args.seed)
-        )
-    finally:
-        await store.close()
+        async with open_store(settings) as store:
+            procedures = await store.upsert_procedures(demo.procedures())
+            fixed = await store.upsert_dossiers(demo.fixed_dossiers(today))
+            generated = await store.upsert_dossiers(
+                demo.generate(args.count, today=today, agencies=agencies, seed=args.seed)
+            )
+    except LookupUnavailable as exc:
+        print(f"tracuu demo-data: {exc}", file=sys.stderr)
+        return 3
     print(
         f"{fixed} fixed and {generated} generated demo dossiers, {procedures} procedures "
-        f"in {settings.sqlite_path}; try: tracuu lookup {demo.FIXED_CODE}"
+        f"in {_where(settings)}; try: tracuu lookup {demo.FIXED_CODE}"
     )
     return 0
 
 
 def _db_init(args: argparse.Namespace, settings: Settings) -> int:
-    code = _sqlite_only(settings, "db init")
-    return code or asyncio.run(_db_init_async(settings))
+    return asyncio.run(_db_init_async(settings))
 
 
 async def _db_init_async(settings: Settings) -> int:
+    from lookup.factory import open_store
     from lookup.port import LookupUnavailable
-    from lookup.sqlite import STEPS, DossierStore
+    from lookup.sqlite import STEPS
 
     try:
-        store = await DossierStore.open(settings.sqlite_path)
+        async with open_store(settings):
+            pass
     except LookupUnavailable as exc:
         print(f"tracuu db init: {exc}", file=sys.stderr)
         return 3
-    await store.close()
-    print(f"{settings.sqlite_path}: lookup schema at version {len(STEPS)}")
+    print(f"{_where(settings)}: lookup schema at version {len(STEPS)}")
     return 0
 
 
-def _sqlite_only(settings: Settings, command: str) -> int:
+def _where(settings: Settings) -> str:
+    """The database for messages: the SQLite path, or the PostgreSQL URL without a password."""
     if settings.database_is_sqlite:
-        return 0
-    print(f"tracuu {command}: PostgreSQL is not supported yet; use a SQLite path", file=sys.stderr)
-    return 2
+        return str(settings.sqlite_path)
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(settings.database)
+    host = parts.hostname or "localhost"
+    return f"{parts.scheme}://{host}{parts.path}"

@@ -4,21 +4,47 @@
         view = await lookup.by_code("000.00.18.H26-241129-0001")
 
 - settings.lookup.backend == "http": lookup/http.py against an existing system;
-- settings.database a postgresql:// URL: not supported yet (a clear error);
+- settings.database a postgresql:// URL: lookup/postgres.py (asyncpg);
 - otherwise the SQLite file settings.sqlite_path (created with its schema).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 from gateway.settings import Settings
+from lookup.model import Dossier, Procedure
 from lookup.port import DossierLookup
 
 
-class BackendNotSupported(Exception):
-    """The configured backend exists in the settings but not (yet) in the code."""
+class DossierWriter(Protocol):
+    """What import and demo data need: DossierStore (SQLite) or PostgresStore."""
+
+    async def upsert_dossiers(self, dossiers: Iterable[Dossier], batch_size: int = ...) -> int: ...
+
+    async def upsert_procedures(self, procedures: Iterable[Procedure]) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+@asynccontextmanager
+async def open_store(settings: Settings) -> AsyncIterator[DossierWriter]:
+    """The writer for settings.database (creating or upgrading its schema)."""
+    store: DossierWriter
+    if settings.database_is_sqlite:
+        from lookup.sqlite import DossierStore
+
+        store = await DossierStore.open(settings.sqlite_path)
+    else:
+        from lookup.postgres import PostgresStore
+
+        store = await PostgresStore.open(settings.database)
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 @asynccontextmanager
@@ -35,8 +61,12 @@ async def open_lookup(settings: Settings) -> AsyncIterator[DossierLookup]:
             zone=settings.zone,
         )
     elif not settings.database_is_sqlite:
-        raise BackendNotSupported(
-            "a PostgreSQL database is not supported yet; set TRACUU_DATABASE to a SQLite path"
+        from lookup.postgres import PostgresLookup
+
+        lookup = await PostgresLookup.open(
+            settings.database,
+            agencies=agencies,
+            collection_place=settings.office.collection_place,
         )
     else:
         from lookup.sqlite import SqliteLookup

@@ -23,14 +23,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lookup.codes import InvalidCode, parse_code
 from lookup.dates import parse_date, parse_datetime
 from lookup.model import Dossier, Status
 from lookup.phones import normalise_phone
-from lookup.sqlite import DossierStore
 from lookup.statuses import UnknownStatus, fold, to_status
+
+if TYPE_CHECKING:
+    from lookup.factory import DossierWriter
 
 HEADER_SCAN_ROWS = 10
 
@@ -189,7 +191,7 @@ def to_dossier(cells: Mapping[str, Any]) -> tuple[Dossier, list[str]]:
     return dossier, warnings
 
 
-async def import_file(path: Path, store: DossierStore, batch_size: int = 10_000) -> Report:
+async def import_file(path: Path, store: DossierWriter, batch_size: int = 10_000) -> Report:
     """Read, check and upsert every row; bad rows are reported, never fatal."""
     table = read_table(path)
     report = Report(ignored_columns=table.ignored_columns, encoding=table.encoding)

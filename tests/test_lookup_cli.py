@@ -107,15 +107,14 @@ def test_not_found_and_invalid(demo_db: Path) -> None:
     assert neither.returncode == 2
 
 
-def test_postgres_is_refused_clearly(tmp_path: Path) -> None:
-    done = tracuu(
-        tmp_path / "x",
-        "lookup",
-        "000.00.18.H26-241129-0001",
-        TRACUU_DATABASE="postgresql://localhost/tracuu",
-    )
+def test_unreachable_postgres_is_exit_3(tmp_path: Path) -> None:
+    url = "postgresql://tracuu:s3cret@127.0.0.1:9/tracuu"
+    done = tracuu(tmp_path / "x", "lookup", "000.00.18.H26-241129-0001", TRACUU_DATABASE=url)
     assert done.returncode == 3
-    assert "PostgreSQL database is not supported yet" in done.stderr
+    assert "cannot open the PostgreSQL dossier database" in done.stderr
+    init = tracuu(tmp_path / "x", "db", "init", TRACUU_DATABASE=url)
+    assert init.returncode == 3
+    assert "s3cret" not in init.stderr + init.stdout
 
 
 def test_import_prints_a_summary(tmp_path: Path) -> None:

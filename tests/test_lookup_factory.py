@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 
 from gateway.settings import Settings
-from lookup.factory import BackendNotSupported, open_lookup
+from lookup.factory import open_lookup
 from lookup.http import HttpLookup
+from lookup.port import LookupUnavailable
 from lookup.sqlite import SqliteLookup
 
 
@@ -31,7 +32,8 @@ async def test_http_when_configured() -> None:
         assert isinstance(lookup, HttpLookup)
 
 
-async def test_postgres_not_yet() -> None:
-    with pytest.raises(BackendNotSupported, match="not supported yet"):
-        async with open_lookup(Settings(database="postgresql://localhost/tracuu")):
+async def test_unreachable_postgres_is_unavailable() -> None:
+    # Port 9 (discard) on loopback: nothing listens; a clear error, not a driver exception.
+    with pytest.raises(LookupUnavailable, match="cannot open the PostgreSQL dossier database"):
+        async with open_lookup(Settings(database="postgresql://tracuu@127.0.0.1:9/tracuu")):
             pass

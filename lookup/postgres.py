@@ -1,0 +1,326 @@
+"""PostgreSQL backend of the dossier lookup (asyncpg), and its writer.
+
+The same tables and rules as lookup/sqlite.py, for offices that already run
+PostgreSQL (settings.database = postgresql://...). Schema versions live in
+`schema_version` keyed by component, as in gateway.migrate. Writers take a
+transaction-level advisory lock, so change_seq values commit in order and
+changed_since() never skips a change that commits late.
+Driver errors and slow answers become LookupUnavailable.
+
+Upserts go one row at a time (RETURNING id decides whether the phones need
+rewriting): right for daily imports of thousands of dossiers, not tuned or
+benchmarked for million-row bulk loads (the SQLite writer is).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+import asyncpg
+
+from lookup.codes import lookup_key, parse_keypad
+from lookup.model import Changes, Dossier, FullView, Procedure, PublicView, Status
+from lookup.phones import normalise_phone
+from lookup.port import LookupUnavailable, Proof
+from lookup.sqlite import _COLUMNS, _COMPARED, BY_PHONE_LIMIT, _batches, _row, proves
+
+COMPONENT = "lookup"
+WRITE_LOCK = 0x7472_6163  # advisory lock id ("trac"): one dossier writer at a time
+STEPS = (
+    """
+    CREATE TABLE dossier (
+        id BIGSERIAL PRIMARY KEY,
+        code TEXT NOT NULL,
+        code_key TEXT NOT NULL UNIQUE,
+        code_agency TEXT NOT NULL,
+        code_date TEXT NOT NULL,
+        seq_num INTEGER NOT NULL,
+        agency_id TEXT NOT NULL,
+        agency_name TEXT NOT NULL DEFAULT '',
+        procedure_code TEXT NOT NULL DEFAULT '',
+        procedure_name TEXT NOT NULL DEFAULT '',
+        status SMALLINT NOT NULL CHECK (status BETWEEN 1 AND 10),
+        status_at TEXT,
+        received_on TEXT NOT NULL,
+        due_on TEXT NOT NULL,
+        rescheduled_on TEXT,
+        ready_on TEXT,
+        collection_place TEXT NOT NULL DEFAULT '',
+        applicant_name TEXT NOT NULL DEFAULT '',
+        applicant_phones TEXT NOT NULL DEFAULT '',
+        applicant_id_number TEXT NOT NULL DEFAULT '',
+        applicant_address TEXT NOT NULL DEFAULT '',
+        secret TEXT NOT NULL DEFAULT '',
+        updated_at TEXT NOT NULL,
+        change_seq BIGINT NOT NULL UNIQUE
+    );
+    CREATE INDEX dossier_keypad ON dossier (code_date, seq_num);
+    CREATE TABLE dossier_phone (
+        phone TEXT NOT NULL,
+        dossier_id BIGINT NOT NULL REFERENCES dossier (id),
+        PRIMARY KEY (phone, dossier_id)
+    );
+    CREATE TABLE procedure (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        documents TEXT NOT NULL DEFAULT '[]',
+        fee TEXT NOT NULL DEFAULT '',
+        processing_time TEXT NOT NULL DEFAULT '',
+        common BOOLEAN NOT NULL DEFAULT FALSE
+    );
+    """,
+)
+
+_UPSERT = (
+    f"INSERT INTO dossier ({', '.join(_COLUMNS)})"
+    f" VALUES ({', '.join(f'${n}' for n in range(1, len(_COLUMNS) + 1))})"
+    " ON CONFLICT (code_key) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "code_key")
+    + " WHERE "
+    + " OR ".join(f"dossier.{c} IS DISTINCT FROM excluded.{c}" for c in _COMPARED)
+    + " RETURNING id"
+)
+_SELECT = "SELECT " + ", ".join(f"d.{c}" for c in _COLUMNS) + " FROM dossier d"
+
+
+async def migrate(conn: asyncpg.Connection, component: str, steps: Sequence[str]) -> int:
+    """gateway.migrate's rule on PostgreSQL: each step with its version bump, atomically."""
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version"
+        " (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+    )
+    async with conn.transaction():
+        await conn.execute("LOCK TABLE schema_version IN EXCLUSIVE MODE")
+        version = await conn.fetchval(
+            "SELECT version FROM schema_version WHERE component = $1", component
+        )
+        version = version or 0
+        if version > len(steps):
+            raise RuntimeError(f"{component} schema is version {version}, newer than this code")
+        for step in steps[version:]:
+            await conn.execute(step)
+        await conn.execute(
+            "INSERT INTO schema_version (component, version) VALUES ($1, $2)"
+            " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+            component,
+            len(steps),
+        )
+    return len(steps)
+
+
+class PostgresStore:
+    """The writer on PostgreSQL: dossier and procedure upserts."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, url: str) -> PostgresStore:
+        return cls(await _pool(url))
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def upsert_dossiers(self, dossiers: Iterable[Dossier], batch_size: int = 10_000) -> int:
+        now_iso = datetime.now(UTC).isoformat()
+        total = 0
+        for batch in _batches(dossiers, batch_size):
+            rows = [_row(d, now_iso) for d in batch]
+            try:
+                await self._write(rows)
+            except (asyncpg.PostgresError, OSError) as exc:
+                raise LookupUnavailable(f"cannot store dossiers: {exc}") from exc
+            total += len(rows)
+        return total
+
+    async def upsert_procedures(self, procedures: Iterable[Procedure]) -> int:
+        rows = [
+            (p.code, p.name, json.dumps(list(p.documents), ensure_ascii=False), p.fee,
+             p.processing_time, p.common)
+            for p in procedures
+        ]  # fmt: skip
+        try:
+            async with self._pool.acquire() as conn:
+                await conn.executemany(
+                    "INSERT INTO procedure (code, name, documents, fee, processing_time, common)"
+                    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (code) DO UPDATE SET"
+                    " name = excluded.name, documents = excluded.documents, fee = excluded.fee,"
+                    " processing_time = excluded.processing_time, common = excluded.common",
+                    rows,
+                )
+        except (asyncpg.PostgresError, OSError) as exc:
+            raise LookupUnavailable(f"cannot store procedures: {exc}") from exc
+        return len(rows)
+
+    async def _write(self, rows: list[list[Any]]) -> None:
+        phones_at = _COLUMNS.index("applicant_phones")
+        async with self._pool.acquire() as conn, conn.transaction():
+            # Writers in change_seq order: a reader never sees seq 7 before seq 6 commits.
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
+            last_seq = await conn.fetchval("SELECT coalesce(max(change_seq), 0) FROM dossier")
+            for offset, row in enumerate(rows, start=1):
+                ident = await conn.fetchval(_UPSERT, *row, last_seq + offset)
+                if ident is None:
+                    continue  # unchanged: nothing to do
+                phones = [p for p in str(row[phones_at]).split(",") if p]
+                await conn.execute("DELETE FROM dossier_phone WHERE dossier_id = $1", ident)
+                if phones:
+                    await conn.executemany(
+                        "INSERT INTO dossier_phone (phone, dossier_id) VALUES ($1, $2)"
+                        " ON CONFLICT DO NOTHING",
+                        [(p, ident) for p in phones],
+                    )
+
+
+class PostgresLookup:
+    """DossierLookup on PostgreSQL; same answers as SqliteLookup."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, agencies: Mapping[str, str], collection_place: str,
+        timeout_s: float,
+    ) -> None:  # fmt: skip
+        self._pool = pool
+        self._agencies = {k.upper(): v for k, v in agencies.items()}
+        self._collection_place = collection_place
+        self._timeout_s = timeout_s
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        agencies: Mapping[str, str] | None = None,
+        collection_place: str = "",
+        timeout_s: float = 5.0,
+    ) -> PostgresLookup:
+        return cls(await _pool(url), agencies or {}, collection_place, timeout_s)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def by_code(self, code: str) -> PublicView | None:
+        dossier = await self._one(lookup_key(code))
+        return None if dossier is None else dossier.public()
+
+    async def by_keypad_digits(self, digits: str) -> list[PublicView]:
+        keyed = parse_keypad(digits)
+        sql = f"{_SELECT} WHERE d.code_date = $1 AND d.seq_num = $2"
+        params: list[Any] = [keyed.yymmdd, keyed.sequence_number]
+        if self._agencies:
+            sql += " AND d.code_agency = ANY($3::text[])"
+            params.append(list(self._agencies))
+        rows = await self._fetch(sql + " ORDER BY d.code_agency", *params)
+        return [self._dossier(row).public() for row in rows]
+
+    async def by_phone(self, phone: str) -> list[PublicView]:
+        e164 = normalise_phone(phone)
+        if e164 is None:
+            return []
+        rows = await self._fetch(
+            f"{_SELECT} JOIN dossier_phone p ON p.dossier_id = d.id WHERE p.phone = $1"
+            " ORDER BY d.received_on DESC, d.id DESC LIMIT $2",
+            e164,
+            BY_PHONE_LIMIT,
+        )
+        return [self._dossier(row).public() for row in rows]
+
+    async def full(self, code: str, proof: Proof) -> FullView | None:
+        dossier = await self._one(lookup_key(code))
+        if dossier is None or not proves(dossier, proof):
+            return None
+        return dossier.full()
+
+    async def changed_since(self, cursor: str, limit: int = 1000) -> Changes:
+        if cursor and not cursor.isdigit():
+            raise ValueError(f"not a cursor from changed_since(): {cursor!r}")
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        after = int(cursor or 0)
+        rows = await self._fetch(
+            f"{_SELECT} WHERE d.change_seq > $1 ORDER BY d.change_seq LIMIT $2", after, limit + 1
+        )
+        page = rows[:limit]
+        last = int(page[-1]["change_seq"]) if page else after
+        return Changes(
+            tuple(self._dossier(row) for row in page), cursor=str(last), more=len(rows) > limit
+        )
+
+    async def procedure(self, procedure_code: str) -> Procedure | None:
+        rows = await self._fetch("SELECT * FROM procedure WHERE code = $1", procedure_code)
+        return _procedure(rows[0]) if rows else None
+
+    async def procedures(self, *, common_only: bool = False) -> list[Procedure]:
+        where = " WHERE common" if common_only else ""
+        rows = await self._fetch(f"SELECT * FROM procedure{where} ORDER BY name")
+        return [_procedure(row) for row in rows]
+
+    async def _one(self, key: str) -> Dossier | None:
+        rows = await self._fetch(f"{_SELECT} WHERE d.code_key = $1", key)
+        return self._dossier(rows[0]) if rows else None
+
+    async def _fetch(self, sql: str, *params: Any) -> list[asyncpg.Record]:
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return list(await self._pool.fetch(sql, *params))
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise LookupUnavailable(f"dossier database error: {exc}") from exc
+        except TimeoutError as exc:
+            raise LookupUnavailable(f"dossier database slower than {self._timeout_s} s") from exc
+
+    def _dossier(self, row: asyncpg.Record) -> Dossier:
+        agency_name = row["agency_name"] or self._agencies.get(
+            row["agency_id"].upper(), self._agencies.get(row["code_agency"], "")
+        )
+        return Dossier(
+            code=row["code"],
+            agency_id=row["agency_id"],
+            agency_name=agency_name,
+            procedure_code=row["procedure_code"],
+            procedure_name=row["procedure_name"],
+            status=Status(row["status"]),
+            status_at=_datetime(row["status_at"]),
+            received_on=date.fromisoformat(row["received_on"]),
+            due_on=date.fromisoformat(row["due_on"]),
+            rescheduled_on=_date(row["rescheduled_on"]),
+            ready_on=_date(row["ready_on"]),
+            collection_place=row["collection_place"] or self._collection_place,
+            applicant_name=row["applicant_name"],
+            applicant_phones=tuple(p for p in row["applicant_phones"].split(",") if p),
+            applicant_id_number=row["applicant_id_number"],
+            applicant_address=row["applicant_address"],
+            secret=row["secret"],
+            updated_at=_datetime(row["updated_at"]),
+        )
+
+
+async def _pool(url: str) -> asyncpg.Pool:
+    try:
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=4, command_timeout=10)
+        async with pool.acquire() as conn:
+            await migrate(conn, COMPONENT, STEPS)
+    except (asyncpg.PostgresError, OSError) as exc:
+        raise LookupUnavailable(f"cannot open the PostgreSQL dossier database: {exc}") from exc
+    return pool
+
+
+def _procedure(row: asyncpg.Record) -> Procedure:
+    return Procedure(
+        code=row["code"],
+        name=row["name"],
+        documents=tuple(json.loads(row["documents"])),
+        fee=row["fee"],
+        processing_time=row["processing_time"],
+        common=bool(row["common"]),
+    )
+
+
+def _date(value: str | None) -> date | None:
+    return None if value is None else date.fromisoformat(value)
+
+
+def _datetime(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)

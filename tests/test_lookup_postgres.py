@@ -1,0 +1,176 @@
+"""The PostgreSQL backend against a real throwaway PostgreSQL 15 server."""
+
+import dataclasses
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from datetime import date
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from gateway.settings import Settings
+from lookup.codes import InvalidCode
+from lookup.factory import open_lookup
+from lookup.model import Dossier, Procedure, Status
+from lookup.port import Proof
+from lookup.postgres import PostgresLookup, PostgresStore
+
+pytestmark = pytest.mark.postgres
+BIN = Path(os.environ.get("TRACUU_PG_BIN", "/usr/lib/postgresql/15/bin"))
+PORT = 54329
+_names = itertools.count()
+
+
+def _as_postgres(*command: str) -> list[str]:
+    # PostgreSQL refuses to run as root: drop to the postgres user when we are root.
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *command]
+    return list(command)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    if not (BIN / "initdb").exists() or (os.geteuid() == 0 and shutil.which("runuser") is None):
+        pytest.skip(f"no PostgreSQL server binaries in {BIN}")
+    home = Path(tempfile.mkdtemp(prefix="tracuu-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(home, "postgres")
+    data = home / "data"
+    subprocess.run(
+        _as_postgres(str(BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "tracuu",
+                     "-E", "UTF8", "--no-sync"),
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    options = f"-k {home} -c listen_addresses='' -p {PORT} -F"
+    subprocess.run(
+        _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l",
+                     str(home / "log"), "-w", "-t", "60", "start"),
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    try:
+        yield f"postgresql://tracuu@/postgres?host={home}&port={PORT}"
+    finally:
+        subprocess.run(
+            _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"),
+            capture_output=True, timeout=60, check=False,
+        )  # fmt: skip
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+async def url(server: str) -> str:
+    name = f"t{os.getpid()}_{next(_names)}"
+    conn = await asyncpg.connect(server)
+    try:
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    return server.replace("/postgres?", f"/{name}?")
+
+
+def dossier(code: str = "000.00.18.H26-241129-0001", **fields: object) -> Dossier:
+    base = Dossier(
+        code=code, agency_id=code.split("-", 1)[0], procedure_code="1.001193",
+        procedure_name="Đăng ký khai sinh", status=Status.READY, received_on=date(2024, 11, 29),
+        due_on=date(2024, 12, 3), applicant_name="Nguyễn Thị Lan",
+        applicant_phones=("0912345678",), applicant_id_number="001190012345", secret="739204",
+    )  # fmt: skip
+    return dataclasses.replace(base, **fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def lookup(url: str) -> AsyncIterator[PostgresLookup]:
+    store = await PostgresStore.open(url)
+    await store.upsert_dossiers([
+        dossier(),
+        dossier("000.00.19.H26-241129-0001", applicant_phones=("01626123456",)),
+        dossier("000.00.20.H26-241129-0001"),
+    ])  # fmt: skip
+    await store.upsert_procedures([
+        Procedure("1.001193", "Đăng ký khai sinh", ("Tờ khai",), "Miễn lệ phí", "1 ngày", True),
+        Procedure("1.009994", "Cấp giấy phép xây dựng", ("Đơn",), "75.000 đồng", "15 ngày"),
+    ])  # fmt: skip
+    await store.close()
+    opened = await PostgresLookup.open(
+        url, agencies={"000.00.18.H26": "UBND phường Cửa Nam", "000.00.19.H26": "UBND P. HK"}
+    )
+    yield opened
+    await opened.close()
+
+
+async def test_the_same_answers_as_sqlite(lookup: PostgresLookup) -> None:
+    view = await lookup.by_code("0000018H262411290001")
+    assert view is not None
+    assert (view.code, view.status, view.agency_name) == (
+        "000.00.18.H26-241129-0001",
+        Status.READY,
+        "UBND phường Cửa Nam",
+    )
+    with pytest.raises(InvalidCode):
+        await lookup.by_code("000.00.18.H26-240231-0001")
+    keyed = await lookup.by_keypad_digits("2411291")
+    assert [v.code for v in keyed] == ["000.00.18.H26-241129-0001", "000.00.19.H26-241129-0001"]
+    assert [v.code for v in await lookup.by_phone("0326123456")] == ["000.00.19.H26-241129-0001"]
+    assert await lookup.full(view.code, Proof(secret="2345")) is not None
+    assert await lookup.full(view.code, Proof(phone="0987654321")) is None
+    assert [p.name for p in await lookup.procedures(common_only=True)] == ["Đăng ký khai sinh"]
+    building = await lookup.procedure("1.009994")
+    assert building is not None
+    assert building.fee == "75.000 đồng"
+
+
+async def test_changes_and_updates(url: str, lookup: PostgresLookup) -> None:
+    first = await lookup.changed_since("", limit=2)
+    assert (len(first.dossiers), first.more) == (2, True)
+    rest = await lookup.changed_since(first.cursor)
+    assert (len(rest.dossiers), rest.more) == (1, False)
+    store = await PostgresStore.open(url)
+    try:
+        await store.upsert_dossiers([dossier()])  # unchanged: no change
+        assert (await lookup.changed_since(rest.cursor)).dossiers == ()
+        await store.upsert_dossiers(
+            [dossier(status=Status.RETURNED, applicant_phones=("0987654321",))]
+        )
+    finally:
+        await store.close()
+    changed = await lookup.changed_since(rest.cursor)
+    assert [(d.code, d.status) for d in changed.dossiers] == [
+        ("000.00.18.H26-241129-0001", Status.RETURNED)
+    ]
+    assert [v.code for v in await lookup.by_phone("0912345678")] == ["000.00.20.H26-241129-0001"]
+    assert len(await lookup.by_phone("0987654321")) == 1
+
+
+async def test_factory_opens_postgres(url: str) -> None:
+    async with open_lookup(Settings(database=url)) as opened:
+        assert isinstance(opened, PostgresLookup)
+        assert await opened.by_code("000.00.18.H26-241129-0001") is None
+
+
+def test_cli_on_postgres(url: str, tmp_path: Path) -> None:
+    env = {**os.environ, "TRACUU_DATABASE": url, "TRACUU_CONFIG": "/nonexistent"}
+
+    def tracuu(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gateway", *args], capture_output=True, text=True, env=env,
+            timeout=120, check=False,
+        )  # fmt: skip
+
+    assert tracuu("db", "init").returncode == 0
+    demo = tracuu("demo-data", "--count", "30")
+    assert demo.returncode == 0, demo.stderr
+    assert demo.stdout.startswith("7 fixed and 30 generated demo dossiers, 10 procedures in post")
+    found = tracuu("lookup", "000.00.18.H26-241129-0002", "--json")
+    assert json.loads(found.stdout)["overdue"] is True
+    export = tmp_path / "a.csv"
+    export.write_text("code,status,due_on\nG22.99-251225-020175,done,2025-12-30\n", "utf-8")
+    assert tracuu("import", str(export)).returncode == 0
+    done = tracuu("lookup", "G22.99-251225-020175", "--json")
+    assert json.loads(done.stdout)["status_label"] == "Đã trả kết quả"
