@@ -124,10 +124,14 @@ def fixed_dossiers(today: date) -> list[Dossier]:
     """The documented dossiers (see the module docstring), dated relative to today."""
     khai_sinh, building, copy = PROCEDURES[0], PROCEDURES[6], PROCEDURES[2]
 
-    def fixed(number: int, status: Status, **fields: object) -> Dossier:
-        agency = str(fields.pop("agency", FIXED_AGENCY))
-        demo = fields.pop("procedure", khai_sinh)
-        assert isinstance(demo, DemoProcedure)
+    def fixed(
+        number: int,
+        status: Status,
+        agency: str = FIXED_AGENCY,
+        procedure: DemoProcedure = khai_sinh,
+        **fields: object,
+    ) -> Dossier:
+        demo = procedure
         values: dict[str, object] = {
             "code": f"{agency}-{FIXED_RECEIVED:%y%m%d}-{number:04d}",
             "agency_id": agency,
