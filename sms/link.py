@@ -224,6 +224,8 @@ class SmppLink:
             log.exception("could not requeue in-flight parts; recover() will at next start")
         inflight.clear()
         try:
+            # Our reader does not track smpplib's bind state; the drop is logged above.
+            client.state = smpplib.consts.SMPP_CLIENT_STATE_OPEN
             client.disconnect()
         except Exception:  # closing a broken socket may fail in many ways
             log.debug("disconnect failed", exc_info=True)
@@ -358,7 +360,7 @@ class SmppLink:
         acks: list[tuple[str, int, bool]] = []  # (command, sequence, stored)
         unbound = False
         for _ in range(MAX_READ_BATCH):
-            pdu = client.read_pdu()
+            pdu = _read_pdu(client)
             if self._dispatch(client, pdu, outbox=outbox, inflight=inflight, got=got, acks=acks):
                 unbound = True
                 break
@@ -427,7 +429,7 @@ class SmppLink:
             got.throttled = True
             self.throttled += 1
             # Same queue position: the part goes out again first once the pause ends.
-            outbox.retry(part.message_id, part.seq, status, wall, wall)
+            outbox.retry(part.message_id, part.seq, status, None, wall)
         elif status in TEMPORARY and part.attempts < s.max_attempts:
             outbox.retry(part.message_id, part.seq, status, wall + 2.0**part.attempts, wall)
         else:
@@ -483,7 +485,7 @@ class SmppLink:
             while self._clock() < deadline:
                 if not select.select([sock], [], [], max(0.0, deadline - self._clock()))[0]:
                     break
-                pdu = client.read_pdu()
+                pdu = _read_pdu(client)
                 if pdu.command == "unbind_resp":
                     break
                 got, acks = _Batch(), list[tuple[str, int, bool]]()  # late answers still count
@@ -532,6 +534,106 @@ class _Bucket:
 
     def wait_s(self, now: float) -> float:
         return max(0.0, self.next - now)
+
+
+# ---------------------------------------------------------------- our PDU reader
+# After the bind, PDUs are read here rather than by smpplib's read_pdu: its generic
+# parser was most of the link's CPU, it rejects or truncates some TLVs (a string TLV
+# without its NUL loses a character), and we need only these few PDUs (SMPP 3.4 §4).
+_COMMANDS = {
+    0x80000000: "generic_nack",
+    0x80000004: "submit_sm_resp",
+    0x00000005: "deliver_sm",
+    0x00000103: "data_sm",
+    0x00000006: "unbind",
+    0x80000006: "unbind_resp",
+    0x00000015: "enquire_link",
+    0x80000015: "enquire_link_resp",
+}
+_TLV_STRINGS = {0x001E: "receipted_message_id"}
+_TLV_OCTETS = {0x0424: "message_payload"}
+_TLV_INTS = {
+    0x0427: "message_state",
+    0x020C: "sar_msg_ref_num",
+    0x020E: "sar_total_segments",
+    0x020F: "sar_segment_seqnum",
+}
+MAX_PDU = 70_000  # a deliver_sm with a 64 KiB message_payload, and then some
+
+
+class _Pdu:
+    """A received PDU: the fields our dispatch uses, named as smpplib names them."""
+
+    def __init__(self, command: str, status: int, sequence: int) -> None:
+        self.command, self.status, self.sequence = command, status, sequence
+        self.message_id = b""
+        self.source_addr = b""
+        self.esm_class = 0
+        self.data_coding = 0
+        self.short_message = b""
+        self.message_payload: bytes | None = None
+        self.receipted_message_id: bytes | None = None
+        self.message_state: int | None = None
+        self.sar_msg_ref_num: int | None = None
+        self.sar_total_segments: int | None = None
+        self.sar_segment_seqnum: int | None = None
+
+
+def _cstring(body: bytes, pos: int) -> tuple[bytes, int]:
+    end = body.find(b"\0", pos)
+    if end < 0:
+        raise smpplib.exceptions.PDUError("unterminated C-octet string")
+    return body[pos:end], end + 1
+
+
+def _read_pdu(client: Any) -> _Pdu:
+    header = client._recv_exact(16)  # smpplib's exact read: ConnectionError on EOF
+    length, command_id, status, sequence = struct.unpack(">LLLL", header)
+    if not 16 <= length <= MAX_PDU:
+        raise smpplib.exceptions.PDUError(f"PDU length {length} out of range")
+    body = client._recv_exact(length - 16) if length > 16 else b""
+    pdu = _Pdu(_COMMANDS.get(command_id, f"command {command_id:#x}"), status, sequence)
+    try:
+        if pdu.command == "submit_sm_resp" and body:
+            pdu.message_id, _ = _cstring(body, 0)
+        elif pdu.command in ("deliver_sm", "data_sm"):
+            _parse_message(pdu, body)
+    except (IndexError, struct.error) as exc:
+        raise smpplib.exceptions.PDUError(f"malformed {pdu.command}: {exc}") from exc
+    return pdu
+
+
+def _parse_message(pdu: _Pdu, body: bytes) -> None:
+    """deliver_sm (SMPP 3.4 §4.6.1) or data_sm (§4.7.1) body, then its TLVs."""
+    _, pos = _cstring(body, 0)  # service_type
+    pos += 2  # source_addr_ton, source_addr_npi
+    pdu.source_addr, pos = _cstring(body, pos)
+    pos += 2  # dest_addr_ton, dest_addr_npi
+    _, pos = _cstring(body, pos)  # destination_addr
+    pdu.esm_class = body[pos]
+    if pdu.command == "data_sm":
+        pdu.data_coding = body[pos + 2]  # after registered_delivery
+        pos += 3
+    else:
+        pos += 3  # esm_class, protocol_id, priority_flag
+        _, pos = _cstring(body, pos)  # schedule_delivery_time
+        _, pos = _cstring(body, pos)  # validity_period
+        pos += 2  # registered_delivery, replace_if_present_flag
+        pdu.data_coding = body[pos]
+        sm_length = body[pos + 2]  # after sm_default_msg_id
+        pos += 3
+        pdu.short_message = body[pos : pos + sm_length]
+        pos += sm_length
+    while pos + 4 <= len(body):
+        tag, size = struct.unpack_from(">HH", body, pos)
+        value = body[pos + 4 : pos + 4 + size]
+        pos += 4 + size
+        if tag in _TLV_STRINGS:
+            setattr(pdu, _TLV_STRINGS[tag], value.split(b"\0", 1)[0])
+        elif tag in _TLV_OCTETS:
+            setattr(pdu, _TLV_OCTETS[tag], value)
+        elif tag in _TLV_INTS and value:
+            setattr(pdu, _TLV_INTS[tag], int.from_bytes(value, "big"))
 
 
 class _NamedContext:

@@ -99,6 +99,10 @@ STEPS: tuple[str, ...] = (
     CREATE INDEX sms_watch_due ON sms_watch (status, due);
     CREATE INDEX sms_watch_ready ON sms_watch (status, ready);
     """,
+    """
+    -- The send queue in its order (due time, then message and part) without a sort.
+    CREATE INDEX sms_part_send_order ON sms_part (state, next_try, message_id, seq);
+    """,
 )
 
 FINAL = ("delivered", "failed", "expired")
@@ -245,7 +249,7 @@ class Outbox:
             "SELECT p.message_id, p.seq, m.msisdn, p.payload, m.data_coding, m.esm_class,"
             " p.attempts FROM sms_part p JOIN sms_message m ON m.id = p.message_id"
             " WHERE p.state = 'queued' AND p.next_try <= ?"
-            " ORDER BY p.message_id, p.seq LIMIT ?",
+            " ORDER BY p.next_try, p.message_id, p.seq LIMIT ?",
             (now, limit),
         ).fetchall()
         parts = [PartToSend(r[0], r[1], r[2], bytes(r[3]), r[4], r[5], r[6] + 1) for r in rows]
@@ -268,11 +272,12 @@ class Outbox:
         if cursor.rowcount:
             self._roll_up(message_id, now, "submitted" if single else None)
 
-    def retry(self, message_id: int, seq: int, status: int, at: float, now: float) -> None:
-        """A temporary refusal: the part waits until `at` (order kept: same queue)."""
+    def retry(self, message_id: int, seq: int, status: int, at: float | None, now: float) -> None:
+        """A temporary refusal: the part waits until `at`; None keeps its place in the
+        queue (a throttled part goes out first again when the link's pause ends)."""
         self._conn.execute(
-            "UPDATE sms_part SET state = 'queued', next_try = ?, status = ?"
-            " WHERE message_id = ? AND seq = ? AND state = 'submitting'",
+            "UPDATE sms_part SET state = 'queued', next_try = COALESCE(?, next_try),"
+            " status = ? WHERE message_id = ? AND seq = ? AND state = 'submitting'",
             (at, status, message_id, seq),
         )
 
