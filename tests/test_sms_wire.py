@@ -1,0 +1,84 @@
+"""sms/link.py's own PDU reader on exact bytes (SMPP 3.4 §4.6.1, §4.7.1, §5.3)."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+import smpplib.exceptions
+
+from sms.link import _read_pdu
+
+
+class Bytes:
+    """The one method of smpplib's client the reader uses, over a byte string."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def _recv_exact(self, size: int) -> bytes:
+        if len(self.data) < size:
+            raise smpplib.exceptions.ConnectionError()
+        chunk, self.data = self.data[:size], self.data[size:]
+        return chunk
+
+
+def pdu(command_id: int, body: bytes, sequence: int = 7, status: int = 0) -> bytes:
+    return struct.pack(">LLLL", 16 + len(body), command_id, status, sequence) + body
+
+
+def tlv(tag: int, value: bytes) -> bytes:
+    return struct.pack(">HH", tag, len(value)) + value
+
+
+DELIVER_HEAD = (
+    b"\0" + b"\x01\x01" + b"84912345678\0" + b"\x00\x00" + b"8088\0"
+    + b"\x04\x00\x00" + b"\0" + b"\0" + b"\x00\x00" + b"\x00\x00"
+)  # fmt: skip
+
+
+def test_receipt_tlvs_without_nul_are_kept_whole() -> None:
+    text = b"id:1a2b0007 stat:DELIVRD"
+    body = (
+        DELIVER_HEAD + bytes((len(text),)) + text
+        + tlv(0x001E, b"1a2b0007") + tlv(0x0427, b"\x02") + tlv(0x1234, b"vendor")
+    )  # fmt: skip
+    got = _read_pdu(Bytes(pdu(0x00000005, body)))
+    assert (got.command, got.sequence, got.status) == ("deliver_sm", 7, 0)
+    assert got.source_addr == b"84912345678"
+    assert got.esm_class == 0x04
+    assert got.short_message == text
+    assert got.receipted_message_id == b"1a2b0007"
+    assert got.message_state == 2
+
+
+def test_payload_and_sar_tlvs() -> None:
+    body = (
+        DELIVER_HEAD.replace(b"\x04\x00\x00", b"\x00\x00\x00") + b"\x00"
+        + tlv(0x0424, "Tra cứu".encode("utf-16-be"))
+        + tlv(0x020C, b"\x01\x02") + tlv(0x020E, b"\x02") + tlv(0x020F, b"\x01")
+    )  # fmt: skip
+    got = _read_pdu(Bytes(pdu(0x00000005, body)))
+    assert got.short_message == b""
+    assert got.message_payload == "Tra cứu".encode("utf-16-be")
+    assert (got.sar_msg_ref_num, got.sar_total_segments, got.sar_segment_seqnum) == (258, 2, 1)
+
+
+def test_data_sm_and_responses() -> None:
+    data_sm = b"\0" + b"\x01\x01" + b"84900000001\0" + b"\x00\x00" + b"8088\0" + b"\x00\x00\x08"
+    got = _read_pdu(Bytes(pdu(0x00000103, data_sm + tlv(0x0424, b"\x00H"))))
+    assert (got.command, got.data_coding, got.message_payload) == ("data_sm", 8, b"\x00H")
+    resp = _read_pdu(Bytes(pdu(0x80000004, b"abc123\0", sequence=9)))
+    assert (resp.command, resp.sequence, resp.message_id) == ("submit_sm_resp", 9, b"abc123")
+    refused = _read_pdu(Bytes(pdu(0x80000004, b"", status=0x58)))
+    assert (refused.status, refused.message_id) == (0x58, b"")
+    assert _read_pdu(Bytes(pdu(0x00000006, b""))).command == "unbind"
+
+
+def test_malformed_pdus_are_link_errors() -> None:
+    with pytest.raises(smpplib.exceptions.PDUError):
+        _read_pdu(Bytes(struct.pack(">LLLL", 8, 5, 0, 1)))
+    with pytest.raises(smpplib.exceptions.PDUError):
+        _read_pdu(Bytes(pdu(0x00000005, b"\0\x01\x01no-terminator")))
+    with pytest.raises(smpplib.exceptions.ConnectionError):
+        _read_pdu(Bytes(pdu(0x00000005, b"")[:10]))
