@@ -31,6 +31,7 @@ import aiohttp
 from lookup.codes import parse_code, parse_keypad
 from lookup.dates import parse_date, parse_datetime
 from lookup.model import Changes, Dossier, FullView, Procedure, PublicView
+from lookup.phones import normalise_phone
 from lookup.port import LookupUnavailable, Proof
 from lookup.settings import HttpLookupSettings
 from lookup.sqlite import proves
@@ -92,9 +93,14 @@ class HttpLookup:
         keyed = parse_keypad(digits)
         sequence = str(keyed.sequence_number).zfill(self._settings.keypad_sequence_digits)
         codes = [f"{agency}-{keyed.yymmdd}-{sequence}" for agency in self._agencies]
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self._fetch(code)) for code in codes]
-        return [task.result().public() for task in tasks if task.result() is not None]  # type: ignore[union-attr]
+        # gather, not a TaskGroup: callers catch LookupUnavailable, not an ExceptionGroup.
+        results = await asyncio.gather(
+            *(self._fetch(code) for code in codes), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return [r.public() for r in results if isinstance(r, Dossier)]
 
     async def by_phone(self, phone: str) -> list[PublicView]:
         raise LookupUnavailable("the HTTP backend cannot search dossiers by phone")
@@ -205,8 +211,6 @@ def _text(value: Any) -> str:
 
 
 def _phones(value: Any) -> tuple[str, ...]:
-    from lookup.phones import normalise_phone
-
     raw = value if isinstance(value, list) else str(value or "").replace(";", ",").split(",")
     phones = (normalise_phone(str(item)) for item in raw)
     return tuple(phone for phone in phones if phone)

@@ -216,6 +216,17 @@ async def test_keypad_asks_for_each_configured_agency(
     ]
 
 
+async def test_keypad_with_one_agency_down_is_unavailable(server: tuple[str, Remote]) -> None:
+    opened = await HttpLookup.open(
+        settings(server[0]), agencies={"000.00.18.H26": "A", "000.00.19.H26": "B"}
+    )
+    try:
+        with pytest.raises(LookupUnavailable, match="HTTP 500"):
+            await opened.by_keypad_digits("2411290500")  # sequence 0500 answers 500
+    finally:
+        await opened.close()
+
+
 async def test_status_map_wins(server: tuple[str, Remote]) -> None:
     opened = await HttpLookup.open(settings(server[0], status_map={"releasing": 10}))
     try:
