@@ -176,7 +176,6 @@ class Call:
     invalid: int = 0  # wrong answers in a row at the current question
     not_found: int = 0
     secret_tries: int = 0
-    last_digits: str = ""
     answers: tuple[Answer, ...] = ()  # the candidates, or the one being spoken
     guides: tuple[Guide, ...] = ()
     spoken: tuple[str, ...] = ()  # what "1: hear it again" replays
@@ -184,7 +183,6 @@ class Call:
 
 
 GOODBYE: tuple[Action, ...] = (Play(("ivr_goodbye",), barge_in=False), Goodbye())
-MENU_KEYS = "1230*"
 
 
 # Every prompt the flow plays by itself; the rest arrive rendered inside events.
@@ -229,9 +227,9 @@ def step(call: Call, event: Event) -> tuple[Call, list[Action]]:
             call = replace(call, officer_open=open_, caller_known=known, stage=Stage.MENU)
             return _note(call, "menu"), [Play(("ivr_welcome",)), _ask(call)]
         case Stage.LOOKING_UP, Found(answers=(one,)):
-            return _speak(call, one)
+            return _speak(_note(call, "found"), one)
         case Stage.LOOKING_UP, Found(answers=answers) if answers:
-            call = _at(replace(call, answers=answers[:9]), Stage.CHOOSE)
+            call = _at(replace(_note(call, "found"), answers=answers[:9]), Stage.CHOOSE)
             return _note(call, "ambiguous"), [Play(("ivr_several_found",)), _ask(call)]
         case Stage.LOOKING_UP, NotFound(said=said):
             return _not_found(call, said)
@@ -252,14 +250,14 @@ def step(call: Call, event: Event) -> tuple[Call, list[Action]]:
             return _mine_refused(call)
         case Stage.ENDED | Stage.LOOKING_UP, _:
             raise ValueError(f"{event!r} cannot happen in stage {call.stage.name}")
-        case _, Keyed(digits=digits, timed_out=timed_out):
-            if digits == "":
-                return _no_input(call)
-            return _keyed(call, digits, timed_out)
+        case _, Keyed(digits=""):
+            return _no_input(call)
+        case _, Keyed(digits=digits):
+            return _keyed(call, digits)
     raise ValueError(f"{event!r} cannot happen in stage {call.stage.name}")
 
 
-def _keyed(call: Call, digits: str, timed_out: bool) -> tuple[Call, list[Action]]:
+def _keyed(call: Call, digits: str) -> tuple[Call, list[Action]]:
     stage = call.stage
     if stage in (
         Stage.MENU,
@@ -291,7 +289,7 @@ def _keyed(call: Call, digits: str, timed_out: bool) -> tuple[Call, list[Action]
             return _repeat(call)
         problem = keypad_problem(digits)
         if problem is None:
-            call = _note(replace(_at(call, Stage.LOOKING_UP), last_digits=digits), "code_keyed")
+            call = _note(_at(call, Stage.LOOKING_UP), "code_keyed")
             # Said without barge-in: keys pressed now would be lost anyway (res_agi.c reads
             # and drops DTMF while no input command runs), so don't pretend otherwise.
             return call, [Play(("ivr_please_wait",), barge_in=False), LookUpCode(digits)]

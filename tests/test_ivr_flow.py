@@ -88,7 +88,7 @@ def test_status_lookup_happy_path() -> None:
         Play(("status_ready", "day_29")),
         Ask(("ivr_after_result",), 1, 6.0, 5.0),
     ]
-    assert call.events == ("menu", "code_asked", "code_keyed", "status_spoken")
+    assert call.events == ("menu", "code_asked", "code_keyed", "found", "status_spoken")
 
 
 # (events after START, what the caller hears after the last one)
