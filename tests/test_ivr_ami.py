@@ -357,3 +357,25 @@ async def test_login_asks_for_exactly_the_event_classes_manager_conf_grants(
     )
     assert set(login["events"].split(",")) == set(granted.split(","))
     assert "s3cret" not in repr(monitor.client._settings)
+
+
+async def test_an_unanswered_originate_times_out_and_is_not_sent_again(
+    peer: AmiPeer, store: IvrStore
+) -> None:
+    port = await peer.start()
+    peer.answer_originate = False  # Asterisk took it but its answer never comes
+    clock = Clock()
+    monitor = AmiMonitor(ami_settings(port, action_timeout_s=0.05), EventBus(), store, clock=clock)
+    assert monitor.dialer is not None
+    await store.add_notification("n1", "+84912345678", "C-1", "result_ready", T0)
+    async with asyncio.timeout(5):
+        task = await running(monitor)
+        await monitor.dialer.tick()  # times out waiting for the answer
+        await monitor.dialer.tick()
+        clock.now = T0 + timedelta(seconds=30)  # still within the ring time
+        await monitor.dialer.tick()
+        await stopped(task)
+    assert len(peer.originates) == 1
+    row = await store.get("n1")
+    assert row is not None
+    assert row.state == "originating"
