@@ -245,15 +245,16 @@ async def reminders_child(count: int) -> dict[str, Any]:
 
         summary = Summary()
         now = datetime(2026, 11, 30, 9, 0, tzinfo=zone).timestamp()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await job.calendar(today, ctx, now, now, summary)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         outbox.close()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "reminders": count,
         "queued": summary.queued,
         "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu, 2),
         "max_rss_mb": round(rss_mb, 1),
     }
 

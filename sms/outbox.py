@@ -228,6 +228,53 @@ class Outbox:
             )
         return message_id
 
+    def enqueue_many(
+        self,
+        items: list[tuple[str, str, str]],
+        *,
+        kind: str,
+        accents: bool,
+        now: float,
+        not_before: float = 0.0,
+    ) -> set[str]:
+        """Store many (msisdn, text, dedup_key) at once; return the keys newly stored.
+
+        Same rows as enqueue(), in three statements for the whole batch instead of two
+        per message: the reminder job queues tens of thousands at a time.
+        """
+        if not items:
+            return set()
+        encoded = {}
+        rows = []
+        for msisdn, text, key in items:
+            body, ucs2 = choose_coding(text, accents=accents)
+            encoded[key] = enc = encode(body, reference=0, ucs2=ucs2)
+            rows.append((msisdn, body, kind, enc.data_coding, enc.esm_class, not_before, now,
+                         now, key))  # fmt: skip
+        (before,) = self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM sms_message").fetchone()
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO sms_message (msisdn, body, kind, state, data_coding,"
+            " esm_class, not_before, created_at, updated_at, dedup_key)"
+            " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        fresh = self._conn.execute(
+            "SELECT id, dedup_key FROM sms_message WHERE id > ?", (before,)
+        ).fetchall()
+        parts = []
+        for message_id, key in fresh:
+            enc = encoded[key]
+            for seq, payload in enumerate(enc.parts, 1):
+                if len(enc.parts) > 1:  # the reference from the id, as in enqueue()
+                    payload = payload[:3] + bytes((message_id & 0xFF,)) + payload[4:]  # noqa: PLW2901
+                parts.append((message_id, seq, payload, not_before))
+        self._conn.executemany(
+            "INSERT INTO sms_part (message_id, seq, payload, state, next_try)"
+            " VALUES (?, ?, ?, 'queued', ?)",
+            parts,
+        )
+        return {key for _, key in fresh}
+
     def recover(self) -> int:
         """After a start or a link drop: parts caught mid-submit go back, marked uncertain."""
         cursor = self._conn.execute(

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 CURSOR_KEY = "reminders.cursor"
 PAGE = 1000
+BATCH = 2000  # reminders stored per executemany
 # Dossiers in these statuses need no calendar reminder any more.
 _DONE = frozenset({Status.REFUSED, Status.WITHDRAWN, Status.STOPPED, Status.RETURNED})
 
@@ -235,24 +236,22 @@ class ReminderJob:
         fees: dict[str, str],
     ) -> None:
         opted_out = self.outbox.opted_out_among({r.msisdn for r in due})
-        for reminder in due:
-            if reminder.msisdn in opted_out:
-                summary.opted_out += 1
-                continue
-            body = self._text(reminder, today, ctx, fees.get(reminder.view.procedure_code, ""))
-            queued = self.outbox.enqueue(
-                reminder.msisdn,
-                body,
-                kind="reminder",
-                accents=ctx.accents,
-                now=now,
-                not_before=not_before,
-                dedup_key=reminder.dedup_key,
+        wanted = [r for r in due if r.msisdn not in opted_out]
+        summary.opted_out += len(due) - len(wanted)
+        new_keys: set[str] = set()
+        for start in range(0, len(wanted), BATCH):  # bounded memory per statement batch
+            items = [
+                (r.msisdn, self._text(r, today, ctx, fees.get(r.view.procedure_code, "")),
+                 r.dedup_key)
+                for r in wanted[start : start + BATCH]
+            ]  # fmt: skip
+            new_keys |= self.outbox.enqueue_many(
+                items, kind="reminder", accents=ctx.accents, now=now, not_before=not_before
             )
-            if queued is None:
-                summary.duplicates += 1
-            else:
-                summary.queued += 1
+        summary.duplicates += len(wanted) - len(new_keys)
+        summary.queued += len(new_keys)
+        for reminder in wanted:
+            if reminder.dedup_key in new_keys:
                 kind = reminder.kind.value
                 summary.by_kind[kind] = summary.by_kind.get(kind, 0) + 1
 
