@@ -163,12 +163,8 @@ class DossierStore:
         commits halve the commit cost of a bulk import; readers never wait in WAL).
         """
         total = 0
-        writing: asyncio.Task[object] | None = None
+        writing: asyncio.Task[None] | None = None
         now_iso = datetime.now(UTC).isoformat()
-        # Into an empty table, the keypad index is built once at the end: inserting
-        # into it row by row costs ~5 us a dossier (measured). open() rebuilds it
-        # if a process dies in between.
-        bulk = await self._run(_drop_keypad_index_if_empty)
         try:
             for batch in _batches(dossiers, batch_size):
                 rows = [_row(d, now_iso) for d in batch]  # while the previous batch is written
@@ -178,12 +174,8 @@ class DossierStore:
                 await asyncio.sleep(0)  # let it reach its thread before we prepare more
                 total += len(rows)
         finally:
-            try:
-                if writing is not None:
-                    await writing
-            finally:
-                if bulk:
-                    await self._run(_create_keypad_index)
+            if writing is not None:
+                await writing
         return total
 
     async def upsert_procedures(self, procedures: Iterable[Procedure]) -> int:
@@ -201,10 +193,10 @@ class DossierStore:
         await self._run(_write, _UPSERT_PROCEDURE, rows)
         return len(rows)
 
-    async def _run(self, write: Any, *args: Any) -> object:
+    async def _run(self, write: Any, *args: Any) -> None:
         async with self._lock:
             try:
-                return await asyncio.to_thread(write, self._conn, *args)
+                await asyncio.to_thread(write, self._conn, *args)
             except sqlite3.Error as exc:
                 raise LookupUnavailable(f"cannot store: {exc}") from exc
 
@@ -217,28 +209,7 @@ def _writer(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, safe on crash
     conn.execute("PRAGMA cache_size = -65536")  # 64 MB keeps a big import's index pages hot
-    _create_keypad_index(conn)  # back if a bulk load died before rebuilding it
     return conn
-
-
-_KEYPAD_INDEX = "CREATE INDEX IF NOT EXISTS dossier_keypad ON dossier (code_date, seq_num)"
-
-
-def _create_keypad_index(conn: sqlite3.Connection) -> None:
-    conn.execute(_KEYPAD_INDEX)
-
-
-def _drop_keypad_index_if_empty(conn: sqlite3.Connection) -> bool:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        empty = conn.execute("SELECT 1 FROM dossier LIMIT 1").fetchone() is None
-        if empty:
-            conn.execute("DROP INDEX IF EXISTS dossier_keypad")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return empty
 
 
 def _write_dossiers(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:

@@ -363,31 +363,3 @@ async def test_same_code_twice_in_one_batch_keeps_the_last(db: Path) -> None:
         assert conn.execute("SELECT count(*) FROM dossier_phone").fetchone() == (1,)
         ids = [r[0] for r in conn.execute("SELECT id FROM dossier ORDER BY id")]
         assert ids == [1, 2]
-
-
-def keypad_index_exists(db: Path) -> bool:
-    with sqlite3.connect(db) as conn:
-        found = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'dossier_keypad'"
-        ).fetchone()
-    return found is not None
-
-
-async def test_keypad_index_survives_bulk_loads_failures_and_crashes(db: Path) -> None:
-    store = await DossierStore.open(db)
-    try:
-        with pytest.raises(InvalidCode):  # a bulk load into the empty table that fails
-            await store.upsert_dossiers([dossier(), dossier("not a code")], batch_size=1)
-        assert keypad_index_exists(db)
-        await store.upsert_dossiers([dossier("000.00.18.H26-241129-0002")])
-        assert keypad_index_exists(db)
-    finally:
-        await store.close()
-    with sqlite3.connect(db) as conn:  # a process that died mid-load left it dropped
-        conn.execute("DROP INDEX dossier_keypad")
-    opened = await SqliteLookup.open(db)
-    try:
-        assert keypad_index_exists(db)
-        assert len(await opened.by_keypad_digits("2411292")) == 1
-    finally:
-        await opened.close()
