@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 
@@ -33,6 +34,10 @@ from ivr.settings import AgiSettings
 
 log = logging.getLogger(__name__)
 
+# Connections still sending their agi_* block, at most; more wait in the listen queue.
+SETUP_SLOTS = 32
+LISTEN_BACKLOG = 511  # the kernel caps it at net.core.somaxconn
+
 Route = Callable[[AgiChannel, Request, dict[str, str]], Awaitable[None]]
 
 
@@ -42,7 +47,11 @@ class AgiServer:
     def __init__(self, settings: AgiSettings, routes: Mapping[str, Route]) -> None:
         self._settings = settings
         self._routes = dict(routes)
-        self._server: asyncio.Server | None = None
+        self._sock: socket.socket | None = None
+        self._accepting: asyncio.Task[None] | None = None
+        self._setup_slots = asyncio.Semaphore(SETUP_SLOTS)
+        self.in_setup = 0  # connections still sending their header
+        self.peak_in_setup = 0
         self._connections: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -52,8 +61,8 @@ class AgiServer:
 
     @property
     def port(self) -> int:
-        assert self._server is not None, "not started"
-        port: int = self._server.sockets[0].getsockname()[1]
+        assert self._sock is not None, "not started"
+        port: int = self._sock.getsockname()[1]
         return port
 
     @property
@@ -66,22 +75,35 @@ class AgiServer:
         await self._idle.wait()
 
     async def start(self) -> None:
-        # limit bounds every readline()/readuntil(): the environment block and each reply.
-        self._server = await asyncio.start_server(
-            self._connection,
-            self._settings.host,
-            self._settings.port,
-            limit=self._settings.header_bytes,
-            reuse_address=True,
-        )
-        log.info("FastAGI listening on %s:%s", self._settings.host, self.port)
+        loop = asyncio.get_running_loop()
+        host, port = self._settings.host, self._settings.port
+        family, kind, proto, _, address = (
+            await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        )[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+            sock.listen(LISTEN_BACKLOG)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self._sock = sock
+        self._accepting = asyncio.create_task(self._accept_loop(sock), name="agi-accept")
+        log.info("FastAGI listening on %s:%s", host, self.port)
 
     async def stop(self, drain_s: float | None = None) -> None:
         """Stop accepting; let live calls finish for drain_s, then hand them to the dialplan."""
-        if self._server is None:
+        if self._sock is None:
             return
         self._closing = True
-        self._server.close()
+        if self._accepting is not None:
+            self._accepting.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._accepting
+            self._accepting = None
+        self._sock.close()
         drain = self._settings.drain_s if drain_s is None else drain_s
         live = set(self._connections)
         if live:
@@ -91,29 +113,77 @@ class AgiServer:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=5.0)
-        await self._server.wait_closed()
-        self._server = None
+        self._sock = None
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept_loop(self, sock: socket.socket) -> None:
+        """Accept while fewer than SETUP_SLOTS connections are still sending their header.
+
+        A flood (an Asterisk restart dropping every call, a port scan) then waits in the
+        kernel's listen queue instead of being taken in whole, so one loop iteration never
+        holds more than a few dozen new connections and live calls keep their pace.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._setup_slots.acquire()
+            try:
+                conn, _ = await loop.sock_accept(sock)
+            except OSError as exc:  # EMFILE, ECONNABORTED: keep serving the calls we have
+                self._setup_slots.release()
+                log.warning("accept failed: %s", exc)
+                await asyncio.sleep(0.1)
+                continue
+            except BaseException:
+                self._setup_slots.release()
+                raise
+            self.in_setup += 1
+            self.peak_in_setup = max(self.peak_in_setup, self.in_setup)
+            task = asyncio.create_task(self._connection(conn))
+            self._connections.add(task)
+            self._idle.clear()
+
+    async def _connection(self, conn: socket.socket) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._connections.add(task)
-        self._idle.clear()
-        channel = AgiChannel(reader, writer, timeout_s=self._settings.command_timeout_s)
-        try:
-            await self._serve(channel, reader)
-        finally:
-            await channel.close()
-            self._connections.discard(task)
-            if not self._connections:
-                self._idle.set()
+        in_setup = True
 
-    async def _serve(self, channel: AgiChannel, reader: asyncio.StreamReader) -> None:
+        def setup_done() -> None:
+            nonlocal in_setup
+            if in_setup:
+                in_setup = False
+                self.in_setup -= 1
+                self._setup_slots.release()
+
+        channel: AgiChannel | None = None
         try:
-            env = await read_environment(reader, self._settings.header_timeout_s)
-        except (CallerHungUp, AgiProtocolError, TimeoutError, ConnectionError) as exc:
+            # limit bounds every readline()/readuntil(): the environment and each reply.
+            reader, writer = await asyncio.open_connection(
+                sock=conn, limit=self._settings.header_bytes
+            )
+            channel = AgiChannel(reader, writer, timeout_s=self._settings.command_timeout_s)
+            try:
+                env = await read_environment(reader, self._settings.header_timeout_s)
+            except (CallerHungUp, AgiProtocolError, TimeoutError, ConnectionError) as exc:
+                log.info("connection dropped before the call began: %s", type(exc).__name__)
+                return
+            finally:
+                setup_done()
+            await self._serve(channel, env)
+        except OSError as exc:  # the connection died while being set up
             log.info("connection dropped before the call began: %s", type(exc).__name__)
-            return
+        finally:
+            setup_done()
+            if channel is not None:
+                await channel.close()
+            else:
+                conn.close()
+            self._forget(task)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._connections.discard(task)
+        if not self._connections:
+            self._idle.set()
+
+    async def _serve(self, channel: AgiChannel, env: dict[str, str]) -> None:
         request = parse_request(env)
         uniqueid = env.get("agi_uniqueid", "?")
         route = self._routes.get(request.script)

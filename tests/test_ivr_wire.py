@@ -13,6 +13,7 @@ from ivr.agi_wire import (
     parse_reply,
     parse_request,
 )
+from ivr.server import SETUP_SLOTS
 from tests.peers.asterisk import ENV, Outcome, agi_server, raw_asterisk, recording_route
 
 USAGE_520 = (
@@ -306,3 +307,24 @@ async def test_the_environment_reaches_the_route_with_its_parameters() -> None:
     assert outcome.request.params == {"agency": "hn", "lang": "vi"}
     assert outcome.env["agi_callerid"] == "0912345678"
     assert outcome.env["agi_language"] == "vi"
+
+
+async def test_a_flood_of_silent_connections_is_taken_a_few_dozen_at_a_time() -> None:
+    outcome = Outcome()
+    async with (
+        asyncio.timeout(10),
+        agi_server(
+            {"ivr": recording_route(outcome, _two_commands)}, header_timeout_s=0.2
+        ) as server,
+    ):
+        silent = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(40)]
+        # A real call behind the flood is served once the silent ones time out.
+        sent = await raw_asterisk(
+            server.port, ENV, [b"200 result=0 endpos=16000\n", b"200 result=2411290001\n"]
+        )
+        await outcome.done.wait()
+        for _, writer in silent:
+            writer.close()
+    assert sent[1] == "GET DATA tracuu/ivr_enter_code 8000 12"
+    assert server.peak_in_setup == SETUP_SLOTS  # never more, though 41 were waiting
+    assert server.in_setup == 0
