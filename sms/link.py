@@ -185,9 +185,10 @@ class SmppLink:
                 delay = s.reconnect_min_s
                 self._serve(client, outbox, inflight)
             except (*_LINK_ERRORS, SmscUnbound, LinkDead) as exc:
-                log.warning(
-                    "smpp link down: %s", type(exc).__name__ + (f": {exc}" if str(exc) else "")
-                )
+                log.warning("smpp link down: %s %s", type(exc).__name__, exc)
+            except Exception:
+                # A bug must not leave the gateway without a link: log it and reconnect.
+                log.exception("smpp link failed unexpectedly; reconnecting")
             finally:
                 self._drop(client, outbox, inflight)
             if self._stop.is_set():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from datetime import date, datetime
@@ -93,7 +94,11 @@ class SmsPump:
                 except TimeoutError:
                     pass
                 self._inbound.clear()
-                await self.handle_pending()
+                try:
+                    await self.handle_pending()
+                except sqlite3.Error:
+                    # The rows stay 'new' and are answered on the next tick.
+                    log.exception("sms: database unavailable while answering; retrying")
         finally:
             await asyncio.to_thread(self.link.stop, 10.0)
             self.outbox.close()

@@ -16,6 +16,7 @@ import dataclasses
 import json
 import logging
 import operator
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -266,4 +267,6 @@ async def run(job: ReminderJob, wake: Any, poll_s: float) -> None:
                 wake()
         except LookupUnavailable:
             log.warning("reminders: dossier store unavailable; retrying in %.0f s", poll_s)
+        except sqlite3.Error:
+            log.exception("reminders: database error; retrying in %.0f s", poll_s)
         await asyncio.sleep(poll_s)
