@@ -432,7 +432,8 @@ class SmppLink:
             # Same queue position: the part goes out again first once the pause ends.
             outbox.retry(part.message_id, part.seq, status, None, wall)
         elif status in TEMPORARY and part.attempts < s.max_attempts:
-            outbox.retry(part.message_id, part.seq, status, wall + 2.0**part.attempts, wall)
+            delay = s.retry_delay_s * 2.0 ** (part.attempts - 1)
+            outbox.retry(part.message_id, part.seq, status, wall + delay, wall)
         else:
             reason = f"submit_sm_resp {status:#x} after {part.attempts} attempt(s)"
             log.warning("outbox %d part %d failed: %s", part.message_id, part.seq, reason)

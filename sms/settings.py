@@ -39,8 +39,10 @@ class SmppSettings(Section):
     reconnect_max_s: float = Field(60.0, gt=0)
     # After ESME_RTHROTTLED / ESME_RMSGQFUL nothing is sent for this long (doubling, max 30 s).
     throttle_pause_s: float = Field(1.0, gt=0)
-    # Temporary errors are retried this many times, then the message is failed.
+    # Temporary errors are retried this many times, then the message is failed;
+    # the wait doubles from retry_delay_s (2, 4, 8, 16 s by default).
     max_attempts: int = Field(5, ge=1)
+    retry_delay_s: float = Field(2.0, gt=0)
     registered_delivery: bool = True
 
 

@@ -75,6 +75,7 @@ class Personality:
     receipt_id_decimal: bool = False  # hex id in submit_sm_resp, decimal in the receipt
     submit_delay_s: float = 0.0  # each submit_sm_resp waits this long (responses in order)
     throttle_first: int = 0  # the first N submit_sm get ESME_RTHROTTLED
+    syserr_first: int = 0  # the first N submit_sm get ESME_RSYSERR (a temporary error)
     max_tps: float | None = None  # beyond this (1-second window): ESME_RTHROTTLED
     reject_to: frozenset[str] = frozenset()  # destinations refused: ESME_RINVDSTADR
     drop_at: int | None = None  # abort the TCP connection on the Nth submit_sm (once)
@@ -282,6 +283,9 @@ class _Session:
         if n <= p.throttle_first or self._over_tps(now):
             rec.throttled += 1
             self.send(ops.SubmitSMResp(seqNum=pdu.seqNum, status=pt.CommandStatus.ESME_RTHROTTLED))
+            return
+        if n <= p.syserr_first:
+            self.send(ops.SubmitSMResp(seqNum=pdu.seqNum, status=pt.CommandStatus.ESME_RSYSERR))
             return
         if destination in p.reject_to:
             self.send(ops.SubmitSMResp(seqNum=pdu.seqNum, status=pt.CommandStatus.ESME_RINVDSTADR))

@@ -216,3 +216,39 @@ async def test_store_failure_answers_retry_later(tmp_path: Path) -> None:
     assert refused == 0x64  # ESME_RX_T_APPN
     assert accepted == 0
     assert world.smsc.record.texts_to(STRANGER) == [PUBLIC_READY]
+
+
+async def test_temporary_errors_are_retried_then_given_up(tmp_path: Path) -> None:
+    personality = Personality(syserr_first=2)
+    async with sms_world(tmp_path, personality, retry_delay_s=0.01, max_attempts=3) as world:
+        world.pump.send(STRANGER, "lan 1", kind="test")  # refused twice, third try accepted
+        await until(world, lambda w: states(w) == {"delivered": 1})
+    assert world.smsc.submit_count == 3
+    assert world.smsc.record.texts_to(STRANGER) == ["lan 1"]
+
+    personality = Personality(syserr_first=10)
+    async with sms_world(tmp_path / "b", personality, retry_delay_s=0.01, max_attempts=3) as world:
+        world.pump.send(STRANGER, "lan 2", kind="test")
+        await until(world, lambda w: states(w) == {"failed": 1})
+    assert world.smsc.submit_count == 3
+    outbox = world.outbox()
+    [row] = outbox.recent()
+    outbox.close()
+    assert row.error == "submit_sm_resp 0x8 after 3 attempt(s)"
+
+
+async def test_incomplete_multipart_is_answered_after_the_timeout(tmp_path: Path) -> None:
+    async with sms_world(tmp_path, sms={"reassembly_timeout_s": 0.2}) as world:
+        header = bytes((5, 0, 3, 42, 2, 1))
+        status = await world.smsc.deliver(
+            STRANGER, short_message=header + gsm_encode("HS 000.00.18.H26-"), esm_class=0x40,
+            data_coding=0,
+        )  # fmt: skip
+        await world.smsc.wait_submits(1)
+    assert status == 0
+    [reply] = world.smsc.record.texts_to(STRANGER)
+    assert reply.startswith("Ma so ho so chua day du.")
+    with sqlite3.connect(world.database) as conn:
+        assert conn.execute("SELECT body, complete FROM sms_inbound").fetchall() == [
+            ("HS 000.00.18.H26-", 0)
+        ]

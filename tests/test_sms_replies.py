@@ -6,6 +6,7 @@ fixed dossiers, and asserts the exact SMS text.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -198,3 +199,57 @@ def test_fit_cuts_long_text_to_max_parts() -> None:
     assert cut.endswith("...")
     assert len(codec.split_text(cut, codec.DC_GSM)) == 2
     assert replies.fit("ngan", accents=False, max_parts=1) == "ngan"
+
+
+def test_any_text_gets_a_sendable_reply(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Property: whatever a citizen sends, answer() returns a non-empty GSM-7 reply
+    of at most max_parts segments, and never raises."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    loop = asyncio.new_event_loop()
+    database = tmp_path_factory.mktemp("prop") / "p.sqlite3"
+
+    async def setup() -> SqliteLookup:
+        store = await DossierStore.open(database)
+        await store.upsert_dossiers(demo.fixed_dossiers(TODAY))
+        await store.close()
+        await migrate_file(database)
+        return await SqliteLookup.open(database)
+
+    lookup = loop.run_until_complete(setup())
+    outbox = Outbox.open(database)
+    texts = st.one_of(
+        st.text(max_size=300),
+        st.builds(
+            lambda k, c: f"{k} {c}",
+            st.sampled_from(["HS", "TT", "tra cứu", ""]),
+            st.text(alphabet="0123456789.-HhAG ", max_size=40),
+        ),
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(texts)
+    def check(text: str) -> None:
+        result = loop.run_until_complete(
+            answer(
+                text,
+                STRANGER,
+                lookup=lookup,
+                outbox=outbox,
+                ctx=ctx(),
+                settings=SmsSettings(lookups_per_hour=10**6, lookups_per_day=10**6),
+                now=time.time(),
+                record=False,
+            )
+        )
+        assert result.text.strip()
+        assert codec.fits_gsm(result.text)
+        assert len(codec.split_text(result.text, codec.DC_GSM)) <= 4
+
+    try:
+        check()
+    finally:
+        outbox.close()
+        loop.run_until_complete(lookup.close())
+        loop.close()
