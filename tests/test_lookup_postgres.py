@@ -23,7 +23,9 @@ from lookup.port import Proof
 from lookup.postgres import PostgresLookup, PostgresStore
 
 pytestmark = pytest.mark.postgres
-BIN = Path(os.environ.get("TRACUU_PG_BIN", "/usr/lib/postgresql/15/bin"))
+# Debian's server binaries (scripts/bootstrap test installs postgresql); newest version wins.
+_INSTALLED = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
+BIN = Path(os.environ.get("TRACUU_PG_BIN", _INSTALLED[-1] if _INSTALLED else "/nonexistent"))
 PORT = 54329
 _names = itertools.count()
 
