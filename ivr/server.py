@@ -1,9 +1,10 @@
 """The FastAGI server: accepts Asterisk's connections and hands each call to its route.
 
-Owns connection limits and lifetimes: the bounded header read, routing by AGI
-script path (`agi://host:4573/ivr?agency=hn` -> route "ivr" with its
-parameters), the cap on concurrent calls, what a failed call leaves for the
-dialplan, and a graceful shutdown. Knows nothing about menus.
+Owns connection limits and lifetimes: its own accept loop (at most SETUP_SLOTS
+connections still sending their header; a flood waits in the listen queue), the
+bounded header read, routing by AGI script path (`agi://host:4573/ivr?agency=hn`
+-> route "ivr" with its parameters), the cap on concurrent calls, what a failed
+call leaves for the dialplan, and a graceful shutdown. Knows nothing about menus.
 
 What the dialplan finds in ${TRACUU_NEXT} (settings.agi.next_variable) after AGI():
   officer  - the flow wants a person: go to the officer queue
