@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import re
 import sys
 
 from gateway.settings import Settings
@@ -44,7 +45,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     notify.set_defaults(handler=_notify_call)
 
 
+_KEY_GROUP = re.compile(r"_|H|>?[0-9*#]+")
+
+
 def _call(args: argparse.Namespace, settings: Settings) -> int:
+    bad = [g for g in args.keys.split() if not _KEY_GROUP.fullmatch(g)]
+    if bad:
+        sys.stderr.write(
+            f"tracuu: key groups {bad} are not phone keys: use 0-9 * #, '>' before a group "
+            "to press it during the prompt, '_' for silence, 'H' to hang up\n"
+        )
+        return 2
     return asyncio.run(_call_async(args, settings))
 
 

@@ -14,7 +14,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,6 +48,10 @@ class CallDeps:
     bus: EventBus | None = None
     clock: Callable[[], datetime] = datetime.now  # called with the zone; tests pass their own
     store: IvrStore | None = None  # where call events are kept for statistics
+    rules: flow.Rules = field(init=False)  # derived once from settings, not per call
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rules", rules_of(self.settings))
 
     def now(self) -> datetime:
         return self.clock().astimezone(self.zone)
@@ -76,7 +80,7 @@ class InboundCall:
         self.deps = deps
         self.uniqueid = env.get("agi_uniqueid", "?")
         self.caller = normalise_phone(env.get("agi_callerid"))
-        self.call = flow.Call(rules_of(deps.settings))
+        self.call = flow.Call(deps.rules)
         self._typed = ""  # a key that interrupted a prompt: the next answer's first digit
 
     async def run(self) -> None:

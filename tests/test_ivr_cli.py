@@ -75,3 +75,10 @@ def test_notify_call_refuses_what_is_not_a_number(
 ) -> None:
     assert main(["notify-call", "000.00.18.H26-241129-0001", "hello"]) == 2
     assert "not a phone number" in capsys.readouterr().err
+
+
+def test_call_refuses_keys_a_phone_does_not_have(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["call", "--keys", "1 24112A0001#"]) == 2
+    assert "not phone keys" in capsys.readouterr().err
