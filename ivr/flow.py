@@ -99,8 +99,21 @@ class MineRefused:
     pass  # wrong secret, or no dossiers on this number: said the same way
 
 
+@dataclass(frozen=True, slots=True)
+class TooManyLookups:
+    pass  # this caller ID has used up its lookups for the hour
+
+
 Event = (
-    CallAnswered | Keyed | Found | NotFound | LookupDown | GuidesListed | MineVerified | MineRefused
+    CallAnswered
+    | Keyed
+    | Found
+    | NotFound
+    | LookupDown
+    | GuidesListed
+    | MineVerified
+    | MineRefused
+    | TooManyLookups
 )
 
 # ---- actions: imperative
@@ -214,6 +227,7 @@ FIXED_PROMPTS: frozenset[str] = frozenset(
         "ivr_secret_not_verified",
         "ivr_several_found",
         "ivr_system_busy",
+        "ivr_too_many_lookups",
         "ivr_welcome",
         *(f"ivr_press_{i}" for i in range(1, 10)),
     }
@@ -248,6 +262,10 @@ def step(call: Call, event: Event) -> tuple[Call, list[Action]]:
             return call, [Play(spoken), _ask(call)]
         case Stage.LOOKING_UP, MineRefused():
             return _mine_refused(call)
+        case Stage.LOOKING_UP, TooManyLookups():
+            return _escalate(
+                _note(call, "too_many_lookups"), Play(("ivr_too_many_lookups",)), "too_many_lookups"
+            )
         case Stage.ENDED | Stage.LOOKING_UP, _:
             raise ValueError(f"{event!r} cannot happen in stage {call.stage.name}")
         case _, Keyed(digits=""):

@@ -24,6 +24,7 @@ from gateway.logs import mask_msisdn
 from ivr import flow
 from ivr.agi_wire import ALL_KEYS, AgiChannel, Reply, Request, quote
 from ivr.hours import officer_open
+from ivr.limits import CallerLimiter
 from ivr.settings import AgiSettings
 from ivr.speech import Speech
 from ivr.store import IvrStore
@@ -49,9 +50,11 @@ class CallDeps:
     clock: Callable[[], datetime] = datetime.now  # called with the zone; tests pass their own
     store: IvrStore | None = None  # where call events are kept for statistics
     rules: flow.Rules = field(init=False)  # derived once from settings, not per call
+    limiter: CallerLimiter = field(init=False)  # shared by every call of this server
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rules", rules_of(self.settings))
+        object.__setattr__(self, "limiter", CallerLimiter(self.settings.lookups_per_hour))
 
     def now(self) -> datetime:
         return self.clock().astimezone(self.zone)
@@ -213,6 +216,11 @@ class InboundCall:
     async def _look_up(self, action: flow.Action) -> flow.Event:
         speech = self.deps.speech
         lookup = self.deps.lookup
+        if isinstance(action, flow.LookUpCode | flow.LookUpMine) and not self.deps.limiter.allow(
+            self.caller, self.deps.now()
+        ):
+            log.warning("call %s: lookups per hour used up", self.uniqueid)
+            return flow.TooManyLookups()
         try:
             async with asyncio.timeout(self.deps.settings.lookup_timeout_s):
                 match action:

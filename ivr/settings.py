@@ -52,6 +52,8 @@ class AgiSettings(Section):
     menu_timeout_s: float = Field(6.0, gt=0)
     code_timeout_s: float = Field(8.0, gt=0)
     inter_digit_s: float = Field(5.0, gt=0)
+    # Code and second-factor lookups one caller ID may make in an hour, across calls.
+    lookups_per_hour: int = Field(20, ge=1)
     # When an officer can take a transfer (settings.timezone); holidays close the whole day.
     hours: tuple[OfficeHours, ...] = (OfficeHours(),)
     holidays: tuple[date, ...] = ()

@@ -413,3 +413,25 @@ async def test_a_missing_prompt_file_does_not_end_the_call(lookup: SqliteLookup)
     assert record.heard[0].missing
     assert heard(record)[-1] == "ivr_goodbye"
     assert record.variables == {"TRACUU_NEXT": "goodbye"}
+
+
+async def test_a_caller_id_that_keeps_looking_up_is_stopped_across_calls(
+    lookup: SqliteLookup,
+) -> None:
+    server = build_server(settings(lookups_per_hour=2), lookup, clock=lambda: MONDAY_10AM)
+    server._settings = server._settings.model_copy(update={"port": 0})
+    await server.start()
+    try:
+        async with asyncio.timeout(10):
+            records = [
+                await SimulatedAsterisk("1 2411299999# 0", caller="0912345678").call(
+                    "127.0.0.1", server.port
+                )
+                for _ in range(3)
+            ]
+            hidden = await SimulatedAsterisk("1 2411299999# 0").call("127.0.0.1", server.port)
+    finally:
+        await server.stop(drain_s=1.0)
+    assert [heard(r).count("not_found") for r in records] == [1, 1, 0]
+    assert heard(records[2])[-2:] == ["ivr_too_many_lookups", "ivr_connecting_officer"]
+    assert heard(hidden).count("not_found") == 1  # a hidden number is not counted

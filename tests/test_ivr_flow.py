@@ -29,6 +29,7 @@ from ivr.flow import (
     Play,
     Stage,
     ToOfficer,
+    TooManyLookups,
     step,
 )
 from prompts.catalog import load_catalog
@@ -388,3 +389,11 @@ def test_every_prompt_the_asterisk_config_plays_is_in_the_catalog() -> None:
     used = set(re.findall(r"(?:Playback\(|announce = )tracuu/([a-z0-9_]+)", text))
     assert {"ivr_all_lines_busy", "ivr_service_unavailable", "ivr_goodbye"} <= used
     assert sorted(i for i in used if i not in catalog) == []
+
+
+def test_too_many_lookups_says_so_and_offers_an_officer_or_goodbye() -> None:
+    _, open_ = run(START, Keyed("1"), Keyed("2411290001"), TooManyLookups())
+    assert heard(open_)[-2:] == ["ivr_too_many_lookups", "ivr_connecting_officer"]
+    assert open_[-1] == ToOfficer("too_many_lookups")
+    _, closed = run(CLOSED, Keyed("1"), Keyed("2411290001"), TooManyLookups())
+    assert heard(closed)[-3:] == ["ivr_too_many_lookups", "ivr_officer_closed", "ivr_goodbye"]
