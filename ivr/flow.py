@@ -210,6 +210,7 @@ FIXED_PROMPTS: frozenset[str] = frozenset(
         "ivr_code_bad_date",
         "ivr_code_bad_key",
         "ivr_code_bad_sequence",
+        "ivr_code_invalid",
         "ivr_code_too_long",
         "ivr_code_too_short",
         "ivr_connecting_officer",
@@ -353,7 +354,8 @@ def keypad_problem(digits: str) -> str | None:
     try:
         parse_keypad(digits)
     except InvalidCode as exc:
-        return _CODE_PROBLEMS[exc.reason]
+        # A reason added to lookup.codes later still gets a clear (if general) answer.
+        return _CODE_PROBLEMS.get(exc.reason, "ivr_code_invalid")
     return None
 
 

@@ -397,3 +397,11 @@ def test_too_many_lookups_says_so_and_offers_an_officer_or_goodbye() -> None:
     assert open_[-1] == ToOfficer("too_many_lookups")
     _, closed = run(CLOSED, Keyed("1"), Keyed("2411290001"), TooManyLookups())
     assert heard(closed)[-3:] == ["ivr_too_many_lookups", "ivr_officer_closed", "ivr_goodbye"]
+
+
+def test_every_reason_a_keyed_code_can_fail_has_its_own_answer() -> None:
+    from ivr.flow import _CODE_PROBLEMS
+    from lookup.codes import Reason
+
+    assert set(_CODE_PROBLEMS) == set(Reason)
+    assert set(_CODE_PROBLEMS.values()) <= FIXED_PROMPTS
