@@ -123,33 +123,43 @@ def parse(text: str) -> Command:
     return Help()
 
 
+# A strict parse failing for one of these reasons may still be a code whose separators
+# were dropped or replaced ("00000018H262411290001"): lookup.codes.lookup_key decides.
+_SEPARATOR_TROUBLE = (Reason.MISSING_PART, Reason.EXTRA_PART, Reason.BAD_CHARACTER)
+
+
 def _code_and_secret(rest: str) -> tuple[str, str | None] | InvalidCode:
+    """The code (and a trailing secret) in `rest`, or why there is none.
+
+    Order: a well-formed code (with or without a secret), a well-formed code inside
+    a sentence, then a code with missing separators. A code with a wrong date or
+    sequence keeps that reason, so the citizen is told which part to check.
+    """
     tokens = rest.split()
     head = " ".join(tokens[:-1]).strip(_END_PUNCT)
     secret = tokens[-1].strip(_END_PUNCT) if len(tokens) > 1 else ""
     with_secret = bool(head) and _SECRET.fullmatch(secret) is not None
     try:
-        parse_code(rest)
-        return rest, None
+        return parse_code(rest).text, None
     except InvalidCode as exc:
         first = exc
     if with_secret:
         try:
-            parse_code(head)
-            return head, secret
+            return parse_code(head).text, secret
         except InvalidCode:
             pass
-    try:
-        lookup_key(rest)
-        return rest, None
-    except InvalidCode:
-        pass
-    if with_secret:
-        try:
-            lookup_key(head)
-            return head, secret
-        except InvalidCode:
-            pass
+    embedded = find_code(rest)
+    if embedded is not None:
+        return embedded.text, None
+    if first.reason not in _SEPARATOR_TROUBLE:
+        return first
+    for candidate, extra in ((rest, None), (head, secret if with_secret else None)):
+        if candidate and (candidate == rest or with_secret):
+            try:
+                lookup_key(candidate)
+                return candidate, extra
+            except InvalidCode:
+                continue
     return first
 
 
@@ -158,9 +168,6 @@ def _lookup(rest: str) -> Command:
         return BadCode(Reason.EMPTY, "")
     found = _code_and_secret(rest)
     if isinstance(found, InvalidCode):
-        embedded = find_code(rest)
-        if embedded is not None:
-            return Lookup(embedded.text)
         return BadCode(found.reason, rest)
     code, secret = found
     return Lookup(code, secret)
@@ -171,7 +178,4 @@ def _bare(clean: str) -> Command:
     found = _code_and_secret(text) if text else InvalidCode(Reason.EMPTY, "")
     if not isinstance(found, InvalidCode):
         return Lookup(*found)
-    embedded = find_code(text)
-    if embedded is not None:
-        return Lookup(embedded.text)
     return Unrecognised(text)

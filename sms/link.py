@@ -262,6 +262,7 @@ class SmppLink:
                         last_io = now
                     if len(parts) < allowed:
                         idle_until = self._next_due(outbox, now)
+                        wait_send = max(0.0, idle_until - now)
                     else:
                         wait_send = 0.0 if free > len(parts) else None
                 elif free > 0:
@@ -297,6 +298,8 @@ class SmppLink:
                 got = self._read_batch(client, sock, outbox, inflight)
                 if got.enquire_answered:
                     enquire = None
+                if got.requeued:
+                    idle_until = 0.0  # a part is due again later: recompute the next due time
                 if got.throttled:
                     pause_until = self._clock() + pause_s
                     pause_s = min(pause_s * 2, 30.0)
@@ -434,6 +437,7 @@ class SmppLink:
         elif status in TEMPORARY and part.attempts < s.max_attempts:
             delay = s.retry_delay_s * 2.0 ** (part.attempts - 1)
             outbox.retry(part.message_id, part.seq, status, wall + delay, wall)
+            got.requeued = True
         else:
             reason = f"submit_sm_resp {status:#x} after {part.attempts} attempt(s)"
             log.warning("outbox %d part %d failed: %s", part.message_id, part.seq, reason)
@@ -458,7 +462,7 @@ class SmppLink:
                     return True
                 self.receipts += 1
                 if not outbox.apply_receipt(receipt, self._wall()):
-                    log.info("receipt for unknown message id %s", receipt.message_id)
+                    log.info("receipt for id %s kept until its submit_sm_resp", receipt.message_id)
                 return True
             sar = None
             if getattr(pdu, "sar_msg_ref_num", None) is not None:
@@ -506,6 +510,7 @@ class _Batch:
     throttled: bool = False
     inbound: bool = False
     enquire_answered: bool = False
+    requeued: bool = False
     store_failed: bool = False
 
 

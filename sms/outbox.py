@@ -103,6 +103,17 @@ STEPS: tuple[str, ...] = (
     -- The send queue in its order (due time, then message and part) without a sort.
     CREATE INDEX sms_part_send_order ON sms_part (state, next_try, message_id, seq);
     """,
+    """
+    -- Receipts that came before their submit_sm_resp was stored (some SMSCs race):
+    -- applied when the id is recorded. Kept a day at most.
+    CREATE TABLE sms_orphan_receipt (
+        smsc_id TEXT NOT NULL,         -- normalised (first of id_forms)
+        stat TEXT NOT NULL,
+        err TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX sms_orphan_receipt_id ON sms_orphan_receipt (smsc_id);
+    """,
 )
 
 FINAL = ("delivered", "failed", "expired")
@@ -318,6 +329,7 @@ class Outbox:
         )
         if cursor.rowcount:
             self._roll_up(message_id, now, "submitted" if single else None)
+            self._early_receipt(id_forms(smsc_id), now)
 
     def retry(self, message_id: int, seq: int, status: int, at: float | None, now: float) -> None:
         """A temporary refusal: the part waits until `at`; None keeps its place in the
@@ -376,7 +388,24 @@ class Outbox:
                 single = not esm_class & 0x40  # an unsplit message: its state is the part's
                 self._roll_up(message_id, now, state if single else None)
                 return True
+        self._conn.execute(
+            "INSERT INTO sms_orphan_receipt (smsc_id, stat, err, at) VALUES (?, ?, ?, ?)",
+            (id_forms(receipt.message_id)[0], receipt.stat, receipt.err, now),
+        )
+        self._conn.execute("DELETE FROM sms_orphan_receipt WHERE at < ?", (now - 86_400,))
         return False
+
+    def _early_receipt(self, forms: tuple[str, ...], now: float) -> None:
+        marks = ",".join("?" * len(forms))
+        rows = self._conn.execute(
+            f"SELECT rowid, smsc_id, stat, err FROM sms_orphan_receipt WHERE smsc_id IN ({marks})",
+            forms,
+        ).fetchall()
+        for rowid, smsc_id, stat, err in rows:
+            self._conn.execute("DELETE FROM sms_orphan_receipt WHERE rowid = ?", (rowid,))
+            self.apply_receipt(Receipt(smsc_id, stat, err), now)
+        if rows:
+            self._conn.execute("DELETE FROM sms_orphan_receipt WHERE at < ?", (now - 86_400,))
 
     def _roll_up(self, message_id: int, now: float, single: str | None = None) -> None:
         """The message's state from its parts' (`single`: the one part's new state)."""

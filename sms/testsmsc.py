@@ -73,6 +73,7 @@ class Personality:
     receipts: str | None = "delivered"  # "delivered" | "failed" | "expired" | None
     receipt_via: str = "both"  # "tlv" | "text" | "both"
     receipt_id_decimal: bool = False  # hex id in submit_sm_resp, decimal in the receipt
+    receipt_before_resp: bool = False  # the receipt overtakes the submit_sm_resp
     submit_delay_s: float = 0.0  # each submit_sm_resp waits this long (responses in order)
     throttle_first: int = 0  # the first N submit_sm get ESME_RTHROTTLED
     syserr_first: int = 0  # the first N submit_sm get ESME_RSYSERR (a temporary error)
@@ -305,9 +306,11 @@ class _Session:
             at=now,
         )
         rec.submits.append(submitted)
+        if p.receipts and registered and p.receipt_before_resp:
+            self.send_receipt(submitted, p.receipts)
         self.send(ops.SubmitSMResp(seqNum=pdu.seqNum, message_id=message_id))
         smsc._submitted()
-        if p.receipts and registered:
+        if p.receipts and registered and not p.receipt_before_resp:
             self.send_receipt(submitted, p.receipts)
         if p.unbind_after is not None and n == p.unbind_after:
             self.send(ops.Unbind(seqNum=next(self.seq)))

@@ -106,7 +106,7 @@ def test_other_commands(text: str, expected: object) -> None:
         ("HS", Reason.EMPTY),
         ("HS 123", Reason.MISSING_PART),
         ("HS 000.00.18.H26-241399-0001", Reason.BAD_DATE),
-        ("HS 000.00.18.H26-241129-01", Reason.BAD_SEQUENCE),
+        ("HS 000.00.18.H26-241129-0000", Reason.BAD_SEQUENCE),
     ],
 )
 def test_bad_codes_keep_their_reason(text: str, reason: Reason) -> None:

@@ -252,3 +252,13 @@ async def test_incomplete_multipart_is_answered_after_the_timeout(tmp_path: Path
         assert conn.execute("SELECT body, complete FROM sms_inbound").fetchall() == [
             ("HS 000.00.18.H26-", 0)
         ]
+
+
+async def test_receipt_before_submit_resp_is_kept_and_applied(tmp_path: Path) -> None:
+    personality = Personality(receipt_before_resp=True, receipt_id_decimal=True)
+    async with sms_world(tmp_path, personality) as world:
+        for i in range(3):
+            world.pump.send(STRANGER, f"tin {i}", kind="test")
+        await until(world, lambda w: states(w) == {"delivered": 3})
+    with sqlite3.connect(world.database) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM sms_orphan_receipt").fetchone() == (0,)
