@@ -7,6 +7,7 @@ would say. No I/O, no clock: `today` is passed in.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -14,7 +15,7 @@ from ivr.flow import Answer, Guide
 from lookup.model import Procedure, PublicView
 from messages import compose
 from messages.numbers import Region
-from messages.parts import FreeText, Message
+from messages.parts import FreeText, Message, clean_text, dynamic_texts
 from messages.pieces import Office
 from messages.render import to_prompts
 from prompts.catalog import Catalog
@@ -54,3 +55,17 @@ class Speech:
         if kind == "appointment_tomorrow":
             return self._say(compose.call_appointment_tomorrow(view, today, office=self.office))
         return self._say(compose.call_result_ready(view, office=self.office))
+
+
+def voice_texts(procedures: Iterable[Procedure], agency_names: Iterable[str]) -> list[str]:
+    """Every free text the voice menu speaks besides dossier answers: for the prompts
+    service to render ahead of time (procedure guidance reads documents, fees and
+    processing times as dynamic prompts; the agency question reads agency names)."""
+    texts: dict[str, None] = {}
+    for procedure in procedures:
+        texts[clean_text(procedure.name)] = None
+        for text in dynamic_texts(compose.procedure_guidance(procedure)):
+            texts[text] = None
+    for name in agency_names:
+        texts[clean_text(name)] = None
+    return [t for t in texts if t]

@@ -202,7 +202,7 @@ async def test_guidance_reads_a_common_procedure(lookup: SqliteLookup) -> None:
 
 
 async def test_your_dossiers_need_the_second_factor(lookup: SqliteLookup) -> None:
-    record = await call(lookup, "3 2345# 0", caller="0912345678")
+    record = await call(lookup, "3 012345# 0", caller="0912345678")
     said = heard(record)
     assert said[:4] == ["ivr_welcome", "ivr_menu_main_mine", "ivr_enter_secret", "ivr_please_wait"]
     assert said[4] == "several_dossiers"
@@ -286,7 +286,7 @@ async def test_the_callers_number_never_appears_in_the_logs(
 ) -> None:
     # Our loggers at DEBUG; aiosqlite stays at INFO as gateway.logs.setup_logging holds it.
     caplog.set_level(logging.DEBUG, logger="ivr")
-    await call(lookup, "3 2345# 0", caller="0912345678")
+    await call(lookup, "3 012345# 0", caller="0912345678")
     assert "0912345678" not in caplog.text
     assert "+84912345678" not in caplog.text
     assert "+84******678" in caplog.text  # masked, still useful to match a complaint
@@ -435,3 +435,16 @@ async def test_a_caller_id_that_keeps_looking_up_is_stopped_across_calls(
     assert [heard(r).count("not_found") for r in records] == [1, 1, 0]
     assert heard(records[2])[-2:] == ["ivr_too_many_lookups", "ivr_connecting_officer"]
     assert heard(hidden).count("not_found") == 1  # a hidden number is not counted
+
+
+def test_voice_texts_cover_every_dynamic_prompt_the_guidance_menu_plays() -> None:
+    from ivr.speech import Speech, voice_texts
+    from messages.parts import dynamic_prompt_id
+    from prompts.catalog import load_catalog
+
+    office = Settings().office
+    speech = Speech(load_catalog(), office)
+    played = {p for g in map(speech.guide, PROCEDURES) for p in (*g.name, *g.detail)}
+    rendered = {dynamic_prompt_id(t) for t in voice_texts(PROCEDURES, ["UBND phường Cửa Nam"])}
+    assert {p for p in played if p.startswith("txt_")} <= rendered
+    assert dynamic_prompt_id("UBND phường Cửa Nam") in rendered
