@@ -328,3 +328,16 @@ async def test_a_flood_of_silent_connections_is_taken_a_few_dozen_at_a_time() ->
     assert sent[1] == "GET DATA tracuu/ivr_enter_code 8000 12"
     assert server.peak_in_setup == SETUP_SLOTS  # never more, though 41 were waiting
     assert server.in_setup == 0
+
+
+def test_the_dialplan_handles_every_value_the_server_leaves_in_tracuu_next() -> None:
+    from pathlib import Path
+
+    dialplan = (Path(__file__).parent.parent / "asterisk" / "extensions.conf").read_text(
+        encoding="utf-8"
+    )
+    for value in ("officer", "goodbye", "busy"):  # ivr/server.py, ivr/session.py
+        assert f'$["${{TRACUU_NEXT}}" = "{value}"]' in dialplan
+    assert '$["${AGISTATUS}" != "SUCCESS"]?fallback,1' in dialplan
+    assert "AGI(${TRACUU_AGI}/ivr?" in dialplan
+    assert "AGI(${TRACUU_AGI}/notify?id=${TRACUU_NOTIFY})" in dialplan
