@@ -24,7 +24,7 @@ import sqlite3
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from panoramisk import actions as ami_actions
@@ -328,9 +328,11 @@ class Dialer:
         monitor: LineMonitor,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        zone: tzinfo = UTC,
         poll_s: float = 5.0,
     ) -> None:
         self._settings = settings
+        self._zone = zone
         self._store = store
         self._client = client
         self._monitor = monitor
@@ -369,8 +371,14 @@ class Dialer:
         if not self._client.connected.is_set() or not self._monitor.synced:
             return
         await self._reconcile()
+        if not self.calling_hours():
+            return
         for row in await self._store.due(self._clock(), limit=10):
             await self._originate(row)
+
+    def calling_hours(self) -> bool:
+        local = self._clock().astimezone(self._zone).time()
+        return self._settings.notify_window_start <= local < self._settings.notify_window_end
 
     async def _originate(self, row: NotifyCall) -> None:
         now = self._clock()
@@ -449,12 +457,15 @@ class AmiMonitor:
         store: IvrStore | None = None,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        zone: tzinfo = UTC,
     ) -> None:
         self.lines = LineMonitor()
         self.bus = bus
         self.client = AmiClient(settings, on_event=self._event, on_connected=self._resync)
         self.dialer = (
-            Dialer(settings, store, self.client, self.lines, clock=clock) if store else None
+            Dialer(settings, store, self.client, self.lines, clock=clock, zone=zone)
+            if store
+            else None
         )
 
     def _event(self, event: AmiMessage) -> None:

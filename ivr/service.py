@@ -80,7 +80,7 @@ async def run(runtime: Runtime, *, started: asyncio.Event | None = None) -> None
     try:
         async with asyncio.TaskGroup() as tasks:
             if settings.ami.host:
-                monitor = AmiMonitor(settings.ami, runtime.bus, store)
+                monitor = AmiMonitor(settings.ami, runtime.bus, store, zone=settings.zone)
                 tasks.create_task(monitor.run())
             tasks.create_task(asyncio.Event().wait())  # until cancelled
     finally:

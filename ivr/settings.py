@@ -77,3 +77,7 @@ class AmiSettings(Section):
     caller_id: str = "tracuu"
     notify_attempts: int = Field(3, ge=1)
     notify_retry_s: float = Field(600.0, gt=0)
+    # Citizens are only called in this local window (settings.timezone); calls due at
+    # night wait for the morning (courtesy; Decree 91/2020 sets 07:00-22:00 for adverts).
+    notify_window_start: time = time(8, 0)
+    notify_window_end: time = time(20, 0)

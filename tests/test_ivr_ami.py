@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from panoramisk.ami_protocol import AMIProtocol
@@ -74,7 +75,8 @@ def test_panoramisk_alone_loses_it_which_is_why_the_decoder_is_ours() -> None:
 
 # ---- against the loopback peer
 
-T0 = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
+T0 = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)  # 10:00 in Hà Nội: within calling hours
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 class Clock:
@@ -220,7 +222,7 @@ async def test_a_notification_is_originated_once_with_its_correlation(
 ) -> None:
     port = await peer.start()
     clock = Clock()
-    monitor = AmiMonitor(ami_settings(port), EventBus(), store, clock=clock)
+    monitor = AmiMonitor(ami_settings(port), EventBus(), store, clock=clock, zone=VN)
     assert monitor.dialer is not None
     await store.add_notification(
         "n1", "+84912345678", "000.00.18.H26-241129-0001", "result_ready", T0
@@ -248,7 +250,7 @@ async def test_no_second_originate_after_a_reconnect_until_the_first_is_over(
     port = await peer.start()
     peer.answer_originate = False  # Asterisk goes away before answering the Originate
     clock = Clock()
-    monitor = AmiMonitor(ami_settings(port), EventBus(), store, clock=clock)
+    monitor = AmiMonitor(ami_settings(port), EventBus(), store, clock=clock, zone=VN)
     assert monitor.dialer is not None
     await store.add_notification("n1", "+84912345678", "C-1", "result_ready", T0)
     async with asyncio.timeout(5):
@@ -292,7 +294,7 @@ async def test_busy_then_no_answer_gives_up_after_the_configured_attempts(
 ) -> None:
     port = await peer.start()
     clock = Clock()
-    monitor = AmiMonitor(ami_settings(port), EventBus(), store, clock=clock)
+    monitor = AmiMonitor(ami_settings(port), EventBus(), store, clock=clock, zone=VN)
     assert monitor.dialer is not None
     await store.add_notification("n1", "+84912345678", "C-1", "result_ready", T0)
     async with asyncio.timeout(5):
@@ -365,7 +367,9 @@ async def test_an_unanswered_originate_times_out_and_is_not_sent_again(
     port = await peer.start()
     peer.answer_originate = False  # Asterisk took it but its answer never comes
     clock = Clock()
-    monitor = AmiMonitor(ami_settings(port, action_timeout_s=0.05), EventBus(), store, clock=clock)
+    monitor = AmiMonitor(
+        ami_settings(port, action_timeout_s=0.05), EventBus(), store, clock=clock, zone=VN
+    )
     assert monitor.dialer is not None
     await store.add_notification("n1", "+84912345678", "C-1", "result_ready", T0)
     async with asyncio.timeout(5):
@@ -379,3 +383,21 @@ async def test_an_unanswered_originate_times_out_and_is_not_sent_again(
     row = await store.get("n1")
     assert row is not None
     assert row.state == "originating"
+
+
+async def test_citizens_are_not_called_at_night(peer: AmiPeer, store: IvrStore) -> None:
+    port = await peer.start()
+    clock = Clock()
+    clock.now = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # 22:00 in Hà Nội
+    monitor = AmiMonitor(ami_settings(port), EventBus(), store, clock=clock, zone=VN)
+    assert monitor.dialer is not None
+    await store.add_notification("n1", "+84912345678", "C-1", "result_ready", clock.now)
+    async with asyncio.timeout(5):
+        task = await running(monitor)
+        await monitor.dialer.tick()
+        at_night = len(peer.originates)
+        clock.now = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 08:00 the next morning
+        await monitor.dialer.tick()
+        await stopped(task)
+    assert at_night == 0
+    assert len(peer.originates) == 1
