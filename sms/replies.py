@@ -79,8 +79,9 @@ def not_found_reply(code: str, ctx: ReplyContext) -> str:
 
 
 def invalid_code_reply(reason: Reason, ctx: ReplyContext) -> str:
+    # Which part is wrong and where to read the code: one segment; the syntax is in HD.
     problem = compose.CodeProblem(reason.value)
-    return render_text((*compose.invalid_code(problem), *_syntax()), ctx)
+    return render_text(compose.invalid_code(problem), ctx)
 
 
 def help_reply(ctx: ReplyContext) -> str:

@@ -66,15 +66,18 @@ async def answer(
     if _over_limit(outbox, msisdn, settings, now):
         log.info("sms lookup refused for %s: rate limit", mask_msisdn(msisdn))
         return Answer(replies.rate_limited_reply(ctx), command, refused=True)
-    if record:
-        outbox.log_lookup(msisdn, now)
     try:
-        return Answer(await _lookup_reply(command, msisdn, lookup, ctx), command)
+        text = await _lookup_reply(command, msisdn, lookup, ctx)
     except InvalidCode as exc:  # the adapter is stricter than the parser: still a clear answer
-        return Answer(replies.invalid_code_reply(exc.reason, ctx), command)
+        text = replies.invalid_code_reply(exc.reason, ctx)
     except LookupUnavailable:
         log.warning("lookup unavailable while answering %s", mask_msisdn(msisdn))
-        return Answer(replies.busy_reply(ctx), command)
+        return Answer(replies.busy_reply(ctx), command)  # not counted: the citizen may retry
+    if record:
+        # Written only after the lookup: an open write transaction held across an await
+        # would block every other writer of the shared SQLite file (the lookup's own).
+        outbox.log_lookup(msisdn, now)
+    return Answer(text, command)
 
 
 def _over_limit(outbox: Outbox, msisdn: str, settings: SmsSettings, now: float) -> bool:
