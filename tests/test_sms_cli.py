@@ -77,3 +77,30 @@ async def test_no_full_number_or_text_in_logs(
     assert "0912345678" not in caplog.text
     assert "Nguyen" not in caplog.text
     assert "secret-pw" not in caplog.text
+
+
+def test_send_test_through_a_configured_smsc(
+    database: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    smsc = subprocess.Popen(
+        [sys.executable, "-m", "sms.testsmsc", "--port", "0", "--password", "pw"],
+        cwd=Path(__file__).resolve().parents[1], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert smsc.stdout is not None
+        port = smsc.stdout.readline().split()[2]
+        for name, value in {"HOST": "127.0.0.1", "PORT": port, "SYSTEM_ID": "office",
+                            "PASSWORD": "pw"}.items():  # fmt: skip
+            monkeypatch.setenv(f"TRACUU_SMPP_{name}", value)
+        assert main(["sms", "send-test", "0912345678", "--timeout", "15"]) == 0
+    finally:
+        assert smsc.stdin is not None
+        smsc.stdin.close()
+        smsc.wait(10)
+        assert smsc.stdout is not None
+        smsc.stdout.close()
+    assert capsys.readouterr().out == "test message: delivered\n"

@@ -263,3 +263,21 @@ async def test_receipt_before_submit_resp_is_kept_and_applied(tmp_path: Path) ->
         await until(world, lambda w: states(w) == {"delivered": 3})
     with sqlite3.connect(world.database) as conn:
         assert conn.execute("SELECT COUNT(*) FROM sms_orphan_receipt").fetchone() == (0,)
+
+
+async def test_expired_receipt_marks_expired(tmp_path: Path) -> None:
+    async with sms_world(tmp_path, Personality(receipts="expired", receipt_via="tlv")) as world:
+        world.pump.send(STRANGER, "xin chao", kind="test")
+        await until(world, lambda w: states(w) == {"expired": 1})
+
+
+async def test_unanswered_enquire_link_means_a_dead_link(tmp_path: Path) -> None:
+    personality = Personality(answer_enquire_link=False)
+    async with sms_world(
+        tmp_path, personality, enquire_link_s=0.05, response_timeout_s=0.2
+    ) as world:
+        await world.smsc.wait_for(lambda: world.smsc.record.connections >= 2)
+        await world.smsc.wait_bound()
+        await world.smsc.deliver(STRANGER, f"HS {CODE}")  # the new bind works
+        await world.smsc.wait_submits(1)
+    assert world.smsc.record.texts_to(STRANGER) == [PUBLIC_READY]
