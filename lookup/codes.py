@@ -8,7 +8,14 @@ Grammar (Circular 01/2018/TT-VPCP art. 19, and what real systems issue):
   province group (H26, G22, ...) may stand at either end; nothing here knows
   which agencies exist, because old codes outlive reorganised agencies.
 - YYMMDD: the reception date, a real calendar date in 2000-2099.
-- sequence: the day's counter, 4 to 6 digits, starting at 1 (all zeros is refused).
+- sequence: the day's counter, starting at 1 (all zeros is refused). Receipts
+  print 4 to 6 digits; a written code may have 1 to 6 ("-1" for "-0001"):
+  adapters compare sequences as numbers, as the keypad does.
+
+In the parts that can only be digits (the date and the sequence) a letter O is
+read as 0 and I or L as 1. In the agency, where letters are legitimate (H26,
+A0), nothing is rewritten; agency_spellings() gives the adapters the spelling
+with O read as 0 in groups of only O and digits (OOO.OO.18.H26).
 
 People type codes with lower case, spaces, Unicode dashes, full-width
 characters, NFD text and stray punctuation around them; all of that is
@@ -20,6 +27,13 @@ the sequence: YYMMDD followed by the sequence, e.g. 2411290001. Sequences are
 compared as numbers, so a caller may drop or add leading zeros: 2411291,
 2411290001 and 241129000001 all mean sequence 1 of 29/11/2024. The agency comes
 from the switchboard's configured agencies (resolved by the adapter).
+
+Texts such as SMS: extract_code() finds the code in a whole message
+("HS ma so 000.00.18.H26-241129-0001 739204") and says what is left (the
+secret). A well-formed code anywhere in the text wins; the compact fallback
+only ever joins tokens that carry digits, so words are never glued onto a
+code; a date and sequence without the agency ("HS 241129-0001") is a
+DATE_SEQUENCE, resolved like keypad digits.
 
 Pure: no I/O, no clock.
 """
@@ -33,7 +47,9 @@ from datetime import date
 from enum import Enum
 
 MAX_INPUT_CHARS = 80  # anything longer is not a code somebody typed
-MIN_SEQUENCE_DIGITS, MAX_SEQUENCE_DIGITS = 4, 6
+MIN_SEQUENCE_DIGITS, MAX_SEQUENCE_DIGITS = 4, 6  # as printed on receipts
+MIN_WRITTEN_SEQUENCE_DIGITS = 1  # as citizens write them: compared as numbers
+MAX_TEXT_CHARS = 480  # extract_code: three SMS parts at most
 MIN_GROUPS, MAX_GROUPS = 2, 6
 KEYPAD_MIN_DIGITS = 6 + 1  # a date plus at least one sequence digit (leading zeros dropped)
 KEYPAD_MAX_DIGITS = 6 + MAX_SEQUENCE_DIGITS
@@ -158,7 +174,7 @@ def parse_code(text: str) -> DossierCode:
     if len(parts) > 3:
         raise InvalidCode(Reason.EXTRA_PART, "a code has only three parts: agency-YYMMDD-sequence")
     agency, yymmdd, sequence = parts
-    return DossierCode(_agency(agency), _date(yymmdd), _sequence(sequence))
+    return DossierCode(_agency(agency), _date(_digits(yymmdd)), _sequence(_digits(sequence)))
 
 
 def parse_keypad(digits: str) -> KeypadCode:
@@ -183,27 +199,119 @@ def parse_keypad(digits: str) -> KeypadCode:
 def lookup_key(text: str) -> str:
     """The compact key to search for, also when the separators are missing.
 
-    A parseable code gives its compact key. Otherwise, when separators are
-    missing or replaced (e.g. "000.00.18.H26-2411290001", "0000018H26-241129-0001",
-    "0000018H262411290001") and the text ends in a plausible date and
-    sequence, its compact key is still worth a search. Anything else raises
-    the parser's InvalidCode.
+    A code found in the text (extract_code) gives its compact key; when the
+    separators are missing or replaced (e.g. "000.00.18.H26-2411290001",
+    "0000018H26-241129-0001", "0000018H262411290001") and the text ends in a
+    plausible date and sequence, its compact key is still worth a search.
+    Words are never part of the key. A date and sequence alone, or anything
+    else, raises InvalidCode with the reason.
     """
-    try:
-        return parse_code(text).compact
-    except InvalidCode as exc:
-        separators_off = exc.reason in _SEPARATOR_REASONS or (
-            exc.reason is Reason.BAD_AGENCY and _dots_missing(text)
-        )
-        if not separators_off:
-            raise
-        key = compact_key(normalise(text))
-        if _plausible_compact(key) and not _has_foreign_characters(text):
-            return key
-        raise
+    query = code_query(text)
+    return query if isinstance(query, str) else query.compact
 
 
+def code_query(text: str) -> DossierCode | str:
+    """What by_code() searches: a code (agency, date, sequence as a number) or a compact key.
+
+    A date and sequence without the agency raises InvalidCode(MISSING_PART):
+    those go to by_keypad_digits(), which may find several dossiers.
+    """
+    found = extract_code(text)
+    if found.kind is QueryKind.DATE_SEQUENCE:
+        raise InvalidCode(Reason.MISSING_PART, "the agency part of the code is missing")
+    return found.code if found.code is not None else found.query
+
+
+class QueryKind(Enum):
+    """What extract_code found, and so which lookup answers it."""
+
+    CODE = "code"  # a well-formed code: DossierLookup.by_code(query)
+    KEY = "key"  # separators missing: DossierLookup.by_code(query) searches the compact key
+    DATE_SEQUENCE = "date_sequence"  # no agency: DossierLookup.by_keypad_digits(query)
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """A code found in a text, and the text that follows it."""
+
+    kind: QueryKind
+    # CODE: the code as written, canonical spelling; KEY: the compact key;
+    # DATE_SEQUENCE: keypad digits YYMMDD + sequence, for by_keypad_digits().
+    query: str
+    rest: str  # what follows the code, as typed (e.g. the secret); "" if nothing
+    code: DossierCode | None = None  # set for CODE
+
+
+# Words people write in front of a code (folded: upper case, no diacritics).
+FILLER_WORDS = frozenset(
+    {"HS", "HO", "SO", "HOSO", "MA", "MASO", "MAHS", "SOHS", "MAHOSO", "SOHOSO", "TRA", "CUU",
+     "TRACUU", "XEM", "KIEM", "TT", "TINH", "TRANG", "CUA", "LA", "TOI", "CHO", "HOI", "NO",
+     "CODE", "ID"}
+)  # fmt: skip
+_WORD_EDGE = "\"'`()[]{}<>«»“”‘’「」:;,.!?*#=/\\_-"
+# A token that carries a digit, or only punctuation (a dash between spaced parts).
+_CODE_LIKE = re.compile(r"[0-9A-Z.\-_,]*[0-9][0-9A-Z.\-_,]*")
+_DATE_SEQUENCE = re.compile(r"([0-9OIL]{6})-?([0-9OIL]{1,6})")
 _SEPARATOR_REASONS = (Reason.MISSING_PART, Reason.EXTRA_PART, Reason.BAD_CHARACTER)
+MAX_CODE_TOKENS = 7  # "000 . 00 . 18 . H26 - 241129 - 0001" has more, but nobody types that
+
+
+def extract_code(text: str) -> Extracted:
+    """Find the dossier code in a whole message and say what follows it.
+
+    In order: a well-formed code anywhere in the text (also inside a URL);
+    then, after known filler words (FILLER_WORDS: HS, MA SO, HỒ SƠ, ...), a
+    date and sequence without the agency ("241129-0001", "2411290001"), or
+    tokens with digits run together into a compact key. Raises InvalidCode
+    (reason from the parser) when there is none.
+    """
+    if len(text) > MAX_TEXT_CHARS:
+        raise InvalidCode(Reason.TOO_LONG, f"longer than {MAX_TEXT_CHARS} characters")
+    tokens = text.split()
+    for start in range(len(tokens)):
+        for end in range(start + 1, min(len(tokens), start + MAX_CODE_TOKENS) + 1):
+            try:
+                code = parse_code(" ".join(tokens[start:end]))
+            except InvalidCode:
+                continue
+            return Extracted(QueryKind.CODE, code.text, " ".join(tokens[end:]), code)
+    for at, token in enumerate(tokens):
+        embedded = find_code(token)
+        if embedded is not None:
+            return Extracted(QueryKind.CODE, embedded.text, " ".join(tokens[at + 1 :]), embedded)
+    start = 0
+    while start < len(tokens) and _fold_word(tokens[start]) in (*FILLER_WORDS, ""):
+        start += 1
+    candidate = " ".join(tokens[start:])
+    first = _why_not(candidate)
+    if first.reason is Reason.BAD_DATE or start == len(tokens):
+        raise first
+    for end in range(start + 1, min(len(tokens), start + 2) + 1):
+        keyed = _date_sequence(tokens[start:end])
+        if keyed is not None:
+            return Extracted(QueryKind.DATE_SEQUENCE, keyed, " ".join(tokens[end:]))
+    end = start
+    while end < len(tokens) and _CODE_LIKE.fullmatch(_fold_token(tokens[end]) or "0"):
+        end += 1
+        run = " ".join(tokens[start:end])
+        why = _why_not(run)
+        separators_off = why.reason in _SEPARATOR_REASONS or (
+            why.reason is Reason.BAD_AGENCY and _dots_missing(run)
+        )
+        key = compact_key(normalise(run))
+        if separators_off and _plausible_compact(key):
+            return Extracted(QueryKind.KEY, key, " ".join(tokens[end:]))
+    raise first
+
+
+def agency_spellings(agency: str) -> tuple[str, ...]:
+    """The agency as written, then (if different) with O read as 0 in all-digit groups."""
+    groups = agency.split(".")
+    read = ".".join(g.replace("O", "0") if _O_FOR_ZERO.fullmatch(g) else g for g in groups)
+    return (agency,) if read == agency else (agency, read)
+
+
+_O_FOR_ZERO = re.compile(r"[0-9O]*O[0-9O]*")
 
 
 def find_code(text: str) -> DossierCode | None:
@@ -218,8 +326,51 @@ def find_code(text: str) -> DossierCode | None:
 
 
 _EMBEDDED = re.compile(
-    r"(?<![0-9A-Z.])[0-9A-Z]{1,3}(?:\.[0-9A-Z]{1,3}){1,5}-\d{6}-\d{4,6}(?![0-9])"
+    r"(?<![0-9A-Z.])[0-9A-Z]{1,3}(?:\.[0-9A-Z]{1,3}){1,5}-[0-9OIL]{6}-[0-9OIL]{1,6}(?![0-9A-Z])"
 )
+_DIGIT_LOOKALIKES = str.maketrans("OIL", "011")
+_LOOKS_LIKE_DIGITS = re.compile(r"[0-9OIL]+")
+
+
+def _digits(part: str) -> str:
+    """A part that must be digits, with O typed for 0 and I or L for 1 read as digits."""
+    return part.translate(_DIGIT_LOOKALIKES) if _LOOKS_LIKE_DIGITS.fullmatch(part) else part
+
+
+def _fold_token(token: str) -> str:
+    folded = unicodedata.normalize("NFKC", token).translate(_DASHES).translate(_DOTS).upper()
+    return folded.strip(_SURROUNDING)
+
+
+def _fold_word(token: str) -> str:
+    """Upper case without diacritics (Đ as D) or surrounding punctuation: "Mã:" -> "MA"."""
+    decomposed = unicodedata.normalize("NFD", token)
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return bare.replace("đ", "d").replace("Đ", "D").upper().strip(_WORD_EDGE)
+
+
+def _date_sequence(tokens: list[str]) -> str | None:
+    """YYMMDD and a sequence ("241129-0001", "241129 0001", "2411290001") as keypad digits."""
+    joined = "-".join(_fold_token(t) for t in tokens)
+    match = _DATE_SEQUENCE.fullmatch(joined)
+    if match is None:
+        return None
+    digits = _digits(match[1]) + _digits(match[2])
+    if len(tokens) == 1 and "-" not in joined and not 7 <= len(digits) <= KEYPAD_MAX_DIGITS:
+        return None
+    try:
+        parse_keypad(digits)
+    except InvalidCode:
+        return None
+    return digits
+
+
+def _why_not(text: str) -> InvalidCode:
+    try:
+        parse_code(text)
+    except InvalidCode as exc:
+        return exc
+    return InvalidCode(Reason.EXTRA_PART, "unexpected text around the code")  # pragma: no cover
 
 
 def _agency(agency: str) -> str:
@@ -252,10 +403,10 @@ def _date(yymmdd: str) -> date:
 def _sequence(sequence: str) -> str:
     if not sequence.isdigit():
         raise InvalidCode(Reason.BAD_SEQUENCE, f"the sequence {sequence!r} must be digits")
-    if not MIN_SEQUENCE_DIGITS <= len(sequence) <= MAX_SEQUENCE_DIGITS:
+    if not MIN_WRITTEN_SEQUENCE_DIGITS <= len(sequence) <= MAX_SEQUENCE_DIGITS:
         raise InvalidCode(
             Reason.BAD_SEQUENCE,
-            f"the sequence {sequence!r} must have {MIN_SEQUENCE_DIGITS} to "
+            f"the sequence {sequence!r} must have {MIN_WRITTEN_SEQUENCE_DIGITS} to "
             f"{MAX_SEQUENCE_DIGITS} digits",
         )
     if int(sequence) == 0:
@@ -281,9 +432,3 @@ def _dots_missing(text: str) -> bool:
     """An agency typed without its dots, e.g. 0000018H26-241129-0001."""
     agency = normalise(text).split("-", 1)[0]
     return "." not in agency and len(agency) >= 2 * MIN_GROUPS
-
-
-def _has_foreign_characters(text: str) -> bool:
-    """Letters outside A-Z (e.g. Vietnamese words) mean the text is not a code."""
-    folded = unicodedata.normalize("NFKC", text).upper()
-    return any(ch.isalpha() and not ("A" <= ch <= "Z") for ch in folded)

@@ -6,6 +6,9 @@
 - settings.lookup.backend == "http": lookup/http.py against an existing system;
 - settings.database a postgresql:// URL: lookup/postgres.py (asyncpg);
 - otherwise the SQLite file settings.sqlite_path (created with its schema).
+
+settings.lookup.second_factor sets the secret rules and lockout (lookup/lockout.py).
+Opening migrates the schema: open one lookup per process and share it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Protocol
 
 from gateway.settings import Settings
+from lookup.lockout import SecretPolicy
 from lookup.model import Dossier, Procedure
 from lookup.port import DossierLookup
 
@@ -51,6 +55,8 @@ async def open_store(settings: Settings) -> AsyncIterator[DossierWriter]:
 async def open_lookup(settings: Settings) -> AsyncIterator[DossierLookup]:
     lookup: DossierLookup
     agencies = {agency.id: agency.name for agency in settings.agencies}
+    rules = settings.lookup.second_factor
+    policy = SecretPolicy(rules.min_id_digits, rules.max_failures, rules.window_s, rules.lockout_s)
     if settings.lookup.backend == "http":
         from lookup.http import HttpLookup
 
@@ -67,6 +73,7 @@ async def open_lookup(settings: Settings) -> AsyncIterator[DossierLookup]:
             settings.database,
             agencies=agencies,
             collection_place=settings.office.collection_place,
+            policy=policy,
         )
     else:
         from lookup.sqlite import SqliteLookup
@@ -75,6 +82,7 @@ async def open_lookup(settings: Settings) -> AsyncIterator[DossierLookup]:
             settings.sqlite_path,
             agencies=agencies,
             collection_place=settings.office.collection_place,
+            policy=policy,
         )
     try:
         yield lookup

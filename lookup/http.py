@@ -11,6 +11,15 @@ read only when `field_map` names them, and only for full(): the phone is the
 one second factor this backend can check (receipt PINs and ID numbers are
 never fetched). Without a mapped phone, full() always answers None.
 
+Codes: any text extract_code() finds a well-formed code in; a sequence
+written shorter than 4 digits ("-1") is zero-padded to keypad_sequence_digits,
+and an agency typed with O for 0 is asked in the configured spelling. Compact
+keys (separators missing) cannot be asked remotely: InvalidCode.
+
+Second factor: no secret is ever fetched, so secrets never prove here, and
+nothing is counted or locked (secret_locked() is always False); only the
+registered phone proves.
+
 What a remote system cannot do here: search by phone and list changes; those
 raise LookupUnavailable rather than pretend there is nothing. Procedures are
 not served by this backend (procedure() is None, procedures() is empty).
@@ -28,13 +37,22 @@ from urllib.parse import quote
 
 import aiohttp
 
-from lookup.codes import parse_code, parse_keypad
+from lookup.codes import (
+    MIN_SEQUENCE_DIGITS,
+    DossierCode,
+    InvalidCode,
+    Reason,
+    agency_spellings,
+    code_query,
+    parse_code,
+    parse_keypad,
+)
 from lookup.dates import parse_date, parse_datetime
 from lookup.model import Changes, Dossier, FullView, Procedure, PublicView
 from lookup.phones import normalise_phone
 from lookup.port import LookupUnavailable, Proof
 from lookup.settings import HttpLookupSettings
-from lookup.sqlite import proves
+from lookup.sqlite import proves_phone
 from lookup.statuses import UnknownStatus, to_status
 
 log = logging.getLogger(__name__)
@@ -86,7 +104,7 @@ class HttpLookup:
         await self._session.close()
 
     async def by_code(self, code: str) -> PublicView | None:
-        dossier = await self._fetch(parse_code(code).text)
+        dossier = await self._fetch(self._remote_code(code))
         return None if dossier is None else dossier.public()
 
     async def by_keypad_digits(self, digits: str) -> list[PublicView]:
@@ -106,10 +124,15 @@ class HttpLookup:
         raise LookupUnavailable("the HTTP backend cannot search dossiers by phone")
 
     async def full(self, code: str, proof: Proof) -> FullView | None:
-        dossier = await self._fetch(parse_code(code).text)
-        if dossier is None or not dossier.applicant_phones or not proves(dossier, proof):
+        dossier = await self._fetch(self._remote_code(code))
+        if dossier is None or not proves_phone(dossier, proof.phone):
             return None
         return dossier.full()
+
+    async def secret_locked(self, code: str) -> bool:
+        """Never: this backend checks no secrets, so it counts none."""
+        self._remote_code(code)  # the same InvalidCode as by_code for a non-code
+        return False
 
     async def changed_since(self, cursor: str, limit: int = 1000) -> Changes:
         raise LookupUnavailable("the HTTP backend cannot list changed dossiers")
@@ -119,6 +142,18 @@ class HttpLookup:
 
     async def procedures(self, *, common_only: bool = False) -> list[Procedure]:
         return []
+
+    def _remote_code(self, text: str) -> str:
+        """The code to ask the remote system for, spelt the way offices print it."""
+        query = code_query(text)
+        if not isinstance(query, DossierCode):
+            raise InvalidCode(Reason.MISSING_PART, "the remote system needs the code's separators")
+        spellings = agency_spellings(query.agency)
+        agency = next((a for a in spellings if a in self._agencies), spellings[-1])
+        sequence = query.sequence
+        if len(sequence) < MIN_SEQUENCE_DIGITS:
+            sequence = sequence.zfill(self._settings.keypad_sequence_digits)
+        return f"{agency}-{query.yymmdd}-{sequence}"
 
     async def _fetch(self, code: str) -> Dossier | None:
         url = self._settings.url_template.replace("{code}", quote(code, safe=""))

@@ -11,7 +11,7 @@ ValueError whose `reason` says why; callers map the reason to Vietnamese.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from lookup.model import Changes, FullView, Procedure, PublicView
 
@@ -25,7 +25,10 @@ class Proof:
     """A second factor offered with a code: caller ID / SMS sender, or a secret."""
 
     phone: str | None = None  # E.164 of the caller or sender
-    secret: str | None = None  # receipt PIN, or the last digits of the ID number
+    # The receipt PIN, or the last digits of the ID number (at least
+    # settings.lookup.second_factor.min_id_digits, 6 by default). Wrong secrets
+    # are counted per dossier and lock secret checks (lookup/lockout.py).
+    secret: str | None = None
 
 
 class DossierLookup(Protocol):
@@ -54,3 +57,20 @@ class DossierLookup(Protocol):
     async def procedures(self, *, common_only: bool = False) -> list[Procedure]: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class SecretGuard(Protocol):
+    """Adapters that count wrong secrets (SQLite, PostgreSQL; HTTP: never locked).
+
+    Not part of DossierLookup, so existing fakes keep type-checking; callers ask
+    `isinstance(lookup, SecretGuard)` before telling a citizen to contact the office.
+    """
+
+    async def secret_locked(self, code: str) -> bool:
+        """True while wrong secrets have locked secret checks for this dossier.
+
+        full() then answers None even for the right secret (like a wrong one);
+        a registered phone still proves. False for an unknown code.
+        """
+        ...

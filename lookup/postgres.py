@@ -5,7 +5,10 @@ PostgreSQL (settings.database = postgresql://...). Schema versions live in
 `schema_version` keyed by component, as in gateway.migrate. Writers take a
 transaction-level advisory lock, so change_seq values commit in order and
 changed_since() never skips a change that commits late.
-Driver errors and slow answers become LookupUnavailable.
+Driver errors and slow answers become LookupUnavailable. Wrong secrets are
+counted in secret_failure (lookup/lockout.py): the check and the count run in
+one transaction holding the dossier's row lock, so concurrent guesses from any
+process are all counted.
 
 Upserts go one row at a time (RETURNING id decides whether the phones need
 rewriting): right for daily imports of thousands of dossiers, not tuned or
@@ -16,17 +19,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
 
-from lookup.codes import lookup_key, parse_keypad
+from lookup.codes import agency_spellings, code_query, compact_key, parse_keypad
+from lookup.lockout import DEFAULT_POLICY, Failures, SecretPolicy, after_failure, is_locked
 from lookup.model import Changes, Dossier, FullView, Procedure, PublicView, Status
 from lookup.phones import normalise_phone
 from lookup.port import LookupUnavailable, Proof
-from lookup.sqlite import _COLUMNS, _COMPARED, BY_PHONE_LIMIT, _batches, _row, proves
+from lookup.sqlite import (
+    _COLUMNS,
+    _COMPARED,
+    BY_PHONE_LIMIT,
+    _batches,
+    _row,
+    proves_phone,
+    proves_secret,
+)
 
 COMPONENT = "lookup"
 WRITE_LOCK = 0x7472_6163  # advisory lock id ("trac"): one dossier writer at a time
@@ -71,6 +84,14 @@ STEPS = (
         fee TEXT NOT NULL DEFAULT '',
         processing_time TEXT NOT NULL DEFAULT '',
         common BOOLEAN NOT NULL DEFAULT FALSE
+    );
+    """,
+    """
+    CREATE TABLE secret_failure (
+        code_key TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        first_at DOUBLE PRECISION NOT NULL,
+        locked_until DOUBLE PRECISION NOT NULL DEFAULT 0
     );
     """,
 )
@@ -181,12 +202,15 @@ class PostgresLookup:
 
     def __init__(
         self, pool: asyncpg.Pool, agencies: Mapping[str, str], collection_place: str,
-        timeout_s: float,
+        timeout_s: float, *, policy: SecretPolicy = DEFAULT_POLICY,
+        clock: Callable[[], float] = time.time,
     ) -> None:  # fmt: skip
         self._pool = pool
         self._agencies = {k.upper(): v for k, v in agencies.items()}
         self._collection_place = collection_place
         self._timeout_s = timeout_s
+        self._policy = policy
+        self._clock = clock
 
     @classmethod
     async def open(
@@ -196,14 +220,18 @@ class PostgresLookup:
         agencies: Mapping[str, str] | None = None,
         collection_place: str = "",
         timeout_s: float = 5.0,
+        policy: SecretPolicy = DEFAULT_POLICY,
+        clock: Callable[[], float] = time.time,
     ) -> PostgresLookup:
-        return cls(await _pool(url), agencies or {}, collection_place, timeout_s)
+        """Opening migrates the schema: one lookup per process, shared, never one per call."""
+        pool = await _pool(url)
+        return cls(pool, agencies or {}, collection_place, timeout_s, policy=policy, clock=clock)
 
     async def close(self) -> None:
         await self._pool.close()
 
     async def by_code(self, code: str) -> PublicView | None:
-        dossier = await self._one(lookup_key(code))
+        dossier = await self._find(code)
         return None if dossier is None else dossier.public()
 
     async def by_keypad_digits(self, digits: str) -> list[PublicView]:
@@ -229,10 +257,41 @@ class PostgresLookup:
         return [self._dossier(row).public() for row in rows]
 
     async def full(self, code: str, proof: Proof) -> FullView | None:
-        dossier = await self._one(lookup_key(code))
-        if dossier is None or not proves(dossier, proof):
+        """The full view on a registered phone or a right secret; None while locked."""
+        dossier = await self._find(code)
+        if dossier is None:
             return None
-        return dossier.full()
+        if proves_phone(dossier, proof.phone):
+            return dossier.full()
+        secret = (proof.secret or "").strip()
+        if not secret:
+            return None
+        key, now, policy = compact_key(dossier.code), self._clock(), self._policy
+        try:
+            async with (
+                asyncio.timeout(self._timeout_s),
+                self._pool.acquire() as conn,
+                conn.transaction(),
+            ):
+                right = await _count_secret(
+                    conn, key, now, policy,
+                    lambda: proves_secret(dossier, secret, policy.min_id_digits),
+                )  # fmt: skip
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise LookupUnavailable(f"dossier database error: {exc}") from exc
+        except TimeoutError as exc:
+            raise LookupUnavailable(f"dossier database slower than {self._timeout_s} s") from exc
+        return dossier.full() if right else None
+
+    async def secret_locked(self, code: str) -> bool:
+        dossier = await self._find(code)
+        if dossier is None:
+            return False
+        rows = await self._fetch(
+            "SELECT failures, first_at, locked_until FROM secret_failure WHERE code_key = $1",
+            compact_key(dossier.code),
+        )
+        return bool(rows) and is_locked(Failures(*rows[0]), self._clock())
 
     async def changed_since(self, cursor: str, limit: int = 1000) -> Changes:
         if cursor and not cursor.isdigit():
@@ -258,8 +317,18 @@ class PostgresLookup:
         rows = await self._fetch(f"SELECT * FROM procedure{where} ORDER BY name")
         return [_procedure(row) for row in rows]
 
-    async def _one(self, key: str) -> Dossier | None:
-        rows = await self._fetch(f"{_SELECT} WHERE d.code_key = $1", key)
+    async def _find(self, text: str) -> Dossier | None:
+        query = code_query(text)
+        if isinstance(query, str):
+            rows = await self._fetch(f"{_SELECT} WHERE d.code_key = $1", query)
+        else:  # the sequence as a number: "-1", "-0001" and "-00001" are one dossier
+            rows = await self._fetch(
+                f"{_SELECT} WHERE d.code_date = $1 AND d.seq_num = $2"
+                " AND d.code_agency = ANY($3::text[])"
+                " ORDER BY d.code = $4 DESC, d.code_agency = $5 DESC, d.id LIMIT 1",
+                query.yymmdd, query.sequence_number, list(agency_spellings(query.agency)),
+                query.text, query.agency,
+            )  # fmt: skip
         return self._dossier(rows[0]) if rows else None
 
     async def _fetch(self, sql: str, *params: Any) -> list[asyncpg.Record]:
@@ -295,6 +364,40 @@ class PostgresLookup:
             secret=row["secret"],
             updated_at=_datetime(row["updated_at"]),
         )
+
+
+async def _count_secret(
+    conn: asyncpg.Connection, key: str, now: float, policy: SecretPolicy, check: Callable[[], bool]
+) -> bool:
+    """Check a secret unless locked, and count it; inside the caller's transaction.
+
+    The row is created first so that FOR UPDATE has something to lock: two
+    guesses at one dossier wait for each other, and both are counted.
+    """
+    await conn.execute(
+        "INSERT INTO secret_failure (code_key, failures, first_at) VALUES ($1, 0, $2)"
+        " ON CONFLICT DO NOTHING",
+        key,
+        now,
+    )
+    row = await conn.fetchrow(
+        "SELECT failures, first_at, locked_until FROM secret_failure WHERE code_key = $1"
+        " FOR UPDATE",
+        key,
+    )
+    prior = Failures(*row) if row is not None and row["failures"] else None
+    if is_locked(prior, now):
+        return False
+    if check():
+        await conn.execute("DELETE FROM secret_failure WHERE code_key = $1", key)
+        return True
+    failed = after_failure(prior, now, policy)
+    await conn.execute(
+        "UPDATE secret_failure SET failures = $2, first_at = $3, locked_until = $4"
+        " WHERE code_key = $1",
+        key, failed.count, failed.first_at, failed.locked_until,
+    )  # fmt: skip
+    return False
 
 
 async def _pool(url: str) -> asyncpg.Pool:

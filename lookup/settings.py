@@ -25,7 +25,22 @@ class HttpLookupSettings(Section):
     max_response_bytes: int = Field(256 * 1024, gt=0)
 
 
+class SecondFactorSettings(Section):
+    """Secrets that unlock the applicant's name (lookup/lockout.py).
+
+    A secret is the receipt PIN or at least `min_id_digits` trailing digits of
+    the ID number. `max_failures` wrong secrets within `window_s` lock secret
+    checks for that dossier for `lockout_s` (every caller, kept in the database).
+    """
+
+    min_id_digits: int = Field(6, ge=4, le=12)
+    max_failures: int = Field(5, ge=1)
+    window_s: float = Field(24 * 3600.0, gt=0)
+    lockout_s: float = Field(24 * 3600.0, gt=0)
+
+
 class LookupSettings(Section):
     # "database": our own dossier table (SQLite file or PostgreSQL URL in Settings.database).
     backend: Literal["database", "http"] = "database"
     http: HttpLookupSettings = HttpLookupSettings()
+    second_factor: SecondFactorSettings = SecondFactorSettings()

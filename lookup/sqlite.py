@@ -6,8 +6,14 @@ own connections, query_only) answer while one writer (DossierStore: import,
 demo data) commits. Every write takes a new, larger `change_seq`, so
 changed_since() never loses a change, even when two changes share a timestamp.
 
-Indexes, one per query: code_key (by_code), (code_date, seq_num) (keypad),
-dossier_phone.phone (by_phone), change_seq (changed_since).
+Indexes, one per query: (code_date, seq_num) (by_code of a parsed code, whose
+sequence compares as a number, and keypad), code_key (by_code of a compact
+key), dossier_phone.phone (by_phone), change_seq (changed_since).
+
+Second factor: wrong secrets are counted per dossier in secret_failure
+(lookup/lockout.py); SqliteLookup keeps one small writable connection for
+that table only, and checks and counts inside one BEGIN IMMEDIATE, so
+concurrent guesses (other processes too) cannot slip past the count.
 Driver errors and slow answers become LookupUnavailable; an invalid code
 raises lookup.codes.InvalidCode.
 """
@@ -19,7 +25,8 @@ import hmac
 import itertools
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -28,7 +35,15 @@ from typing import Any
 import aiosqlite
 
 from gateway.migrate import migrate
-from lookup.codes import DossierCode, lookup_key, parse_code, parse_keypad
+from lookup.codes import (
+    DossierCode,
+    agency_spellings,
+    code_query,
+    compact_key,
+    parse_code,
+    parse_keypad,
+)
+from lookup.lockout import DEFAULT_POLICY, Failures, SecretPolicy, after_failure, is_locked
 from lookup.model import Changes, Dossier, FullView, Procedure, PublicView, Status
 from lookup.phones import normalise_phone
 from lookup.port import LookupUnavailable, Proof
@@ -81,11 +96,20 @@ STEPS = (
     );
     CREATE INDEX procedure_common ON procedure (common) WHERE common;
     """,
+    """
+    -- Wrong second-factor secrets per dossier (lookup/lockout.py); times in epoch seconds.
+    CREATE TABLE secret_failure (
+        code_key TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        first_at REAL NOT NULL,
+        locked_until REAL NOT NULL DEFAULT 0
+    );
+    """,
 )
 
 BUSY_TIMEOUT_MS = 5000
 BY_PHONE_LIMIT = 50  # a phone with more dossiers than this is an office, not a citizen
-MIN_ID_DIGITS = 4  # "the last 4+ digits of the ID number"
+MIN_ID_DIGITS = DEFAULT_POLICY.min_id_digits  # trailing ID digits a secret needs, by default
 
 _COLUMNS = (
     *("code", "code_key", "code_agency", "code_date", "seq_num", "agency_id", "agency_name"),
@@ -296,13 +320,22 @@ class SqliteLookup:
         agencies: Mapping[str, str],
         collection_place: str,
         timeout_s: float,
+        *,
+        guard: sqlite3.Connection | None = None,
+        policy: SecretPolicy = DEFAULT_POLICY,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`guard` is the writable connection for secret_failure; without it secrets never prove."""
         self._readers = list(readers)
         self._next = itertools.cycle(self._readers)
         # Compared upper-case: codes are folded to upper case when parsed.
         self._agencies = {k.upper(): v for k, v in agencies.items()}
         self._collection_place = collection_place
         self._timeout_s = timeout_s
+        self._guard = guard
+        self._guard_lock = asyncio.Lock()  # one transaction on the guard connection at a time
+        self._policy = policy
+        self._clock = clock
 
     @classmethod
     async def open(
@@ -313,31 +346,43 @@ class SqliteLookup:
         collection_place: str = "",
         readers: int = 2,
         timeout_s: float = 5.0,
+        policy: SecretPolicy = DEFAULT_POLICY,
+        clock: Callable[[], float] = time.time,
     ) -> SqliteLookup:
         """`agencies` (id -> name) limits keypad lookups and names rows that lack a name.
 
-        With no agencies, keypad lookups search every agency.
+        With no agencies, keypad lookups search every agency. Opening migrates
+        the schema (it takes the write lock): open one lookup per process and
+        share it, never one per call or message.
         """
         store = await DossierStore.open(path)  # creates or upgrades the schema
         await store.close()
         connections: list[aiosqlite.Connection] = []
+        guard: sqlite3.Connection | None = None
         try:
             for _ in range(readers):
                 conn = await _connect(Path(path))
                 await conn.execute("PRAGMA query_only = ON")
                 connections.append(conn)
+            guard = await asyncio.to_thread(_guard_connection, Path(path))
         except (sqlite3.Error, OSError) as exc:
             for conn in connections:
                 await conn.close()
             raise LookupUnavailable(f"cannot open the dossier database {path}: {exc}") from exc
-        return cls(connections, agencies or {}, collection_place, timeout_s)
+        return cls(
+            connections, agencies or {}, collection_place, timeout_s,
+            guard=guard, policy=policy, clock=clock,
+        )  # fmt: skip
 
     async def close(self) -> None:
         for conn in self._readers:
             await conn.close()
+        if self._guard is not None:
+            async with self._guard_lock:
+                await asyncio.to_thread(self._guard.close)
 
     async def by_code(self, code: str) -> PublicView | None:
-        dossier = await self._one(lookup_key(code))
+        dossier = await self._find(code)
         return None if dossier is None else dossier.public()
 
     async def by_keypad_digits(self, digits: str) -> list[PublicView]:
@@ -362,10 +407,35 @@ class SqliteLookup:
         return [self._dossier(row).public() for row in rows]
 
     async def full(self, code: str, proof: Proof) -> FullView | None:
-        dossier = await self._one(lookup_key(code))
-        if dossier is None or not proves(dossier, proof):
+        """The full view on a registered phone or a right secret; None while locked."""
+        dossier = await self._find(code)
+        if dossier is None:
             return None
-        return dossier.full()
+        if proves_phone(dossier, proof.phone):
+            return dossier.full()
+        secret = (proof.secret or "").strip()
+        if not secret or self._guard is None:
+            return None
+        key, now, policy = compact_key(dossier.code), self._clock(), self._policy
+        async with self._guard_lock:
+            try:
+                right = await asyncio.to_thread(
+                    _count_secret, self._guard, key, now, policy,
+                    lambda: proves_secret(dossier, secret, policy.min_id_digits),
+                )  # fmt: skip
+            except (sqlite3.Error, ValueError) as exc:  # ValueError: closed
+                raise LookupUnavailable(f"dossier database error: {exc}") from exc
+        return dossier.full() if right else None
+
+    async def secret_locked(self, code: str) -> bool:
+        dossier = await self._find(code)
+        if dossier is None:
+            return False
+        rows = await self._fetch(
+            "SELECT failures, first_at, locked_until FROM secret_failure WHERE code_key = ?",
+            [compact_key(dossier.code)],
+        )
+        return bool(rows) and is_locked(Failures(*rows[0]), self._clock())
 
     async def changed_since(self, cursor: str, limit: int = 1000) -> Changes:
         after = _cursor(cursor)
@@ -389,8 +459,18 @@ class SqliteLookup:
         rows = await self._fetch(f"SELECT * FROM procedure{where} ORDER BY name", [])
         return [_procedure(row) for row in rows]
 
-    async def _one(self, key: str) -> Dossier | None:
-        rows = await self._fetch(f"{_SELECT} WHERE d.code_key = ?", [key])
+    async def _find(self, text: str) -> Dossier | None:
+        query = code_query(text)
+        if isinstance(query, str):
+            rows = await self._fetch(f"{_SELECT} WHERE d.code_key = ?", [query])
+        else:  # the sequence as a number: "-1", "-0001" and "-00001" are one dossier
+            spellings = agency_spellings(query.agency)
+            rows = await self._fetch(
+                f"{_SELECT} WHERE d.code_date = ? AND d.seq_num = ?"
+                f" AND d.code_agency IN ({', '.join('?' * len(spellings))})"
+                " ORDER BY d.code = ? DESC, d.code_agency = ? DESC, d.id LIMIT 1",
+                [query.yymmdd, query.sequence_number, *spellings, query.text, query.agency],
+            )
         return self._dossier(rows[0]) if rows else None
 
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
@@ -441,27 +521,78 @@ async def open_sqlite(
         await lookup.close()
 
 
-def proves(dossier: Dossier, proof: Proof) -> bool:
-    """The second-factor rule, shared by every backend.
+def proves(dossier: Dossier, proof: Proof, *, min_id_digits: int = MIN_ID_DIGITS) -> bool:
+    """The second-factor rule, shared by every backend (without the lockout).
 
     Proof holds when the phone (any spelling) is one registered to the dossier,
-    or the secret equals the receipt PIN, or it is the last 4 or more digits of
-    the ID number. Every candidate is compared in constant time and all of them
-    are checked, so timing says nothing about which part matched.
+    or the secret equals the receipt PIN, or it is the last `min_id_digits` or
+    more digits of the ID number. Every candidate is compared in constant time.
+    Database backends count wrong secrets around proves_secret (lookup/lockout.py).
     """
+    by_phone = proves_phone(dossier, proof.phone)
+    by_secret = proves_secret(dossier, (proof.secret or "").strip(), min_id_digits)
+    return by_phone or by_secret
+
+
+def proves_phone(dossier: Dossier, phone: str | None) -> bool:
+    """The phone (any spelling) is one registered to the dossier."""
     matched = False
-    phone = normalise_phone(proof.phone) if proof.phone else None
-    if phone is not None:
+    e164 = normalise_phone(phone) if phone else None
+    if e164 is not None:
         for registered in dossier.applicant_phones:
-            matched |= hmac.compare_digest(registered.encode(), phone.encode())
-    secret = (proof.secret or "").strip()
+            matched |= hmac.compare_digest(registered.encode(), e164.encode())
+    return matched
+
+
+def proves_secret(dossier: Dossier, secret: str, min_id_digits: int = MIN_ID_DIGITS) -> bool:
+    """The receipt PIN, or at least `min_id_digits` trailing digits of the ID number."""
+    matched = False
     if secret:
         if dossier.secret:
             matched |= hmac.compare_digest(dossier.secret.encode(), secret.encode())
         id_number = dossier.applicant_id_number
-        if secret.isdigit() and MIN_ID_DIGITS <= len(secret) <= len(id_number):
+        if secret.isdigit() and min_id_digits <= len(secret) <= len(id_number):
             matched |= hmac.compare_digest(id_number[-len(secret) :].encode(), secret.encode())
     return matched
+
+
+def _guard_connection(path: Path) -> sqlite3.Connection:
+    # check_same_thread=False: worker threads change, SqliteLookup._guard_lock serialises.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def _count_secret(
+    conn: sqlite3.Connection, key: str, now: float, policy: SecretPolicy, check: Callable[[], bool]
+) -> bool:
+    """Check a secret unless locked, and count it, in one write transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        row = conn.execute(
+            "SELECT failures, first_at, locked_until FROM secret_failure WHERE code_key = ?",
+            (key,),
+        ).fetchone()
+        prior = Failures(*row) if row else None
+        right = False
+        if not is_locked(prior, now):
+            right = check()
+            if right:
+                conn.execute("DELETE FROM secret_failure WHERE code_key = ?", (key,))
+            else:
+                failed = after_failure(prior, now, policy)
+                conn.execute(
+                    "INSERT INTO secret_failure (code_key, failures, first_at, locked_until)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (code_key) DO UPDATE SET"
+                    " failures = excluded.failures, first_at = excluded.first_at,"
+                    " locked_until = excluded.locked_until",
+                    (key, failed.count, failed.first_at, failed.locked_until),
+                )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return right
 
 
 def _row(dossier: Dossier, now_iso: str) -> list[Any]:

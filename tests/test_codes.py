@@ -9,9 +9,13 @@ from hypothesis import strategies as st
 
 from lookup.codes import (
     DossierCode,
+    Extracted,
     InvalidCode,
+    QueryKind,
     Reason,
+    agency_spellings,
     compact_key,
+    extract_code,
     find_code,
     lookup_key,
     parse_code,
@@ -90,7 +94,7 @@ def test_typing_variants_give_the_canonical_code(typed: str) -> None:
         ("000.00.18.H26-24112-0001", Reason.BAD_DATE),  # 5 digits
         ("000.00.18.H26-2411299-0001", Reason.BAD_DATE),
         ("000.00.18.H26-24AB29-0001", Reason.BAD_DATE),
-        ("000.00.18.H26-241129-001", Reason.BAD_SEQUENCE),  # 3 digits
+        ("000.00.18.H26-241129-", Reason.MISSING_PART),  # no sequence at all
         ("000.00.18.H26-241129-0000001", Reason.BAD_SEQUENCE),  # 7 digits
         ("000.00.18.H26-241129-00A1", Reason.BAD_SEQUENCE),
         ("000.00.18.H26-241129-0000", Reason.BAD_SEQUENCE),  # counters start at 1
@@ -138,7 +142,9 @@ def test_lookup_key_survives_missing_or_replaced_separators(typed: str) -> None:
     [
         ("000.00.18.H26-240231-0001", Reason.BAD_DATE),  # parseable shape: its own reason
         ("hello", Reason.MISSING_PART),  # no plausible date and sequence
-        ("tra cứu 000.00.18.H26-241129-0001", Reason.BAD_CHARACTER),  # words, not a code
+        ("tra cứu 000.00.18.H26-2402310001", Reason.MISSING_PART),  # after the filler
+        ("HS so 0000018H262402310001", Reason.MISSING_PART),  # filler, then no real date
+        ("241129-0001", Reason.MISSING_PART),  # no agency: extract_code's DATE_SEQUENCE
         ("0000018H262402310001", Reason.MISSING_PART),  # run together, but 31/02
         ("H26-241129-0001", Reason.BAD_AGENCY),  # one group: no dots went missing
     ],
@@ -200,6 +206,118 @@ def test_find_code_in_an_sms_and_a_qr_url() -> None:
     assert find_code("000.00.18.H26-240231-0001") is None  # shape right, date wrong
 
 
+CODE = "000.00.18.H26-241129-0001"
+
+
+@pytest.mark.parametrize(
+    ("text", "rest"),
+    [
+        (f"HS so {CODE}", ""),
+        (f"HS ma {CODE}", ""),
+        (f"Tra cuu ho so so {CODE}", ""),
+        (f"hs ma so {CODE} 739204", "739204"),
+        (f'"HS {CODE}"', ""),
+        (f"Mã số hồ sơ: {CODE}, 739204", "739204"),
+        (f"HS SỐ {CODE}.", ""),
+        (f"xin chao, toi hoi {CODE} cam on", "cam on"),
+        (f"https://dichvucong.example.vn/tra-cuu?ma={CODE}&lang=vi 739204", "739204"),
+        ("HS 000.00.18.H26 241129 0001 739204", "739204"),
+    ],
+)
+def test_filler_words_never_stick_to_the_code(text: str, rest: str) -> None:
+    # QA H2: "HS so 000..." used to search for SO0000018H26... and answer "not found".
+    assert extract_code(text) == Extracted(QueryKind.CODE, CODE, rest, parse_code(CODE))
+    assert lookup_key(text) == "0000018H262411290001"
+
+
+@pytest.mark.parametrize(
+    ("text", "rest"),
+    [
+        ("HS so 0000018H262411290001", ""),
+        ("hs ma so 0000018H26-241129-0001 739204", "739204"),
+        ("HS: 000 00 18 H26 241129 0001", ""),
+        ("Mã số 000.00.18.H26-2411290001", ""),
+        ("000 00 18 h26 – 241129 – 0001", ""),  # the console's loosest spelling
+    ],
+)
+def test_compact_fallback_only_joins_tokens_with_digits(text: str, rest: str) -> None:
+    assert extract_code(text) == Extracted(QueryKind.KEY, "0000018H262411290001", rest)
+
+
+def test_a_word_in_front_of_a_compact_code_is_not_part_of_the_key() -> None:
+    # "SOHS" and "MASO" are filler as one word too; an unknown word is refused, not absorbed.
+    assert extract_code("SOHS 0000018H262411290001").query == "0000018H262411290001"
+    with pytest.raises(InvalidCode):
+        extract_code("banana 0000018H262411290001")
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "000.00.18.H26-241129-1",
+        "000.00.18.H26-241129-01",
+        "000.00.18.H26-241129-00001",
+        "000.00.18.H26-241129-000001",
+        "000.00.18.H26-241129-OOO1",  # letter O typed for zero
+        "000.00.18.H26-24I129-0001",  # letter I typed for one
+        "000.00.18.H26-241129-000l",  # letter l typed for one
+    ],
+)
+def test_sequence_spellings_mean_sequence_one_of_that_day(written: str) -> None:
+    # QA L1: the keypad accepted 2411291, the written "-1" was "sequence wrong".
+    code = parse_code(written)
+    assert (code.agency, code.received_on, code.sequence_number) == (
+        "000.00.18.H26",
+        date(2024, 11, 29),
+        1,
+    )
+
+
+def test_letter_o_in_the_agency_is_kept_but_offered_as_zero() -> None:
+    code = parse_code("OOO.OO.18.H26-241129-OOO1")
+    assert code.agency == "OOO.OO.18.H26"  # letters are legitimate in agencies (A0, H26)
+    assert agency_spellings(code.agency) == ("OOO.OO.18.H26", "000.00.18.H26")
+    assert agency_spellings("000.A0.01.H26") == ("000.A0.01.H26",)
+    assert agency_spellings("G22.99.08") == ("G22.99.08",)
+
+
+@pytest.mark.parametrize(
+    ("text", "digits", "rest"),
+    [
+        ("HS 241129-0001", "2411290001", ""),
+        ("HS 241129 0001 739204", "2411290001", "739204"),
+        ("hs ma so 241129-1", "2411291", ""),
+        ("HS 2411290001", "2411290001", ""),
+        ("241129-OOO1", "2411290001", ""),
+    ],
+)
+def test_date_and_sequence_without_agency(text: str, digits: str, rest: str) -> None:
+    # QA L2: resolved like keypad digits (by_keypad_digits), not "incomplete".
+    found = extract_code(text)
+    assert found == Extracted(QueryKind.DATE_SEQUENCE, digits, rest)
+    assert parse_keypad(found.query).sequence_number == 1
+    with pytest.raises(InvalidCode) as caught:
+        lookup_key(text)  # by_code needs the agency
+    assert caught.value.reason is Reason.MISSING_PART
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", Reason.EMPTY),
+        ("HS", Reason.EMPTY),
+        ("HS 240231-0001", Reason.MISSING_PART),  # 31/02 is no date: not date+sequence
+        ("hồ sơ của tôi", Reason.EMPTY),  # filler words only
+        ("HS 000.00.18.H26-240231-0001", Reason.BAD_DATE),
+        ("x" * 481, Reason.TOO_LONG),
+    ],
+)
+def test_extract_code_says_why_there_is_none(text: str, reason: Reason) -> None:
+    with pytest.raises(InvalidCode) as caught:
+        extract_code(text)
+    assert caught.value.reason is reason
+
+
 # -- properties ------------------------------------------------------------------------------
 
 groups = st.text(alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=3)
@@ -231,6 +349,27 @@ def test_spelling_never_changes_the_code(
     typed = wrap + (typed.lower() if lower else typed) + wrap
     assert parse_code(typed) == code
     assert parse_code(unicodedata.normalize("NFD", typed)) == code
+
+
+@given(codes, st.sampled_from(["HS", "hs so", "Mã số", "HO SO MA", '"HS']), st.text(max_size=20))
+def test_extract_finds_any_code_after_any_filler(code: DossierCode, filler: str, tail: str) -> None:
+    tail = " ".join(tail.split())
+    found = extract_code(f"{filler} {code.text} {tail}")
+    assert found.code == code
+    assert found.rest == tail
+
+
+@given(st.text(max_size=200))
+def test_any_text_extracts_or_says_why(text: str) -> None:
+    try:
+        found: Extracted | None = extract_code(text)
+    except InvalidCode as exc:
+        reason: Reason | None = exc.reason
+        found = None
+    else:
+        reason = None
+    assert (found is None) != (reason is None)
+    assert found is None or found.query
 
 
 @given(st.text(max_size=100))

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from lookup.sqlite import STEPS
+
 TRACUU = [sys.executable, "-m", "gateway"]
 
 
@@ -36,7 +38,7 @@ def test_db_init_creates_the_file_and_parents(tmp_path: Path) -> None:
     db = tmp_path / "a" / "b" / "t.sqlite3"
     done = tracuu(db, "db", "init")
     assert done.returncode == 0
-    assert done.stdout == f"{db}: lookup schema at version 1\n"
+    assert done.stdout == f"{db}: lookup schema at version {len(STEPS)}\n"
     assert db.exists()
 
 

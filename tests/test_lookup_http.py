@@ -113,7 +113,7 @@ async def server() -> AsyncIterator[tuple[str, Remote]]:
 
 def settings(url: str, **extra: object) -> HttpLookupSettings:
     options: dict[str, object] = {"field_map": FIELD_MAP, "timeout_s": 2.0, **extra}
-    return HttpLookupSettings(url_template=url, **options)  # type: ignore[arg-type]
+    return HttpLookupSettings(url_template=url, **options)
 
 
 @pytest.fixture
@@ -293,3 +293,24 @@ def test_status_at_and_dates_of_other_shapes() -> None:
         parse_date("31/02/2024x")
     with pytest.raises(ValueError):
         parse_date("31/02/2024")
+
+
+async def test_written_spellings_ask_the_remote_for_the_printed_code(
+    lookup: HttpLookup, server: tuple[str, Remote]
+) -> None:
+    # QA H2 and L1: filler words, a short sequence, O typed for 0 all reach the same dossier.
+    for typed in (
+        "HS so 000.00.18.H26-241129-0001",
+        "000.00.18.H26-241129-1",
+        "OOO.OO.18.H26-241129-OOO1",
+    ):
+        view = await lookup.by_code(typed)
+        assert view is not None
+        assert view.code == "000.00.18.H26-241129-0001"
+    assert set(server[1].paths) == {"/api/hoso/000.00.18.H26-241129-0001?lang=vi"}
+
+
+async def test_no_secret_is_checked_so_none_is_locked(lookup: HttpLookup) -> None:
+    for _ in range(6):
+        assert await lookup.full("000.00.18.H26-241129-0001", Proof(secret="012345")) is None
+    assert await lookup.secret_locked("000.00.18.H26-241129-0001") is False

@@ -1,5 +1,6 @@
 """The PostgreSQL backend against a real throwaway PostgreSQL 15 server."""
 
+import asyncio
 import dataclasses
 import itertools
 import json
@@ -18,8 +19,9 @@ import pytest
 from gateway.settings import Settings
 from lookup.codes import InvalidCode
 from lookup.factory import open_lookup
+from lookup.lockout import DAY_S
 from lookup.model import Dossier, Procedure, Status
-from lookup.port import Proof
+from lookup.port import Proof, SecretGuard
 from lookup.postgres import PostgresLookup, PostgresStore
 
 pytestmark = pytest.mark.postgres
@@ -120,7 +122,7 @@ async def test_the_same_answers_as_sqlite(lookup: PostgresLookup) -> None:
     keyed = await lookup.by_keypad_digits("2411291")
     assert [v.code for v in keyed] == ["000.00.18.H26-241129-0001", "000.00.19.H26-241129-0001"]
     assert [v.code for v in await lookup.by_phone("0326123456")] == ["000.00.19.H26-241129-0001"]
-    assert await lookup.full(view.code, Proof(secret="2345")) is not None
+    assert await lookup.full(view.code, Proof(secret="012345")) is not None
     assert await lookup.full(view.code, Proof(phone="0987654321")) is None
     assert [p.name for p in await lookup.procedures(common_only=True)] == ["Đăng ký khai sinh"]
     building = await lookup.procedure("1.009994")
@@ -176,3 +178,50 @@ def test_cli_on_postgres(url: str, tmp_path: Path) -> None:
     assert tracuu("import", str(export)).returncode == 0
     done = tracuu("lookup", "G22.99-251225-020175", "--json")
     assert json.loads(done.stdout)["status_label"] == "Đã trả kết quả"
+
+
+async def test_written_spellings_and_date_sequence(lookup: PostgresLookup) -> None:
+    for typed in ("HS so 000.00.18.H26-241129-0001", "000.00.18.H26-241129-1",
+                  "OOO.OO.18.H26-241129-OOO1", '"HS 000.00.18.H26-241129-0001"'):  # fmt: skip
+        view = await lookup.by_code(typed)
+        assert view is not None
+        assert view.code == "000.00.18.H26-241129-0001"
+
+
+async def test_wrong_secrets_lock_the_dossier_for_everyone(url: str) -> None:
+    store = await PostgresStore.open(url)
+    await store.upsert_dossiers([dossier(), dossier("000.00.19.H26-241129-0001")])
+    await store.close()
+    now = [1_733_000_000.0]
+    first = await PostgresLookup.open(url, clock=lambda: now[0])
+    second = await PostgresLookup.open(url, clock=lambda: now[0])
+    code, right = "000.00.18.H26-241129-0001", Proof(secret="739204")
+    try:
+        assert isinstance(first, SecretGuard)
+        guesses = [
+            (first, second)[n % 2].full(code, Proof(secret=f"{n:06d}")) for n in range(100, 112)
+        ]
+        assert await asyncio.gather(*guesses) == [None] * 12  # concurrent: all counted
+        assert await second.secret_locked(code) is True
+        assert await first.full(code, right) is None
+        assert await first.full(code, Proof(secret="012345")) is None
+        owner = await second.full(code, Proof(phone="0912345678"))
+        assert owner is not None
+        assert await first.full("000.00.19.H26-241129-0001", right) is not None
+        now[0] += DAY_S
+        assert await first.secret_locked(code) is False
+        assert await second.full(code, right) is not None
+    finally:
+        await first.close()
+        await second.close()
+    reopened = await PostgresLookup.open(url, clock=lambda: now[0])
+    try:
+        for _ in range(5):
+            assert await reopened.full(code, Proof(secret="000000")) is None
+    finally:
+        await reopened.close()
+    restarted = await PostgresLookup.open(url, clock=lambda: now[0])
+    try:
+        assert await restarted.secret_locked(code) is True  # kept in the database
+    finally:
+        await restarted.close()

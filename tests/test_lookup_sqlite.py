@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lookup.codes import InvalidCode, Reason
+from lookup.codes import InvalidCode, QueryKind, Reason, extract_code
+from lookup.lockout import DAY_S, SecretPolicy
 from lookup.model import Dossier, Procedure, Status
-from lookup.port import LookupUnavailable, Proof
+from lookup.port import LookupUnavailable, Proof, SecretGuard
 from lookup.sqlite import STEPS, DossierStore, SqliteLookup
 
 AGENCIES = {"000.00.18.H26": "UBND phường Cửa Nam", "000.00.19.H26": "UBND phường Hoàn Kiếm"}
@@ -142,11 +143,12 @@ async def test_by_phone_in_any_spelling_including_legacy(lookup: SqliteLookup) -
         (Proof(secret="739204"), True),  # receipt PIN
         (Proof(secret=" 739204 "), True),
         (Proof(secret="739205"), False),
-        (Proof(secret="2345"), True),  # last 4 digits of the ID number
-        (Proof(secret="12345"), True),
+        (Proof(secret="012345"), True),  # last 6 digits of the ID number
+        (Proof(secret="0012345"), True),
         (Proof(secret="001190012345"), True),  # the whole ID number
-        (Proof(secret="345"), False),  # three digits are too few
-        (Proof(secret="1234"), False),  # not the last digits
+        (Proof(secret="2345"), False),  # 4 digits: 10,000 guesses are too few (QA M6)
+        (Proof(secret="12345"), False),
+        (Proof(secret="123456"), False),  # not the last digits
         (Proof(secret="0001190012345"), False),  # longer than the ID number
         (Proof(), False),
         (Proof(phone="", secret=""), False),
@@ -363,3 +365,151 @@ async def test_same_code_twice_in_one_batch_keeps_the_last(db: Path) -> None:
         assert conn.execute("SELECT count(*) FROM dossier_phone").fetchone() == (1,)
         ids = [r[0] for r in conn.execute("SELECT id FROM dossier ORDER BY id")]
         assert ids == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "HS so 000.00.18.H26-241129-0001",  # QA H2: filler words in front
+        "hs ma so 000.00.18.H26-241129-0001 739204",
+        '"HS 000.00.18.H26-241129-0001"',
+        "000.00.18.H26-241129-1",  # QA L1: the sequence as a number, like the keypad
+        "000.00.18.H26-241129-00001",
+        "OOO.OO.18.H26-241129-OOO1",  # letter O for zero
+        "HS Mã số 0000018H262411290001",
+    ],
+)
+async def test_by_code_finds_what_citizens_write(lookup: SqliteLookup, typed: str) -> None:
+    view = await lookup.by_code(typed)
+    assert view is not None
+    assert view.code == "000.00.18.H26-241129-0001"  # as the office wrote it
+    assert view.agency_name == "UBND phường Cửa Nam"
+
+
+async def test_written_date_and_sequence_resolve_like_the_keypad(lookup: SqliteLookup) -> None:
+    # QA L2: "HS 241129-0001" is not "incomplete"; both configured agencies match: ask which.
+    found = extract_code("HS 241129-0001")
+    assert found.kind is QueryKind.DATE_SEQUENCE
+    views = await lookup.by_keypad_digits(found.query)
+    assert [v.code for v in views] == ["000.00.18.H26-241129-0001", "000.00.19.H26-241129-0001"]
+    with pytest.raises(InvalidCode) as caught:
+        await lookup.by_code("HS 241129-0001")  # by_code needs the agency
+    assert caught.value.reason is Reason.MISSING_PART
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_733_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+CODE = "000.00.18.H26-241129-0001"
+OTHER = "000.00.19.H26-241129-0001"
+RIGHT_PIN, WRONG_PIN = Proof(secret="739204"), Proof(secret="000000")
+
+
+async def test_five_wrong_secrets_lock_the_dossier_for_a_day(db: Path) -> None:
+    # QA M6: guessing 6 digits a few at a time from several SIMs must not work.
+    await store_all(db, dossier(), dossier(OTHER))
+    clock = Clock()
+    first = await SqliteLookup.open(db, clock=clock)
+    second = await SqliteLookup.open(db, clock=clock)  # another process, same file
+    try:
+        assert isinstance(first, SecretGuard)
+        for opened in (first, second, first, second):
+            assert await opened.full(CODE, WRONG_PIN) is None
+        assert await first.secret_locked(CODE) is False
+        assert await second.full(CODE, Proof(secret="999999")) is None  # the fifth
+        assert await first.secret_locked(CODE) is True
+        # Locked: the right PIN and the right ID digits answer like a wrong secret.
+        assert await first.full(CODE, RIGHT_PIN) is None
+        assert await second.full(CODE, Proof(secret="012345")) is None
+        # The registered phone is no secret: unaffected. Other dossiers: unaffected.
+        owner = await first.full(CODE, Proof(phone="0912345678", secret="000000"))
+        assert owner is not None
+        assert owner.applicant_name == "Nguyễn Thị Lan"
+        assert await first.full(OTHER, RIGHT_PIN) is not None
+        assert await first.secret_locked(OTHER) is False
+        clock.now += DAY_S - 1
+        assert await first.full(CODE, RIGHT_PIN) is None
+        clock.now += 1
+        assert await first.secret_locked(CODE) is False
+        assert await first.full(CODE, RIGHT_PIN) is not None
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_the_lock_survives_a_restart(db: Path) -> None:
+    await store_all(db, dossier())
+    clock = Clock()
+    opened = await SqliteLookup.open(db, clock=clock)
+    try:
+        for _ in range(5):
+            assert await opened.full(CODE, WRONG_PIN) is None
+    finally:
+        await opened.close()
+    reopened = await SqliteLookup.open(db, clock=clock)
+    try:
+        assert await reopened.secret_locked(CODE) is True
+        assert await reopened.full(CODE, RIGHT_PIN) is None
+    finally:
+        await reopened.close()
+
+
+async def test_a_right_secret_clears_the_count_and_old_failures_expire(db: Path) -> None:
+    await store_all(db, dossier())
+    clock = Clock()
+    opened = await SqliteLookup.open(db, clock=clock)
+    try:
+        for _ in range(4):
+            assert await opened.full(CODE, WRONG_PIN) is None
+        assert await opened.full(CODE, RIGHT_PIN) is not None  # the owner mistyped 4 times
+        for _ in range(4):
+            assert await opened.full(CODE, WRONG_PIN) is None
+        clock.now += DAY_S  # the window has passed: these four no longer count
+        for _ in range(4):
+            assert await opened.full(CODE, WRONG_PIN) is None
+        assert await opened.secret_locked(CODE) is False
+        assert await opened.full(CODE, RIGHT_PIN) is not None
+    finally:
+        await opened.close()
+
+
+async def test_concurrent_guesses_are_all_counted(db: Path) -> None:
+    await store_all(db, dossier())
+    clock = Clock()
+    readers = [await SqliteLookup.open(db, clock=clock) for _ in range(3)]
+    try:
+        guesses = [
+            readers[n % 3].full(CODE, Proof(secret=f"{n:06d}")) for n in range(100_000, 100_012)
+        ]
+        assert await asyncio.gather(*guesses) == [None] * 12
+        assert await readers[0].full(CODE, RIGHT_PIN) is None
+    finally:
+        for opened in readers:
+            await opened.close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT failures FROM secret_failure").fetchall() == [(5,)]
+
+
+async def test_secret_rules_are_configurable(db: Path) -> None:
+    await store_all(db, dossier())
+    policy = SecretPolicy(min_id_digits=4, max_failures=2, window_s=60, lockout_s=60)
+    clock = Clock()
+    opened = await SqliteLookup.open(db, policy=policy, clock=clock)
+    try:
+        assert await opened.full(CODE, Proof(secret="2345")) is not None  # 4 digits allowed
+        assert await opened.full(CODE, WRONG_PIN) is None
+        assert await opened.full(CODE, WRONG_PIN) is None
+        assert await opened.secret_locked(CODE) is True
+        clock.now += 60
+        assert await opened.full(CODE, Proof(secret="2345")) is not None
+    finally:
+        await opened.close()
+
+
+async def test_unknown_code_is_never_locked(lookup: SqliteLookup) -> None:
+    assert await lookup.secret_locked("000.00.18.H26-241129-0009") is False

@@ -1,0 +1,62 @@
+"""Second-factor secrets and their lockout: the rule every database backend applies.
+
+A code is guessable, and the secret that unlocks the applicant's name is short
+(a receipt PIN, or trailing digits of the ID number). So every dossier counts
+its wrong secrets: `max_failures` within `window_s` lock secret checks for that
+dossier for `lockout_s`, for every caller (SMS, voice, console) and across
+restarts (the count lives in the database, table secret_failure). While
+locked, even the right secret is answered like a wrong one; callers can ask
+DossierLookup adapters `secret_locked(code)` to tell the citizen to contact
+the office. A correct secret clears the count. Proof by the registered phone
+is not a secret and is never locked.
+
+Pure: no I/O, no clock (callers pass `now`, epoch seconds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DAY_S = 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class SecretPolicy:
+    """How secrets are checked; from settings.lookup.second_factor."""
+
+    min_id_digits: int = 6  # trailing ID digits accepted as a secret (10**6 guesses, not 10**4)
+    max_failures: int = 5
+    window_s: float = DAY_S
+    lockout_s: float = DAY_S
+
+
+DEFAULT_POLICY = SecretPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class Failures:
+    """A dossier's wrong secrets: how many since `first_at`, and any lock."""
+
+    count: int
+    first_at: float
+    locked_until: float = 0.0  # 0: not locked
+
+
+def is_locked(failures: Failures | None, now: float) -> bool:
+    return failures is not None and failures.locked_until > now
+
+
+def after_failure(failures: Failures | None, now: float, policy: SecretPolicy) -> Failures:
+    """The count after one more wrong secret; the lock starts at the max_failures-th."""
+    fresh = (
+        failures is None
+        or now - failures.first_at >= policy.window_s
+        or 0.0 < failures.locked_until <= now  # a lock that ran out starts a new count
+    )
+    if fresh:
+        count, first_at = 1, now
+    else:
+        assert failures is not None
+        count, first_at = failures.count + 1, failures.first_at
+    locked_until = now + policy.lockout_s if count >= policy.max_failures else 0.0
+    return Failures(count, first_at, locked_until)
