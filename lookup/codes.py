@@ -283,9 +283,8 @@ def extract_code(text: str) -> Extracted:
     while start < len(tokens) and _fold_word(tokens[start]) in (*FILLER_WORDS, ""):
         start += 1
     candidate = " ".join(tokens[start:])
-    first = _why_not(candidate)
-    if first.reason is Reason.BAD_DATE or start == len(tokens):
-        raise first
+    if start == len(tokens):
+        raise _why_not(candidate)
     for end in range(start + 1, min(len(tokens), start + 2) + 1):
         keyed = _date_sequence(tokens[start:end])
         if keyed is not None:
@@ -301,7 +300,7 @@ def extract_code(text: str) -> Extracted:
         key = compact_key(normalise(run))
         if separators_off and _plausible_compact(key):
             return Extracted(QueryKind.KEY, key, " ".join(tokens[end:]))
-    raise first
+    raise _why_not_any(tokens[start : start + MAX_CODE_TOKENS])
 
 
 def agency_spellings(agency: str) -> tuple[str, ...]:
@@ -363,6 +362,20 @@ def _date_sequence(tokens: list[str]) -> str | None:
     except InvalidCode:
         return None
     return digits
+
+
+_SPECIFIC_REASONS = (Reason.BAD_DATE, Reason.BAD_SEQUENCE, Reason.BAD_AGENCY)
+
+
+def _why_not_any(tokens: list[str]) -> InvalidCode:
+    """Why the code at the start of `tokens` is none: "31/02 is no date" rather than
+    "too many parts" when a secret follows the code."""
+    whole = _why_not(" ".join(tokens))
+    for end in range(1, len(tokens)):
+        why = _why_not(" ".join(tokens[:end]))
+        if why.reason in _SPECIFIC_REASONS:
+            return why
+    return whole
 
 
 def _why_not(text: str) -> InvalidCode:

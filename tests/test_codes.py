@@ -309,6 +309,8 @@ def test_date_and_sequence_without_agency(text: str, digits: str, rest: str) -> 
         ("HS 240231-0001", Reason.MISSING_PART),  # 31/02 is no date: not date+sequence
         ("hồ sơ của tôi", Reason.EMPTY),  # filler words only
         ("HS 000.00.18.H26-240231-0001", Reason.BAD_DATE),
+        ("HS 000.00.18.H26-240231-0001 739204", Reason.BAD_DATE),  # not "extra part"
+        ("hs so 000.00.18.H26-241129-0000 739204", Reason.BAD_SEQUENCE),
         ("x" * 481, Reason.TOO_LONG),
     ],
 )
