@@ -41,6 +41,11 @@ def demo_smpp(smpp: SmppSettings, port: int) -> SmppSettings:
 async def run(runtime: Runtime) -> None:
     settings = runtime.settings
     smpp = settings.smpp
+    if not settings.database_is_sqlite:
+        # The outbox is SQLite-only for now (docs: "PostgreSQL later").
+        log.error("sms: the SMS outbox needs a SQLite database; SMS is off")
+        await asyncio.Event().wait()
+        return
     async with contextlib.AsyncExitStack() as stack:
         if not smpp.host:
             if not settings.demo:
