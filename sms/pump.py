@@ -129,6 +129,9 @@ class SmsPump:
                     now=now,
                 )
                 with outbox.transaction():
+                    outbox.mark_handled(inbound.id)
+                    if not reply.text:
+                        continue  # a repeated refusal: answered by silence
                     outbox.enqueue(
                         inbound.msisdn,
                         reply.text,
@@ -137,7 +140,6 @@ class SmsPump:
                         now=now,
                         inbound_id=inbound.id,
                     )
-                    outbox.mark_handled(inbound.id)
                 log.info("reply to %s queued", mask_msisdn(inbound.msisdn))
                 handled += 1
             self.replied += len(batch)

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    text: str
+    text: str  # "" = send nothing (a repeated refusal)
     command: commands.Command
     refused: bool = False  # rate-limited
 
@@ -65,6 +65,14 @@ async def answer(
             return Answer(replies.opted_in_reply(ctx), command)
     if _over_limit(outbox, msisdn, settings, now):
         log.info("sms lookup refused for %s: rate limit", mask_msisdn(msisdn))
+        # One refusal an hour per number: an enumerating sender must not make the
+        # office pay for a reply to each of its messages.
+        key = f"refused:{msisdn}"
+        last = float(outbox.get_state(key, "0") or 0)
+        if now - last < 3600:
+            return Answer("", command, refused=True)
+        if record:
+            outbox.set_state(key, repr(now))
         return Answer(replies.rate_limited_reply(ctx), command, refused=True)
     try:
         text = await _lookup_reply(command, msisdn, lookup, ctx)
