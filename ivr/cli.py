@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import sys
+from collections.abc import Callable
 
 from gateway.settings import Settings
 
@@ -31,6 +32,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     call.add_argument("--caller", default="", help="caller ID, e.g. 0912345678")
     call.add_argument("--script", default="ivr", help="AGI script path (default ivr)")
     call.add_argument("--json", action="store_true", help="structured output")
+    call.add_argument(
+        "--no-prompt-check",
+        action="store_true",
+        help="assume every prompt file exists (default: check the sounds directory, as "
+        "Asterisk will, and mark the prompts a caller would not hear)",
+    )
     call.set_defaults(handler=_call)
 
     notify = subparsers.add_parser(
@@ -60,6 +67,7 @@ def _call(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _call_async(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr.available import LivePrompts
     from ivr.service import build_server
     from ivr.simulator import SimulatedAsterisk
     from lookup.factory import open_lookup
@@ -67,11 +75,20 @@ async def _call_async(args: argparse.Namespace, settings: Settings) -> int:
     local = settings.model_copy(
         update={"agi": settings.agi.model_copy(update={"host": "127.0.0.1", "port": 0})}
     )
+    if args.no_prompt_check:
+        available: Callable[[str], bool] = lambda _prompt_id: True  # noqa: E731
+    else:
+        available = LivePrompts(settings.sounds.live_dir)
     async with open_lookup(local) as lookup:
-        server = build_server(local, lookup)
+        server = build_server(local, lookup, available=available)
         await server.start()
         try:
-            peer = SimulatedAsterisk(args.keys, caller=args.caller, script=args.script)
+            peer = SimulatedAsterisk(
+                args.keys,
+                caller=args.caller,
+                script=args.script,
+                exists=lambda name: available(name.removeprefix("tracuu/")),
+            )
             record = await peer.call("127.0.0.1", server.port, timeout_s=60.0)
         finally:
             await server.stop(drain_s=5.0)
@@ -81,6 +98,7 @@ async def _call_async(args: argparse.Namespace, settings: Settings) -> int:
                 {
                     "prompt": h.prompt.removeprefix("tracuu/"),
                     **({"interrupted_by": h.interrupted_by} if h.interrupted_by else {}),
+                    **({"missing": True} if h.missing else {}),
                 }
                 for h in record.heard
             ],
@@ -92,7 +110,14 @@ async def _call_async(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write("\n")
     else:
         for heard in record.heard:
-            sys.stdout.write(heard.prompt.removeprefix("tracuu/") + "\n")
+            mark = "  (MISSING: the caller hears silence)" if heard.missing else ""
+            sys.stdout.write(heard.prompt.removeprefix("tracuu/") + mark + "\n")
+        missing = sum(h.missing for h in record.heard)
+        if missing:
+            sys.stderr.write(
+                f"-- {missing} prompt(s) have no audio in {settings.sounds.live_dir}: "
+                "run `tracuu prompts render`\n"
+            )
         next_step = record.variables.get(settings.agi.next_variable, "")
         sys.stderr.write(f"-- call ended ({record.ended}); dialplan next: {next_step or '-'}\n")
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -17,12 +18,14 @@ from gateway.settings import Settings
 from ivr import flow
 from ivr.agi_wire import AgiChannel, Request
 from ivr.ami_monitor import AmiMonitor
+from ivr.available import LivePrompts
 from ivr.notify import notification_call
 from ivr.server import AgiServer, Route
 from ivr.session import CallDeps, InboundCall
-from ivr.speech import Speech
+from ivr.speech import PROMPT_WANTED, Speech
 from ivr.store import IvrStore
 from lookup.port import DossierLookup
+from messages.parts import dynamic_prompt_id
 from prompts.catalog import Catalog, load_catalog
 
 log = logging.getLogger(__name__)
@@ -36,16 +39,31 @@ def build_server(
     catalog: Catalog | None = None,
     clock: Callable[[], datetime] = datetime.now,
     store: IvrStore | None = None,
+    available: Callable[[str], bool] | None = None,
 ) -> AgiServer:
-    """The FastAGI server with every route of this gateway ("notify" needs the store)."""
+    """The FastAGI server with every route of this gateway ("notify" needs the store).
+
+    `available(prompt_id)` tells whether Asterisk has a prompt's files; by default the
+    live files under settings.sounds.dir (ivr/available.py). A free text without them
+    is never sent to Asterisk: the caller hears a fallback and the prompts component
+    is asked (bus topic "prompt_wanted") to render it.
+    """
     catalog = catalog or load_catalog()
     missing = catalog.missing(flow.FIXED_PROMPTS)
     if missing:
         raise ValueError(f"prompts missing from the catalog: {sorted(missing)}")
+    speech = Speech(
+        catalog,
+        settings.office,
+        settings.region,
+        available=available or LivePrompts(settings.sounds.live_dir),
+        wanted=_Wanted(bus),
+        agency_names={a.id: a.name for a in settings.agencies},
+    )
     deps = CallDeps(
         settings=settings.agi,
         lookup=lookup,
-        speech=Speech(catalog, settings.office, settings.region),
+        speech=speech,
         zone=settings.zone,
         bus=bus,
         clock=clock,
@@ -64,6 +82,42 @@ def build_server(
 
         routes["notify"] = notify
     return AgiServer(settings.agi, routes)
+
+
+class _Wanted:
+    """Logs a free text a caller should have heard, and asks the prompts component for it.
+
+    Each text once per `quiet_s`: a missing collection place read in every answer
+    must not flood the log or the bus.
+    """
+
+    def __init__(
+        self,
+        bus: EventBus | None,
+        *,
+        quiet_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._bus = bus
+        self._quiet_s = quiet_s
+        self._clock = clock
+        self._asked: dict[str, float] = {}
+
+    def __call__(self, text: str) -> None:
+        now = self._clock()
+        last = self._asked.get(text)
+        if last is not None and now - last < self._quiet_s:
+            return
+        if len(self._asked) > 10_000:
+            self._asked.clear()
+        self._asked[text] = now
+        log.warning(
+            "voice prompt %s (%r) not rendered yet: callers hear a fallback; asked for it",
+            dynamic_prompt_id(text),
+            text,
+        )
+        if self._bus is not None:
+            self._bus.publish(PROMPT_WANTED, {"text": text})
 
 
 async def run(runtime: Runtime, *, started: asyncio.Event | None = None) -> None:

@@ -232,7 +232,9 @@ class InboundCall:
                         return flow.Found(tuple(speech.answer(v, today) for v in views))
                     case flow.ListGuides():
                         procedures = await lookup.procedures(common_only=True)
-                        return flow.GuidesListed(tuple(speech.guide(p) for p in procedures))
+                        # A procedure whose name is not rendered yet waits for the next caller.
+                        ready = [p for p in procedures if speech.guide_ready(p)]
+                        return flow.GuidesListed(tuple(speech.guide(p) for p in ready))
                     case flow.LookUpMine(secret=secret):
                         return await self._mine(secret)
         except (LookupUnavailable, TimeoutError) as exc:

@@ -4,8 +4,16 @@
 loudly what is missing: Asterisk plays nothing (STREAM FILE answers result=-1,
 like a hang-up) or the English file for a missing Vietnamese prompt. `run(runtime)`
 is the gateway component: it checks, renders missing placeholders and the dynamic
-prompts (procedure, agency and office names) in a worker thread, never inside a
-call, then refreshes the dynamic prompts every `sounds.refresh_s`.
+prompts in a worker thread, never inside a call, then refreshes the dynamic
+prompts every `sounds.refresh_s`.
+
+Dynamic prompts are every free text the voice side can speak: procedure names and
+their guidance (documents, fee, processing time), agency names, the office's
+name, collection place and hours (settings), and the collection places, agency and
+procedure names found in the dossiers themselves (read incrementally with
+lookup.changed_since; the HTTP backend cannot list them, and calls then say a
+fallback). A text a call needed but did not find arrives on the bus
+("prompt_wanted", ivr/speech.py) and is rendered within seconds.
 """
 
 from __future__ import annotations
@@ -13,18 +21,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Iterable
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
+from typing import Any, TypeVar
 
+from gateway.bus import EventBus
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from ivr.speech import PROMPT_WANTED, voice_texts
+from lookup.model import Procedure
 from lookup.port import DossierLookup, LookupUnavailable
+from messages.parts import clean_text
 from prompts.audio import FORMATS, ToolFailed
 from prompts.coverage import Report, Script, build_report
 from prompts.render import RenderResult, render_dynamic, render_placeholders
 from prompts.settings import SoundsSettings
 from prompts.store import Manifest, Store, StoreError
-from prompts.tts import synthesizer_for
+from prompts.tts import Synthesizer, synthesizer_for
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -127,11 +140,48 @@ def render_missing(
     )
 
 
-def dynamic_texts(settings: Settings, procedure_names: Iterable[str]) -> list[str]:
-    """Free texts the voice answers speak: procedure, agency, office names, collection place."""
-    texts = [*procedure_names, *(a.name for a in settings.agencies)]
-    texts += [settings.office.name, settings.office.collection_place]
-    return [t for t in dict.fromkeys(texts) if t.strip()]
+def dynamic_texts(
+    settings: Settings, procedures: Iterable[Procedure], from_dossiers: Iterable[str] = ()
+) -> list[str]:
+    """Every free text the voice side speaks: the guidance menu's (ivr.speech.voice_texts),
+    the office's name, collection place and hours, and texts found in dossiers."""
+    texts = voice_texts(procedures, (a.name for a in settings.agencies))
+    office = settings.office
+    texts += [office.name, office.collection_place, office.hours, *from_dossiers]
+    return [t for t in dict.fromkeys(clean_text(t) for t in texts) if t]
+
+
+class DossierTexts:
+    """Collection places, agency and procedure names met in the dossiers, read page by
+    page with lookup.changed_since; the cursor lives in memory (a restart reads again)."""
+
+    PAGE = 500
+    MAX_PAGES = 200  # per refresh: a huge first import is finished by later refreshes
+
+    def __init__(self) -> None:
+        self.cursor = ""
+        self.texts: dict[str, None] = {}
+
+    async def collect(self, lookup: DossierLookup) -> list[str]:
+        """Read the changes since the last call; every text known so far, in first-seen order."""
+        try:
+            for _ in range(self.MAX_PAGES):
+                changes = await lookup.changed_since(self.cursor, self.PAGE)
+                for dossier in changes.dossiers:
+                    for text in (
+                        dossier.collection_place,
+                        dossier.agency_name,
+                        dossier.procedure_name,
+                    ):
+                        cleaned = clean_text(text)
+                        if cleaned:
+                            self.texts.setdefault(cleaned, None)
+                self.cursor = changes.cursor
+                if not changes.more:
+                    break
+        except LookupUnavailable as exc:  # the HTTP backend cannot list; a database is down
+            log.debug("dossier texts not read: %s", exc)
+        return list(self.texts)
 
 
 async def _off_loop(work: Callable[[threading.Event], T]) -> T:
@@ -144,38 +194,54 @@ async def _off_loop(work: Callable[[threading.Event], T]) -> T:
         raise
 
 
-async def refresh_dynamic(settings: Settings, lookup: DossierLookup) -> RenderResult:
-    """Placeholders for the names the answers speak, from the lookup and the settings."""
-    try:
-        procedures = await lookup.procedures()
-    except LookupUnavailable as exc:
-        log.warning("could not list procedures for their voice prompts (%s); will retry", exc)
-        procedures = []
+def _synthesizer(settings: Settings) -> Synthesizer:
     sounds = settings.sounds
-    synthesizer = synthesizer_for(
+    return synthesizer_for(
         sounds.engine,
         voice=sounds.espeak_voice,
         rate_wpm=sounds.espeak_rate_wpm,
         timeout_s=sounds.gtts_timeout_s,
     )
-    texts = dynamic_texts(settings, (p.name for p in procedures))
-    result = await _off_loop(
+
+
+async def render_texts(settings: Settings, texts: Iterable[str]) -> RenderResult:
+    """Placeholders for these free texts, in a worker thread."""
+    sounds = settings.sounds
+    synthesizer = _synthesizer(settings)
+    wanted = list(texts)
+    return await _off_loop(
         lambda stop: render_dynamic(
             store_for(sounds),
-            texts,
+            wanted,
             synthesizer,
             region=settings.region,
             ffmpeg=sounds.ffmpeg,
             stop=stop,
         )
     )
+
+
+async def refresh_dynamic(
+    settings: Settings, lookup: DossierLookup, dossiers: DossierTexts | None = None
+) -> RenderResult:
+    """Placeholders for the free texts the answers speak, from the lookup and the settings."""
+    try:
+        procedures = await lookup.procedures()
+    except LookupUnavailable as exc:
+        log.warning("could not list procedures for their voice prompts (%s); will retry", exc)
+        procedures = []
+    found = await dossiers.collect(lookup) if dossiers is not None else []
+    result = await render_texts(settings, dynamic_texts(settings, procedures, found))
     if result.rendered or result.failed:
         log.info("dynamic voice prompts: %s", result.summary())
     return result
 
 
 async def prepare(
-    settings: Settings, lookup: DossierLookup, catalog: Iterable[Script] | None = None
+    settings: Settings,
+    lookup: DossierLookup,
+    catalog: Iterable[Script] | None = None,
+    dossiers: DossierTexts | None = None,
 ) -> Report:
     """Start-up: check, render what is missing, render the dynamic prompts; the final report.
 
@@ -188,7 +254,7 @@ async def prepare(
     log.info("voice placeholders: %s", result.summary())
     for prompt_id, reason in result.failed.items():
         log.error("voice prompt %s has no placeholder: %s", prompt_id, reason)
-    await refresh_dynamic(settings, lookup)
+    await refresh_dynamic(settings, lookup, dossiers)
     store = store_for(settings.sounds)
     report = await asyncio.to_thread(inspect, store, scripts_for(store.read(), catalog))
     if report.ok:
@@ -204,14 +270,51 @@ _SURVIVABLE = (OSError, StoreError, ToolFailed)
 
 
 async def run(runtime: Runtime) -> None:
-    """Gateway component: prepare at start-up, then refresh the dynamic prompts periodically."""
-    try:
-        await prepare(runtime.settings, runtime.lookup)
-    except _SURVIVABLE:
-        log.exception("voice prompts could not be prepared; run `tracuu prompts status`")
-    while True:
-        await asyncio.sleep(runtime.settings.sounds.refresh_s)
+    """Gateway component: prepare at start-up, then refresh the dynamic prompts periodically,
+    and render at once what a call asked for."""
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(render_wanted(runtime.settings, runtime.bus))
+        dossiers = DossierTexts()
         try:
-            await refresh_dynamic(runtime.settings, runtime.lookup)
+            await prepare(runtime.settings, runtime.lookup, dossiers=dossiers)
         except _SURVIVABLE:
-            log.exception("dynamic voice prompts could not be rendered")
+            log.exception("voice prompts could not be prepared; run `tracuu prompts status`")
+        while True:
+            await asyncio.sleep(runtime.settings.sounds.refresh_s)
+            try:
+                await refresh_dynamic(runtime.settings, runtime.lookup, dossiers)
+            except _SURVIVABLE:
+                log.exception("dynamic voice prompts could not be rendered")
+
+
+async def render_wanted(settings: Settings, bus: EventBus, *, gather_s: float = 0.5) -> None:
+    """Render the free texts calls asked for ("prompt_wanted"), a batch at a time.
+
+    Texts arriving within `gather_s` of each other are rendered together (one ffmpeg
+    run); a text is asked for again only after the calls' own quiet time.
+    """
+    async with bus.subscribe() as events:
+        while True:
+            wanted: dict[str, None] = {}
+            while not wanted:
+                event = await events.get()
+                _take(event.topic, event.data, wanted)
+            with suppress(TimeoutError):
+                async with asyncio.timeout(gather_s):
+                    while True:
+                        event = await events.get()
+                        _take(event.topic, event.data, wanted)
+            try:
+                result = await render_texts(settings, wanted)
+            except _SURVIVABLE:
+                log.exception("voice prompts asked for by calls could not be rendered")
+                continue
+            log.info("voice prompts asked for by calls: %s", result.summary())
+
+
+def _take(topic: str, data: Mapping[str, Any], into: dict[str, None]) -> None:
+    if topic != PROMPT_WANTED:
+        return
+    text = clean_text(str(data.get("text", "")))
+    if text:
+        into.setdefault(text, None)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -93,7 +93,10 @@ async def call(
     bus: EventBus | None = None,
     **agi: Any,
 ) -> CallRecord:
-    server = build_server(settings(**agi), lookup, bus=bus, clock=lambda: now)
+    # Every prompt rendered; the tests of missing prompts use a real sounds directory.
+    server = build_server(
+        settings(**agi), lookup, bus=bus, clock=lambda: now, available=lambda _: True
+    )
     return await dial(server, keys, caller=caller)
 
 
@@ -448,3 +451,69 @@ def test_voice_texts_cover_every_dynamic_prompt_the_guidance_menu_plays() -> Non
     rendered = {dynamic_prompt_id(t) for t in voice_texts(PROCEDURES, ["UBND phường Cửa Nam"])}
     assert {p for p in played if p.startswith("txt_")} <= rendered
     assert dynamic_prompt_id("UBND phường Cửa Nam") in rendered
+
+
+def _sounds_with(sounds: Path, prompt_ids: Iterable[str]) -> Callable[[str], bool]:
+    """A live directory holding every format of these prompts; `exists` for the simulator."""
+    live = sounds / "vi" / "tracuu"
+    live.mkdir(parents=True)
+    for prompt_id in prompt_ids:
+        for fmt in ("alaw", "ulaw", "sln", "sln16", "wav"):
+            (live / f"{prompt_id}.{fmt}").write_bytes(b"\0" * 160)
+    return lambda name: (live / f"{name.removeprefix('tracuu/')}.wav").is_file()
+
+
+async def test_a_free_text_without_audio_is_never_streamed_the_caller_hears_a_fallback(
+    tmp_path: Path,
+) -> None:
+    from messages.parts import dynamic_prompt_id
+    from prompts.catalog import load_catalog
+
+    path = tmp_path / "imported.sqlite3"
+    store = await DossierStore.open(path)
+    place = "Tầng 2, nhà B, số 12 Lý Thái Tổ"  # came with an import: never rendered
+    ready = dossier("000.00.18.H26", 5, Status.READY, 0, ready_on=TODAY, collection_place=place)
+    await store.upsert_dossiers([ready])
+    await store.close()
+    office = Settings().office
+    # Rendered: the catalog, the procedure and agency names, the office's own place; not the
+    # dossier's place and not the office hours.
+    rendered = [p.id for p in load_catalog()]
+    rendered += [dynamic_prompt_id(t) for t in ("Đăng ký khai sinh", office.collection_place)]
+    rendered += [dynamic_prompt_id(a.name) for a in Settings().agencies]
+    exists = _sounds_with(tmp_path / "sounds", rendered)
+    bus = EventBus()
+    lookup = await SqliteLookup.open(path, agencies={"000.00.18.H26": "UBND phường Cửa Nam"})
+    try:
+        server = build_server(
+            Settings(agi={"port": 4573}, sounds={"dir": str(tmp_path / "sounds")}),
+            lookup,
+            bus=bus,
+            clock=lambda: MONDAY_10AM,
+        )
+        server._settings = server._settings.model_copy(update={"port": 0})
+        await server.start()
+        async with bus.subscribe() as events, asyncio.timeout(10):
+            peer = SimulatedAsterisk("1 2411290005# _ _ _", exists=exists)
+            record = await peer.call("127.0.0.1", server.port)
+            await server.stop(drain_s=1.0)
+            wanted = [e.data for e in _drain(events) if e.topic == "prompt_wanted"]
+    finally:
+        await lookup.close()
+
+    said = heard(record)
+    assert [h.prompt for h in record.heard if h.missing] == []  # no silence anywhere
+    answer = said[said.index("ivr_please_wait") + 1 : said.index("ivr_after_result")]
+    assert "status_ready" in answer
+    at = answer.index("collect_at")
+    assert answer[at + 1] == dynamic_prompt_id(office.collection_place)  # the office's place
+    assert "office_hours" not in answer  # "Giờ làm việc:" is not left hanging without hours
+    assert wanted == [{"text": place}, {"text": office.hours}]  # asked for once each
+    assert said[-2:] == ["ivr_after_result", "ivr_goodbye"]
+
+
+def _drain(events: Any) -> list[Any]:
+    out = []
+    while not events._queue.empty():
+        out.append(events._queue.get_nowait())
+    return out

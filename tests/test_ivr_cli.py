@@ -32,7 +32,7 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_call_prints_the_prompts_in_order(
     database: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["call", "--keys", "1 2411290002# _ _ _"]) == 0
+    assert main(["call", "--keys", "1 2411290002# _ _ _", "--no-prompt-check"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[:5] == [
         "ivr_welcome",
@@ -48,7 +48,7 @@ def test_call_prints_the_prompts_in_order(
 def test_call_json_has_the_prompts_and_the_dialplan_variable(
     database: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["call", "--keys", ">1 2411290001# 1 _ _ _", "--json"]) == 0
+    assert main(["call", "--keys", ">1 2411290001# 1 _ _ _", "--json", "--no-prompt-check"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["heard"][0] == {"prompt": "ivr_welcome", "interrupted_by": "1"}
     assert out["heard"][1] == {"prompt": "ivr_enter_code"}
@@ -82,3 +82,38 @@ def test_call_refuses_keys_a_phone_does_not_have(
 ) -> None:
     assert main(["call", "--keys", "1 24112A0001#"]) == 2
     assert "not phone keys" in capsys.readouterr().err
+
+
+def test_call_checks_the_real_sounds_directory_and_marks_what_a_caller_would_not_hear(
+    database: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    live = tmp_path / "sounds" / "vi" / "tracuu"
+    live.mkdir(parents=True)
+    for prompt_id in ("ivr_welcome", "ivr_menu_main", "ivr_goodbye"):  # the rest: not rendered
+        for fmt in ("alaw", "ulaw", "sln", "sln16", "wav"):
+            (live / f"{prompt_id}.{fmt}").write_bytes(b"\0" * 160)
+    monkeypatch.setenv("TRACUU_SOUNDS_DIR", str(tmp_path / "sounds"))
+
+    assert main(["call", "--keys", "_ _ _"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[:7] == [
+        "ivr_welcome",
+        "ivr_menu_main",
+        "ivr_no_input  (MISSING: the caller hears silence)",
+        "ivr_menu_main",
+        "ivr_no_input  (MISSING: the caller hears silence)",
+        "ivr_menu_main",
+        "ivr_no_input  (MISSING: the caller hears silence)",
+    ]
+    # Then the officer, or out of hours (the real clock) the closed message and goodbye.
+    marked = [line for line in lines if line.endswith("(MISSING: the caller hears silence)")]
+    unmarked = [line for line in lines if line not in marked]
+    assert set(unmarked) <= {"ivr_welcome", "ivr_menu_main", "ivr_goodbye"}
+    assert len(marked) >= 4
+    assert f"{len(marked)} prompt(s) have no audio in {live}: run `tracuu prompts render`" in (
+        captured.err
+    )

@@ -9,7 +9,9 @@ import json
 import logging
 import shutil
 import threading
+from datetime import date
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
@@ -18,7 +20,10 @@ from gateway.bus import EventBus
 from gateway.cli import main
 from gateway.runtime import Runtime
 from gateway.settings import Settings
-from lookup.model import Procedure
+from ivr.available import LivePrompts
+from ivr.speech import Speech as VoiceSpeech
+from lookup.model import Changes, Dossier, Procedure, Status
+from lookup.port import LookupUnavailable
 from messages.parts import dynamic_prompt_id
 from prompts.catalog import load_catalog
 from prompts.coverage import Script, build_report
@@ -139,19 +144,109 @@ def test_the_start_up_check_warns_loudly_about_missing_prompts(
     )
 
 
-async def test_start_up_fills_the_gaps_and_renders_dynamic_prompts(settings: Settings) -> None:
-    class Lookup:
-        async def procedures(self, *, common_only: bool = False) -> list[Procedure]:
-            return [Procedure("1.001", "Đăng ký khai sinh")]
+GUIDED = Procedure(
+    "1.001",
+    "Đăng ký khai sinh",
+    ("Tờ khai đăng ký khai sinh", "Giấy chứng sinh"),
+    "Miễn lệ phí",  # not a amount: spoken as a free text
+    "Ngay trong ngày làm việc",  # not "N ngày": a free text too
+    common=True,
+)
+
+
+def _imported(seq: int, **more: Any) -> Dossier:
+    values: dict[str, Any] = {
+        "code": f"000.00.18.H26-241129-{seq:04d}",
+        "agency_id": "000.00.18.H26",
+        "procedure_code": "1.001",
+        "procedure_name": "Đăng ký khai sinh",
+        "status": Status.READY,
+        "received_on": date(2024, 11, 29),
+        "due_on": date(2024, 12, 2),
+        **more,
+    }
+    return Dossier(**values)
+
+
+class _PagedLookup:
+    """Procedures, and dossiers changed since a cursor, two pages: what an import leaves."""
+
+    PAGES: ClassVar[dict[str, Changes]] = {
+        "": Changes(
+            (_imported(1, collection_place="Tầng 2, nhà B", agency_name="UBND xã Mới"),),
+            "p1",
+            more=True,
+        ),
+        "p1": Changes((_imported(2, procedure_name="Cấp bản sao trích lục hộ tịch"),), "p2"),
+        "p2": Changes((), "p2"),
+    }
+
+    def __init__(self) -> None:
+        self.cursors: list[str] = []
+
+    async def procedures(self, *, common_only: bool = False) -> list[Procedure]:
+        return [GUIDED]
+
+    async def changed_since(self, cursor: str, limit: int = 1000) -> Changes:
+        self.cursors.append(cursor)
+        return self.PAGES[cursor]
+
+
+async def test_start_up_renders_every_free_text_a_call_can_speak(settings: Settings) -> None:
+    lookup = _PagedLookup()
+    dossiers = prompts_service.DossierTexts()
 
     async with asyncio.timeout(60):
-        report = await prepare(settings, Lookup(), real_catalog_shape())
+        report = await prepare(settings, lookup, real_catalog_shape(), dossiers)  # type: ignore[arg-type]
 
     assert report.ok
-    assert report.count("tts") == len(SCRIPTS) + 5  # + procedure, 2 agencies, office, place
+    assert lookup.cursors == ["", "p1"]  # paged to the end
+    # What callers hear, checked the way a call checks it: the live files on disk.
+    live = LivePrompts(settings.sounds.live_dir)
+    missing: list[str] = []
+    voice = VoiceSpeech(load_catalog(), settings.office, available=live, wanted=missing.append)
+    today = date(2024, 12, 1)
+    for dossier in (d for page in _PagedLookup.PAGES.values() for d in page.dossiers):
+        answer = voice.answer(dossier.public(), today)
+        assert answer.choice
+        assert answer.status
+    voice.answer(_imported(3, agency_name="").public(), today)  # configured place and name
+    guide = voice.guide(GUIDED)
+    assert guide.name == (dynamic_prompt_id("Đăng ký khai sinh"),)
+    assert missing == []
+    for text in (
+        "Giấy chứng sinh",
+        "Miễn lệ phí",
+        "Ngay trong ngày làm việc",
+        settings.office.hours,
+        "Tầng 2, nhà B",
+        "UBND xã Mới",
+        "Cấp bản sao trích lục hộ tịch",
+    ):
+        assert live(dynamic_prompt_id(text)), text
+
+    # The next refresh reads only what changed since.
+    await prompts_service.refresh_dynamic(settings, lookup, dossiers)  # type: ignore[arg-type]
+    assert lookup.cursors == ["", "p1", "p2"]
+
+
+async def test_a_prompt_a_call_wanted_is_rendered_from_the_bus(settings: Settings) -> None:
+    bus = EventBus()
+    text = "Nhà văn hoá tổ dân phố số 5"
+    live = LivePrompts(settings.sounds.live_dir, miss_rescan_s=0.0)
+    assert not live(dynamic_prompt_id(text))
+
+    async with asyncio.timeout(60):
+        task = asyncio.create_task(prompts_service.render_wanted(settings, bus, gather_s=0.05))
+        await asyncio.sleep(0)  # subscribed
+        bus.publish("prompt_wanted", {"text": text})
+        while not live(dynamic_prompt_id(text)):
+            await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
     manifest = Store(settings.sounds.dir, settings.sounds.store_dir).read()
-    assert manifest.dynamic[dynamic_prompt_id("Đăng ký khai sinh")] == "Đăng ký khai sinh"
-    assert dynamic_prompt_id(settings.office.collection_place) in manifest.dynamic
+    assert manifest.dynamic[dynamic_prompt_id(text)] == text
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -259,6 +354,9 @@ class _Lookup:
     async def procedures(self, *, common_only: bool = False) -> list[Procedure]:
         self.asked.set()
         return []
+
+    async def changed_since(self, cursor: str, limit: int = 1000) -> Changes:
+        raise LookupUnavailable("like the HTTP backend")
 
 
 async def test_an_unwritable_sounds_directory_is_logged_not_fatal(

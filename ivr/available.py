@@ -1,0 +1,66 @@
+"""Which prompts Asterisk can really play: the live files under settings.sounds.dir.
+
+A STREAM FILE of a missing file answers `200 result=-1 endpos=0` and the caller
+hears silence (voice-and-audio.md), so a call asks this before it speaks a
+dynamic prompt (txt_<hash>). The answer comes from one directory listing,
+cached: rescanned after `ttl_s`, and at most every `miss_rescan_s` when a
+prompt is not found (a prompt rendered a moment ago is seen at once, a storm
+of misses does not list the directory on every call). A listing that fails
+counts as "nothing there": a call then says the fallback, never silence.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from prompts.audio import FORMATS
+
+log = logging.getLogger(__name__)
+
+
+class LivePrompts:
+    """`available(prompt_id)`: a complete set of live files exists for it."""
+
+    def __init__(
+        self,
+        live_dir: Path,
+        *,
+        ttl_s: float = 30.0,
+        miss_rescan_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._dir = live_dir
+        self._ttl_s = ttl_s
+        self._miss_rescan_s = miss_rescan_s
+        self._clock = clock
+        self._live: frozenset[str] = frozenset()
+        self._scanned: float | None = None
+
+    def __call__(self, prompt_id: str) -> bool:
+        now = self._clock()
+        age = None if self._scanned is None else now - self._scanned
+        if (
+            age is None
+            or age >= self._ttl_s
+            or (prompt_id not in self._live and age >= self._miss_rescan_s)
+        ):
+            self._scan(now)
+        return prompt_id in self._live
+
+    def _scan(self, now: float) -> None:
+        self._scanned = now
+        formats: dict[str, set[str]] = {}
+        try:
+            with os.scandir(self._dir) as entries:
+                for entry in entries:
+                    stem, _, ext = entry.name.rpartition(".")
+                    if ext in FORMATS and not stem.startswith("."):
+                        formats.setdefault(stem, set()).add(ext)
+        except OSError as exc:
+            log.warning("cannot list voice prompts in %s: %s", self._dir, exc)
+        # Every format: Asterisk picks the file matching the call's codec.
+        self._live = frozenset(s for s, found in formats.items() if found >= set(FORMATS))
