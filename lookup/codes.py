@@ -262,12 +262,42 @@ def extract_code(text: str) -> Extracted:
     In order: a well-formed code anywhere in the text (also inside a URL);
     then, after known filler words (FILLER_WORDS: HS, MA SO, HỒ SƠ, ...), a
     date and sequence without the agency ("241129-0001", "2411290001"), or
-    tokens with digits run together into a compact key. Raises InvalidCode
-    (reason from the parser) when there is none.
+    tokens with digits run together into a compact key. A keyword glued to
+    the code ("HS000.00.18.H26-241129-0001") is split off unless the text as
+    written holds a well-formed code. Raises InvalidCode (reason from the parser) when
+    there is none.
     """
     if len(text) > MAX_TEXT_CHARS:
         raise InvalidCode(Reason.TOO_LONG, f"longer than {MAX_TEXT_CHARS} characters")
     tokens = text.split()
+    unglued = [part for token in tokens for part in _unglue(token)]
+    try:
+        found = _extract(tokens)
+    except InvalidCode:
+        if unglued == tokens:
+            raise
+        try:
+            return _extract(unglued)
+        except InvalidCode:
+            pass
+        raise
+    if found.kind is QueryKind.KEY and unglued != tokens:  # never "HS0000018H26..."
+        try:
+            return _extract(unglued)
+        except InvalidCode:
+            pass
+    return found
+
+
+_GLUED = re.compile(r"(HS|HOSO|MASO|MAHS|SOHS|MA|SO)(?=[0-9])", re.IGNORECASE)
+
+
+def _unglue(token: str) -> list[str]:
+    glued = _GLUED.match(token)
+    return [token[: glued.end()], token[glued.end() :]] if glued else [token]
+
+
+def _extract(tokens: list[str]) -> Extracted:
     for start in range(len(tokens)):
         for end in range(start + 1, min(len(tokens), start + MAX_CODE_TOKENS) + 1):
             try:

@@ -222,6 +222,8 @@ CODE = "000.00.18.H26-241129-0001"
         (f"xin chao, toi hoi {CODE} cam on", "cam on"),
         (f"https://dichvucong.example.vn/tra-cuu?ma={CODE}&lang=vi 739204", "739204"),
         ("HS 000.00.18.H26 241129 0001 739204", "739204"),
+        ("HS000.00.18.H26-241129-0001 739204", "739204"),  # keyword glued on
+        ("maso:000.00.18.H26-241129-0001", ""),
     ],
 )
 def test_filler_words_never_stick_to_the_code(text: str, rest: str) -> None:
@@ -238,6 +240,7 @@ def test_filler_words_never_stick_to_the_code(text: str, rest: str) -> None:
         ("HS: 000 00 18 H26 241129 0001", ""),
         ("Mã số 000.00.18.H26-2411290001", ""),
         ("000 00 18 h26 – 241129 – 0001", ""),  # the console's loosest spelling
+        ("hs0000018H262411290001 739204", "739204"),
     ],
 )
 def test_compact_fallback_only_joins_tokens_with_digits(text: str, rest: str) -> None:
