@@ -76,3 +76,18 @@ def test_example_config_file_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings()
     assert settings.agencies[0].id
     assert settings.office.name.startswith("Bộ phận")
+
+
+def test_a_secret_one_table_deeper_merges_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "tracuu.toml"
+    config.write_text(
+        '[lookup]\nbackend = "http"\n[lookup.http]\nurl_template = "http://x/{code}"\n'
+    )
+    monkeypatch.setenv("TRACUU_CONFIG", str(config))
+    monkeypatch.setenv("TRACUU_LOOKUP_HTTP", '{"token": "t0ken"}')
+    settings = Settings()
+    assert settings.lookup.http.url_template == "http://x/{code}"
+    assert settings.lookup.http.token.get_secret_value() == "t0ken"
+    assert "t0ken" not in repr(settings)
