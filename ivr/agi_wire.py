@@ -167,12 +167,38 @@ class AgiChannel:
             self.hung_up = True
             raise CallerHungUp(f"connection lost: {exc}") from exc
 
+    async def hangup_follows(self, grace_s: float) -> bool:
+        """After a `result=-1`: is the caller gone? True once a HANGUP notice is read.
+
+        res_agi.c (run_agi) answers the interrupted command first (`200 result=-1
+        endpos=...` for STREAM FILE, `200 result=-1` for GET DATA) and sends the bare
+        HANGUP at the top of its loop, once ast_read() finds the channel gone: just
+        after the reply, before it reads another command. A missing file gives the same
+        reply and no HANGUP. So wait up to `grace_s` for the notice; EOF counts too.
+        """
+        if self.hung_up:
+            return True
+        try:
+            async with asyncio.timeout(grace_s):
+                while True:
+                    line = await self._read_line()
+                    if line == "HANGUP":
+                        self.hung_up = True
+                        return True
+                    if line != "":
+                        raise AgiProtocolError(f"unexpected line between commands {line!r}")
+        except CallerHungUp:
+            return True
+        except TimeoutError:
+            return False
+
     async def _read_reply(self, command: str) -> Reply:
         while True:
             line = await self._read_line()
             if line == "HANGUP":
-                # res_agi.c sends a bare HANGUP when the channel goes away, possibly while a
-                # command runs and possibly more than once: a notice, not the reply.
+                # res_agi.c sends a bare HANGUP at the top of its loop once the channel is
+                # gone (after the reply of a command the hang-up interrupted, or while no
+                # command ran), and again when the AGI ends: a notice, never the reply.
                 self.hung_up = True
             elif line.startswith("200 "):
                 reply = parse_reply(line)

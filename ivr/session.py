@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from gateway.bus import EventBus
 from gateway.logs import mask_msisdn
 from ivr import flow
-from ivr.agi_wire import ALL_KEYS, AgiChannel, Reply, Request, quote
+from ivr.agi_wire import ALL_KEYS, AgiChannel, CallerHungUp, Reply, Request, quote
 from ivr.hours import officer_open
 from ivr.limits import CallerLimiter
 from ivr.settings import AgiSettings
@@ -34,6 +34,9 @@ from lookup.port import DossierLookup, LookupUnavailable, Proof
 
 log = logging.getLogger(__name__)
 
+# How long a `result=-1` waits for res_agi.c's HANGUP notice, which follows the reply at
+# once when the caller hung up; without it, the -1 was a missing file (asterisk-wire.md).
+HANGUP_GRACE_S = 0.1
 SOUNDS = "tracuu/"  # <sounds>/vi/tracuu/<prompt id>.<ext>, channel language vi
 MINE_SPOKEN_MAX = 5  # "your dossiers" reads the newest five; an office phone has more
 
@@ -161,14 +164,18 @@ class InboundCall:
             self._typed = reply.key
 
     async def _stream(self, prompt: str, escapes: str) -> Reply:
-        # "200 result=-1 endpos=0" is a missing file or a hang-up (asterisk-wire.md); a
-        # hang-up shows on the next command as HANGUP/511, so carry on either way.
         reply = await self.channel.run(
             f"STREAM FILE {SOUNDS}{prompt} {quote(escapes)}", timeout_s=self._play_timeout()
         )
         if reply.result == "-1":
-            log.warning("call %s: prompt %s did not play (missing file?)", self.uniqueid, prompt)
+            await self._gone_or_missing(prompt)
         return reply
+
+    async def _gone_or_missing(self, prompt: str) -> None:
+        """`result=-1`: the caller hung up (CallerHungUp) or the prompt's file is missing."""
+        if await self.channel.hangup_follows(HANGUP_GRACE_S):
+            raise CallerHungUp(f"hung up during {prompt}")
+        log.error("call %s: prompt %s did not play: no such file", self.uniqueid, prompt)
 
     async def _ask(self, ask: flow.Ask) -> flow.Keyed:
         for prompt in ask.prompts[:-1]:
@@ -184,8 +191,12 @@ class InboundCall:
                 f"GET DATA {SOUNDS}{ask.prompts[-1]} {timeout_ms} {ask.max_digits}",
                 timeout_s=self._play_timeout(ask.timeout_s * (ask.max_digits + 1)),
             )
-            digits = "" if reply.result == "-1" else reply.result
-            return flow.Keyed(digits, timed_out=reply.timed_out)
+            if reply.result == "-1":
+                # Hang-up during the question, or its file is missing (app.c returns before
+                # reading keys): then nothing was heard or keyed, like silence.
+                await self._gone_or_missing(ask.prompts[-1])
+                return flow.Keyed("", timed_out=True)
+            return flow.Keyed(reply.result, timed_out=reply.timed_out)
         return await self._rest_of(typed, ask)
 
     async def _rest_of(self, typed: str, ask: flow.Ask) -> flow.Keyed:
@@ -198,6 +209,8 @@ class InboundCall:
             reply = await self.channel.run(
                 f"WAIT FOR DIGIT {wait_ms}", timeout_s=self._play_timeout(ask.inter_digit_s)
             )
+            if reply.result == "-1" and await self.channel.hangup_follows(HANGUP_GRACE_S):
+                raise CallerHungUp("hung up while keying")
             key = reply.key
             if not key:
                 return flow.Keyed(digits, timed_out=True)

@@ -4,8 +4,13 @@ Owns the behaviour of res_agi.c as seen on the wire (shared/domain/asterisk-wire
 observed on Asterisk 22): the agi_* environment block, `200 result=...` replies,
 key codes as ASCII numbers, GET DATA's "(timeout)" and dropped '#', STREAM FILE
 of a missing file answering `result=-1 endpos=0`, 510 for unknown commands, the
-multi-line 520 usage block, a bare HANGUP notice when the caller hangs up, 511
-for every command after that, then EOF.
+multi-line 520 usage block, and a hang-up in run_agi's order: the command the
+hang-up interrupted answers first (`200 result=-1 endpos=<where playback stopped>`
+for STREAM FILE, `200 result=-1` for GET DATA and WAIT FOR DIGIT), then the bare
+HANGUP notice (sent at the top of run_agi's loop, before the next command is
+read), then 511 for every command not allowed on a dead channel (SET VARIABLE,
+GET VARIABLE, EXEC, VERBOSE, NOOP still run). res_agi.c waits for the AGI to close
+the socket; the simulator also stops after a few 511s, as a bound.
 
 Time is virtual: a prompt "plays" instantly and a caller's silence is a timeout
 reported at once, so a simulated call costs microseconds, not minutes.
@@ -49,6 +54,20 @@ USAGE = {
     b" Behaves similar to STREAM FILE but used with a timeout option.\n",
     "EXEC": b" Usage: EXEC <application> <options>\n Executes a given Application.\n",
 }
+# res_agi.c's command table: the commands with dead=1, which still run after a hang-up.
+DEAD_COMMANDS = frozenset(
+    {"EXEC", "GET VARIABLE", "GET FULL VARIABLE", "NOOP", "SET VARIABLE", "VERBOSE", "DATABASE"}
+)
+
+
+def _verb(command: str) -> str:
+    words = command.upper().split()
+    for size in (3, 2, 1):
+        if " ".join(words[:size]) in DEAD_COMMANDS:
+            return " ".join(words[:size])
+    return " ".join(words[:2])
+
+
 # Samples a simulated prompt lasts (8 kHz: 2 s); endpos of a whole playback.
 PROMPT_SAMPLES = 16000
 
@@ -188,6 +207,7 @@ class SimulatedAsterisk:
         pace_s: float = 0.0,
         hangup_after_commands: int | None = None,
         max_commands: int = 500,
+        hangup_notice_delay_s: float = 0.0,
     ) -> None:
         self.keys = KeyScript(keys)
         self.caller = caller
@@ -198,8 +218,11 @@ class SimulatedAsterisk:
         self.pace_s = pace_s  # real seconds each prompt takes, for paced benchmarks
         self.hangup_after_commands = hangup_after_commands
         self.max_commands = max_commands  # a runaway flow cannot loop forever
+        # Between the interrupted command's reply and the HANGUP notice (a busy Asterisk).
+        self.hangup_notice_delay_s = hangup_notice_delay_s
         self.record = CallRecord()
         self._dead = False
+        self._notice_due = False
 
     async def call(self, host: str, port: int, *, timeout_s: float = 30.0) -> CallRecord:
         """Run the whole call; returns when either side has closed it."""
@@ -241,8 +264,9 @@ class SimulatedAsterisk:
                 and not self._dead
             ):
                 self.keys.hangup = True
-            if self._dead:
-                # res_agi.c after the hang-up: 511 for each command, then the socket closes.
+            if self._dead and _verb(command) not in DEAD_COMMANDS:
+                # res_agi.c agi_handle_command on a dead channel; it keeps answering until
+                # the AGI closes, the simulator gives up after a few as a bound.
                 writer.write(DEAD_CHANNEL)
                 await writer.drain()
                 dead_replies += 1
@@ -253,6 +277,13 @@ class SimulatedAsterisk:
             self._mark("reply", reply.decode().strip())
             writer.write(reply)
             await writer.drain()
+            if self._notice_due:
+                # run_agi: ast_read() finds the channel gone, then "HANGUP" at the loop top.
+                self._notice_due = False
+                if self.hangup_notice_delay_s:
+                    await asyncio.sleep(self.hangup_notice_delay_s)
+                writer.write(b"HANGUP\n")
+                await writer.drain()
             if self.record.ended == "agi_hangup":
                 return
         self.record.ended = "too_many_commands"
@@ -278,7 +309,7 @@ class SimulatedAsterisk:
             return UNKNOWN_COMMAND
         args = argv[len(name.split()) :]
         self.keys.next_command()
-        if self.keys.hangup:
+        if self.keys.hangup and not self._dead:
             return await self._hang_up(name)
         handler = {
             "ANSWER": self._answer,
@@ -296,16 +327,21 @@ class SimulatedAsterisk:
             reply = await handler(args)
         except _BadSyntax:
             return USAGE_HEAD + USAGE[name] + USAGE_TAIL
-        if self.keys.hangup:
+        if self.keys.hangup and not self._dead:
             return await self._hang_up(name)
         return reply
 
     async def _hang_up(self, name: str) -> bytes:
-        """The caller is gone: the command in progress fails, then the HANGUP notice."""
+        """The caller is gone during this command: it answers -1; the notice comes after."""
         self._dead = True
+        self._notice_due = True
         self.record.ended = "caller_hangup"
-        endpos = " endpos=0" if name in ("STREAM FILE", "GET OPTION") else ""
-        return b"HANGUP\n200 result=-1" + endpos.encode() + b"\n"
+        if name in ("STREAM FILE", "GET OPTION"):
+            # handle_streamfile: "200 result=%d endpos=%ld" with where playback stopped.
+            return f"200 result=-1 endpos={PROMPT_SAMPLES // 4}\n".encode()
+        if name in ("GET DATA", "WAIT FOR DIGIT"):
+            return b"200 result=-1\n"
+        return b"200 result=0\n"  # ANSWER and the like: done before the hang-up
 
     async def _answer(self, args: list[str]) -> bytes:
         return b"200 result=0\n"

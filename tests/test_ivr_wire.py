@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
+from gateway.settings import Settings
 from ivr.agi_wire import (
     AgiChannel,
     AgiCommandRejected,
@@ -13,8 +17,19 @@ from ivr.agi_wire import (
     parse_reply,
     parse_request,
 )
-from ivr.server import SETUP_SLOTS
-from tests.peers.asterisk import ENV, Outcome, agi_server, raw_asterisk, recording_route
+from ivr.server import SETUP_SLOTS, AgiServer
+from ivr.service import build_server
+from ivr.simulator import SimulatedAsterisk
+from tests.peers.asterisk import (
+    ENV,
+    HUNG_UP_GET_DATA,
+    HUNG_UP_STREAM,
+    Outcome,
+    Then,
+    agi_server,
+    raw_asterisk,
+    recording_route,
+)
 
 USAGE_520 = (
     b"520-Invalid command syntax.  Proper usage follows:\n"
@@ -341,3 +356,106 @@ def test_the_dialplan_handles_every_value_the_server_leaves_in_tracuu_next() -> 
     assert '$["${AGISTATUS}" != "SUCCESS"]?fallback,1' in dialplan
     assert "AGI(${TRACUU_AGI}/ivr?" in dialplan
     assert "AGI(${TRACUU_AGI}/notify?id=${TRACUU_NOTIFY})" in dialplan
+
+
+# ---- hang-ups in res_agi.c's order, through the real call session
+
+WELCOME = 'STREAM FILE tracuu/ivr_welcome "0123456789*#"'
+MENU = "GET DATA tracuu/ivr_menu_main_mine 6000 1"  # ENV has a caller ID
+
+
+class _NoLookup:
+    """The calls below end before any lookup."""
+
+
+@asynccontextmanager
+async def _ivr_server() -> AsyncIterator[AgiServer]:
+    settings = Settings(agi={"port": 4573})
+    server = build_server(settings, _NoLookup(), available=lambda _: True)  # type: ignore[arg-type]
+    server._settings = server._settings.model_copy(update={"port": 0})
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop(drain_s=1.0)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        HUNG_UP_STREAM,  # run_agi: the reply, then HANGUP at the top of its loop
+        Then(b"200 result=-1 endpos=4000\n", 0.04, b"HANGUP\n"),  # a busy Asterisk
+        b"HANGUP\n200 result=-1 endpos=0\n",  # the notice first: also understood
+    ],
+    ids=["reply-then-hangup", "hangup-40ms-later", "hangup-first"],
+)
+async def test_a_hang_up_during_a_prompt_ends_the_call_without_another_command(
+    answer: bytes | Then, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with asyncio.timeout(5), _ivr_server() as server:
+        sent = await raw_asterisk(server.port, ENV, [b"200 result=0\n", answer], close_after=False)
+        await server.idle()
+    assert sent == ["ANSWER", WELCOME]  # nothing sent to the dead channel
+    assert "caller hung up" in caplog.text
+    assert "did not play" not in caplog.text  # not mistaken for a missing file
+
+
+async def test_a_hang_up_during_get_data_is_not_taken_for_silence(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    answers: list[bytes | Then] = [
+        b"200 result=0\n",
+        b"200 result=0 endpos=16000\n",
+        HUNG_UP_GET_DATA,
+    ]
+    async with asyncio.timeout(5), _ivr_server() as server:
+        sent = await raw_asterisk(server.port, ENV, answers, close_after=False)
+        await server.idle()
+    assert sent == ["ANSWER", WELCOME, MENU]  # no "ivr_no_input" played to nobody
+    assert "caller hung up" in caplog.text
+
+
+async def test_minus_one_without_a_hangup_is_a_missing_file_and_the_call_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    answers: list[bytes | Then] = [
+        b"200 result=0\n",
+        b"200 result=-1 endpos=0\n",  # no such file: no HANGUP follows
+        b"200 result=0\n",  # the menu, answered with "0": an officer (out of hours: closed)
+    ]
+    async with asyncio.timeout(5), _ivr_server() as server:
+        sent = await raw_asterisk(server.port, ENV, answers, close_after=False)
+        await server.idle()
+    assert sent[:3] == ["ANSWER", WELCOME, MENU]
+    assert len(sent) > 3  # the call went on after the menu's answer
+    assert "prompt ivr_welcome did not play: no such file" in caplog.text
+
+
+async def test_the_simulator_sends_the_reply_then_the_notice_then_511() -> None:
+    async def script(channel: AgiChannel) -> list[object]:
+        # Raw lines: AgiChannel itself sends nothing once it has seen the HANGUP.
+        reader, writer = channel._reader, channel._writer
+        lines: list[object] = []
+        for command in (WELCOME, "SET VARIABLE TRACUU_NEXT goodbye", MENU):
+            writer.write(command.encode() + b"\n")
+            await writer.drain()
+            lines.append((await reader.readline()).decode().strip())
+            if command == WELCOME:
+                lines.append((await reader.readline()).decode().strip())
+        return lines
+
+    outcome = Outcome()
+    async with asyncio.timeout(5), agi_server({"ivr": recording_route(outcome, script)}) as server:
+        peer = SimulatedAsterisk("H", hangup_after_commands=0, hangup_notice_delay_s=0.03)
+        record = await peer.call("127.0.0.1", server.port)
+        await outcome.done.wait()
+    assert outcome.error is None
+    assert outcome.replies == [
+        "200 result=-1 endpos=4000",  # the interrupted playback answers first
+        "HANGUP",  # then the bare notice, before the next command is read
+        "200 result=1",  # SET VARIABLE runs on a dead channel (res_agi.c: dead=1)
+        DEAD.decode().strip(),  # GET DATA does not
+    ]
+    assert record.ended == "caller_hangup"

@@ -10,6 +10,7 @@ so the test body does the asserting.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -62,13 +63,31 @@ async def agi_server(
         await server.stop(drain_s=1.0)
 
 
+@dataclass(frozen=True)
+class Then:
+    """An answer in two writes: `first`, a pause, `then` (before the next command is read).
+
+    run_agi's order on a hang-up: the interrupted command's reply, then "HANGUP" once
+    ast_read() has found the channel gone, at the top of its loop.
+    """
+
+    first: bytes
+    pause_s: float
+    then: bytes
+
+
+HUNG_UP_STREAM = Then(b"200 result=-1 endpos=4000\n", 0.0, b"HANGUP\n")
+HUNG_UP_GET_DATA = Then(b"200 result=-1\n", 0.0, b"HANGUP\n")
+
+
 async def raw_asterisk(
-    port: int, send: bytes, answers: list[bytes], *, close_after: bool = True
+    port: int, send: bytes, answers: list[bytes | Then], *, close_after: bool = True
 ) -> list[str]:
     """Send `send` (usually ENV), then answer each command line with the next answer.
 
     Returns the command lines the server sent. An answer of b"" means: close the
-    socket instead of replying (Asterisk going away mid-command).
+    socket instead of replying (Asterisk going away mid-command). After the answers
+    run out, commands are read (not answered) until the server closes or 1 s passes.
     """
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     commands: list[str] = []
@@ -82,11 +101,19 @@ async def raw_asterisk(
             commands.append(line.decode().strip())
             if answer == b"":
                 break
-            writer.write(answer)
+            if isinstance(answer, Then):
+                writer.write(answer.first)
+                await writer.drain()
+                await asyncio.sleep(answer.pause_s)
+                writer.write(answer.then)
+            else:
+                writer.write(answer)
             await writer.drain()
         if not close_after:
-            while line := await reader.readline():
-                commands.append(line.decode().strip())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    while line := await reader.readline():
+                        commands.append(line.decode().strip())
     finally:
         writer.close()
         await writer.wait_closed()
