@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 
-from ivr.agi_wire import AgiChannel, Request, quote
-from ivr.session import SOUNDS, CallDeps
+from ivr.agi_wire import AgiChannel, CallerHungUp, Request, quote
+from ivr.session import HANGUP_GRACE_S, SOUNDS, CallDeps
 from ivr.store import IvrStore
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,9 @@ async def notification_call(
         prompts = ("ivr_service_unavailable",)
     for _ in range(MAX_REPLAYS):
         for prompt in prompts:
-            await channel.run(f"STREAM FILE {SOUNDS}{prompt} {quote('')}", timeout_s=60.0)
+            played = await channel.run(f"STREAM FILE {SOUNDS}{prompt} {quote('')}", timeout_s=60.0)
+            if played.result == "-1" and await channel.hangup_follows(HANGUP_GRACE_S):
+                raise CallerHungUp(f"hung up during {prompt}")
         reply = await channel.run(
             f"GET DATA {SOUNDS}ivr_notify_replay {REPLAY_WAIT_MS} 1", timeout_s=60.0
         )

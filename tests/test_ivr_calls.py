@@ -321,14 +321,25 @@ async def store(tmp_path: Path) -> AsyncIterator[IvrStore]:
 
 
 async def notify_call(
-    lookup: DossierLookup, store: IvrStore, notify_id: str, keys: str
+    lookup: DossierLookup,
+    store: IvrStore,
+    notify_id: str,
+    keys: str,
+    hangup_after_commands: int | None = None,
 ) -> CallRecord:
-    server = build_server(settings(), lookup, clock=lambda: MONDAY_10AM, store=store)
+    server = build_server(
+        settings(), lookup, clock=lambda: MONDAY_10AM, store=store, available=lambda _: True
+    )
     server._settings = server._settings.model_copy(update={"port": 0})
     await server.start()
     try:
         async with asyncio.timeout(10):
-            peer = SimulatedAsterisk(keys, script="notify", params={"id": notify_id})
+            peer = SimulatedAsterisk(
+                keys,
+                script="notify",
+                params={"id": notify_id},
+                hangup_after_commands=hangup_after_commands,
+            )
             return await peer.call("127.0.0.1", server.port)
     finally:
         await server.stop(drain_s=1.0)
@@ -360,6 +371,23 @@ async def test_notification_answered_then_hung_up_is_done_and_never_redialled(
     await store.mark_originating("n1", "tracuu-notify/n1/1", MONDAY_10AM)
     record = await notify_call(lookup, store, "n1", "H")
     assert record.ended == "caller_hangup"
+    row = await store.get("n1")
+    assert row is not None
+    assert (row.state, row.outcome) == ("done", "answered")
+
+
+async def test_a_notification_hung_up_mid_message_sends_nothing_more(
+    lookup: SqliteLookup, store: IvrStore
+) -> None:
+    await store.add_notification(
+        "n1", "+84912345678", "000.00.18.H26-241129-0001", "result_ready", MONDAY_10AM
+    )
+    await store.mark_originating("n1", "tracuu-notify/n1/1", MONDAY_10AM)
+    # ANSWER, the first prompt, then the caller leaves during the second one.
+    record = await notify_call(lookup, store, "n1", "", hangup_after_commands=2)
+    assert record.ended == "caller_hangup"
+    assert len(record.commands) == 3
+    assert record.commands[2].startswith("STREAM FILE")
     row = await store.get("n1")
     assert row is not None
     assert (row.state, row.outcome) == ("done", "answered")
