@@ -114,6 +114,12 @@ STEPS: tuple[str, ...] = (
     );
     CREATE INDEX sms_orphan_receipt_id ON sms_orphan_receipt (smsc_id);
     """,
+    """
+    -- Indexes nothing reads any more (send order covers the queue; reports go by id):
+    -- each one was a B-tree insert per message or part.
+    DROP INDEX sms_part_queue;
+    DROP INDEX sms_message_created;
+    """,
 )
 
 FINAL = ("delivered", "failed", "expired")

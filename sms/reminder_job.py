@@ -83,24 +83,25 @@ def _day(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-def _from_json(text: str) -> Dossier:
+def _view_from_json(text: str) -> tuple[PublicView, tuple[str, ...]]:
+    """A watch row back to the public view and the numbers (already normalised)."""
     (code, agency_id, agency_name, procedure_code, procedure_name, status, received_on, due_on,
      rescheduled_on, ready_on, status_at, collection_place, phones) = json.loads(text)  # fmt: skip
-    return Dossier(
+    view = PublicView(
         code=code,
         agency_id=agency_id,
         agency_name=agency_name,
         procedure_code=procedure_code,
         procedure_name=procedure_name,
         status=Status(status),
+        status_at=datetime.fromisoformat(status_at) if status_at else None,
         received_on=date.fromisoformat(received_on),
         due_on=date.fromisoformat(due_on),
         rescheduled_on=_day(rescheduled_on),
         ready_on=_day(ready_on),
-        status_at=datetime.fromisoformat(status_at) if status_at else None,
         collection_place=collection_place,
-        applicant_phones=tuple(phones),
     )
+    return view, tuple(phones)
 
 
 # Every field of a PublicView but its code: what makes two reminder texts differ.
@@ -173,8 +174,10 @@ class ReminderJob:
             not_collected_days=self.rules.not_collected_days,
             catch_up_days=self.rules.catch_up_days,
         ):
-            dossier = _from_json(row)
-            due += reminders.plan(reminders.scheduled(dossier, today, self.rules), dossier)
+            view, numbers = _view_from_json(row)
+            events = reminders.scheduled(view, today, self.rules)
+            if events:
+                due += reminders.plan_view(events, view, numbers)
         with self.outbox.transaction():
             self._queue(
                 due, today=today, ctx=ctx, now=now, not_before=not_before, summary=summary, fees={}

@@ -61,7 +61,7 @@ class Reminder:
         return f"{self.kind}:{self.view.code}:{self.event_date.isoformat()}:{self.msisdn}"
 
 
-def _status_day(dossier: Dossier) -> date | None:
+def _status_day(dossier: Dossier | PublicView) -> date | None:
     return dossier.status_at.date() if dossier.status_at else None
 
 
@@ -91,7 +91,7 @@ def on_change(dossier: Dossier, today: date, rules: Rules) -> list[tuple[Kind, d
     return events
 
 
-def scheduled(dossier: Dossier, today: date, rules: Rules) -> list[tuple[Kind, date]]:
+def scheduled(dossier: Dossier | PublicView, today: date, rules: Rules) -> list[tuple[Kind, date]]:
     """Calendar reminders due today (or missed within catch_up_days)."""
     events: list[tuple[Kind, date]] = []
     due = _due(dossier)
@@ -107,15 +107,24 @@ def scheduled(dossier: Dossier, today: date, rules: Rules) -> list[tuple[Kind, d
     return events
 
 
-def _due(dossier: Dossier) -> date:
+def _due(dossier: Dossier | PublicView) -> date:
     return dossier.rescheduled_on or dossier.due_on
 
 
 def plan(events: list[tuple[Kind, date]], dossier: Dossier) -> list[Reminder]:
     """One reminder per event and registered number."""
-    view = dossier.public()
-    numbers = dict.fromkeys(to_msisdn(p) for p in dossier.applicant_phones if p.strip())
-    return [Reminder(kind, view, n, day) for kind, day in events for n in numbers]
+    if not events:
+        return []
+    numbers = tuple(to_msisdn(p) for p in dossier.applicant_phones if p.strip())
+    return plan_view(events, dossier.public(), numbers)
+
+
+def plan_view(
+    events: list[tuple[Kind, date]], view: PublicView, numbers: tuple[str, ...]
+) -> list[Reminder]:
+    """plan() for a public view and numbers already in our form (the watch table's)."""
+    unique = dict.fromkeys(numbers)
+    return [Reminder(kind, view, n, day) for kind, day in events for n in unique]
 
 
 def message(reminder: Reminder, today: date, ctx: ReplyContext, *, fee: str = "") -> Message:
