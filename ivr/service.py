@@ -64,6 +64,7 @@ def build_server(
         settings=settings.agi,
         lookup=lookup,
         speech=speech,
+        agencies=tuple(a.id for a in settings.agencies),
         zone=settings.zone,
         bus=bus,
         clock=clock,

@@ -29,6 +29,7 @@ from ivr.settings import AgiSettings
 from ivr.speech import Speech
 from ivr.store import IvrStore
 from lookup.codes import InvalidCode
+from lookup.model import PublicView
 from lookup.phones import normalise_phone
 from lookup.port import DossierLookup, LookupUnavailable, Proof
 
@@ -52,6 +53,7 @@ class CallDeps:
     bus: EventBus | None = None
     clock: Callable[[], datetime] = datetime.now  # called with the zone; tests pass their own
     store: IvrStore | None = None  # where call events are kept for statistics
+    agencies: tuple[str, ...] = ()  # configured agency ids (settings.agencies)
     rules: flow.Rules = field(init=False)  # derived once from settings, not per call
     limiter: CallerLimiter = field(init=False)  # shared by every call of this server
 
@@ -61,6 +63,35 @@ class CallDeps:
 
     def now(self) -> datetime:
         return self.clock().astimezone(self.zone)
+
+
+def route_agencies(
+    params: dict[str, str], configured: tuple[str, ...], uniqueid: str
+) -> frozenset[str]:
+    """The agencies a call answers for, from the dialplan's `agency=` (ids, comma-separated).
+
+    Each DID of a shared server names its own (asterisk/extensions.conf). No parameter:
+    every configured agency. An id that is not configured is a dialplan mistake: logged
+    loudly and left out; if none is left, the call answers for every configured agency
+    rather than for none (the citizen still gets an answer; the error log shows the fix).
+    `lang=`: only `vi` is spoken; anything else is logged and answered in Vietnamese.
+    """
+    lang = params.get("lang", "vi")
+    if lang.lower() != "vi":
+        log.info("call %s: lang=%s asked; only vi is recorded, speaking vi", uniqueid, lang)
+    asked = [a.strip() for a in params.get("agency", "").split(",") if a.strip()]
+    if not asked:
+        return frozenset()
+    unknown = [a for a in asked if a not in configured]
+    if unknown:
+        log.error(
+            "call %s: AGI parameter agency=%s names agencies not in settings.agencies "
+            "(%s); check the dialplan",
+            uniqueid,
+            ",".join(unknown),
+            ", ".join(configured),
+        )
+    return frozenset(a for a in asked if a in configured)
 
 
 def rules_of(settings: AgiSettings) -> flow.Rules:
@@ -88,6 +119,7 @@ class InboundCall:
         self.caller = normalise_phone(env.get("agi_callerid"))
         self.call = flow.Call(deps.rules)
         self._typed = ""  # a key that interrupted a prompt: the next answer's first digit
+        self.agencies = route_agencies(request.params, deps.agencies, self.uniqueid)
 
     async def run(self) -> None:
         settings = self.deps.settings
@@ -238,7 +270,7 @@ class InboundCall:
             async with asyncio.timeout(self.deps.settings.lookup_timeout_s):
                 match action:
                     case flow.LookUpCode(digits=digits):
-                        views = await lookup.by_keypad_digits(digits)
+                        views = self._ours(await lookup.by_keypad_digits(digits))
                         if not views:
                             return flow.NotFound(speech.not_found(digits))
                         today = self.deps.now().date()
@@ -267,7 +299,7 @@ class InboundCall:
         # caller ID is trivially spoofed, so it is deliberately left out here.
         proof = Proof(secret=secret)
         verified = []
-        for view in await lookup.by_phone(self.caller):
+        for view in self._ours(await lookup.by_phone(self.caller)):
             if await lookup.full(view.code, proof) is not None:
                 verified.append(view)
         if not verified:
@@ -275,6 +307,12 @@ class InboundCall:
         today = self.deps.now().date()
         answers = tuple(self.deps.speech.answer(v, today) for v in verified[:MINE_SPOKEN_MAX])
         return flow.MineVerified(self.deps.speech.several(len(verified)), answers)
+
+    def _ours(self, views: list[PublicView]) -> list[PublicView]:
+        """Only the dossiers of the agencies this number answers for (route `agency=`)."""
+        if not self.agencies:
+            return views
+        return [v for v in views if v.agency_id in self.agencies]
 
     # ---- live state
 

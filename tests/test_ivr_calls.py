@@ -91,21 +91,25 @@ async def call(
     caller: str = "",
     now: datetime = MONDAY_10AM,
     bus: EventBus | None = None,
+    params: dict[str, str] | None = None,
     **agi: Any,
 ) -> CallRecord:
     # Every prompt rendered; the tests of missing prompts use a real sounds directory.
     server = build_server(
         settings(**agi), lookup, bus=bus, clock=lambda: now, available=lambda _: True
     )
-    return await dial(server, keys, caller=caller)
+    return await dial(server, keys, caller=caller, params=params)
 
 
-async def dial(server: AgiServer, keys: str, *, caller: str = "") -> CallRecord:
+async def dial(
+    server: AgiServer, keys: str, *, caller: str = "", params: dict[str, str] | None = None
+) -> CallRecord:
     server._settings = server._settings.model_copy(update={"port": 0})
     await server.start()
     try:
         async with asyncio.timeout(10):
-            return await SimulatedAsterisk(keys, caller=caller).call("127.0.0.1", server.port)
+            peer = SimulatedAsterisk(keys, caller=caller, params=params)
+            return await peer.call("127.0.0.1", server.port)
     finally:
         await server.stop(drain_s=1.0)
 
@@ -143,6 +147,33 @@ async def test_ambiguous_digits_ask_for_the_agency_then_speak_the_chosen_one(
     assert "status_received" in spoken  # the 000.00.19.H26 dossier is "được tiếp nhận"
     assert said[-1] == "ivr_connecting_officer"
     assert record.variables == {"TRACUU_NEXT": "officer"}
+
+
+async def test_a_numbers_agency_parameter_keeps_its_callers_to_its_own_dossiers(
+    lookup: SqliteLookup, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 2411290001 exists at both agencies; this DID answers for 000.00.19.H26 only.
+    record = await call(lookup, "1 2411290001# _ _ _", params={"agency": "000.00.19.H26"})
+    said = heard(record)
+    assert "ivr_choose_agency" not in said
+    answer = said[said.index("ivr_please_wait") + 1 : said.index("ivr_after_result")]
+    assert "status_received" in answer  # the 000.00.19.H26 dossier, not the ready one
+    assert "status_ready" not in answer
+    # The other agency's own code is "not found" on this number.
+    other = await call(lookup, "1 2411290002# 0", params={"agency": "000.00.19.H26"})
+    assert "not_found" in heard(other)
+    assert "status_processing" not in heard(other)
+    assert "ERROR" not in caplog.text
+
+
+async def test_an_unknown_agency_parameter_is_logged_and_every_agency_answers(
+    lookup: SqliteLookup, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ivr")
+    record = await call(lookup, "1 2411290001# 2 0", params={"agency": "hn", "lang": "en"})
+    assert "ivr_choose_agency" in heard(record)  # both agencies, as without the parameter
+    assert "agency=hn names agencies not in settings.agencies" in caplog.text
+    assert "lang=en asked; only vi is recorded, speaking vi" in caplog.text
 
 
 async def test_not_found_twice_reads_the_digits_back_then_transfers(lookup: SqliteLookup) -> None:

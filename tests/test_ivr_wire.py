@@ -319,7 +319,7 @@ async def test_the_environment_reaches_the_route_with_its_parameters() -> None:
         await raw_asterisk(server.port, ENV, [b"200 result=0 endpos=0\n", b"200 result=\n"])
         await outcome.done.wait()
     assert outcome.request is not None
-    assert outcome.request.params == {"agency": "hn", "lang": "vi"}
+    assert outcome.request.params == {"agency": "000.00.18.H26", "lang": "vi"}
     assert outcome.env["agi_callerid"] == "0912345678"
     assert outcome.env["agi_language"] == "vi"
 
