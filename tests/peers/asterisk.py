@@ -20,7 +20,9 @@ from ivr.server import AgiServer
 from ivr.settings import AgiSettings
 from ivr.simulator import agi_environment
 
-ENV = agi_environment(script="ivr", params={"agency": "000.00.18.H26", "lang": "vi"}, caller="0912345678")
+ENV = agi_environment(
+    script="ivr", params={"agency": "000.00.18.H26", "lang": "vi"}, caller="0912345678"
+)
 
 
 @dataclass
