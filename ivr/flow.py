@@ -41,6 +41,7 @@ class Rules:
 class CallAnswered:
     officer_open: bool = True  # office hours and holidays, decided by the session's clock
     caller_known: bool = False  # a usable caller ID (not that it has dossiers)
+    hours: tuple[str, ...] = ()  # the configured hours, said after "ivr_officer_closed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +186,7 @@ class Call:
     stage: Stage = Stage.MENU
     officer_open: bool = True
     caller_known: bool = False
+    hours: tuple[str, ...] = ()
     no_input: int = 0  # silent answers in a row at the current question
     invalid: int = 0  # wrong answers in a row at the current question
     not_found: int = 0
@@ -238,8 +240,10 @@ FIXED_PROMPTS: frozenset[str] = frozenset(
 def step(call: Call, event: Event) -> tuple[Call, list[Action]]:
     """The next state and what to do, for one event."""
     match call.stage, event:
-        case _, CallAnswered(officer_open=open_, caller_known=known):
-            call = replace(call, officer_open=open_, caller_known=known, stage=Stage.MENU)
+        case _, CallAnswered(officer_open=open_, caller_known=known, hours=hours):
+            call = replace(
+                call, officer_open=open_, caller_known=known, hours=hours, stage=Stage.MENU
+            )
             return _note(call, "menu"), [Play(("ivr_welcome",)), _ask(call)]
         case Stage.LOOKING_UP, Found(answers=(one,)):
             return _speak(_note(call, "found"), one)
@@ -481,7 +485,7 @@ def _escalate(call: Call, said: Play, reason: str) -> tuple[Call, list[Action]]:
         call = _note(_end(call, ())[0], f"officer_{reason}")
         return call, [said, Play(("ivr_connecting_officer",), barge_in=False), ToOfficer(reason)]
     call = _note(_end(call, ())[0], "ivr_goodbye")
-    return call, [said, Play(("ivr_officer_closed",), barge_in=False), *GOODBYE]
+    return call, [said, Play(("ivr_officer_closed", *call.hours), barge_in=False), *GOODBYE]
 
 
 def _officer(call: Call, reason: str) -> tuple[Call, list[Action]]:
@@ -490,7 +494,7 @@ def _officer(call: Call, reason: str) -> tuple[Call, list[Action]]:
         return call, [Play(("ivr_connecting_officer",), barge_in=False), ToOfficer(reason)]
     # Outside office hours: say so, and offer the rest of the menu.
     call = _note(_at(call, Stage.MENU), "ivr_officer_closed")
-    return call, [Play(("ivr_officer_closed",)), _ask(call)]
+    return call, [Play(("ivr_officer_closed", *call.hours)), _ask(call)]
 
 
 def _end(call: Call, actions: tuple[Action, ...]) -> tuple[Call, list[Action]]:

@@ -128,6 +128,7 @@ class InboundCall:
         event: flow.Event | None = flow.CallAnswered(
             officer_open=officer_open(now, settings.hours, settings.holidays),
             caller_known=self.caller is not None,
+            hours=self.deps.speech.officer_hours(),
         )
         try:
             await self.channel.run("ANSWER")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from ivr.flow import Answer, Guide
+from ivr.hours import OFFICER_HOURS_PROMPT
 from lookup.model import Procedure, PublicView
 from messages import compose
 from messages.numbers import Region
@@ -126,6 +127,10 @@ class Speech:
     def guide_ready(self, procedure: Procedure) -> bool:
         """A procedure can be offered in the guidance menu once its name is rendered."""
         return bool(clean_text(procedure.name)) and self._ready(procedure.name)
+
+    def officer_hours(self) -> tuple[str, ...]:
+        """The configured hours (ivr.hours.OFFICER_HOURS_PROMPT), once rendered."""
+        return (OFFICER_HOURS_PROMPT,) if self.available(OFFICER_HOURS_PROMPT) else ()
 
     def not_found(self, digits: str) -> tuple[str, ...]:
         return self._say(compose.not_found(digits))

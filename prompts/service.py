@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from gateway.bus import EventBus
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from ivr.hours import OFFICER_HOURS_PROMPT, officer_hours_script
 from ivr.speech import PROMPT_WANTED, voice_texts
 from lookup.model import Procedure
 from lookup.port import DossierLookup, LookupUnavailable
@@ -151,6 +152,12 @@ def dynamic_texts(
     return [t for t in dict.fromkeys(clean_text(t) for t in texts) if t]
 
 
+def settings_scripts(settings: Settings) -> dict[str, str]:
+    """Prompts with a fixed id whose script comes from the settings (the office hours the
+    call flow and the dialplan's fallback say after "ivr_officer_closed")."""
+    return {OFFICER_HOURS_PROMPT: officer_hours_script(settings.agi.hours)}
+
+
 class DossierTexts:
     """Collection places, agency and procedure names met in the dossiers, read page by
     page with lookup.changed_since; the cursor lives in memory (a restart reads again)."""
@@ -221,6 +228,23 @@ async def render_texts(settings: Settings, texts: Iterable[str]) -> RenderResult
     )
 
 
+async def render_settings_scripts(settings: Settings) -> RenderResult:
+    """Placeholders for settings_scripts(); re-rendered when the settings change."""
+    sounds = settings.sounds
+    scripts = settings_scripts(settings)
+    synthesizer = _synthesizer(settings)
+
+    def work(stop: threading.Event) -> RenderResult:
+        store = store_for(sounds)
+        with store.transaction() as manifest:
+            manifest.dynamic.update(scripts)  # coverage, export and recordings see them
+        return render_placeholders(
+            store, scripts, synthesizer, region=settings.region, ffmpeg=sounds.ffmpeg, stop=stop
+        )
+
+    return await _off_loop(work)
+
+
 async def refresh_dynamic(
     settings: Settings, lookup: DossierLookup, dossiers: DossierTexts | None = None
 ) -> RenderResult:
@@ -231,6 +255,7 @@ async def refresh_dynamic(
         log.warning("could not list procedures for their voice prompts (%s); will retry", exc)
         procedures = []
     found = await dossiers.collect(lookup) if dossiers is not None else []
+    await render_settings_scripts(settings)
     result = await render_texts(settings, dynamic_texts(settings, procedures, found))
     if result.rendered or result.failed:
         log.info("dynamic voice prompts: %s", result.summary())

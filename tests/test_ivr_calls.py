@@ -198,8 +198,9 @@ async def test_out_of_hours_officer_request_is_answered_and_the_menu_goes_on(
 ) -> None:
     record = await call(lookup, "0 _ _ _", now=SUNDAY_10AM)
     said = heard(record)
-    assert said[:4] == ["ivr_welcome", "ivr_menu_main", "ivr_officer_closed", "ivr_menu_main"]
-    assert said[-2:] == ["ivr_officer_closed", "ivr_goodbye"]  # silence, out of hours: goodbye
+    closed = ["ivr_officer_closed", "ivr_officer_hours"]  # the hours as the settings say
+    assert said[:5] == ["ivr_welcome", "ivr_menu_main", *closed, "ivr_menu_main"]
+    assert said[-3:] == [*closed, "ivr_goodbye"]  # silence, out of hours: goodbye
     assert record.variables == {"TRACUU_NEXT": "goodbye"}
 
 

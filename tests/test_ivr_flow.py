@@ -388,7 +388,8 @@ def test_every_prompt_the_asterisk_config_plays_is_in_the_catalog() -> None:
     )
     used = set(re.findall(r"(?:Playback\(|announce = )tracuu/([a-z0-9_]+)", text))
     assert {"ivr_all_lines_busy", "ivr_service_unavailable", "ivr_goodbye"} <= used
-    assert sorted(i for i in used if i not in catalog) == []
+    # ivr_officer_hours is rendered from the settings (prompts.service.settings_scripts).
+    assert sorted(i for i in used if i not in catalog) == ["ivr_officer_hours"]
 
 
 def test_too_many_lookups_says_so_and_offers_an_officer_or_goodbye() -> None:
@@ -405,3 +406,39 @@ def test_every_reason_a_keyed_code_can_fail_has_its_own_answer() -> None:
 
     assert set(_CODE_PROBLEMS) == set(Reason)
     assert set(_CODE_PROBLEMS.values()) <= FIXED_PROMPTS
+
+
+def test_out_of_hours_the_closed_message_is_followed_by_the_configured_hours() -> None:
+    closed = CallAnswered(officer_open=False, hours=("ivr_officer_hours",))
+    _, asked = run(closed, Keyed("0"))
+    assert heard(asked)[-3:] == ["ivr_officer_closed", "ivr_officer_hours", "ivr_menu_main"]
+    _, escalated = run(closed, Keyed("1"), Keyed("2411290001"), TooManyLookups())
+    assert heard(escalated)[-4:] == [
+        "ivr_too_many_lookups",
+        "ivr_officer_closed",
+        "ivr_officer_hours",
+        "ivr_goodbye",
+    ]
+
+
+def test_the_hours_script_is_composed_from_the_settings() -> None:
+    from datetime import time
+
+    from ivr.hours import officer_hours_script
+    from ivr.settings import OfficeHours
+
+    assert officer_hours_script([OfficeHours()]) == (
+        "Giờ làm việc là Thứ Hai đến Thứ Sáu, từ 7 giờ 30 đến 17 giờ, trừ ngày lễ."
+    )
+    saturday = OfficeHours(weekdays=(5,), start=time(8), end=time(11, 30))
+    odd = OfficeHours(weekdays=(0, 2), start=time(13), end=time(16, 45))
+    assert officer_hours_script([odd, saturday]) == (
+        "Giờ làm việc là Thứ Hai, Thứ Tư, từ 13 giờ đến 16 giờ 45; "
+        "Thứ Bảy, từ 8 giờ đến 11 giờ 30, trừ ngày lễ."
+    )
+
+
+def test_no_prompt_says_fixed_office_days() -> None:
+    # The days and hours belong to settings (ivr_officer_hours), not to a recorded sentence.
+    texts = [p.text.casefold() for p in load_catalog()]
+    assert [t for t in texts if "thứ hai" in t or "thứ sáu" in t] == []

@@ -354,6 +354,12 @@ def test_the_dialplan_handles_every_value_the_server_leaves_in_tracuu_next() -> 
     for value in ("officer", "goodbye", "busy"):  # ivr/server.py, ivr/session.py
         assert f'$["${{TRACUU_NEXT}}" = "{value}"]' in dialplan
     assert '$["${AGISTATUS}" != "SUCCESS"]?fallback,1' in dialplan
+    # tracuu owns the hours: "officer" goes straight to the queue; only the fallback
+    # paths (s) check the time themselves.
+    assert '$["${TRACUU_NEXT}" = "officer"]?tracuu-officer,queue,1' in dialplan
+    assert dialplan.count("GotoIfTime(") == 1
+    assert "exten => s,1,GotoIfTime(" in dialplan
+    assert "Playback(tracuu/ivr_officer_hours)" in dialplan
     assert "AGI(${TRACUU_AGI}/ivr?" in dialplan
     assert "AGI(${TRACUU_AGI}/notify?id=${TRACUU_NOTIFY})" in dialplan
 

@@ -21,6 +21,7 @@ from gateway.cli import main
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from ivr.available import LivePrompts
+from ivr.settings import OfficeHours
 from ivr.speech import Speech as VoiceSpeech
 from lookup.model import Changes, Dossier, Procedure, Status
 from lookup.port import LookupUnavailable
@@ -225,9 +226,24 @@ async def test_start_up_renders_every_free_text_a_call_can_speak(settings: Setti
     ):
         assert live(dynamic_prompt_id(text)), text
 
+    # The hours the flow and the dialplan say after "ivr_officer_closed", from the settings.
+    assert live("ivr_officer_hours")
+    manifest = Store(settings.sounds.dir, settings.sounds.store_dir).read()
+    assert manifest.dynamic["ivr_officer_hours"] == (
+        "Giờ làm việc là Thứ Hai đến Thứ Sáu, từ 7 giờ 30 đến 17 giờ, trừ ngày lễ."
+    )
+
     # The next refresh reads only what changed since.
-    await prompts_service.refresh_dynamic(settings, lookup, dossiers)  # type: ignore[arg-type]
+    saturdays = settings.model_copy(
+        update={"agi": settings.agi.model_copy(update={"hours": (OfficeHours(weekdays=(5,)),)})}
+    )
+    await prompts_service.refresh_dynamic(saturdays, lookup, dossiers)  # type: ignore[arg-type]
     assert lookup.cursors == ["", "p1", "p2"]
+    record = (
+        Store(settings.sounds.dir, settings.sounds.store_dir).read().record("ivr_officer_hours")
+    )
+    assert record.placeholder is not None
+    assert record.placeholder.text.startswith("Giờ làm việc là Thứ Bảy, từ 7 giờ 30")
 
 
 async def test_a_prompt_a_call_wanted_is_rendered_from_the_bus(settings: Settings) -> None:
