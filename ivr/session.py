@@ -1,7 +1,7 @@
 """Runs one inbound call: performs the flow's actions on the AGI channel and the lookup.
 
 Owns the translation between flow actions and AGI commands (prompts as
-STREAM FILE / GET DATA / WAIT FOR DIGIT with escape digits, so keys interrupt
+STREAM FILE / GET DATA with escape digits, so keys interrupt
 prompts: res_agi.c drops DTMF that arrives while no input command runs), the
 lookup's time limit, and what is recorded about the call. Decides nothing the
 flow decides.
@@ -233,24 +233,28 @@ class InboundCall:
         return await self._rest_of(typed, ask)
 
     async def _rest_of(self, typed: str, ask: flow.Ask) -> flow.Keyed:
-        """Digits after one that barged into a prompt, each within the inter-digit time."""
+        """The digits after one that barged into a prompt, collected by ONE command.
+
+        res_agi.c reads and drops DTMF while no input command runs, so a WAIT FOR DIGIT
+        per digit lost every key pressed between two commands. GET DATA with an empty
+        file name plays nothing (app.c ast_app_getdata_full skips an empty prompt) and
+        reads the rest with the inter-digit time for each key, up to '#' or the length.
+        Left: keys pressed in the moment between the prompt's reply and this command.
+        """
         digits = "" if typed == ask.terminator else typed
         if typed == ask.terminator or len(digits) >= ask.max_digits:
             return flow.Keyed(digits)
         wait_ms = int(ask.inter_digit_s * 1000)
-        while len(digits) < ask.max_digits:
-            reply = await self.channel.run(
-                f"WAIT FOR DIGIT {wait_ms}", timeout_s=self._play_timeout(ask.inter_digit_s)
-            )
-            if reply.result == "-1" and await self.channel.hangup_follows(HANGUP_GRACE_S):
+        remaining = ask.max_digits - len(digits)
+        reply = await self.channel.run(
+            f'GET DATA "" {wait_ms} {remaining}',
+            timeout_s=self._play_timeout(ask.inter_digit_s * (remaining + 1)),
+        )
+        if reply.result == "-1":
+            if await self.channel.hangup_follows(HANGUP_GRACE_S):
                 raise CallerHungUp("hung up while keying")
-            key = reply.key
-            if not key:
-                return flow.Keyed(digits, timed_out=True)
-            if key == ask.terminator:
-                break
-            digits += key
-        return flow.Keyed(digits)
+            return flow.Keyed(digits, timed_out=True)
+        return flow.Keyed(digits + reply.result, timed_out=reply.timed_out)
 
     async def _hand_back(self, next_step: str) -> None:
         """Tell the dialplan what comes next (officer queue, hang-up) and return to it."""

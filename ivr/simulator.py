@@ -393,7 +393,8 @@ class SimulatedAsterisk:
         except ValueError:
             raise _BadSyntax from None
         # The prompt plays with every key as an escape; that key is the first digit.
-        first, played = await self._play(args[0], "0123456789*#")
+        # app.c ast_app_getdata_full: an empty file name plays nothing, reads keys at once.
+        first, played = await self._play(args[0], "0123456789*#") if args[0] else ("", True)
         if not played:
             return b"200 result=-1\n"
         digits = ""

@@ -21,6 +21,7 @@ from ivr.server import AgiServer
 from ivr.service import build_server
 from ivr.simulator import CallRecord, SimulatedAsterisk
 from ivr.store import IvrStore
+from lookup.codes import KEYPAD_MAX_DIGITS
 from lookup.model import Dossier, FullView, Procedure, PublicView, Status
 from lookup.port import DossierLookup, LookupUnavailable, Proof
 from lookup.sqlite import DossierStore, SqliteLookup
@@ -112,6 +113,9 @@ async def dial(
             return await peer.call("127.0.0.1", server.port)
     finally:
         await server.stop(drain_s=1.0)
+
+
+KEYS = '"0123456789*#"'
 
 
 def heard(record: CallRecord) -> list[str]:
@@ -216,12 +220,16 @@ async def test_barge_in_a_key_during_the_welcome_answers_the_menu(lookup: Sqlite
 
 
 async def test_barge_in_a_whole_code_typed_over_the_question(lookup: SqliteLookup) -> None:
-    # Code keyed over "not found": the first key interrupts, WAIT FOR DIGIT collects the rest.
+    # Code keyed over "not found": the first key interrupts the prompt, and ONE command
+    # collects the rest (res_agi.c drops keys pressed between two commands).
     record = await call(lookup, "1 2411299999# >2411290002# 0")
     said = heard(record)
     assert said.count("not_found") == 1
     assert "dossier_code" in said
-    assert any(c.startswith("WAIT FOR DIGIT") for c in record.commands)
+    interrupted = record.commands.index(f"STREAM FILE tracuu/not_found {KEYS}")
+    assert record.commands[interrupted + 1] == f'GET DATA "" 5000 {KEYPAD_MAX_DIGITS - 1}'
+    assert record.commands[interrupted + 2].startswith("STREAM FILE tracuu/ivr_please_wait")
+    assert not any(c.startswith("WAIT FOR DIGIT") for c in record.commands)
     assert record.variables == {"TRACUU_NEXT": "officer"}
 
 
@@ -442,8 +450,8 @@ async def test_call_events_are_stored_for_statistics(lookup: SqliteLookup, store
 async def test_keys_typed_over_a_prompt_then_a_pause_end_at_the_inter_digit_timeout(
     lookup: SqliteLookup,
 ) -> None:
-    # "24" keyed over "not found…", then nothing: the '2' interrupts the prompt, WAIT FOR
-    # DIGIT collects the '4', and the next WAIT FOR DIGIT times out.
+    # "24" keyed over "not found…", then nothing: the '2' interrupts the prompt, one
+    # GET DATA without a prompt collects the '4' and ends at the inter-digit timeout.
     record = await call(lookup, "1 2411299999# >24 _ _ _")
     said = heard(record)
     assert said[:5] == [
@@ -455,8 +463,9 @@ async def test_keys_typed_over_a_prompt_then_a_pause_end_at_the_inter_digit_time
     ]
     assert record.heard[4].interrupted_by == "2"
     assert said[5:7] == ["ivr_code_too_short", "ivr_enter_code"]
-    waits = [c for c in record.commands if c.startswith("WAIT FOR DIGIT")]
-    assert waits == ["WAIT FOR DIGIT 5000", "WAIT FOR DIGIT 5000"]
+    after = record.commands[record.commands.index(f"STREAM FILE tracuu/not_found {KEYS}") + 1]
+    assert after == f'GET DATA "" 5000 {KEYPAD_MAX_DIGITS - 1}'
+    assert not any(c.startswith("WAIT FOR DIGIT") for c in record.commands)
 
 
 async def test_a_missing_prompt_file_does_not_end_the_call(lookup: SqliteLookup) -> None:

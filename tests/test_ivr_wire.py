@@ -465,3 +465,24 @@ async def test_the_simulator_sends_the_reply_then_the_notice_then_511() -> None:
         DEAD.decode().strip(),  # GET DATA does not
     ]
     assert record.ended == "caller_hangup"
+
+
+async def test_digits_after_a_barge_in_are_read_by_one_get_data_and_a_hang_up_there_ends_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    answers: list[bytes | Then] = [
+        b"200 result=0\n",  # ANSWER
+        b"200 result=0 endpos=16000\n",  # welcome
+        b"200 result=1\n",  # menu: 1
+        b"200 result=24\n",  # the code question: "24", too short
+        b"200 result=50 endpos=3000\n",  # "too short…" interrupted by '2'
+        HUNG_UP_GET_DATA,  # the rest of the code: the caller hangs up instead
+    ]
+    async with asyncio.timeout(5), _ivr_server() as server:
+        sent = await raw_asterisk(server.port, ENV, answers, close_after=False)
+        await server.idle()
+    assert sent[4] == 'STREAM FILE tracuu/ivr_code_too_short "0123456789*#"'
+    # One command for every remaining digit, no prompt: keys are never between commands.
+    assert sent[5:] == ['GET DATA "" 5000 11']
+    assert "caller hung up" in caplog.text
