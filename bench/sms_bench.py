@@ -180,7 +180,7 @@ def _cpu_s(pid: int | None = None) -> float:
 
 def bench_loopback(smoke: bool) -> dict[str, Any]:
     count = 2_000 if smoke else 20_000
-    smsc = Smsc()
+    smsc = Smsc("--fast-encoding")  # responses packed with struct; submits decoded by pdu3
     try:
         seconds = run_link(
             count, smsc, window=100, tps=1_000_000, until=("delivered",), timeout_s=300

@@ -181,6 +181,9 @@ class SmppLink:
                     system_type=s.system_type,
                 )
                 log.info("smpp bound to %s:%d as %s", s.host, s.port, s.system_id)
+                # Small PDUs must not wait for Nagle's algorithm (a 40 ms stall each time
+                # it meets the peer's delayed ACK).
+                client._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self._set_state("up")
                 delay = s.reconnect_min_s
                 self._serve(client, outbox, inflight)
@@ -255,9 +258,15 @@ class SmppLink:
                 allowed = min(free, bucket.available(now))
                 if allowed > 0:
                     parts = self._claim(outbox, allowed)
+                    wire = []
                     for part in parts:
-                        inflight[self._submit(client, part)] = _InFlight(part, now)
+                        pdu = self._submit_pdu(client, part)
+                        inflight[pdu.sequence] = _InFlight(part, now)
+                        wire.append(pdu.generate())
                         bucket.take()
+                    if wire:
+                        _send_all(client, wire)  # one write for the batch
+                        self.submitted += len(wire)
                     if parts:
                         last_io = now
                     if len(parts) < allowed:
@@ -326,7 +335,7 @@ class SmppLink:
             return now + 3600.0  # until the doorbell rings
         return now + max(0.0, due - self._wall())
 
-    def _submit(self, client: Any, part: PartToSend) -> int:
+    def _submit_pdu(self, client: Any, part: PartToSend) -> _RawPdu:
         s = self._settings
         sequence = int(client.next_sequence())
         # SMPP 3.4 §4.4.1, encoded here: smpplib's generic PDU builder costs more CPU than
@@ -345,9 +354,7 @@ class SmppLink:
                 part.payload,
             )
         )
-        client.send_pdu(_RawPdu("submit_sm", 0x00000004, sequence, body))
-        self.submitted += 1
-        return sequence
+        return _RawPdu("submit_sm", 0x00000004, sequence, body)
 
     def _drain_wakeup(self) -> None:
         try:
@@ -378,9 +385,14 @@ class SmppLink:
             outbox.rollback()
             stored = False
             log.exception("could not store incoming SMS; the SMSC will retry them")
-        for command, sequence, kept in acks:
-            status = ROK if stored and kept else RETRY_LATER
-            _respond(client, command, sequence, status)
+        if acks:
+            _send_all(
+                client,
+                [
+                    _response(command, sequence, ROK if stored and kept else RETRY_LATER)
+                    for command, sequence, kept in acks
+                ],
+            )
         if stored and got.inbound:
             self._on_inbound()
         if unbound:
@@ -675,10 +687,22 @@ _RESPONSES = {
 }
 
 
+def _response(command: str, sequence: int, status: int = ROK) -> bytes:
+    command_id, body = _RESPONSES[command]
+    return _RawPdu(command, command_id, sequence, body, status).generate()
+
+
 def _respond(client: Any, command: str, sequence: int, status: int = ROK) -> None:
     """Send a response PDU carrying the request's sequence number and status."""
-    command_id, body = _RESPONSES[command]
-    client.send_pdu(_RawPdu(command, command_id, sequence, body, status))
+    _send_all(client, [_response(command, sequence, status)])
+
+
+def _send_all(client: Any, pdus: list[bytes]) -> None:
+    """Write PDUs in one system call (smpplib's send_pdu writes one at a time)."""
+    try:
+        client._socket.sendall(b"".join(pdus))
+    except OSError as exc:
+        raise smpplib.exceptions.ConnectionError() from exc
 
 
 def _text(value: Any) -> str:

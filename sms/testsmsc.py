@@ -83,6 +83,10 @@ class Personality:
     unbind_after: int | None = None  # send unbind after N submit_sm (answered)
     password: str | None = None  # if set, a bind with another password is refused
     answer_enquire_link: bool = True
+    # submit_sm_resp and receipts packed with struct instead of smpp.pdu3 (incoming PDUs
+    # are still decoded by pdu3). For benchmarks only: the tests keep pdu3 both ways, so
+    # the gateway is always checked against an independent encoder there.
+    fast_encoding: bool = False
 
 
 @dataclass(frozen=True)
@@ -308,7 +312,13 @@ class _Session:
         rec.submits.append(submitted)
         if p.receipts and registered and p.receipt_before_resp:
             self.send_receipt(submitted, p.receipts)
-        self.send(ops.SubmitSMResp(seqNum=pdu.seqNum, message_id=message_id))
+        if p.fast_encoding:
+            body = message_id.encode() + b"\0"
+            self.writer.write(
+                struct.pack(">LLLL", 16 + len(body), 0x80000004, 0, pdu.seqNum) + body
+            )
+        else:
+            self.send(ops.SubmitSMResp(seqNum=pdu.seqNum, message_id=message_id))
         smsc._submitted()
         if p.receipts and registered and not p.receipt_before_resp:
             self.send_receipt(submitted, p.receipts)
@@ -359,7 +369,25 @@ class _Session:
         on the next bind, as SMSCs do (SMPP 3.4 §4.6.2: the SMSC keeps undelivered MTs)."""
         seq = next(self.seq)
         self.unacked_receipts[seq] = fields
-        self.send(ops.DeliverSM(seqNum=seq, **fields))
+        if self.smsc.personality.fast_encoding:
+            self.writer.write(_packed_receipt(seq, fields))
+        else:
+            self.send(ops.DeliverSM(seqNum=seq, **fields))
+
+
+def _packed_receipt(seq: int, fields: dict[str, Any]) -> bytes:
+    """deliver_sm (SMPP 3.4 §4.6.1) for a receipt, packed by hand (fast_encoding)."""
+    sm = fields["short_message"]
+    body = b"".join((
+        b"\0\x01\x01", fields["source_addr"].encode(), b"\0\x01\x01",
+        fields["destination_addr"].encode(), b"\0", bytes((0x04, 0, 0)), b"\0\0",
+        bytes((0, 0, 0, 0, len(sm))), sm,
+    ))  # fmt: skip
+    if "receipted_message_id" in fields:
+        rid = fields["receipted_message_id"].encode() + b"\0"
+        state = constants.message_state_name_map[fields["message_state"].name]
+        body += struct.pack(">HH", 0x001E, len(rid)) + rid + struct.pack(">HHB", 0x0427, 1, state)
+    return struct.pack(">LLLL", 16 + len(body), 0x00000005, 0, seq) + body
 
 
 def _status_int(status: Any) -> int:
@@ -399,6 +427,7 @@ class TestSmsc:
         self._bound_event = asyncio.Event()
         self._changed = asyncio.Condition()
         self.on_submit: Callable[[], None] | None = None
+        self._waiting = 0  # coroutines in wait_for: only then is every submit announced
 
     async def __aenter__(self) -> TestSmsc:
         self._server = await asyncio.start_server(self._accept, self.host, self.port)
@@ -447,7 +476,8 @@ class TestSmsc:
     def _submitted(self) -> None:
         if self.on_submit is not None:
             self.on_submit()
-        asyncio.get_running_loop().create_task(self._notify())
+        if self._waiting:
+            asyncio.get_running_loop().create_task(self._notify())
 
     async def _notify(self) -> None:
         async with self._changed:
@@ -455,8 +485,12 @@ class TestSmsc:
 
     async def wait_for(self, predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
         """Wait (bounded) until predicate() holds; re-checked on every SMSC event."""
-        async with asyncio.timeout(timeout_s), self._changed:
-            await self._changed.wait_for(predicate)
+        self._waiting += 1
+        try:
+            async with asyncio.timeout(timeout_s), self._changed:
+                await self._changed.wait_for(predicate)
+        finally:
+            self._waiting -= 1
 
     async def wait_bound(self, timeout_s: float = 10.0) -> None:
         async with asyncio.timeout(timeout_s):
@@ -534,6 +568,7 @@ async def _serve_forever(args: Any) -> None:
         max_tps=args.max_tps,
         receipts=None if args.no_receipts else "delivered",
         password=args.password,
+        fast_encoding=args.fast_encoding,
     )
     async with TestSmsc(personality, host=args.host, port=args.port) as smsc:
         print(f"listening {smsc.host} {smsc.port}", flush=True)
@@ -562,6 +597,7 @@ def main() -> None:
     parser.add_argument("--max-tps", type=float, default=None, help="throttle above this")
     parser.add_argument("--no-receipts", action="store_true")
     parser.add_argument("--password", default=None, help="require this bind password")
+    parser.add_argument("--fast-encoding", action="store_true", help="benchmarks: pack responses")
     asyncio.run(_serve_forever(parser.parse_args()))
 
 

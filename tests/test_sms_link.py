@@ -281,3 +281,12 @@ async def test_unanswered_enquire_link_means_a_dead_link(tmp_path: Path) -> None
         await world.smsc.deliver(STRANGER, f"HS {CODE}")  # the new bind works
         await world.smsc.wait_submits(1)
     assert world.smsc.record.texts_to(STRANGER) == [PUBLIC_READY]
+
+
+async def test_bench_smsc_fast_encoding_still_delivers(tmp_path: Path) -> None:
+    """The benchmark's SMSC packs its responses by hand: same outcome as pdu3's."""
+    async with sms_world(tmp_path, Personality(fast_encoding=True), window=5) as world:
+        for i in range(12):
+            world.pump.send(STRANGER, f"tin {i}", kind="test")
+        await until(world, lambda w: states(w) == {"delivered": 12})
+    assert world.smsc.record.texts_to(STRANGER) == [f"tin {i}" for i in range(12)]
