@@ -101,6 +101,12 @@ class MineRefused:
 
 
 @dataclass(frozen=True, slots=True)
+class MineLocked:
+    """Wrong secrets have locked secret checks (lookup/lockout.py): even the right one
+    would fail now. Said like the last refused try, so it reveals nothing more."""
+
+
+@dataclass(frozen=True, slots=True)
 class TooManyLookups:
     pass  # this caller ID has used up its lookups for the hour
 
@@ -114,6 +120,7 @@ Event = (
     | GuidesListed
     | MineVerified
     | MineRefused
+    | MineLocked
     | TooManyLookups
 )
 
@@ -226,6 +233,7 @@ FIXED_PROMPTS: frozenset[str] = frozenset(
         "ivr_no_input",
         "ivr_officer_closed",
         "ivr_please_wait",
+        "ivr_secret_contact_office",
         "ivr_secret_invalid",
         "ivr_secret_not_verified",
         "ivr_several_found",
@@ -267,6 +275,8 @@ def step(call: Call, event: Event) -> tuple[Call, list[Action]]:
             return call, [Play(spoken), _ask(call)]
         case Stage.LOOKING_UP, MineRefused():
             return _mine_refused(call)
+        case Stage.LOOKING_UP, MineLocked():
+            return _mine_refused(_note(call, "secret_locked"), locked=True)
         case Stage.LOOKING_UP, TooManyLookups():
             return _escalate(
                 _note(call, "too_many_lookups"), Play(("ivr_too_many_lookups",)), "too_many_lookups"
@@ -452,12 +462,14 @@ def _not_found(call: Call, prompts: tuple[str, ...]) -> tuple[Call, list[Action]
     return call, [said, _ask(call)]
 
 
-def _mine_refused(call: Call) -> tuple[Call, list[Action]]:
+def _mine_refused(call: Call, *, locked: bool = False) -> tuple[Call, list[Action]]:
     call = _note(call, "mine_refused")
     said = Play(("ivr_secret_not_verified",))
-    if call.secret_tries >= call.rules.max_secret_tries:
+    if locked or call.secret_tries >= call.rules.max_secret_tries:
+        # No more tries, or none would work: the office can help (0 in the menu reaches an
+        # officer). The same words either way, so a lock says nothing about the number.
         call = _at(call, Stage.MENU)
-        return call, [said, _ask(call)]
+        return call, [Play(("ivr_secret_not_verified", "ivr_secret_contact_office")), _ask(call)]
     call = _at(call, Stage.SECRET)
     return call, [said, _ask(call)]
 

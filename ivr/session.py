@@ -16,7 +16,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from gateway.bus import EventBus
@@ -63,6 +63,13 @@ class CallDeps:
 
     def now(self) -> datetime:
         return self.clock().astimezone(self.zone)
+
+
+@runtime_checkable
+class _SecretGuard(Protocol):
+    """lookup.port.SecretGuard: adapters that count wrong secrets and lock them."""
+
+    async def secret_locked(self, code: str) -> bool: ...
 
 
 def route_agencies(
@@ -304,10 +311,18 @@ class InboundCall:
         # caller ID is trivially spoofed, so it is deliberately left out here.
         proof = Proof(secret=secret)
         verified = []
-        for view in self._ours(await lookup.by_phone(self.caller)):
+        ours = self._ours(await lookup.by_phone(self.caller))
+        for view in ours:
             if await lookup.full(view.code, proof) is not None:
                 verified.append(view)
         if not verified:
+            # Each wrong secret counts on every dossier checked; once they are locked even
+            # the right one fails, so the caller is told to contact the office instead.
+            if isinstance(lookup, _SecretGuard):
+                for view in ours:
+                    if await lookup.secret_locked(view.code):
+                        log.info("call %s: secret checks locked", self.uniqueid)
+                        return flow.MineLocked()
             return flow.MineRefused()
         today = self.deps.now().date()
         answers = tuple(self.deps.speech.answer(v, today) for v in verified[:MINE_SPOKEN_MAX])

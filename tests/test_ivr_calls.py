@@ -586,3 +586,38 @@ def _drain(events: Any) -> list[Any]:
     while not events._queue.empty():
         out.append(events._queue.get_nowait())
     return out
+
+
+class _LockedLookup:
+    """The caller's dossiers, with secret checks locked by earlier wrong secrets."""
+
+    def __init__(self, inner: SqliteLookup) -> None:
+        self.inner = inner
+        self.asked: list[str] = []
+
+    async def by_phone(self, phone: str) -> list[PublicView]:
+        return await self.inner.by_phone(phone)
+
+    async def full(self, code: str, proof: Proof) -> FullView | None:
+        return None  # locked: even the right secret is refused
+
+    async def secret_locked(self, code: str) -> bool:
+        self.asked.append(code)
+        return True
+
+
+async def test_a_caller_whose_secret_checks_are_locked_is_told_to_contact_the_office(
+    lookup: SqliteLookup,
+) -> None:
+    locked = _LockedLookup(lookup)
+    record = await call(locked, "3 739204 0", caller="0912345678")  # type: ignore[arg-type]
+    said = heard(record)
+    refused = said.index("ivr_secret_not_verified")
+    assert said[refused : refused + 3] == [
+        "ivr_secret_not_verified",
+        "ivr_secret_contact_office",
+        "ivr_menu_main_mine",
+    ]
+    assert said.count("ivr_enter_secret") == 1  # no second try that could not work
+    assert said[-1] == "ivr_connecting_officer"  # 0: a person, in office hours
+    assert locked.asked  # asked only after the secret was refused

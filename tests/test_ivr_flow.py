@@ -23,6 +23,7 @@ from ivr.flow import (
     LookUpCode,
     LookupDown,
     LookUpMine,
+    MineLocked,
     MineRefused,
     MineVerified,
     NotFound,
@@ -342,7 +343,24 @@ def test_a_refused_secret_says_only_not_verified_and_allows_one_more_try() -> No
     _, first = run(KNOWN, Keyed("3"), Keyed("1111"), MineRefused())
     assert heard(first)[-2:] == ["ivr_secret_not_verified", "ivr_enter_secret"]
     _, second = run(KNOWN, Keyed("3"), Keyed("1111"), MineRefused(), Keyed("2222"), MineRefused())
-    assert heard(second)[-2:] == ["ivr_secret_not_verified", "ivr_menu_main_mine"]
+    assert heard(second)[-3:] == [
+        "ivr_secret_not_verified",
+        "ivr_secret_contact_office",
+        "ivr_menu_main_mine",
+    ]
+
+
+def test_locked_secret_checks_send_the_caller_to_the_office_in_the_same_words() -> None:
+    # Locked (lookup/lockout.py): even the right secret fails, so no second try is offered;
+    # the words are those of a last refused try, revealing nothing about the number.
+    call, locked = run(KNOWN, Keyed("3"), Keyed("739204"), MineLocked())
+    assert heard(locked)[-3:] == [
+        "ivr_secret_not_verified",
+        "ivr_secret_contact_office",
+        "ivr_menu_main_mine",
+    ]
+    assert call.stage is Stage.MENU
+    assert "secret_locked" in call.events
 
 
 def test_events_that_cannot_happen_are_bugs() -> None:
