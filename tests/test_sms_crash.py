@@ -95,7 +95,7 @@ async def stop(process: subprocess.Popen[bytes], sig: int) -> None:
 
 @pytest.mark.slow
 async def test_sigkill_mid_batch_loses_nothing(tmp_path: Path) -> None:
-    total = 300
+    total = 2000  # the kill must land mid-batch: far more than one window in flight
     database = tmp_path / "crash.sqlite3"
     await migrate_file(database)
     outbox = Outbox.open(database)
