@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class LivePrompts:
-    """`available(prompt_id)`: a complete set of live files exists for it."""
+    """`available(prompt_id)`: a live file exists for it in a format Asterisk plays."""
 
     def __init__(
         self,
@@ -53,14 +53,14 @@ class LivePrompts:
 
     def _scan(self, now: float) -> None:
         self._scanned = now
-        formats: dict[str, set[str]] = {}
+        live: set[str] = set()
         try:
             with os.scandir(self._dir) as entries:
                 for entry in entries:
                     stem, _, ext = entry.name.rpartition(".")
+                    # Any one format will do: Asterisk transcodes from what there is.
                     if ext in FORMATS and not stem.startswith("."):
-                        formats.setdefault(stem, set()).add(ext)
+                        live.add(stem)
         except OSError as exc:
             log.warning("cannot list voice prompts in %s: %s", self._dir, exc)
-        # Every format: Asterisk picks the file matching the call's codec.
-        self._live = frozenset(s for s, found in formats.items() if found >= set(FORMATS))
+        self._live = frozenset(live)
