@@ -621,3 +621,45 @@ async def test_a_caller_whose_secret_checks_are_locked_is_told_to_contact_the_of
     assert said.count("ivr_enter_secret") == 1  # no second try that could not work
     assert said[-1] == "ivr_connecting_officer"  # 0: a person, in office hours
     assert locked.asked  # asked only after the secret was refused
+
+
+def test_a_free_text_without_audio_is_left_out_with_its_lead_in_and_nothing_else() -> None:
+    from ivr.speech import Speech
+    from messages.parts import dynamic_prompt_id
+    from prompts.catalog import load_catalog
+
+    rendered = {"Đăng ký khai sinh", "Giấy chứng sinh", "UBND phường Cửa Nam"}
+    wanted: list[str] = []
+    speech = Speech(
+        load_catalog(),
+        Settings().office,
+        available=lambda pid: pid in {dynamic_prompt_id(t) for t in rendered},
+        wanted=wanted.append,
+        agency_names={"000.00.18.H26": "UBND phường Cửa Nam"},
+    )
+    guide = speech.guide(
+        Procedure(
+            "1",
+            "Đăng ký khai sinh",
+            ("Tờ khai đăng ký khai sinh", "Giấy chứng sinh"),  # the first one not rendered
+            "Miễn phí",  # a catalog phrase, not a free text: its label stays
+            "Ngay trong ngày làm việc",  # not rendered: its label goes too
+        )
+    )
+    detail = guide.detail
+    assert detail[:2] == ("procedure_guidance", dynamic_prompt_id("Đăng ký khai sinh"))
+    assert detail[2:4] == ("documents_needed", dynamic_prompt_id("Giấy chứng sinh"))
+    assert "fee_label" in detail
+    assert "fee_free" in detail
+    assert "processing_time_label" not in detail
+    assert not [p for p in detail if p.startswith("txt_") and p not in guide.name + detail[:4]]
+    assert wanted == ["Tờ khai đăng ký khai sinh", "Ngay trong ngày làm việc"]
+
+    nameless = dossier("000.00.18.H26", 9, Status.PROCESSING, 3, procedure_name="Thủ tục mới")
+    answer = speech.answer(nameless.public(), TODAY)
+    assert "procedure_of" not in answer.status  # "thủ tục" without its name: left out
+    assert answer.status[0] == "dossier_code"
+    assert answer.choice == (dynamic_prompt_id("UBND phường Cửa Nam"),)  # configured name
+    unknown = dossier("000.00.77.H26", 9, Status.PROCESSING, 3, agency_name="Sở Mới")
+    choice = speech.answer(unknown.public(), TODAY).choice
+    assert choice[:2] == ("digit_2", "digit_4")  # neither name has audio: the code, read out
