@@ -57,7 +57,14 @@ def scripts_for(manifest: Manifest, catalog: Iterable[Script] | None = None) -> 
     scripts = list(catalog)
     known = {s.id for s in scripts}
     scripts += [
-        Script(pid, text, "dynamic", "Tên thủ tục, cơ quan hoặc nơi trả kết quả; đọc rõ, đều.")
+        Script(
+            pid,
+            text,
+            "dynamic",
+            "Tên thủ tục, cơ quan, nơi trả kết quả, giấy tờ hoặc giờ làm việc; đọc rõ, đều."
+            if pid.startswith("txt_")
+            else "Lấy từ cài đặt (giờ làm việc agi.hours); đọc chậm, rõ từng mốc giờ.",
+        )
         for pid, text in manifest.dynamic.items()
         if pid not in known
     ]
