@@ -1,0 +1,61 @@
+"""Every benchmark still runs, at smoke size: a bench that rots is a figure nobody can re-check.
+
+No timing is asserted (the machines are noisy); only that each bench finishes, reports
+its figures and, where it counts them, reports no errors and no leaks.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def _bench(*args: str, tmp_path: Path) -> str:
+    env = {
+        **os.environ,
+        "TRACUU_CONFIG": "/nonexistent.toml",
+        "TRACUU_DATABASE": str(tmp_path / "bench.sqlite3"),
+        "TRACUU_SOUNDS_DIR": str(tmp_path / "sounds"),
+    }
+    done = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_lookup_bench(tmp_path: Path) -> None:
+    out = _bench("bench/lookup_bench.py", "--count", "3000", "--queries", "300", tmp_path=tmp_path)
+    assert "by_keypad_digits   n=   300" in out
+    assert "by_code (compact)  n=   300" in out
+
+
+def test_ivr_bench(tmp_path: Path) -> None:
+    out = _bench("bench/ivr_bench.py", "--smoke", tmp_path=tmp_path)
+    assert out.count("errors 0") == 2, out
+    assert out.count("live connections after 0, active calls 0") == 2, out
+
+
+def test_sms_bench(tmp_path: Path) -> None:
+    out = _bench("bench/sms_bench.py", "--smoke", tmp_path=tmp_path)
+    assert '"throttled": 0' in out
+    assert '"reminders": 10000, "queued": 10000' in out
+
+
+def test_prompts_bench(tmp_path: Path) -> None:
+    out = _bench("bench/prompts_bench.py", "--runs", "1", tmp_path=tmp_path)
+    assert "re-render unchanged catalog (cached)" in out
+    assert "import 10 s WAV 44.1 kHz stereo -> 5 formats" in out
