@@ -48,13 +48,17 @@ def store_for(sounds: SoundsSettings) -> Store:
     return Store(sounds.dir, sounds.store_dir)
 
 
+# Catalog groups that are only ever written (SMS wording), never spoken: no audio.
+TEXT_ONLY_GROUPS = frozenset({"sms"})
+
+
 def scripts_for(manifest: Manifest, catalog: Iterable[Script] | None = None) -> list[Script]:
-    """Every prompt to cover: the catalog's, then the dynamic texts the manifest knows."""
+    """Every prompt to cover: the spoken catalog entries, then the dynamic texts known."""
     if catalog is None:
         from prompts.catalog import load_catalog
 
         catalog = [Script(p.id, p.text, p.group, p.note) for p in load_catalog()]
-    scripts = list(catalog)
+    scripts = [s for s in catalog if s.group not in TEXT_ONLY_GROUPS]
     known = {s.id for s in scripts}
     scripts += [
         Script(

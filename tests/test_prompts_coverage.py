@@ -324,7 +324,9 @@ def test_export_script_lists_every_prompt_with_its_note(
     assert out.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(out.removeprefix("\ufeff"))))
     assert rows[0] == ["prompt_id", "group", "script", "note", "live"]
-    assert [r[:4] for r in rows[1:]] == [[p.id, p.group, p.text, p.note] for p in catalog]
+    assert [r[:4] for r in rows[1:]] == [
+        [p.id, p.group, p.text, p.note] for p in catalog if p.group != "sms"
+    ]
     assert {r[4] for r in rows[1:]} == {"missing"}
 
     code, out, _ = _cli(capsys, "export-script")
@@ -350,7 +352,7 @@ def test_cli_render_covers_the_whole_catalog_then_costs_nothing(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, _ = _cli(capsys, "render", "--engine", "espeak")
-    total = len(load_catalog())
+    total = len([p for p in load_catalog() if p.group != "sms"])  # SMS wording is not spoken
     tail = "0 recorded, 0 repaired, 0 failed\n"
     assert (code, out) == (0, f"placeholders: {total} rendered, 0 from cache, 0 unchanged, {tail}")
     code, out, _ = _cli(capsys, "render", "--engine", "espeak")
@@ -443,3 +445,19 @@ def test_approving_a_recording_of_an_older_script_warns(
     code, out, _ = _cli(capsys, "status", "--json")
     row = next(r for r in json.loads(out)["prompts"] if r["id"] == prompt.id)
     assert (row["source"], row["stale"]) == ("recorded", True)
+
+
+def test_sms_wording_is_not_a_voice_prompt_to_record(settings: Settings) -> None:
+    """The SMS-only phrases are written, never spoken: no placeholder, no recording asked."""
+    sounds = settings.sounds
+    store = Store(sounds.dir, sounds.store_dir)
+    catalog = load_catalog()
+    texts_only = {p.id for p in catalog if p.group == "sms"}
+    assert "sms_opted_out" in texts_only
+
+    scripts = prompts_service.scripts_for(store.read())
+    listed = {s.id for s in scripts}
+
+    assert not listed & texts_only
+    assert "ivr_welcome" in listed
+    assert {r.prompt_id for r in inspect(store, scripts).rows}.isdisjoint(texts_only)
