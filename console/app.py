@@ -55,13 +55,20 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+# What the components publish (gateway/bus.py): "ivr_call" per call in our IVR
+# (ivr/session.py, masked caller), "lines" for Asterisk's channels as the AMI
+# monitor sees them, "sms" for the SMPP link.
+LIVE_TOPICS = ("ivr_call", "lines", "sms")
+STREAMED = frozenset({*LIVE_TOPICS, "ivr_call_ended"})
+
+
 def _snapshot(bus: EventBus, topic: str) -> list[dict[str, Any]]:
     return [dict(event.data) for (t, _), event in bus.latest.items() if t == topic]
 
 
 async def lines(request: web.Request) -> web.Response:
     bus = request.app[BUS]
-    return web.json_response({"lines": _snapshot(bus, "line"), "sms": _snapshot(bus, "sms")})
+    return web.json_response({topic: _snapshot(bus, topic) for topic in LIVE_TOPICS})
 
 
 async def dossier(request: web.Request) -> web.Response:
@@ -110,7 +117,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     try:
         async with bus.subscribe() as subscription:
             for (topic, _), event in list(bus.latest.items()):
-                await _send(response, topic, event.data)
+                if topic in STREAMED:
+                    await _send(response, topic, event.data)
             while True:
                 try:
                     async with asyncio.timeout(HEARTBEAT_S):
@@ -118,7 +126,8 @@ async def events(request: web.Request) -> web.StreamResponse:
                 except TimeoutError:
                     await response.write(b": heartbeat\n\n")
                     continue
-                await _send(response, event.topic, event.data)
+                if event.topic in STREAMED:
+                    await _send(response, event.topic, event.data)
     except (ConnectionResetError, asyncio.CancelledError):
         pass  # the operator closed the tab, or the gateway is stopping
     finally:

@@ -91,20 +91,31 @@ async def test_a_closed_store_answers_busy_not_a_traceback(
 
 async def test_lines_snapshot_and_live_events(console: tuple[TestClient, EventBus]) -> None:
     client, bus = console
-    bus.publish("line", {"channel": "PJSIP/trunk-1", "state": "Up", "step": "menu"}, key="1")
+    call = {"uniqueid": "1764400000.7", "caller": "091****678", "stage": "menu"}
+    bus.publish("ivr_call", call, key="1764400000.7")
+    bus.publish("lines", {"channels": 3, "in_ivr": 1, "waiting": 0}, key="asterisk")
+    bus.publish("sms", {"link": "up", "detail": ""}, key="link")
     snapshot = await (await client.get("/api/lines")).json()
-    assert snapshot["lines"] == [{"channel": "PJSIP/trunk-1", "state": "Up", "step": "menu"}]
+    assert snapshot == {
+        "ivr_call": [call],
+        "lines": [{"channels": 3, "in_ivr": 1, "waiting": 0}],
+        "sms": [{"link": "up", "detail": ""}],
+    }
 
     async with asyncio.timeout(5):
         response = await client.get("/events")
         first = await response.content.readuntil(b"\n\n")  # the snapshot comes first
-        bus.publish("line", {"channel": "PJSIP/trunk-2", "state": "Ring"}, key="2")
-        second = await response.content.readuntil(b"\n\n")
+        for _ in range(2):
+            await response.content.readuntil(b"\n\n")
+        bus.publish("prompt_wanted", {"text": "not for the console"})
+        bus.publish("ivr_call_ended", {"uniqueid": "1764400000.7"})
+        after = await response.content.readuntil(b"\n\n")
         response.close()
     assert first.decode() == (
-        'event: line\ndata: {"channel": "PJSIP/trunk-1", "state": "Up", "step": "menu"}\n\n'
+        "event: ivr_call\ndata: "
+        '{"uniqueid": "1764400000.7", "caller": "091****678", "stage": "menu"}\n\n'
     )
-    assert second.decode() == 'event: line\ndata: {"channel": "PJSIP/trunk-2", "state": "Ring"}\n\n'
+    assert after.decode() == 'event: ivr_call_ended\ndata: {"uniqueid": "1764400000.7"}\n\n'
 
 
 async def test_index_page_is_vietnamese_html(console: tuple[TestClient, EventBus]) -> None:

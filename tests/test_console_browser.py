@@ -51,8 +51,8 @@ class ConsoleServer:
         await site.start()
         self.port = self.runner.addresses[0][1]
 
-    def publish(self, data: dict[str, str]) -> None:
-        self.loop.call_soon_threadsafe(lambda: self.bus.publish("line", data, key=data["channel"]))
+    def publish(self, topic: str, data: dict[str, str]) -> None:
+        self.loop.call_soon_threadsafe(lambda: self.bus.publish(topic, data, key="k"))
 
     async def _stop(self) -> None:
         await self.runner.cleanup()
@@ -115,20 +115,26 @@ def test_operator_sees_a_call_appear_and_leave(server: ConsoleServer, browser: o
     wait = WebDriverWait(driver, 10)
     wait.until(lambda d: "trực tiếp" in d.find_element(By.ID, "status").text)
 
-    server.publish({"channel": "PJSIP/trunk-0001", "state": "Up", "caller": "091****678"})
+    call = {"uniqueid": "1764400000.7", "caller": "091****678", "stage": "code"}
+    server.publish("ivr_call", call)
     row = wait.until(
         lambda d: [
             r.text
-            for r in d.find_elements(By.CSS_SELECTOR, "#lines tbody tr")
-            if "PJSIP/trunk-0001" in r.text
+            for r in d.find_elements(By.CSS_SELECTOR, "#calls tbody tr")
+            if "1764400000.7" in r.text
         ]
     )
-    assert "Đang nói chuyện" in row[0]
+    assert "Nhập mã hồ sơ" in row[0]
     assert "091****678" in row[0]
-    assert driver.find_element(By.ID, "total-lines").text == "1 cuộc gọi"  # type: ignore[attr-defined]
+    assert driver.find_element(By.ID, "total-calls").text == "1 cuộc gọi"  # type: ignore[attr-defined]
 
-    server.publish({"channel": "PJSIP/trunk-0001", "gone": "1"})
-    wait.until(lambda d: d.find_element(By.ID, "total-lines").text == "0 cuộc gọi")
+    server.publish("lines", {"channels": "4", "in_ivr": "1", "waiting": "2"})
+    wait.until(lambda d: "Đang chờ cán bộ: 2" in d.find_element(By.ID, "asterisk").text)
+    server.publish("sms", {"link": "down", "detail": "retry in 4 s"})
+    wait.until(lambda d: d.find_element(By.ID, "sms").text == "SMSC: mất kết nối")
+
+    server.publish("ivr_call_ended", {"uniqueid": "1764400000.7"})
+    wait.until(lambda d: d.find_element(By.ID, "total-calls").text == "0 cuộc gọi")
 
 
 def test_operator_looks_up_a_code_and_reads_vietnamese_dates(
