@@ -11,8 +11,10 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
 import re
 import sys
+import time
 from collections.abc import Callable
 
 from gateway.settings import Settings
@@ -32,6 +34,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     call.add_argument("--caller", default="", help="caller ID, e.g. 0912345678")
     call.add_argument("--script", default="ivr", help="AGI script path (default ivr)")
     call.add_argument("--json", action="store_true", help="structured output")
+    call.add_argument(
+        "--server",
+        metavar="HOST:PORT",
+        type=_host_port,
+        help="dial a FastAGI server already running (e.g. the demo's 127.0.0.1:4573, so the "
+        "call shows in the console) instead of starting one",
+    )
+    call.add_argument(
+        "--pace-ms",
+        type=float,
+        default=0.0,
+        help="how long each prompt 'plays' (default 0: as fast as the server answers)",
+    )
     call.add_argument(
         "--no-prompt-check",
         action="store_true",
@@ -53,6 +68,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 _KEY_GROUP = re.compile(r"_|H|>?[0-9*#]+")
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT, e.g. 127.0.0.1:4573")
+    return host, int(port)
 
 
 def _call(args: argparse.Namespace, settings: Settings) -> int:
@@ -79,19 +101,32 @@ async def _call_async(args: argparse.Namespace, settings: Settings) -> int:
         available: Callable[[str], bool] = lambda _prompt_id: True  # noqa: E731
     else:
         available = LivePrompts(settings.sounds.live_dir)
-    async with open_lookup(local) as lookup:
-        server = build_server(local, lookup, available=available)
-        await server.start()
+    peer = SimulatedAsterisk(
+        args.keys,
+        caller=args.caller,
+        script=args.script,
+        exists=lambda name: available(name.removeprefix("tracuu/")),
+        pace_s=max(args.pace_ms, 0.0) / 1000,
+        # Distinct per run, as Asterisk's are: several simulated calls may share a server.
+        uniqueid=f"{int(time.time())}.{os.getpid()}",
+    )
+    timeout_s = 60.0 + 200 * max(args.pace_ms, 0.0) / 1000
+    if args.server is not None:
         try:
-            peer = SimulatedAsterisk(
-                args.keys,
-                caller=args.caller,
-                script=args.script,
-                exists=lambda name: available(name.removeprefix("tracuu/")),
+            record = await peer.call(*args.server, timeout_s=timeout_s)
+        except OSError as exc:
+            sys.stderr.write(
+                f"tracuu call: cannot reach {args.server[0]}:{args.server[1]}: {exc}\n"
             )
-            record = await peer.call("127.0.0.1", server.port, timeout_s=60.0)
-        finally:
-            await server.stop(drain_s=5.0)
+            return 3
+    else:
+        async with open_lookup(local) as lookup:
+            server = build_server(local, lookup, available=available)
+            await server.start()
+            try:
+                record = await peer.call("127.0.0.1", server.port, timeout_s=timeout_s)
+            finally:
+                await server.stop(drain_s=5.0)
     if args.json:
         out = {
             "heard": [
