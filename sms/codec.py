@@ -222,8 +222,16 @@ class Concat:
     seq: int
 
 
-def decode_text(data_coding: int, body: bytes) -> str:
-    """Message bytes to text for the SMPP data_coding values SMSCs use."""
+ALPHABETS = ("gsm", "latin1", "ascii")
+
+
+def decode_text(data_coding: int, body: bytes, alphabet: str = "gsm") -> str:
+    """Message bytes to text for the SMPP data_coding values SMSCs use.
+
+    `alphabet` is what the SMSC means by data_coding 0 (its "default alphabet").
+    """
+    if data_coding == DC_GSM and alphabet != "gsm":
+        return body.decode("latin-1" if alphabet == "latin1" else "ascii", "replace")
     if data_coding == DC_GSM or (data_coding & 0xF4) == 0xF0:  # 0xF0-0xF3: GSM, with a class
         return gsm_decode(body)
     if data_coding == DC_UCS2 or (data_coding & 0xCC) == 0x08:  # general group, UCS-2
@@ -260,6 +268,8 @@ def decode_incoming(
     short_message: bytes,
     message_payload: bytes | None = None,
     sar: tuple[int, int, int] | None = None,
+    *,
+    alphabet: str = "gsm",
 ) -> tuple[str, Concat | None]:
     """One deliver_sm's text and its place in a multipart message (UDH or SAR TLVs)."""
     payload = message_payload if message_payload else short_message
@@ -270,7 +280,32 @@ def decode_incoming(
         reference, total, seq = sar
         if total > 1 and 1 <= seq <= total:
             concat = Concat(reference, total, seq)
-    return decode_text(data_coding, payload), concat
+    return decode_text(data_coding, payload, alphabet), concat
+
+
+# GSM septet -> the same character in Latin-1 ('?' where Latin-1 has none: Greek capitals).
+_SEPTET_TO_LATIN1 = bytes(
+    ord(ch) if ord(ch) < 256 else ord("?") for ch in (GSM_BASIC[o & 0x7F] for o in range(256))
+)
+
+
+def to_default_alphabet(payload: bytes, esm_class: int, alphabet: str) -> bytes:
+    """A stored data_coding 0 part (GSM septets, UDH first if esm_class says so) in the
+    SMSC's default alphabet. GSM: unchanged. Latin-1/ASCII: one octet a character (the
+    part gets no longer: an escape pair becomes one octet); no equivalent gives '?'."""
+    if alphabet == "gsm":
+        return payload
+    head = b""
+    if esm_class & ESM_UDHI and payload:
+        head, payload = payload[: 1 + payload[0]], payload[1 + payload[0] :]
+    if _ESC in payload:
+        text = gsm_decode(payload)
+        out = text.encode("latin-1", "replace")
+    else:
+        out = payload.translate(_SEPTET_TO_LATIN1)
+    if alphabet == "ascii":
+        out = bytes(b if b < 0x80 else 0x3F for b in out)
+    return head + out
 
 
 # ---------------------------------------------------------------- receipts
@@ -293,7 +328,10 @@ class Receipt:
         return self.stat == "DELIVRD"
 
 
-_RECEIPT_FIELD = re.compile(r"(id|stat|err)\s*:\s*(\S+)", re.IGNORECASE)
+# Appendix B fields, whole words only ("paid:" is not "id:"); the free `text:` field and
+# everything after it is the original message's start, never parsed.
+_RECEIPT_FIELD = re.compile(r"(?<![0-9A-Za-z_])(id|stat|err)\s*:\s*(\S+)", re.IGNORECASE)
+_RECEIPT_TEXT = re.compile(r"(?<![0-9A-Za-z_])text\s*:", re.IGNORECASE)
 # message_state TLV values (SMPP 3.4 §5.2.28) -> the receipt text's stat words.
 MESSAGE_STATES = {
     1: "ENROUTE",
@@ -311,7 +349,11 @@ def parse_receipt(
     text: str, receipted_message_id: str | None = None, message_state: int | None = None
 ) -> Receipt | None:
     """The receipt in a deliver_sm; TLVs win over the text, which SMSCs format loosely."""
-    fields = {key.lower(): value for key, value in _RECEIPT_FIELD.findall(text)}
+    cut = _RECEIPT_TEXT.search(text)
+    head = text[: cut.start()] if cut else text
+    fields: dict[str, str] = {}
+    for key, value in _RECEIPT_FIELD.findall(head):
+        fields.setdefault(key.lower(), value)  # the first occurrence wins
     tlv_id = (receipted_message_id or "").strip("\x00 ")
     text_id = fields.get("id", "")
     message_id = tlv_id or text_id
@@ -325,19 +367,28 @@ def parse_receipt(
     return Receipt(message_id, stat[:7], fields.get("err", ""))
 
 
+def canonical_id(message_id: str) -> str:
+    """An SMSC message id as stored and compared: trimmed, lower case, without a 0x
+    prefix or leading zeros ("000A1B2C" and "a1b2c" are one id)."""
+    clean = message_id.strip("\x00 ").lower()
+    if clean.startswith("0x") and len(clean) > 2:
+        clean = clean[2:]
+    return clean.lstrip("0") or ("0" if clean else "")
+
+
 def id_forms(message_id: str) -> tuple[str, ...]:
-    """The spellings an SMSC may use for one message id: as given, hex<->decimal.
+    """The canonical id first, then its hex<->decimal twins.
 
     Many SMSCs answer submit_sm_resp with a hex id and put it in decimal in the
-    receipt (or the reverse). The outbox stores the normalised id (first form).
+    receipt (or the reverse), with or without leading zeros. The outbox stores the
+    canonical id; a receipt matches when any of its forms is that id. The relation
+    is symmetric (hex->decimal of one is decimal->hex of the other), so forms on one
+    side and the canonical on the other find every pairing.
     """
-    clean = message_id.strip("\x00 ").lower()
-    forms = [clean]
-    stripped = clean.lstrip("0") or "0"
-    if stripped != clean:
-        forms.append(stripped)
-    if stripped.isdigit() and len(stripped) <= 20:
-        forms.append(format(int(stripped), "x"))
-    if re.fullmatch(r"[0-9a-f]{1,16}", stripped):
-        forms.append(str(int(stripped, 16)))
-    return tuple(dict.fromkeys(forms))
+    canonical = canonical_id(message_id)
+    forms = [canonical]
+    if canonical.isdigit() and len(canonical) <= 40:
+        forms.append(format(int(canonical), "x"))
+    if re.fullmatch(r"[0-9a-f]{1,32}", canonical):
+        forms.append(str(int(canonical, 16)))
+    return tuple(dict.fromkeys(f for f in forms if f))

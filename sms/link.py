@@ -22,7 +22,9 @@ nothing is sent; the refused part goes back into the same ordered queue.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import os
 import random
 import select
 import socket
@@ -39,11 +41,17 @@ from typing import Any
 import smpplib.client
 import smpplib.consts
 import smpplib.exceptions
-import smpplib.smpp
 
 from gateway.logs import mask_msisdn
 from sms.address import to_msisdn
-from sms.codec import ESM_RECEIPT, ESM_UDHI, decode_incoming, parse_receipt
+from sms.codec import (
+    DC_GSM,
+    ESM_RECEIPT,
+    ESM_UDHI,
+    decode_incoming,
+    parse_receipt,
+    to_default_alphabet,
+)
 from sms.outbox import Outbox, PartToSend
 from sms.settings import SmppSettings
 
@@ -70,6 +78,9 @@ _LINK_ERRORS = (
     OSError,
     sqlite3.OperationalError,
 )
+INVALID_COMMAND_LENGTH = 0x02  # ESME_RINVCMDLEN
+INVALID_COMMAND_ID = 0x03  # ESME_RINVCMDID
+INVALID_TLV_STREAM = 0xC0  # ESME_RINVOPTPARSTREAM
 MAX_READ_BATCH = 256  # PDUs handled per loop turn before their commit
 STOP_DRAIN_S = 2.0  # on shutdown, wait this long for outstanding responses
 
@@ -80,6 +91,18 @@ class SmscUnbound(Exception):
 
 class LinkDead(Exception):
     """A request went unanswered for response_timeout_s: the TCP link is half-open."""
+
+
+class BindRefused(Exception):
+    """The SMSC answered bind_transceiver with an error status (wrong password, ...)."""
+
+
+class BadFraming(smpplib.exceptions.PDUError):  # type: ignore[misc]
+    """A command_length outside 16..MAX_PDU: the stream cannot be trusted any more."""
+
+
+class _Stopping(Exception):
+    """stop() was called while connecting or binding."""
 
 
 @dataclass
@@ -153,18 +176,150 @@ class SmppLink:
             self._on_state(state, detail)
 
     def _run(self) -> None:
-        outbox = Outbox.open(self._database)
         try:
-            recovered = outbox.recover()
-            outbox.commit()
+            outbox = self._open_outbox()
+            if outbox is None:
+                return
+            try:
+                self._reconnect_loop(outbox)
+            finally:
+                outbox.close()
+        except Exception:
+            # Logged with its traceback here; the pump sees alive == False and restarts it.
+            log.exception("smpp link thread died")
+        finally:
+            self._set_state("stopped")
+
+    def _open_outbox(self) -> Outbox | None:
+        """The link's own connection; retried with backoff until the file opens (or stop)."""
+        delay = self._settings.reconnect_min_s
+        while not self._stop.is_set():
+            try:
+                outbox = Outbox.open(self._database)
+                try:
+                    recovered = outbox.recover()
+                    outbox.commit()
+                except BaseException:
+                    outbox.close()
+                    raise
+            except sqlite3.Error:
+                log.exception("smpp link: outbox unavailable; retrying in %.1f s", delay)
+                self._set_state("down", "outbox unavailable")
+                self._stop.wait(delay)
+                delay = min(delay * 2, self._settings.reconnect_max_s)
+                continue
             if recovered:
                 log.warning(
                     "%d message parts were mid-submit at the last stop: resending", recovered
                 )
-            self._reconnect_loop(outbox)
-        finally:
-            outbox.close()
-            self._set_state("stopped")
+            return outbox
+        return None
+
+    def _connect(self, client: Any) -> None:
+        """TCP connect without blocking stop(): a non-blocking connect that the wake-up
+        socket interrupts, bounded by connect_timeout_s; then TLS if configured."""
+        s = self._settings
+        family, kind, proto, _, address = socket.getaddrinfo(
+            s.host or "", s.port, type=socket.SOCK_STREAM
+        )[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            self._await_connected(sock, address)
+            sock.settimeout(s.connect_timeout_s)
+            # Small PDUs must not wait for Nagle's algorithm (a 40 ms stall each time
+            # it meets the peer's delayed ACK).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if client._ssl_context is not None:
+                sock = client._ssl_context.wrap_socket(sock)
+        except BaseException:
+            sock.close()
+            raise
+        client._socket = sock
+        client.state = smpplib.consts.SMPP_CLIENT_STATE_OPEN
+
+    def _await_connected(self, sock: socket.socket, address: Any) -> None:
+        s = self._settings
+        sock.setblocking(False)
+        error = sock.connect_ex(address)
+        deadline = self._clock() + s.connect_timeout_s
+        while error in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY):
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise TimeoutError(f"connect to {s.host}:{s.port} timed out")
+            readable, writable, failed = select.select(
+                [self._wake_r], [sock], [sock], min(remaining, 1.0)
+            )
+            if self._stop.is_set():
+                raise _Stopping()
+            if readable:
+                self._drain_wakeup()  # the outbox is read anyway once bound
+            if writable or failed:
+                error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:
+            raise ConnectionRefusedError(error, os.strerror(error))
+
+    def _bind(self, client: Any, outbox: Outbox, inflight: dict[int, _InFlight]) -> None:
+        """bind_transceiver (SMPP 3.4 §4.1.5), encoded here; read until *its* response.
+
+        smpplib's bind takes whatever PDU comes first as the answer. An SMSC may send a
+        deliver_sm or enquire_link before bind_transceiver_resp: those go through the
+        normal dispatch (a deliver_sm is stored, then acknowledged).
+        """
+        s = self._settings
+        sequence = int(client.next_sequence())
+        body = b"".join(
+            (
+                _c_octets(s.system_id, 16),
+                _c_octets(s.password.get_secret_value(), 9),
+                _c_octets(s.system_type, 13),
+                bytes((0x34, 0, 0)),  # interface_version 3.4, addr_ton, addr_npi
+                b"\0",  # address_range: any
+            )
+        )
+        _send_all(client, [_RawPdu("bind_transceiver", 0x00000009, sequence, body).generate()])
+        sock = client._socket
+        deadline = self._clock() + s.connect_timeout_s
+        while True:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise LinkDead(f"no bind_transceiver_resp within {s.connect_timeout_s:.0f} s")
+            pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+            readable = [sock] if pending else [sock, self._wake_r]
+            ready = readable if pending else select.select(readable, [], [], min(remaining, 1.0))[0]
+            if self._stop.is_set():
+                raise _Stopping()
+            if self._wake_r in ready:
+                self._drain_wakeup()
+            if sock not in ready:
+                continue
+            pdu = self._read_or_nack(client)
+            answers = ("bind_transceiver_resp", "generic_nack")
+            if pdu.sequence == sequence and pdu.command in answers:
+                if pdu.status != ROK:
+                    raise BindRefused(_status_name(pdu.status))
+                client.state = smpplib.consts.SMPP_CLIENT_STATE_BOUND_TRX
+                return
+            self._handle_alone(client, pdu, outbox, inflight)
+
+    def _handle_alone(
+        self, client: Any, pdu: _Pdu, outbox: Outbox, inflight: dict[int, _InFlight]
+    ) -> bool:
+        """One PDU outside the serve loop (before the bind answer, while unbinding):
+        dispatched, committed, then acknowledged. True if it was an SMSC unbind."""
+        got, acks = _Batch(), list[tuple[str, int, int]]()
+        unbound = self._dispatch(client, pdu, outbox=outbox, inflight=inflight, got=got, acks=acks)
+        stored = True
+        try:
+            outbox.commit()
+        except sqlite3.Error:
+            outbox.rollback()
+            stored = False
+            log.exception("could not store an incoming SMS; the SMSC will retry it")
+        if acks:
+            _send_all(client, [_response(c, q, _ack_status(st, stored)) for c, q, st in acks])
+        if stored and got.inbound:
+            self._on_inbound()
+        return unbound
 
     def _reconnect_loop(self, outbox: Outbox) -> None:
         s = self._settings
@@ -174,23 +329,24 @@ class SmppLink:
             inflight: dict[int, _InFlight] = {}
             try:
                 self._set_state("connecting")
-                client.connect()
-                client.bind_transceiver(
-                    system_id=s.system_id,
-                    password=s.password.get_secret_value(),
-                    system_type=s.system_type,
-                )
+                self._connect(client)
+                self._bind(client, outbox, inflight)
                 log.info("smpp bound to %s:%d as %s", s.host, s.port, s.system_id)
-                # Small PDUs must not wait for Nagle's algorithm (a 40 ms stall each time
-                # it meets the peer's delayed ACK).
-                client._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self._set_state("up")
                 delay = s.reconnect_min_s
                 self._serve(client, outbox, inflight)
+            except _Stopping:
+                pass
+            except BindRefused as exc:
+                # No traceback: the status says it all (the password is never logged).
+                log.error(  # noqa: TRY400
+                    "smpp bind refused by %s:%d as %s: %s", s.host, s.port, s.system_id, exc
+                )
             except (*_LINK_ERRORS, SmscUnbound, LinkDead) as exc:
                 log.warning("smpp link down: %s %s", type(exc).__name__, exc)
             except Exception:
-                # A bug must not leave the gateway without a link: log it and reconnect.
+                # A bug or a PDU nobody foresaw must not leave the gateway without a link:
+                # log it with its traceback and reconnect after the backoff.
                 log.exception("smpp link failed unexpectedly; reconnecting")
             finally:
                 self._drop(client, outbox, inflight)
@@ -287,8 +443,8 @@ class SmppLink:
             if enquire is not None and now - enquire[1] > s.response_timeout_s:
                 raise LinkDead(f"no enquire_link_resp for {s.response_timeout_s:.0f} s")
             if enquire is None and now - last_io >= s.enquire_link_s:
-                pdu = smpplib.smpp.make_pdu("enquire_link", client=client)
-                client.send_pdu(pdu)
+                pdu = _RawPdu("enquire_link", 0x00000015, int(client.next_sequence()))
+                _send_all(client, [pdu.generate()])
                 enquire = (pdu.sequence, now)
                 last_io = now
             timeout = s.enquire_link_s - (now - last_io)
@@ -338,6 +494,9 @@ class SmppLink:
     def _submit_pdu(self, client: Any, part: PartToSend) -> _RawPdu:
         s = self._settings
         sequence = int(client.next_sequence())
+        payload = part.payload
+        if part.data_coding == DC_GSM and s.default_alphabet != "gsm":
+            payload = to_default_alphabet(payload, part.esm_class, s.default_alphabet)
         # SMPP 3.4 §4.4.1, encoded here: smpplib's generic PDU builder costs more CPU than
         # the rest of the hot path together. The tests check these bytes with smpp.pdu3.
         body = b"".join(
@@ -350,8 +509,8 @@ class SmppLink:
                 bytes((part.esm_class, 0, 0)),  # esm_class, protocol_id, priority_flag
                 b"\0\0",  # schedule_delivery_time, validity_period: immediate, default
                 bytes((1 if s.registered_delivery else 0, 0, part.data_coding, 0)),
-                bytes((len(part.payload),)),
-                part.payload,
+                bytes((len(payload),)),
+                payload,
             )
         )
         return _RawPdu("submit_sm", 0x00000004, sequence, body)
@@ -368,10 +527,10 @@ class SmppLink:
     ) -> _Batch:
         """Read what is waiting, apply it in one transaction, then acknowledge."""
         got = _Batch()
-        acks: list[tuple[str, int, bool]] = []  # (command, sequence, stored)
+        acks: list[tuple[str, int, int]] = []  # (response, sequence, status if stored)
         unbound = False
         for _ in range(MAX_READ_BATCH):
-            pdu = _read_pdu(client)
+            pdu = self._read_or_nack(client)
             if self._dispatch(client, pdu, outbox=outbox, inflight=inflight, got=got, acks=acks):
                 unbound = True
                 break
@@ -386,13 +545,7 @@ class SmppLink:
             stored = False
             log.exception("could not store incoming SMS; the SMSC will retry them")
         if acks:
-            _send_all(
-                client,
-                [
-                    _response(command, sequence, ROK if stored and kept else RETRY_LATER)
-                    for command, sequence, kept in acks
-                ],
-            )
+            _send_all(client, [_response(c, q, _ack_status(st, stored)) for c, q, st in acks])
         if stored and got.inbound:
             self._on_inbound()
         if unbound:
@@ -407,10 +560,17 @@ class SmppLink:
         outbox: Outbox,
         inflight: dict[int, _InFlight],
         got: _Batch,
-        acks: list[tuple[str, int, bool]],
+        acks: list[tuple[str, int, int]],
     ) -> bool:
         """Handle one PDU; True when the SMSC unbound (unbind_resp already sent)."""
         command = pdu.command
+        if pdu.malformed:
+            log.warning("malformed %s from the SMSC rejected: status %#x", command, pdu.malformed)
+            if command in ("deliver_sm", "data_sm"):
+                acks.append((f"{command}_resp", int(pdu.sequence), pdu.malformed))
+            elif not pdu.command_id & 0x80000000:
+                _respond(client, "generic_nack", int(pdu.sequence), pdu.malformed)
+            return False
         if command in ("submit_sm_resp", "generic_nack"):
             entry = inflight.pop(int(pdu.sequence), None)
             if entry is None:
@@ -420,7 +580,7 @@ class SmppLink:
             self._submit_result(outbox, entry.part, int(pdu.status), pdu, got)
         elif command in ("deliver_sm", "data_sm"):
             ok = self._incoming(outbox, pdu, got)
-            acks.append((f"{command}_resp", int(pdu.sequence), ok))
+            acks.append((f"{command}_resp", int(pdu.sequence), ROK if ok else RETRY_LATER))
         elif command == "enquire_link":
             _respond(client, "enquire_link_resp", int(pdu.sequence))
         elif command == "enquire_link_resp":
@@ -428,6 +588,10 @@ class SmppLink:
         elif command == "unbind":
             _respond(client, "unbind_resp", int(pdu.sequence))
             return True
+        elif not pdu.command_id & 0x80000000 and pdu.command_id not in _NO_RESPONSE:
+            # SMPP 3.4 §4.3: an unknown or unsupported request gets generic_nack RINVCMDID.
+            log.warning("generic_nack for %s from the SMSC", command)
+            _respond(client, "generic_nack", int(pdu.sequence), INVALID_COMMAND_ID)
         elif command != "unbind_resp":
             log.info("ignoring %s from the SMSC", command)
         return False
@@ -461,9 +625,16 @@ class SmppLink:
         data_coding = int(pdu.data_coding or 0)
         short = _bytes(pdu.short_message)
         payload = _bytes(getattr(pdu, "message_payload", None)) or None
+        alphabet = self._settings.default_alphabet
+        message_type = esm_class & 0x3C  # SMPP 3.4 §5.2.12
         try:
-            if esm_class & 0x3C == ESM_RECEIPT or getattr(pdu, "receipted_message_id", None):
-                text, _ = decode_incoming(data_coding, 0, short, payload)
+            if message_type not in (0, ESM_RECEIPT) and not pdu.receipted_message_id:
+                # SME acknowledgements, conversation abort, intermediate notifications:
+                # acknowledged, never taken for a citizen's message.
+                log.info("deliver_sm with esm_class %#x acknowledged, not stored", esm_class)
+                return True
+            if message_type == ESM_RECEIPT or getattr(pdu, "receipted_message_id", None):
+                text, _ = decode_incoming(data_coding, 0, short, payload, alphabet=alphabet)
                 receipt = parse_receipt(
                     text,
                     _text(getattr(pdu, "receipted_message_id", None)) or None,
@@ -483,9 +654,13 @@ class SmppLink:
                     int(pdu.sar_total_segments or 0),
                     int(pdu.sar_segment_seqnum or 0),
                 )
-            text, concat = decode_incoming(data_coding, esm_class, short, payload, sar)
+            text, concat = decode_incoming(
+                data_coding, esm_class, short, payload, sar, alphabet=alphabet
+            )
             msisdn = to_msisdn(_text(pdu.source_addr))
-            if outbox.store_part_or_message(msisdn, text, concat, self._wall()) is not None:
+            ton = int(pdu.source_ton)
+            stored = outbox.store_part_or_message(msisdn, text, concat, self._wall(), ton=ton)
+            if stored is not None:
                 got.inbound = True
             log.info("incoming SMS from %s stored", mask_msisdn(msisdn))
             return True
@@ -497,23 +672,31 @@ class SmppLink:
     def _unbind(self, client: Any, outbox: Outbox, inflight: dict[int, _InFlight]) -> None:
         """Clean shutdown: unbind and read until unbind_resp (bounded)."""
         try:
-            client.send_pdu(smpplib.smpp.make_pdu("unbind", client=client))
+            unbind = _RawPdu("unbind", 0x00000006, int(client.next_sequence()))
+            _send_all(client, [unbind.generate()])
             deadline = self._clock() + STOP_DRAIN_S
             sock = client._socket
             while self._clock() < deadline:
                 if not select.select([sock], [], [], max(0.0, deadline - self._clock()))[0]:
                     break
-                pdu = _read_pdu(client)
+                pdu = self._read_or_nack(client)
                 if pdu.command == "unbind_resp":
                     break
-                got, acks = _Batch(), list[tuple[str, int, bool]]()  # late answers still count
-                self._dispatch(client, pdu, outbox=outbox, inflight=inflight, got=got, acks=acks)
-                outbox.commit()
-                for command, sequence, _ in acks:
-                    _respond(client, command, sequence)
+                self._handle_alone(client, pdu, outbox, inflight)  # late answers still count
         except _LINK_ERRORS:  # OSError covers socket timeouts
             pass
         log.info("smpp unbound")
+
+    def _read_or_nack(self, client: Any) -> _Pdu:
+        """_read_pdu; on broken framing a generic_nack ESME_RINVCMDLEN goes out first
+        (SMPP 3.4 §4.3), then BadFraming drops the connection: we cannot resynchronise."""
+        try:
+            return _read_pdu(client)
+        except BadFraming as exc:
+            log.error("smpp: %s; dropping the connection", exc)  # noqa: TRY400
+            with contextlib.suppress(Exception):
+                _respond(client, "generic_nack", 0, INVALID_COMMAND_LENGTH)
+            raise
 
 
 @dataclass
@@ -568,6 +751,7 @@ _COMMANDS = {
     0x80000006: "unbind_resp",
     0x00000015: "enquire_link",
     0x80000015: "enquire_link_resp",
+    0x80000009: "bind_transceiver_resp",
 }
 _TLV_STRINGS = {0x001E: "receipted_message_id"}
 _TLV_OCTETS = {0x0424: "message_payload"}
@@ -578,14 +762,19 @@ _TLV_INTS = {
     0x020F: "sar_segment_seqnum",
 }
 MAX_PDU = 70_000  # a deliver_sm with a 64 KiB message_payload, and then some
+# Requests that take no response (SMPP 3.4 §4.12.1: alert_notification).
+_NO_RESPONSE = frozenset({0x00000102})
 
 
 class _Pdu:
     """A received PDU: the fields our dispatch uses, named as smpplib names them."""
 
-    def __init__(self, command: str, status: int, sequence: int) -> None:
+    def __init__(self, command: str, status: int, sequence: int, command_id: int = 0) -> None:
         self.command, self.status, self.sequence = command, status, sequence
+        self.command_id = command_id
+        self.malformed = 0  # an error status for a body we could not read (framing was fine)
         self.message_id = b""
+        self.source_ton = 0
         self.source_addr = b""
         self.esm_class = 0
         self.data_coding = 0
@@ -598,6 +787,10 @@ class _Pdu:
         self.sar_segment_seqnum: int | None = None
 
 
+class _BadTlv(Exception):
+    """A TLV whose length runs past the end of the PDU."""
+
+
 def _cstring(body: bytes, pos: int) -> tuple[bytes, int]:
     end = body.find(b"\0", pos)
     if end < 0:
@@ -606,25 +799,31 @@ def _cstring(body: bytes, pos: int) -> tuple[bytes, int]:
 
 
 def _read_pdu(client: Any) -> _Pdu:
-    header = client._recv_exact(16)  # smpplib's exact read: ConnectionError on EOF
-    length, command_id, status, sequence = struct.unpack(">LLLL", header)
+    """One PDU. command_length is checked before anything else is read (a length under 16
+    announces no header to wait for); a body we cannot parse is marked `malformed`."""
+    (length,) = struct.unpack(">L", client._recv_exact(4))  # ConnectionError on EOF
     if not 16 <= length <= MAX_PDU:
-        raise smpplib.exceptions.PDUError(f"PDU length {length} out of range")
+        raise BadFraming(f"PDU length {length} out of range")
+    command_id, status, sequence = struct.unpack(">LLL", client._recv_exact(12))
     body = client._recv_exact(length - 16) if length > 16 else b""
-    pdu = _Pdu(_COMMANDS.get(command_id, f"command {command_id:#x}"), status, sequence)
+    name = _COMMANDS.get(command_id, f"command {command_id:#x}")
+    pdu = _Pdu(name, status, sequence, command_id)
     try:
         if pdu.command == "submit_sm_resp" and body:
-            pdu.message_id, _ = _cstring(body, 0)
+            pdu.message_id = body.split(b"\0", 1)[0]
         elif pdu.command in ("deliver_sm", "data_sm"):
             _parse_message(pdu, body)
-    except (IndexError, struct.error) as exc:
-        raise smpplib.exceptions.PDUError(f"malformed {pdu.command}: {exc}") from exc
+    except _BadTlv:
+        pdu.malformed = INVALID_TLV_STREAM
+    except (IndexError, struct.error, smpplib.exceptions.PDUError):
+        pdu.malformed = INVALID_COMMAND_LENGTH  # mandatory fields run past command_length
     return pdu
 
 
 def _parse_message(pdu: _Pdu, body: bytes) -> None:
     """deliver_sm (SMPP 3.4 §4.6.1) or data_sm (§4.7.1) body, then its TLVs."""
     _, pos = _cstring(body, 0)  # service_type
+    pdu.source_ton = body[pos]
     pos += 2  # source_addr_ton, source_addr_npi
     pdu.source_addr, pos = _cstring(body, pos)
     pos += 2  # dest_addr_ton, dest_addr_npi
@@ -641,10 +840,17 @@ def _parse_message(pdu: _Pdu, body: bytes) -> None:
         pdu.data_coding = body[pos]
         sm_length = body[pos + 2]  # after sm_default_msg_id
         pos += 3
+        if pos + sm_length > len(body):
+            raise IndexError("short_message runs past the PDU")
         pdu.short_message = body[pos : pos + sm_length]
         pos += sm_length
-    while pos + 4 <= len(body):
+    while pos < len(body):
+        if pos + 4 > len(body):
+            raise _BadTlv("a TLV header cut short")
         tag, size = struct.unpack_from(">HH", body, pos)
+        if pos + 4 + size > len(body):
+            # SMPP 3.4 §5.1.3 ESME_RINVOPTPARSTREAM: rejected whole, never half-read.
+            raise _BadTlv(f"TLV {tag:#06x} of {size} octets runs past the PDU")
         value = body[pos + 4 : pos + 4 + size]
         pos += 4 + size
         if tag in _TLV_STRINGS:
@@ -684,7 +890,30 @@ _RESPONSES = {
     "data_sm_resp": (0x80000103, b"\0"),
     "enquire_link_resp": (0x80000015, b""),
     "unbind_resp": (0x80000006, b""),
+    "generic_nack": (0x80000000, b""),
 }
+
+
+def _ack_status(status: int, stored: bool) -> int:
+    """A deliver_sm_resp's status: ROK only once the batch is committed."""
+    return RETRY_LATER if status == ROK and not stored else status
+
+
+def _c_octets(value: str, size: int) -> bytes:
+    """A C-octet string of at most `size` octets, NUL included (SMPP 3.4 §3.1)."""
+    return value.encode("ascii", "replace")[: size - 1] + b"\0"
+
+
+_STATUS_NAMES = {
+    value: name
+    for name, value in vars(smpplib.consts).items()
+    if name.startswith("SMPP_ESME_") and isinstance(value, int)
+}
+
+
+def _status_name(status: int) -> str:
+    name = _STATUS_NAMES.get(status, "unknown")
+    return f"status {status:#04x} ({name.removeprefix('SMPP_')})"
 
 
 def _response(command: str, sequence: int, status: int = ROK) -> bytes:

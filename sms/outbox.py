@@ -120,6 +120,20 @@ STEPS: tuple[str, ...] = (
     DROP INDEX sms_part_queue;
     DROP INDEX sms_message_created;
     """,
+    """
+    -- Message ids are compared in canonical form (sms.codec.canonical_id): lower case,
+    -- no leading zeros. Ids stored earlier kept their zeros and never matched a receipt
+    -- that dropped them.
+    UPDATE sms_part SET smsc_id = CASE WHEN ltrim(lower(smsc_id), '0') = '' THEN '0'
+        ELSE ltrim(lower(smsc_id), '0') END WHERE smsc_id IS NOT NULL AND smsc_id != '';
+    UPDATE sms_orphan_receipt SET smsc_id = CASE WHEN ltrim(lower(smsc_id), '0') = ''
+        THEN '0' ELSE ltrim(lower(smsc_id), '0') END WHERE smsc_id != '';
+    -- The sender's type of number (SMPP 3.4 §5.2.5): 5 = alphanumeric, never answered.
+    ALTER TABLE sms_inbound ADD COLUMN sender_ton INTEGER NOT NULL DEFAULT 1;
+    -- Retention: old rows are found by date.
+    CREATE INDEX sms_inbound_received ON sms_inbound (received_at);
+    CREATE INDEX sms_message_updated ON sms_message (updated_at);
+    """,
 )
 
 FINAL = ("delivered", "failed", "expired")
@@ -142,6 +156,7 @@ class Inbound:
     msisdn: str
     body: str
     complete: bool
+    ton: int = 1  # the sender's type of number; 5 = alphanumeric (SMPP 3.4 §5.2.5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,11 +460,11 @@ class Outbox:
     # ------------------------------------------------------------ incoming
 
     def store_part_or_message(
-        self, msisdn: str, text: str, concat: Concat | None, now: float
+        self, msisdn: str, text: str, concat: Concat | None, now: float, *, ton: int = 1
     ) -> int | None:
         """Store one deliver_sm; return the inbound id once its message is complete."""
         if concat is None or concat.total <= 1:
-            return self._inbound(msisdn, text, now, complete=True)
+            return self._inbound(msisdn, text, now, complete=True, ton=ton)
         self._conn.execute(
             "INSERT OR IGNORE INTO sms_inbound_part VALUES (?, ?, ?, ?, ?, ?)",
             (msisdn, concat.reference, concat.total, concat.seq, text, now),
@@ -465,7 +480,7 @@ class Outbox:
             "DELETE FROM sms_inbound_part WHERE msisdn = ? AND reference = ? AND total = ?",
             (msisdn, concat.reference, concat.total),
         )
-        return self._inbound(msisdn, "".join(r[0] for r in rows), now, complete=True)
+        return self._inbound(msisdn, "".join(r[0] for r in rows), now, complete=True, ton=ton)
 
     def expire_partials(self, older_than: float, now: float) -> list[int]:
         """Incomplete multipart messages past the timeout become messages as they are."""
@@ -488,25 +503,50 @@ class Outbox:
             made.append(self._inbound(msisdn, " ".join(r[0] for r in rows), now, complete=False))
         return made
 
-    def _inbound(self, msisdn: str, text: str, now: float, *, complete: bool) -> int:
+    def _inbound(self, msisdn: str, text: str, now: float, *, complete: bool, ton: int = 1) -> int:
         cursor = self._conn.execute(
-            "INSERT INTO sms_inbound (msisdn, body, received_at, state, complete)"
-            " VALUES (?, ?, ?, 'new', ?)",
-            (msisdn, text, now, int(complete)),
+            "INSERT INTO sms_inbound (msisdn, body, received_at, state, complete, sender_ton)"
+            " VALUES (?, ?, ?, 'new', ?, ?)",
+            (msisdn, text, now, int(complete), ton),
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
     def pending_inbound(self, limit: int = 100) -> list[Inbound]:
         rows = self._conn.execute(
-            "SELECT id, msisdn, body, complete FROM sms_inbound WHERE state = 'new'"
+            "SELECT id, msisdn, body, complete, sender_ton FROM sms_inbound WHERE state = 'new'"
             " ORDER BY id LIMIT ?",
             (limit,),
         ).fetchall()
-        return [Inbound(r[0], r[1], r[2], bool(r[3])) for r in rows]
+        return [Inbound(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
 
     def mark_handled(self, inbound_id: int) -> None:
         self._conn.execute("UPDATE sms_inbound SET state = 'handled' WHERE id = ?", (inbound_id,))
+
+    def prune(self, older_than: float) -> tuple[int, int]:
+        """Retention: delete handled inbound rows and finished messages (with their parts)
+        last touched before `older_than`, and per-number policy state of that age.
+        Returns (inbound rows, messages) deleted. Queued or in-flight messages stay."""
+        inbound = self._conn.execute(
+            "DELETE FROM sms_inbound WHERE state = 'handled' AND received_at < ?", (older_than,)
+        ).rowcount
+        done = "state IN ('delivered', 'failed', 'expired', 'submitted') AND updated_at < ?"
+        self._conn.execute(
+            f"DELETE FROM sms_part WHERE message_id IN (SELECT id FROM sms_message WHERE {done})",
+            (older_than,),
+        )
+        messages = self._conn.execute(f"DELETE FROM sms_message WHERE {done}", (older_than,))
+        self._conn.execute("DELETE FROM sms_inbound_part WHERE received_at < ?", (older_than,))
+        for key, value in self._conn.execute(
+            "SELECT key, value FROM sms_state WHERE key LIKE 'refused:%' OR key LIKE 'quiet:%'"
+        ).fetchall():
+            try:
+                stale = float(value) < older_than
+            except ValueError:
+                stale = True
+            if stale:
+                self._conn.execute("DELETE FROM sms_state WHERE key = ?", (key,))
+        return inbound, messages.rowcount
 
     # ------------------------------------------------------------ policy state
 

@@ -69,6 +69,7 @@ class SmsPump:
         self.link: SmppLink | None = None
         self._inbound = asyncio.Event()
         self.replied = 0
+        self.link_restarts = 0
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
@@ -76,18 +77,20 @@ class SmsPump:
         await migrate_file(self.database)
         loop = asyncio.get_running_loop()
         self.outbox = Outbox.open(self.database)
-        self.link = SmppLink(
-            self.smpp,
-            self.database,
-            on_inbound=lambda: _call_soon(loop, self._inbound.set),
-            on_state=lambda state, detail: _call_soon(loop, self._publish, state, detail),
-        )
-        self.link.start()
+        self.link = self._start_link(loop)
         self.ready.set()
         tick = min(5.0, self.settings.sms.reassembly_timeout_s / 4)
         try:
             self._inbound.set()  # rows stored before a crash are answered first
             while True:
+                if not self.link.alive:
+                    # The thread catches everything in its loop; if it died anyway, say so
+                    # loudly and start another (the outbox keeps every message meanwhile).
+                    self.link_restarts += 1
+                    log.error("sms: the SMPP link thread died; restarting it")
+                    self._publish("dead", "link thread died; restarted")
+                    self.link.stop(0.0)  # joins the dead thread, closes its wake-up sockets
+                    self.link = self._start_link(loop)
                 try:
                     async with asyncio.timeout(tick):
                         await self._inbound.wait()
@@ -102,6 +105,16 @@ class SmsPump:
         finally:
             await asyncio.to_thread(self.link.stop, 10.0)
             self.outbox.close()
+
+    def _start_link(self, loop: asyncio.AbstractEventLoop) -> SmppLink:
+        link = SmppLink(
+            self.smpp,
+            self.database,
+            on_inbound=lambda: _call_soon(loop, self._inbound.set),
+            on_state=lambda state, detail: _call_soon(loop, self._publish, state, detail),
+        )
+        link.start()
+        return link
 
     def _publish(self, state: str, detail: str) -> None:
         if self.bus is not None:

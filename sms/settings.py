@@ -6,6 +6,7 @@ password comes from TRACUU_SMPP_PASSWORD only (SecretStr: never printed).
 """
 
 from datetime import time
+from typing import Literal
 
 from pydantic import Field, SecretStr
 
@@ -44,6 +45,11 @@ class SmppSettings(Section):
     max_attempts: int = Field(5, ge=1)
     retry_delay_s: float = Field(2.0, gt=0)
     registered_delivery: bool = True
+    # What the SMSC means by data_coding 0 (SMPP 3.4 §5.2.19 "SMSC default alphabet"):
+    # GSM 03.38 on most mobile SMSCs, but some gateways take Latin-1 or plain ASCII.
+    # Unaccented replies still go out as data_coding 0, in this alphabet, and incoming
+    # data_coding 0 is read in it. Accented (UCS-2) text is not affected.
+    default_alphabet: Literal["gsm", "latin1", "ascii"] = "gsm"
 
 
 class SmsSettings(Section):
@@ -67,5 +73,8 @@ class SmsSettings(Section):
     # Reminder kind -> template overriding the built-in wording. Fields: {code} {date}
     # {place} {hours} {office}. Kinds: received supplement fee ready delayed soon uncollected.
     templates: dict[str, str] = Field(default_factory=dict)
+    # sms_inbound and sms_message rows (phone numbers, citizens' texts) older than this
+    # are deleted by the reminder job; 0 keeps them forever.
+    retention_days: int = Field(90, ge=0, le=3650)
     # Demo mode without an SMPP host runs the test SMSC here (0 = any free port).
     demo_smsc_port: int = Field(2775, ge=0, le=65535)

@@ -83,6 +83,13 @@ class Personality:
     unbind_after: int | None = None  # send unbind after N submit_sm (answered)
     password: str | None = None  # if set, a bind with another password is refused
     answer_enquire_link: bool = True
+    # Sent before bind_transceiver_resp (some SMSCs do): "deliver" = an MO deliver_sm
+    # ("HS 000.00.18.H26-241129-0001" from 84900000009), "enquire" = an enquire_link.
+    before_bind_resp: tuple[str, ...] = ()
+    # How submit_sm_resp spells message ids: "hex", "hex0" (zero-padded upper-case hex,
+    # 16 characters), "dec0" (zero-padded decimal, 20 characters). Receipts follow
+    # receipt_id_decimal (plain decimal) or repeat the id as given.
+    message_id_style: str = "hex"
     # submit_sm_resp and receipts packed with struct instead of smpp.pdu3 (incoming PDUs
     # are still decoded by pdu3). For benchmarks only: the tests keep pdu3 both ways, so
     # the gateway is always checked against an independent encoder there.
@@ -143,6 +150,8 @@ class Record:
     enquire_links: int = 0
     throttled: int = 0
     deliver_resps: list[int] = field(default_factory=list)
+    generic_nacks: list[tuple[int, int]] = field(default_factory=list)  # (sequence, status)
+    responses: list[tuple[str, int, int]] = field(default_factory=list)  # (name, seq, status)
     connections: int = 0
     max_outstanding: int = 0  # most submit_sm received and not yet answered at once
 
@@ -225,6 +234,8 @@ class _Session:
                         "bind_transmitter": ops.BindTransmitterResp,
                         "bind_receiver": ops.BindReceiverResp}[name]  # fmt: skip
             password = (pdu.params.get("password") or b"").decode()
+            for early in p.before_bind_resp:
+                self.send_early(early)
             if p.password is not None and password != p.password:
                 self.send(resp_cls(seqNum=pdu.seqNum, status=pt.CommandStatus.ESME_RINVPASWD))
                 return True
@@ -248,7 +259,14 @@ class _Session:
             rec.unbind_resps_received += 1
             await self.smsc._notify()
             return False
+        elif name == "generic_nack":
+            rec.generic_nacks.append((pdu.seqNum, _status_int(pdu.status)))
+            future = self.pending.pop(pdu.seqNum, None)
+            if future is not None and not future.done():
+                future.set_result(_status_int(pdu.status))
+            await self.smsc._notify()
         elif name in ("deliver_sm_resp", "enquire_link_resp"):
+            rec.responses.append((name, pdu.seqNum, _status_int(pdu.status)))
             receipt = self.unacked_receipts.pop(pdu.seqNum, None)
             if receipt is not None and _status_int(pdu.status) != 0:
                 self.smsc.redeliver.append(receipt)
@@ -260,6 +278,17 @@ class _Session:
         else:
             self.send(ops.GenericNack(seqNum=pdu.seqNum, status=pt.CommandStatus.ESME_RINVCMDID))
         return True
+
+    def send_early(self, kind: str) -> None:
+        seq = next(self.seq)
+        if kind == "enquire":
+            self.send(ops.EnquireLink(seqNum=seq))
+            return
+        self.send(ops.DeliverSM(
+            seqNum=seq, source_addr="84900000009", destination_addr="8088",
+            esm_class=pt.EsmClass(pt.EsmClassMode.DEFAULT, pt.EsmClassType.DEFAULT),
+            data_coding=_raw_dc(0), short_message=b"HS 000.00.18.H26-241129-0001",
+        ))  # fmt: skip
 
     async def submit(self, pdu: Any) -> bool:
         p, smsc = self.smsc.personality, self.smsc
@@ -295,7 +324,12 @@ class _Session:
         if destination in p.reject_to:
             self.send(ops.SubmitSMResp(seqNum=pdu.seqNum, status=pt.CommandStatus.ESME_RINVDSTADR))
             return
-        message_id = format(next(smsc.ids), "x")
+        number = next(smsc.ids)
+        message_id = {
+            "hex": format(number, "x"),
+            "hex0": format(number, "016X"),
+            "dec0": format(number, "020d"),
+        }[p.message_id_style]
         reg = pdu.params.get("registered_delivery")
         no_receipt = "NO_SMSC_DELIVERY_RECEIPT_REQUESTED"
         registered = 1 if reg is not None and reg.receipt.name != no_receipt else 0
@@ -349,7 +383,8 @@ class _Session:
             "failed": ("UNDELIV", pt.MessageState.UNDELIVERABLE),
             "expired": ("EXPIRED", pt.MessageState.EXPIRED),
         }[outcome]
-        shown_id = str(int(s.message_id, 16)) if p.receipt_id_decimal else s.message_id
+        base = 10 if p.message_id_style == "dec0" else 16
+        shown_id = str(int(s.message_id, base)) if p.receipt_id_decimal else s.message_id
         stamp = time.strftime("%y%m%d%H%M", time.gmtime())
         text = (f"id:{shown_id} sub:001 dlvrd:{'001' if stat == 'DELIVRD' else '000'} "
                 f"submit date:{stamp} done date:{stamp} stat:{stat} err:000 text:")  # fmt: skip
@@ -542,6 +577,23 @@ class TestSmsc:
             status = await future
         self.record.deliver_resps.append(status)
         return status
+
+    async def send_raw(self, data: bytes, *, answer_to: int | None = None,
+                       timeout_s: float = 10.0) -> int | None:  # fmt: skip
+        """Write bytes as they are (broken PDUs, unknown commands) to the bound gateway;
+        with `answer_to` (a sequence number), wait for the response status to it."""
+        await self.wait_bound(timeout_s)
+        session = self._current
+        assert session is not None
+        future: asyncio.Future[int] | None = None
+        if answer_to is not None:
+            future = asyncio.get_running_loop().create_future()
+            session.pending[answer_to] = future
+        session.writer.write(data)
+        if future is None:
+            return None
+        async with asyncio.timeout(timeout_s):
+            return await future
 
     async def unbind(self, timeout_s: float = 10.0) -> None:
         """SMSC-initiated unbind (e.g. maintenance); the gateway must answer it."""

@@ -114,7 +114,66 @@ def test_receipt_text_and_tlvs() -> None:
 def test_id_forms_hex_and_decimal() -> None:
     assert codec.id_forms("1A2B0000") == ("1a2b0000", str(0x1A2B0000))
     assert "1a2b0000" in codec.id_forms(str(0x1A2B0000))
-    assert codec.id_forms("00ff")[:2] == ("00ff", "ff")
+    assert codec.id_forms("00ff") == ("ff", "255")
+
+
+# (submit_sm_resp id, receipt id): every pairing real SMSCs produce must match (QA H3).
+ID_PAIRS = [
+    ("0A1B2C", "662316"),  # hex with a leading zero / decimal
+    ("a1b2c", "662316"),
+    ("662316", "a1b2c"),  # decimal / hex
+    ("662316", "0A1B2C"),
+    ("00000000662316", "662316"),  # zero-padded / plain
+    ("662316", "00000000662316"),
+    ("0000000000A1B2C", "662316"),  # zero-padded hex / decimal
+    ("0x1A", "26"),
+    ("FFFFFFFFFFFFFFFFF", "295147905179352825855"),  # 17 hex digits / decimal
+    ("1B5E3E2A-7C3F", "1b5e3e2a-7c3f"),  # not a number: case only
+]
+
+
+@pytest.mark.parametrize(("submitted", "receipted"), ID_PAIRS)
+def test_receipt_id_matches_the_stored_canonical_id(submitted: str, receipted: str) -> None:
+    stored = codec.id_forms(submitted)[0]
+    assert stored == codec.canonical_id(submitted)
+    assert stored in codec.id_forms(receipted)
+    # and the other way round (a receipt kept as an orphan, matched at submit_sm_resp)
+    assert codec.canonical_id(receipted) in codec.id_forms(submitted)
+
+
+def test_receipt_fields_are_words_before_the_text_field() -> None:
+    text = (
+        "id:77 sub:001 dlvrd:000 submit date:2411291200 done date:2411291201"
+        " stat:UNDELIV err:001 Text:HS da xong, paid:5 stat:x"
+    )
+    assert codec.parse_receipt(text) == codec.Receipt("77", "UNDELIV", "001")
+    inside = "id:77 submit date:2411291200 stat:DELIVRD err:000 text:id:99 was valid"
+    assert codec.parse_receipt(inside) == codec.Receipt("77", "DELIVRD", "000")
+    first = "id:12 id:34 stat:DELIVRD stat:UNDELIV err:000"
+    assert codec.parse_receipt(first) == codec.Receipt("12", "DELIVRD", "000")
+    assert codec.parse_receipt("msgid:5 xstat:DELIVRD") is None
+
+
+@pytest.mark.parametrize(
+    ("alphabet", "expected"),
+    [("gsm", b"a\x00b\x11\x02 \x1b\x65"), ("latin1", b"a@b_$ ?"), ("ascii", b"a@b_$ ?")],
+)
+def test_default_alphabet_transcodes_data_coding_0(alphabet: str, expected: bytes) -> None:
+    stored = codec.gsm_encode("a@b_$ €")
+    assert codec.to_default_alphabet(stored, 0, alphabet) == expected
+    udh = bytes((5, 0, 3, 1, 2, 1))
+    assert codec.to_default_alphabet(udh + codec.gsm_encode("_é"), codec.ESM_UDHI, "latin1") == (
+        udh + "_é".encode("latin-1")
+    )
+    assert codec.to_default_alphabet(codec.gsm_encode("é"), 0, "ascii") == b"?"
+
+
+def test_default_alphabet_decodes_data_coding_0() -> None:
+    assert codec.decode_incoming(0, 0, b"hs_000@x$", alphabet="latin1") == ("hs_000@x$", None)
+    assert codec.decode_incoming(0, 0, b"hs_000@x$", alphabet="ascii") == ("hs_000@x$", None)
+    assert codec.decode_incoming(0, 0, "Hà".encode("latin-1"), alphabet="latin1")[0] == "Hà"
+    # GSM (the default) reads the same octets differently: 0x5F is §, 0x40 is ¡
+    assert codec.decode_incoming(0, 0, b"_@")[0] == "§¡"
 
 
 def test_truncated_tlv_id_completed_from_text() -> None:

@@ -7,7 +7,7 @@ import struct
 import pytest
 import smpplib.exceptions
 
-from sms.link import _read_pdu
+from sms.link import MAX_PDU, BadFraming, _read_pdu
 
 
 class Bytes:
@@ -75,10 +75,42 @@ def test_data_sm_and_responses() -> None:
     assert _read_pdu(Bytes(pdu(0x00000006, b""))).command == "unbind"
 
 
-def test_malformed_pdus_are_link_errors() -> None:
-    with pytest.raises(smpplib.exceptions.PDUError):
-        _read_pdu(Bytes(struct.pack(">LLLL", 8, 5, 0, 1)))
-    with pytest.raises(smpplib.exceptions.PDUError):
-        _read_pdu(Bytes(pdu(0x00000005, b"\0\x01\x01no-terminator")))
+def test_broken_framing_is_a_link_error() -> None:
+    # command_length 8: not even a header. Only 4 octets are read (nothing more is
+    # waited for), and the connection must go (SMPP 3.4 §4.3: the stream is corrupt).
+    short = Bytes(struct.pack(">LL", 8, 0x15))
+    with pytest.raises(BadFraming):
+        _read_pdu(short)
+    assert short.data == struct.pack(">L", 0x15)
+    with pytest.raises(BadFraming):
+        _read_pdu(Bytes(struct.pack(">LLLL", MAX_PDU + 1, 5, 0, 1)))
+    assert issubclass(BadFraming, smpplib.exceptions.PDUError)
     with pytest.raises(smpplib.exceptions.ConnectionError):
         _read_pdu(Bytes(pdu(0x00000005, b"")[:10]))
+
+
+def test_malformed_bodies_are_marked_and_the_stream_stays_in_step() -> None:
+    truncated_tlv = DELIVER_HEAD + b"\x04HS 1" + struct.pack(">HH", 0x0424, 50) + b"ab"
+    unterminated = b"\0\x01\x01no-terminator"
+    overrun = DELIVER_HEAD + b"\x50HS 1"  # sm_length 80, 4 octets there
+    stream = Bytes(
+        pdu(0x00000005, truncated_tlv, sequence=1)
+        + pdu(0x00000005, unterminated, sequence=2)
+        + pdu(0x00000005, overrun, sequence=3)
+        + pdu(0x00000111, b"vendor", sequence=4)
+        + pdu(0x00000015, b"", sequence=5)
+    )
+    first, second, third, fourth, fifth = (_read_pdu(stream) for _ in range(5))
+    assert (first.sequence, first.malformed) == (1, 0xC0)  # ESME_RINVOPTPARSTREAM
+    assert first.message_payload is None  # never a half-read payload in place of the text
+    assert (second.sequence, second.malformed) == (2, 0x02)  # ESME_RINVCMDLEN
+    assert (third.sequence, third.malformed) == (3, 0x02)
+    assert (fourth.command, fourth.command_id, fourth.malformed) == ("command 0x111", 0x111, 0)
+    assert (fifth.command, fifth.sequence) == ("enquire_link", 5)
+    assert stream.data == b""
+
+
+def test_sender_type_of_number_is_read() -> None:
+    body = b"\0" + b"\x05\x00" + b"Viettel\0" + DELIVER_HEAD[15:] + b"\x02hi"
+    got = _read_pdu(Bytes(pdu(0x00000005, body)))
+    assert (got.source_ton, got.source_addr, got.short_message) == (5, b"Viettel", b"hi")
