@@ -23,3 +23,13 @@ def to_msisdn(raw: str) -> str:
 
 def to_e164(msisdn: str) -> str:
     return "+" + msisdn if msisdn.isdigit() else msisdn
+
+
+TON_ALPHANUMERIC = 5  # SMPP 3.4 §5.2.5
+
+
+def is_phone_number(msisdn: str, ton: int = 1) -> bool:
+    """Whether a sender can be answered: a full phone number, not an alphanumeric
+    sender ("Viettel", TON 5), a short code (9029) or an empty address. Replies to
+    those would go nowhere, or to another machine that may answer back."""
+    return ton != TON_ALPHANUMERIC and msisdn.isdigit() and 9 <= len(msisdn) <= 15

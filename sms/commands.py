@@ -4,14 +4,17 @@ Accepted (case, diacritics, NFC/NFD, full-width forms, extra spaces and
 punctuation after the keyword do not matter):
 
     HS <code> [<secret>]        also HOSO, HO SO, TRACUU, TRA CUU, TC, MHS;
-    <code> [<secret>]           a bare code is a lookup too
+    <code> [<secret>]           a bare code is a lookup too; filler words
+                                ("HS so", "ma so") and quotes are skipped, the
+                                secret may follow "MK", "mã bí mật" or a comma
+    HS <YYMMDD-sequence>        no agency: a Keyed lookup (like keypad digits)
     TT <procedure code>         also THUTUC, THU TUC: procedure guidance
     HD | HELP | ? | HUONG DAN   the syntax
     TU CHOI | HUY | STOP | TAT  no more reminders to this number (opt-out)
     DK | DANG KY | BAT | START  reminders again (opt-in; DK = "đăng ký", subscribe)
 
-Codes are validated by lookup.codes, whose separators may be missing or
-replaced (spaces for dashes, no dots). Pure: never raises on any text, no I/O.
+Codes are found by lookup.codes.extract_code, whose separators may be missing
+or replaced (spaces for dashes, no dots). Pure: never raises on any text, no I/O.
 """
 
 from __future__ import annotations
@@ -20,14 +23,23 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from lookup.codes import InvalidCode, Reason, find_code, lookup_key, parse_code
+from lookup.codes import InvalidCode, QueryKind, Reason, extract_code, find_code
 
 MAX_TEXT = 480  # longer input is cut: three concatenated parts is plenty for a command
 
 
 @dataclass(frozen=True, slots=True)
 class Lookup:
-    code: str  # as typed (cleaned); lookup.codes accepts every spelling
+    code: str  # canonical code, or the compact key when separators are missing
+    secret: str | None = None
+    more_codes: bool = False  # the message held another code (only the first is looked up)
+
+
+@dataclass(frozen=True, slots=True)
+class Keyed:
+    """A date and sequence without the agency ("HS 241129-0001"): keypad digits."""
+
+    digits: str  # YYMMDD + sequence, for DossierLookup.by_keypad_digits
     secret: str | None = None
 
 
@@ -64,7 +76,7 @@ class Unrecognised:
     text: str
 
 
-Command = Lookup | Guidance | Help | OptOut | OptIn | BadCode | Unrecognised
+Command = Lookup | Keyed | Guidance | Help | OptOut | OptIn | BadCode | Unrecognised
 
 _LOOKUP = r"TRA\s*CUU|HO\s*SO|HOSO|HS|TC|MHS|MA\s*HS|MA\s*HO\s*SO"
 _KEYWORDS = re.compile(
@@ -123,44 +135,58 @@ def parse(text: str) -> Command:
     return Help()
 
 
-# A strict parse failing for one of these reasons may still be a code whose separators
-# were dropped or replaced ("00000018H262411290001"): lookup.codes.lookup_key decides.
-_SEPARATOR_TROUBLE = (Reason.MISSING_PART, Reason.EXTRA_PART, Reason.BAD_CHARACTER)
+# Words that introduce the secret after the code (folded): MK, mật khẩu, mã bí mật, PIN.
+_SECRET_WORD = re.compile(
+    r"^(?:MK|MBM|MAT\s*KHAU|MA\s*BI\s*MAT|BI\s*MAT|MA\s*PIN|PIN|PASS(?:WORD)?)"
+    r"(?![A-Z0-9])[\s:;,.=#\-]*"
+)
+# A comma or semicolon straight after a code's sequence separates the secret:
+# "HS 000.00.18.H26-241129-0001,739204".
+_GLUED_SECRET = re.compile(r"(-[0-9OIL]{1,6})[,;]+(?=[0-9A-Za-z])")
 
 
-def _code_and_secret(rest: str) -> tuple[str, str | None] | InvalidCode:
-    """The code (and a trailing secret) in `rest`, or why there is none.
+def _code_and_secret(rest: str) -> Lookup | Keyed | InvalidCode:
+    """The code in `rest` (lookup.codes.extract_code), the secret after it, or why none.
 
-    Order: a well-formed code (with or without a secret), a well-formed code inside
-    a sentence, then a code with missing separators. A code with a wrong date or
-    sequence keeps that reason, so the citizen is told which part to check.
+    A code with a wrong date or sequence keeps that reason, so the citizen is told
+    which part to check.
     """
-    tokens = rest.split()
-    head = " ".join(tokens[:-1]).strip(_END_PUNCT)
-    secret = tokens[-1].strip(_END_PUNCT) if len(tokens) > 1 else ""
-    with_secret = bool(head) and _SECRET.fullmatch(secret) is not None
     try:
-        return parse_code(rest).text, None
+        found = extract_code(_GLUED_SECRET.sub(r"\1 ", rest))
     except InvalidCode as exc:
-        first = exc
-    if with_secret:
-        try:
-            return parse_code(head).text, secret
-        except InvalidCode:
-            pass
-    embedded = find_code(rest)
-    if embedded is not None:
-        return embedded.text, None
-    if first.reason not in _SEPARATOR_TROUBLE:
-        return first
-    for candidate, extra in ((rest, None), (head, secret if with_secret else None)):
-        if candidate and (candidate == rest or with_secret):
-            try:
-                lookup_key(candidate)
-                return candidate, extra
-            except InvalidCode:
-                continue
-    return first
+        return exc
+    secret, more = _after_code(found.rest)
+    if found.kind is QueryKind.DATE_SEQUENCE:
+        return Keyed(found.query, secret)
+    return Lookup(found.query, secret, more)
+
+
+def _after_code(after: str) -> tuple[str | None, bool]:
+    """(secret, another code follows) from the text after the code.
+
+    A secret is one token of 3-12 letters or digits: after a secret word (MK 739204)
+    anything of that shape, else it must hold a digit, so "Cam on" or "Thanks" is not
+    a wrong secret. "HS <code> 45" has no secret: the code alone is looked up.
+    """
+    after = after.strip(_END_PUNCT)
+    if not after:
+        return None, False
+    try:
+        another = extract_code(after).kind is QueryKind.CODE
+    except InvalidCode:
+        another = False
+    if another or find_code(after) is not None:
+        return None, True
+    folded = "".join(_fold_char(ch) for ch in after)
+    word = _SECRET_WORD.match(folded)
+    candidate = after[word.end() :] if word else after
+    tokens = candidate.split()
+    if len(tokens) != 1:
+        return None, False
+    token = tokens[0].strip(_END_PUNCT)
+    if _SECRET.fullmatch(token) and (word or any(ch.isdigit() for ch in token)):
+        return token, False
+    return None, False
 
 
 def _lookup(rest: str) -> Command:
@@ -169,13 +195,12 @@ def _lookup(rest: str) -> Command:
     found = _code_and_secret(rest)
     if isinstance(found, InvalidCode):
         return BadCode(found.reason, rest)
-    code, secret = found
-    return Lookup(code, secret)
+    return found
 
 
 def _bare(clean: str) -> Command:
     text = clean.strip(_END_PUNCT)
     found = _code_and_secret(text) if text else InvalidCode(Reason.EMPTY, "")
     if not isinstance(found, InvalidCode):
-        return Lookup(*found)
+        return found
     return Unrecognised(text)

@@ -25,6 +25,7 @@ from gateway.logs import mask_msisdn
 from gateway.settings import Settings
 from lookup.port import DossierLookup
 from prompts.catalog import Catalog, load_catalog
+from sms.address import is_phone_number
 from sms.link import SmppLink
 from sms.outbox import Outbox, migrate_file
 from sms.replies import ReplyContext
@@ -130,6 +131,12 @@ class SmsPump:
         handled = 0
         while batch := outbox.pending_inbound(100):
             for inbound in batch:
+                if not is_phone_number(inbound.msisdn, inbound.ton):
+                    # Stored (the SMSC got its ESME_ROK), never answered.
+                    with outbox.transaction():
+                        outbox.mark_handled(inbound.id)
+                    log.info("sms from a non-phone sender stored, not answered")
+                    continue
                 today = datetime.fromtimestamp(now, self.settings.zone).date()
                 ctx = reply_context(self.settings, self.catalog, today)
                 reply = await answer(

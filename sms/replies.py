@@ -18,11 +18,12 @@ from messages import compose, render
 from messages.parts import FreeText, Message, Phrase, Punct
 from messages.pieces import Office
 from prompts.catalog import Catalog
-from sms.codec import DC_GSM, DC_UCS2, PER_PART, choose_coding, split_text
+from sms.codec import DC_GSM, DC_UCS2, PER_PART, choose_coding, part_count, split_text
 
 KEYWORD = "HS"
 OPT_IN_KEYWORD = "DK"
 EXAMPLE_CODE = "000.00.18.H26-241129-0001"
+MAX_LISTED_CODES = 3  # several dossiers for one date and sequence: at most this many named
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,33 @@ def full_reply(view: FullView, ctx: ReplyContext, *, fee: str = "") -> str:
 def secret_wrong_reply(view: PublicView, ctx: ReplyContext, *, fee: str = "") -> str:
     message = compose.status_answer(view, ctx.today, office=ctx.office, compact=True, fee=fee)
     return render_text((Phrase("sms_secret_wrong"), *message), ctx)
+
+
+def secret_locked_reply(ctx: ReplyContext) -> str:
+    """Wrong secret while secret checks are locked: no status, contact the office."""
+    return render_text((Phrase("sms_secret_locked"),), ctx)
+
+
+def with_one_code_note(text: str, ctx: ReplyContext) -> str:
+    """The answer to the first code, plus "one code per message" if it still fits one
+    segment (an extra segment costs the office more than the note is worth)."""
+    note = render_text((Phrase("sms_one_code_only"),), ctx)
+    both = f"{text} {note}"
+    return both if part_count(both, accents=ctx.accents) == 1 else text
+
+
+def several_reply(codes: list[str], ctx: ReplyContext) -> str:
+    """A date and sequence that several dossiers share: their codes (public), then ask
+    for the full code. Codes only: no status or name of a dossier that may not be theirs."""
+    if len(codes) > MAX_LISTED_CODES:
+        return render_text((Phrase("sms_send_full_code"),), ctx)
+    message: Message = (
+        Phrase("sms_several_match"),
+        FreeText(", ".join(codes)),
+        Punct("."),
+        Phrase("sms_send_full_code"),
+    )
+    return render_text(message, ctx)
 
 
 def not_found_reply(code: str, ctx: ReplyContext) -> str:

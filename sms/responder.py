@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from gateway.logs import mask_msisdn
 from lookup.codes import InvalidCode
 from lookup.model import PublicView, Status
-from lookup.port import DossierLookup, LookupUnavailable, Proof
+from lookup.port import DossierLookup, LookupUnavailable, Proof, SecretGuard
 from sms import commands, replies
 from sms.address import to_e164
 from sms.outbox import Outbox
@@ -45,26 +45,20 @@ async def answer(
 ) -> Answer:
     """The reply to one SMS. `record=False` (the CLI preview) changes no stored state.
 
-    The caller commits the outbox transaction (rate-limit log, opt-out) together
-    with the reply it queues.
+    Every reply counts against the sender's hourly and daily limit, whatever it
+    answers (help and "not understood" included): two auto-responders texting each
+    other stop after a few messages. An opt-out or opt-in is honoured even when the
+    limit silences its confirmation. The caller commits the outbox transaction
+    (rate-limit log, opt-out) together with the reply it queues.
     """
     command = commands.parse(body)
-    match command:
-        case commands.Help():
-            return Answer(replies.help_reply(ctx), command)
-        case commands.Unrecognised():
-            return Answer(replies.unrecognised_reply(ctx), command)
-        case commands.OptOut():
-            if record:
-                outbox.set_opt_out(msisdn, True, now)
-                outbox.cancel_queued_to(msisdn, "reminder", "opted out", now)
-            return Answer(replies.opted_out_reply(ctx), command)
-        case commands.OptIn():
-            if record:
-                outbox.set_opt_out(msisdn, False, now)
-            return Answer(replies.opted_in_reply(ctx), command)
+    if record and isinstance(command, commands.OptOut):
+        outbox.set_opt_out(msisdn, True, now)
+        outbox.cancel_queued_to(msisdn, "reminder", "opted out", now)
+    elif record and isinstance(command, commands.OptIn):
+        outbox.set_opt_out(msisdn, False, now)
     if _over_limit(outbox, msisdn, settings, now):
-        log.info("sms lookup refused for %s: rate limit", mask_msisdn(msisdn))
+        log.info("sms reply refused for %s: rate limit", mask_msisdn(msisdn))
         # One refusal an hour per number: an enumerating sender must not make the
         # office pay for a reply to each of its messages.
         key = f"refused:{msisdn}"
@@ -74,18 +68,38 @@ async def answer(
         if record:
             outbox.set_state(key, repr(now))
         return Answer(replies.rate_limited_reply(ctx), command, refused=True)
-    try:
-        text = await _lookup_reply(command, msisdn, lookup, ctx)
-    except InvalidCode as exc:  # the adapter is stricter than the parser: still a clear answer
-        text = replies.invalid_code_reply(exc.reason, ctx)
-    except LookupUnavailable:
-        log.warning("lookup unavailable while answering %s", mask_msisdn(msisdn))
-        return Answer(replies.busy_reply(ctx), command)  # not counted: the citizen may retry
+    match command:
+        case commands.Help():
+            text = replies.help_reply(ctx)
+        case commands.Unrecognised():
+            # "Not understood" once per QUIET_S per number: the syntax has been sent;
+            # an auto-responder answering our answer gets silence.
+            key = f"quiet:{msisdn}"
+            if now - float(outbox.get_state(key, "0") or 0) < QUIET_S:
+                return Answer("", command, refused=True)
+            if record:
+                outbox.set_state(key, repr(now))
+            text = replies.unrecognised_reply(ctx)
+        case commands.OptOut():
+            text = replies.opted_out_reply(ctx)
+        case commands.OptIn():
+            text = replies.opted_in_reply(ctx)
+        case _:
+            try:
+                text = await _lookup_reply(command, msisdn, lookup, ctx)
+            except InvalidCode as exc:  # the adapter is stricter than the parser
+                text = replies.invalid_code_reply(exc.reason, ctx)
+            except LookupUnavailable:
+                log.warning("lookup unavailable while answering %s", mask_msisdn(msisdn))
+                return Answer(replies.busy_reply(ctx), command)  # not counted: may retry
     if record:
         # Written only after the lookup: an open write transaction held across an await
         # would block every other writer of the shared SQLite file (the lookup's own).
         outbox.log_lookup(msisdn, now)
     return Answer(text, command)
+
+
+QUIET_S = 600.0
 
 
 def _over_limit(outbox: Outbox, msisdn: str, settings: SmsSettings, now: float) -> bool:
@@ -105,18 +119,36 @@ async def _lookup_reply(
             if procedure is None:
                 return replies.procedure_not_found_reply(code, ctx)
             return replies.guidance_reply(procedure, ctx)
-        case commands.Lookup(code=code, secret=secret):
+        case commands.Lookup(code=code, secret=secret, more_codes=more):
             view = await lookup.by_code(code)
             if view is None:
-                return replies.not_found_reply(code, ctx)
-            fee = await _fee(view, lookup)
-            full = await lookup.full(code, Proof(phone=to_e164(msisdn), secret=secret))
-            if full is not None:
-                return replies.full_reply(full, ctx, fee=fee)
-            if secret:
-                return replies.secret_wrong_reply(view, ctx, fee=fee)
-            return replies.status_reply(view, ctx, fee=fee)
+                text = replies.not_found_reply(code, ctx)
+            else:
+                text = await _dossier_reply(view, secret, msisdn, lookup, ctx)
+            return replies.with_one_code_note(text, ctx) if more else text
+        case commands.Keyed(digits=digits, secret=secret):
+            views = await lookup.by_keypad_digits(digits)
+            if not views:
+                return replies.not_found_reply(f"{digits[:6]}-{digits[6:]}", ctx)
+            if len(views) > 1:
+                return replies.several_reply(sorted(v.code for v in views), ctx)
+            return await _dossier_reply(views[0], secret, msisdn, lookup, ctx)
     return replies.unrecognised_reply(ctx)
+
+
+async def _dossier_reply(
+    view: PublicView, secret: str | None, msisdn: str, lookup: DossierLookup, ctx: ReplyContext
+) -> str:
+    """Full answer with a second factor (own phone or secret), else the public one."""
+    fee = await _fee(view, lookup)
+    full = await lookup.full(view.code, Proof(phone=to_e164(msisdn), secret=secret))
+    if full is not None:
+        return replies.full_reply(full, ctx, fee=fee)
+    if secret:
+        if isinstance(lookup, SecretGuard) and await lookup.secret_locked(view.code):
+            return replies.secret_locked_reply(ctx)
+        return replies.secret_wrong_reply(view, ctx, fee=fee)
+    return replies.status_reply(view, ctx, fee=fee)
 
 
 async def _fee(view: PublicView, lookup: DossierLookup) -> str:

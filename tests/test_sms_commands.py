@@ -13,6 +13,7 @@ from sms.commands import (
     BadCode,
     Guidance,
     Help,
+    Keyed,
     Lookup,
     OptIn,
     OptOut,
@@ -119,7 +120,7 @@ def test_code_inside_a_sentence() -> None:
     assert parse(f"Cho toi hoi ho so {CODE} da xong chua") == Lookup(CODE)
 
 
-COMMANDS = (Lookup, Guidance, Help, OptOut, OptIn, BadCode, Unrecognised)
+COMMANDS = (Lookup, Keyed, Guidance, Help, OptOut, OptIn, BadCode, Unrecognised)
 
 
 @given(st.text(max_size=600))
@@ -136,3 +137,39 @@ def test_keyword_punctuation_variants(keyword: str, gap: str, end: str) -> None:
     text = f"{keyword}{gap if keyword else ''}{CODE}{end}"
     command = parse(text)
     assert isinstance(command, Lookup), (text, command)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # QA H2: filler words and quotes around the code
+        (f"HS so {CODE}", Lookup(CODE)),
+        (f"HS ma {CODE}", Lookup(CODE)),
+        (f"Tra cuu ho so so {CODE}", Lookup(CODE)),
+        (f"Tra cứu hs số {CODE}", Lookup(CODE)),
+        (f"hs ma so {CODE} 739204", Lookup(CODE, "739204")),
+        (f'HS "{CODE}"', Lookup(CODE)),
+        (f"HS «{CODE}» 739204", Lookup(CODE, "739204")),
+        # L3: how citizens mark the secret
+        (f"HS {CODE} MK 739204", Lookup(CODE, "739204")),
+        (f"HS {CODE} mk: ab12", Lookup(CODE, "ab12")),
+        (f"HS {CODE} mã bí mật 739204", Lookup(CODE, "739204")),
+        (f"HS {CODE} mat khau 739204", Lookup(CODE, "739204")),
+        (f"HS {CODE},739204", Lookup(CODE, "739204")),
+        (f"HS {CODE}; 739204", Lookup(CODE, "739204")),
+        # ... and what is not a secret: the code alone is looked up
+        (f"HS {CODE} 45", Lookup(CODE)),
+        (f"HS {CODE} Cam on!", Lookup(CODE)),
+        (f"HS {CODE} thanks", Lookup(CODE)),
+        (f"HS {CODE} Nguyen Van A", Lookup(CODE)),
+        # L4: two codes, the first is looked up
+        (f"HS {CODE} 000.00.18.H26-241129-0002", Lookup(CODE, None, more_codes=True)),
+        (f"{CODE}, 000.00.18.H26-241129-0002", Lookup(CODE, None, more_codes=True)),
+        # L2: no agency, a keypad-style lookup
+        ("HS 241129-0001", Keyed("2411290001")),
+        ("HS 2411290001", Keyed("2411290001")),
+        ("HS 241129 0001 739204", Keyed("2411290001", "739204")),
+    ],
+)
+def test_extract_code_spellings(text: str, expected: object) -> None:
+    assert parse(text) == expected

@@ -239,3 +239,29 @@ async def test_latin1_default_alphabet_both_ways(tmp_path: Path) -> None:
     assert (first.data_coding, first.short_message) == (0, b"a@b_c$ d")
     assert inbound(world) == [(STRANGER, f"HS_{CODE}")]
     assert smsc.record.submits[1].short_message == PUBLIC_READY.encode("latin-1")
+
+
+async def test_non_phone_senders_are_stored_not_answered(tmp_path: Path) -> None:
+    from smpp.pdu import pdu_types as pt
+
+    async with sms_world(tmp_path) as world:
+        smsc = world.smsc
+        statuses = [
+            await smsc.deliver("Viettel", f"HS {CODE}"),  # alphanumeric sender
+            await smsc.deliver("9029", f"HS {CODE}"),  # a short code
+            await smsc.deliver("", f"HS {CODE}"),  # no address at all (L9)
+            await smsc.deliver(  # digits, but declared alphanumeric (TON 5)
+                "84987000333", f"HS {CODE}", source_addr_ton=pt.AddrTon.ALPHANUMERIC
+            ),
+            await smsc.deliver(STRANGER, f"HS {CODE}"),  # a citizen: answered
+        ]
+        await smsc.wait_submits(1)
+        await until(world, lambda w: len(inbound(w)) == 5)
+        with sqlite3.connect(world.database) as conn:
+            new = "SELECT COUNT(*) FROM sms_inbound WHERE state = 'new'"
+            await until(world, lambda w: conn.execute(new).fetchone() == (0,))
+            tons = conn.execute("SELECT sender_ton FROM sms_inbound ORDER BY id").fetchall()
+    assert statuses == [0, 0, 0, 0, 0]
+    assert [s.destination for s in smsc.record.submits] == [STRANGER]
+    assert [m for m, _ in inbound(world)] == ["Viettel", "9029", "", "84987000333", STRANGER]
+    assert tons[3] == (5,)

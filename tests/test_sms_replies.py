@@ -51,7 +51,7 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[SqliteLookup, Path]]:
     await lookup.close()
 
 
-async def ask(world: tuple[SqliteLookup, Path], text: str, sender: str = STRANGER,
+async def ask(world: tuple[SqliteLookup, Path], text: str, *, sender: str = STRANGER,
               accents: bool = False, **limits: int) -> str:  # fmt: skip
     lookup, database = world
     outbox = Outbox.open(database)
@@ -124,7 +124,7 @@ async def test_rate_limit_survives_restart(world: tuple[SqliteLookup, Path]) -> 
     )
     assert await ask(world, f"HS {CODE}", **limits) == refusal
     assert await ask(world, "HS 1", **limits) == ""  # refused again: no reply this hour
-    assert await ask(world, "HD", **limits) != refusal  # help is never refused
+    assert await ask(world, "HD", **limits) == ""  # every reply kind counts (QA M5)
     assert await ask(world, f"HS {CODE}", sender=OWNER, **limits) != refusal  # per sender
     # `ask` opens a new connection each time: the count lives in the database.
 
@@ -252,3 +252,57 @@ def test_any_text_gets_a_sendable_reply(tmp_path_factory: pytest.TempPathFactory
         outbox.close()
         loop.run_until_complete(lookup.close())
         loop.close()
+
+
+LOCKED = (
+    "Ma bi mat cua ho so nay da bi khoa do nhap sai nhieu lan. Vui long lien he Bo phan Mot cua."
+)
+WRONG = "Ma bi mat khong dung nen chi hien thi tinh trang ho so. " + READY_PUBLIC
+
+
+async def test_wrong_secrets_until_locked_then_contact_the_office(
+    world: tuple[SqliteLookup, Path],
+) -> None:
+    # SecretPolicy: the 5th wrong secret locks secret checks for this dossier.
+    answers = [await ask(world, f"HS {CODE} MK 11111{i}") for i in range(5)]
+    assert answers == [WRONG] * 4 + [LOCKED]
+    assert await ask(world, f"HS {CODE} 739204") == LOCKED  # even the right one, now
+    assert await ask(world, f"HS {CODE}") == READY_PUBLIC  # without a secret: public
+    assert len(LOCKED) <= 160
+    assert codec.fits_gsm(LOCKED)
+
+
+async def test_secret_spellings_and_non_secrets(world: tuple[SqliteLookup, Path]) -> None:
+    named = "Kinh chao Ong/Ba Nguyen Thi Lan. " + READY_PUBLIC
+    for text in (f"HS {CODE} MK 739204", f"HS {CODE} mã bí mật 739204", f"HS {CODE},739204",
+                 f"hs ma so {CODE} 739204"):  # fmt: skip
+        assert await ask(world, text) == named, text
+    assert await ask(world, f"HS {CODE} 45") == READY_PUBLIC  # never "not found <code> 45"
+
+
+async def test_two_codes_answer_the_first_and_say_so(world: tuple[SqliteLookup, Path]) -> None:
+    text = await ask(world, f"HS {CODE} 000.00.18.H26-241129-0002")
+    assert text == READY_PUBLIC + " Moi tin nhan chi tra cuu duoc mot ma ho so."
+    assert codec.part_count(text, accents=False) == 1
+
+
+async def test_date_and_sequence_without_agency(world: tuple[SqliteLookup, Path]) -> None:
+    # Two demo agencies have a 241129-0001: both codes, nothing else about either.
+    assert await ask(world, "HS 241129-0001") == (
+        "Co nhieu ho so trung ngay va so thu tu nay: 000.00.18.H26-241129-0001,"
+        " 000.00.19.H26-241129-0001. Vui long soan tin voi ma so ho so day du."
+    )
+    assert (await ask(world, "HS 241129-0002")).startswith(
+        "Ho so 000.00.18.H26-241129-0002"
+    )  # one match: its answer
+    assert await ask(world, "HS 241129-0099") == (
+        "Khong tim thay ho so 241129-0099."
+        " Ong/Ba vui long kiem tra lai ma so tren giay hen tra ket qua."
+    )
+
+
+async def test_not_understood_once_then_quiet(world: tuple[SqliteLookup, Path]) -> None:
+    first = await ask(world, "Auto-reply: I am out of office")
+    assert first.startswith("Tin nhan chua dung cu phap.")
+    assert await ask(world, "Auto-reply: I am out of office") == ""  # no ping-pong
+    assert (await ask(world, "HD")).startswith("De tra cuu ho so")  # help still answered
