@@ -34,6 +34,8 @@ from sms.settings import SmppSettings
 
 log = logging.getLogger(__name__)
 
+PRUNE_EVERY_S = 3600.0
+
 
 def reply_context(settings: Settings, catalog: Catalog, today: date) -> ReplyContext:
     return ReplyContext(
@@ -71,6 +73,7 @@ class SmsPump:
         self._inbound = asyncio.Event()
         self.replied = 0
         self.link_restarts = 0
+        self._pruned_at = 0.0  # at the first turn, then every PRUNE_EVERY_S
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
@@ -99,6 +102,8 @@ class SmsPump:
                     pass
                 self._inbound.clear()
                 try:
+                    if self.wall() - self._pruned_at >= PRUNE_EVERY_S:
+                        self.prune()
                     await self.handle_pending()
                 except sqlite3.Error:
                     # The rows stay 'new' and are answered on the next tick.
@@ -106,6 +111,20 @@ class SmsPump:
         finally:
             await asyncio.to_thread(self.link.stop, 10.0)
             self.outbox.close()
+
+    def prune(self) -> tuple[int, int]:
+        """Retention (sms.retention_days): forget old texts and phone numbers."""
+        assert self.outbox is not None
+        now = self.wall()
+        self._pruned_at = now
+        days = self.settings.sms.retention_days
+        if not days:
+            return 0, 0
+        with self.outbox.transaction():
+            inbound, messages = self.outbox.prune(now - days * 86_400.0)
+        if inbound or messages:
+            log.info("sms retention: %d incoming and %d sent messages deleted", inbound, messages)
+        return inbound, messages
 
     def _start_link(self, loop: asyncio.AbstractEventLoop) -> SmppLink:
         link = SmppLink(

@@ -265,3 +265,40 @@ async def test_non_phone_senders_are_stored_not_answered(tmp_path: Path) -> None
     assert [s.destination for s in smsc.record.submits] == [STRANGER]
     assert [m for m, _ in inbound(world)] == ["Viettel", "9029", "", "84987000333", STRANGER]
     assert tons[3] == (5,)
+
+
+async def test_retention_deletes_old_texts_and_numbers(tmp_path: Path) -> None:
+    from sms.outbox import Outbox
+
+    database = tmp_path / "tracuu.sqlite3"  # the file sms_world uses
+    await migrate_file(database)
+    now = time.time()
+    old, recent = now - 91 * 86_400, now - 89 * 86_400
+    outbox = Outbox.open(database)
+    with outbox.transaction():
+        for at, number in ((old, "84900000001"), (recent, "84900000002")):
+            inbound_id = outbox.store_part_or_message(number, f"HS {CODE}", None, at)
+            assert inbound_id is not None
+            outbox.mark_handled(inbound_id)
+            message_id = outbox.enqueue(number, "tra loi", kind="reply", accents=False, now=at)
+            assert message_id is not None
+            outbox.fail(message_id, 1, 0x0B, "rejected", at)
+        outbox.enqueue("84900000003", "cho gui", kind="reminder", accents=False, now=old,
+                       not_before=now + 3600)  # fmt: skip  # still queued: kept
+        outbox.set_state("refused:84900000001", repr(old))
+        outbox.set_opt_out("84900000001", True, old)  # consent is kept
+    outbox.close()
+    async with sms_world(tmp_path, sms={"retention_days": 90}) as world:
+        with sqlite3.connect(world.database) as conn:
+            gone = "SELECT COUNT(*) FROM sms_inbound WHERE msisdn = '84900000001'"
+            await until(world, lambda w: conn.execute(gone).fetchone() == (0,))
+            messages = conn.execute("SELECT msisdn, state FROM sms_message ORDER BY id").fetchall()
+            parts = conn.execute("SELECT COUNT(*) FROM sms_part").fetchone()
+            kept_inbound = conn.execute("SELECT msisdn FROM sms_inbound").fetchall()
+            state = conn.execute("SELECT key FROM sms_state WHERE key LIKE 'refused:%'").fetchall()
+            optout = conn.execute("SELECT msisdn FROM sms_optout").fetchall()
+    assert messages == [("84900000002", "failed"), ("84900000003", "queued")]
+    assert parts == (2,)
+    assert kept_inbound == [("84900000002",)]
+    assert state == []
+    assert optout == [("84900000001",)]
