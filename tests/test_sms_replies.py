@@ -115,17 +115,16 @@ async def test_accented_reply_is_nfc_ucs2(world: tuple[SqliteLookup, Path]) -> N
 
 
 async def test_rate_limit_survives_restart(world: tuple[SqliteLookup, Path]) -> None:
-    limits = {"lookups_per_hour": 3}
     for _ in range(3):
-        assert await ask(world, f"HS {CODE}", **limits) == READY_PUBLIC
+        assert await ask(world, f"HS {CODE}", lookups_per_hour=3) == READY_PUBLIC
     refusal = (
         "So dien thoai nay da tra cuu qua nhieu lan."
         " Vui long thu lai sau hoac lien he Bo phan Mot cua."
     )
-    assert await ask(world, f"HS {CODE}", **limits) == refusal
-    assert await ask(world, "HS 1", **limits) == ""  # refused again: no reply this hour
-    assert await ask(world, "HD", **limits) == ""  # every reply kind counts (QA M5)
-    assert await ask(world, f"HS {CODE}", sender=OWNER, **limits) != refusal  # per sender
+    assert await ask(world, f"HS {CODE}", lookups_per_hour=3) == refusal
+    assert await ask(world, "HS 1", lookups_per_hour=3) == ""  # refused again: no reply this hour
+    assert await ask(world, "HD", lookups_per_hour=3) == ""  # every reply kind counts (QA M5)
+    assert await ask(world, f"HS {CODE}", sender=OWNER, lookups_per_hour=3) != refusal  # per sender
     # `ask` opens a new connection each time: the count lives in the database.
 
 
