@@ -31,7 +31,7 @@ from ivr.store import IvrStore
 from lookup.codes import InvalidCode
 from lookup.model import PublicView
 from lookup.phones import normalise_phone
-from lookup.port import DossierLookup, LookupUnavailable, Proof
+from lookup.port import DossierLookup, LookupUnavailable, Proof, SecretGuard
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,8 @@ class CallDeps:
 
 
 @runtime_checkable
-class _SecretGuard(Protocol):
-    """lookup.port.SecretGuard: adapters that count wrong secrets and lock them."""
+class _LockReporter(Protocol):
+    """The part of lookup.port.SecretGuard that says whether a dossier is locked."""
 
     async def secret_locked(self, code: str) -> bool: ...
 
@@ -303,22 +303,38 @@ class InboundCall:
         raise ValueError(f"not a lookup: {action!r}")
 
     async def _mine(self, secret: str) -> flow.Event:
+        """Option 3: the dossiers caller ID finds, read out only as far as the secret proves.
+
+        Caller ID found the dossiers; the keyed secret alone must prove them.
+        Proof(phone=...) would pass on caller ID by itself (lookup.sqlite.proves), and
+        caller ID is trivially spoofed, so it is deliberately left out here.
+
+        A SecretGuard checks the secret against all of them as ONE attempt (full_any):
+        the receipt PIN of one dossier counts no failure on the caller's others, and a
+        wrong secret counts one failure on each. Other adapters get one full() per
+        dossier. Either way only the dossiers the secret proves are read out, not every
+        dossier of the number: a receipt PIN proves one dossier, not a person, and a
+        number is often shared (a family, a relative or a service that filed for
+        someone). The last ID digits, which the prompt offers first, prove all of one
+        person's dossiers at once.
+        """
         if self.caller is None:
             return flow.MineRefused()
         lookup = self.deps.lookup
-        # Caller ID found the dossiers; the keyed secret alone must prove each one.
-        # Proof(phone=...) would pass on caller ID by itself (lookup.sqlite.proves), and
-        # caller ID is trivially spoofed, so it is deliberately left out here.
-        proof = Proof(secret=secret)
-        verified = []
         ours = self._ours(await lookup.by_phone(self.caller))
-        for view in ours:
-            if await lookup.full(view.code, proof) is not None:
-                verified.append(view)
+        verified: list[PublicView] = []
+        if isinstance(lookup, SecretGuard):
+            proven = {f.public.code for f in await lookup.full_any([v.code for v in ours], secret)}
+            verified = [v for v in ours if v.code in proven]
+        else:
+            proof = Proof(secret=secret)
+            for view in ours:
+                if await lookup.full(view.code, proof) is not None:
+                    verified.append(view)
         if not verified:
-            # Each wrong secret counts on every dossier checked; once they are locked even
-            # the right one fails, so the caller is told to contact the office instead.
-            if isinstance(lookup, _SecretGuard):
+            # Once a dossier is locked even its right secret fails, so the caller is told
+            # to contact the office rather than try again (and count on the others).
+            if isinstance(lookup, _LockReporter):
                 for view in ours:
                     if await lookup.secret_locked(view.code):
                         log.info("call %s: secret checks locked", self.uniqueid)

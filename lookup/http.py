@@ -17,8 +17,8 @@ and an agency typed with O for 0 is asked in the configured spelling. Compact
 keys (separators missing) cannot be asked remotely: InvalidCode.
 
 Second factor: no secret is ever fetched, so secrets never prove here, and
-nothing is counted or locked (secret_locked() is always False); only the
-registered phone proves.
+nothing is counted or locked (secret_locked() is always False, full_any()
+always empty); only the registered phone proves.
 
 What a remote system cannot do here: search by phone and list changes; those
 raise LookupUnavailable rather than pretend there is nothing. Procedures are
@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, tzinfo
 from typing import Any
 from urllib.parse import quote
@@ -128,6 +128,16 @@ class HttpLookup:
         if dossier is None or not proves_phone(dossier, proof.phone):
             return None
         return dossier.full()
+
+    async def full_any(self, codes: Sequence[str], secret: str) -> list[FullView]:
+        """Nothing: receipt PINs and ID numbers are never fetched, so no secret proves.
+
+        Nothing is fetched or counted either (no lockout here; see secret_locked).
+        A non-code raises the same InvalidCode as by_code.
+        """
+        for code in codes:
+            self._remote_code(code)
+        return []
 
     async def secret_locked(self, code: str) -> bool:
         """Never: this backend checks no secrets, so it counts none."""

@@ -10,12 +10,24 @@ DossierLookup adapters `secret_locked(code)` to tell the citizen to contact
 the office. A correct secret clears the count. Proof by the registered phone
 is not a secret and is never locked.
 
+One secret may be checked against several dossiers at once (a caller's
+"your dossiers", where caller ID found them and the secret must prove the
+caller): that is one attempt, settled by `attempt_many`. If it proves any
+unlocked dossier, those are proven and cleared and the others are left
+alone (a citizen keying the PIN of dossier A is no guesser at B); if it
+proves none, every unlocked dossier checked counts one failure, since the
+guess was aimed at all of them.
+
 Pure: no I/O, no clock (callers pass `now`, epoch seconds).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+Key = TypeVar("Key")
 
 DAY_S = 24 * 3600.0
 
@@ -60,3 +72,36 @@ def after_failure(failures: Failures | None, now: float, policy: SecretPolicy) -
         count, first_at = failures.count + 1, failures.first_at
     locked_until = now + policy.lockout_s if count >= policy.max_failures else 0.0
     return Failures(count, first_at, locked_until)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt(Generic[Key]):
+    """One secret checked against several dossiers: what it proved, what to store."""
+
+    proven: frozenset[Key]
+    # The records to write: None clears a dossier's count, Failures replaces it.
+    changes: Mapping[Key, Failures | None]
+
+
+def attempt_many(
+    prior: Mapping[Key, Failures | None],
+    proves: Callable[[Key], bool],
+    now: float,
+    policy: SecretPolicy,
+) -> Attempt[Key]:
+    """Settle one secret checked against every dossier in `prior` as ONE attempt.
+
+    Locked dossiers are skipped: never checked, never changed. `proves` runs on
+    every unlocked dossier, not stopping at the first match (every proven one
+    is wanted). Some proven: their counts are cleared, the others are left
+    unchanged. None proven: every unlocked dossier counts one failure. With a
+    single dossier this is exactly the rule `full` applies.
+    """
+    unlocked = [key for key, failures in prior.items() if not is_locked(failures, now)]
+    proven = frozenset([key for key in unlocked if proves(key)])
+    changes: dict[Key, Failures | None]
+    if proven:
+        changes = dict.fromkeys(proven)
+    else:
+        changes = {key: after_failure(prior[key], now, policy) for key in unlocked}
+    return Attempt(proven, changes)

@@ -10,6 +10,7 @@ ValueError whose `reason` says why; callers map the reason to Vietnamese.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -64,7 +65,8 @@ class SecretGuard(Protocol):
     """Adapters that count wrong secrets (SQLite, PostgreSQL; HTTP: never locked).
 
     Not part of DossierLookup, so existing fakes keep type-checking; callers ask
-    `isinstance(lookup, SecretGuard)` before telling a citizen to contact the office.
+    `isinstance(lookup, SecretGuard)` before telling a citizen to contact the office,
+    or before checking one secret against several dossiers (full_any).
     """
 
     async def secret_locked(self, code: str) -> bool:
@@ -72,5 +74,23 @@ class SecretGuard(Protocol):
 
         full() then answers None even for the right secret (like a wrong one);
         a registered phone still proves. False for an unknown code.
+        """
+        ...
+
+    async def full_any(self, codes: Sequence[str], secret: str) -> list[FullView]:
+        """Check ONE secret against several dossiers as ONE attempt (lookup/lockout.py).
+
+        For a caller who proves themselves once for all the dossiers their
+        number found. Locked dossiers are skipped (never proven, never counted).
+        If the secret proves at least one, the full views of those it proves
+        come back, in the order of `codes`, their counts are cleared, and
+        nothing is counted on the others: the PIN of dossier A is no wrong
+        guess at dossier B. If it proves none, each unlocked dossier counts
+        exactly one failure, as the guess was aimed at all of them. Concurrent
+        attempts are all counted. Unknown codes are ignored.
+
+        A secret only, no Proof: the registered phone is deliberately not a
+        proof here (callers use this where caller ID found the dossiers, and
+        caller ID is spoofable), and a phone proof would not be counted anyway.
         """
         ...

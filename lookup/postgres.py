@@ -7,8 +7,9 @@ transaction-level advisory lock, so change_seq values commit in order and
 changed_since() never skips a change that commits late.
 Driver errors and slow answers become LookupUnavailable. Wrong secrets are
 counted in secret_failure (lookup/lockout.py): the check and the count run in
-one transaction holding the dossier's row lock, so concurrent guesses from any
-process are all counted.
+one transaction holding the dossier's advisory lock, so concurrent guesses
+from any process are all counted; one secret checked against several
+dossiers (full_any) holds all their locks, taken in one order.
 
 Upserts go one row at a time (RETURNING id decides whether the phones need
 rewriting): right for daily imports of thousands of dossiers, not tuned or
@@ -18,6 +19,8 @@ benchmarked for million-row bulk loads (the SQLite writer is).
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -27,7 +30,7 @@ from typing import Any
 import asyncpg
 
 from lookup.codes import agency_spellings, code_query, compact_key, parse_keypad
-from lookup.lockout import DEFAULT_POLICY, Failures, SecretPolicy, after_failure, is_locked
+from lookup.lockout import DEFAULT_POLICY, Failures, SecretPolicy, attempt_many, is_locked
 from lookup.model import Changes, Dossier, FullView, Procedure, PublicView, Status
 from lookup.phones import normalise_phone
 from lookup.port import LookupUnavailable, Proof
@@ -43,6 +46,9 @@ from lookup.sqlite import (
 
 COMPONENT = "lookup"
 WRITE_LOCK = 0x7472_6163  # advisory lock id ("trac"): one dossier writer at a time
+# Advisory lock class ("secr") of secret_failure: (SECRET_LOCKS, _secret_lock(code_key)).
+# Two-int locks never meet WRITE_LOCK, a one-bigint lock.
+SECRET_LOCKS = 0x7365_6372
 STEPS = (
     """
     CREATE TABLE dossier (
@@ -283,6 +289,40 @@ class PostgresLookup:
             raise LookupUnavailable(f"dossier database slower than {self._timeout_s} s") from exc
         return dossier.full() if right else None
 
+    async def full_any(self, codes: Sequence[str], secret: str) -> list[FullView]:
+        """The full views of those `codes` that one secret proves, as ONE attempt.
+
+        lookup.port.SecretGuard.full_any, in one transaction holding the
+        advisory locks of every dossier checked. Unknown codes are ignored.
+        """
+        secret = secret.strip()
+        if not secret:
+            return []
+        dossiers: dict[str, Dossier] = {}
+        for code in codes:
+            dossier = await self._find(code)
+            if dossier is not None:  # two spellings of one dossier are one dossier
+                dossiers.setdefault(compact_key(dossier.code), dossier)
+        if not dossiers:
+            return []
+        now, policy = self._clock(), self._policy
+        checks = {
+            key: functools.partial(proves_secret, dossier, secret, policy.min_id_digits)
+            for key, dossier in dossiers.items()
+        }
+        try:
+            async with (
+                asyncio.timeout(self._timeout_s),
+                self._pool.acquire() as conn,
+                conn.transaction(),
+            ):
+                proven = await _count_shared_secret(conn, checks, now, policy)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise LookupUnavailable(f"dossier database error: {exc}") from exc
+        except TimeoutError as exc:
+            raise LookupUnavailable(f"dossier database slower than {self._timeout_s} s") from exc
+        return [dossier.full() for key, dossier in dossiers.items() if key in proven]
+
     async def secret_locked(self, code: str) -> bool:
         dossier = await self._find(code)
         if dossier is None:
@@ -369,35 +409,63 @@ class PostgresLookup:
 async def _count_secret(
     conn: asyncpg.Connection, key: str, now: float, policy: SecretPolicy, check: Callable[[], bool]
 ) -> bool:
-    """Check a secret unless locked, and count it; inside the caller's transaction.
+    """Check a secret unless locked, and count it; inside the caller's transaction."""
+    return key in await _count_shared_secret(conn, {key: check}, now, policy)
 
-    The row is created first so that FOR UPDATE has something to lock: two
-    guesses at one dossier wait for each other, and both are counted.
+
+async def _count_shared_secret(
+    conn: asyncpg.Connection,
+    checks: Mapping[str, Callable[[], bool]],
+    now: float,
+    policy: SecretPolicy,
+) -> frozenset[str]:
+    """Check one secret against several dossiers (by code_key) as one attempt.
+
+    Inside the caller's transaction; lookup.lockout.attempt_many decides. Every
+    writer of secret_failure first takes a transaction-level advisory lock per
+    dossier, in ascending lock order: attempts at a shared dossier wait for each
+    other and all are counted, overlapping attempts cannot deadlock, and the
+    count read is the latest committed one. Advisory locks, not row locks: the
+    row may not exist yet, and a right secret deletes it, so a row lock would
+    not cover the row a count is then written to.
     """
-    await conn.execute(
-        "INSERT INTO secret_failure (code_key, failures, first_at) VALUES ($1, 0, $2)"
-        " ON CONFLICT DO NOTHING",
-        key,
-        now,
+    for lock in sorted({_secret_lock(key) for key in checks}):
+        await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", SECRET_LOCKS, lock)
+    rows = await conn.fetch(
+        "SELECT code_key, failures, first_at, locked_until FROM secret_failure"
+        " WHERE code_key = ANY($1::text[])",
+        list(checks),
     )
-    row = await conn.fetchrow(
-        "SELECT failures, first_at, locked_until FROM secret_failure WHERE code_key = $1"
-        " FOR UPDATE",
-        key,
-    )
-    prior = Failures(*row) if row is not None and row["failures"] else None
-    if is_locked(prior, now):
-        return False
-    if check():
-        await conn.execute("DELETE FROM secret_failure WHERE code_key = $1", key)
-        return True
-    failed = after_failure(prior, now, policy)
-    await conn.execute(
-        "UPDATE secret_failure SET failures = $2, first_at = $3, locked_until = $4"
-        " WHERE code_key = $1",
-        key, failed.count, failed.first_at, failed.locked_until,
-    )  # fmt: skip
-    return False
+    found = {
+        row["code_key"]: Failures(row["failures"], row["first_at"], row["locked_until"])
+        for row in rows
+        if row["failures"]  # a count of 0 is no count
+    }
+    prior = {key: found.get(key) for key in checks}
+    attempt = attempt_many(prior, lambda key: checks[key](), now, policy)
+    cleared = [key for key, failed in attempt.changes.items() if failed is None]
+    if cleared:
+        await conn.execute("DELETE FROM secret_failure WHERE code_key = ANY($1::text[])", cleared)
+    counted = [
+        (key, failed.count, failed.first_at, failed.locked_until)
+        for key, failed in attempt.changes.items()
+        if failed is not None
+    ]
+    if counted:
+        await conn.executemany(
+            "INSERT INTO secret_failure (code_key, failures, first_at, locked_until)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (code_key) DO UPDATE SET"
+            " failures = excluded.failures, first_at = excluded.first_at,"
+            " locked_until = excluded.locked_until",
+            counted,
+        )
+    return attempt.proven
+
+
+def _secret_lock(code_key: str) -> int:
+    """The advisory lock id of a dossier's secret_failure row (collisions only serialise)."""
+    digest = hashlib.blake2b(code_key.encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 async def _pool(url: str) -> asyncpg.Pool:

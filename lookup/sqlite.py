@@ -13,7 +13,8 @@ key), dossier_phone.phone (by_phone), change_seq (changed_since).
 Second factor: wrong secrets are counted per dossier in secret_failure
 (lookup/lockout.py); SqliteLookup keeps one small writable connection for
 that table only, and checks and counts inside one BEGIN IMMEDIATE, so
-concurrent guesses (other processes too) cannot slip past the count.
+concurrent guesses (other processes too) cannot slip past the count. One
+secret checked against several dossiers (full_any) is one such transaction.
 Driver errors and slow answers become LookupUnavailable; an invalid code
 raises lookup.codes.InvalidCode.
 """
@@ -21,6 +22,7 @@ raises lookup.codes.InvalidCode.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import itertools
 import json
@@ -43,7 +45,7 @@ from lookup.codes import (
     parse_code,
     parse_keypad,
 )
-from lookup.lockout import DEFAULT_POLICY, Failures, SecretPolicy, after_failure, is_locked
+from lookup.lockout import DEFAULT_POLICY, Failures, SecretPolicy, attempt_many, is_locked
 from lookup.model import Changes, Dossier, FullView, Procedure, PublicView, Status
 from lookup.phones import normalise_phone
 from lookup.port import LookupUnavailable, Proof
@@ -427,6 +429,37 @@ class SqliteLookup:
                 raise LookupUnavailable(f"dossier database error: {exc}") from exc
         return dossier.full() if right else None
 
+    async def full_any(self, codes: Sequence[str], secret: str) -> list[FullView]:
+        """The full views of those `codes` that one secret proves, as ONE attempt.
+
+        lookup.port.SecretGuard.full_any: locked dossiers are skipped; a secret
+        that proves some counts nothing on the others; one that proves none
+        counts one failure on each unlocked dossier. Unknown codes are ignored.
+        """
+        secret = secret.strip()
+        if not secret or self._guard is None:
+            return []
+        dossiers: dict[str, Dossier] = {}
+        for code in codes:
+            dossier = await self._find(code)
+            if dossier is not None:  # two spellings of one dossier are one dossier
+                dossiers.setdefault(compact_key(dossier.code), dossier)
+        if not dossiers:
+            return []
+        now, policy = self._clock(), self._policy
+        checks = {
+            key: functools.partial(proves_secret, dossier, secret, policy.min_id_digits)
+            for key, dossier in dossiers.items()
+        }
+        async with self._guard_lock:
+            try:
+                proven = await asyncio.to_thread(
+                    _count_shared_secret, self._guard, checks, now, policy
+                )
+            except (sqlite3.Error, ValueError) as exc:  # ValueError: closed
+                raise LookupUnavailable(f"dossier database error: {exc}") from exc
+        return [dossier.full() for key, dossier in dossiers.items() if key in proven]
+
     async def secret_locked(self, code: str) -> bool:
         dossier = await self._find(code)
         if dossier is None:
@@ -567,32 +600,50 @@ def _count_secret(
     conn: sqlite3.Connection, key: str, now: float, policy: SecretPolicy, check: Callable[[], bool]
 ) -> bool:
     """Check a secret unless locked, and count it, in one write transaction."""
+    return key in _count_shared_secret(conn, {key: check}, now, policy)
+
+
+def _count_shared_secret(
+    conn: sqlite3.Connection,
+    checks: Mapping[str, Callable[[], bool]],
+    now: float,
+    policy: SecretPolicy,
+) -> frozenset[str]:
+    """Check one secret against several dossiers (by code_key) as one attempt.
+
+    lookup.lockout.attempt_many decides; reading the counts and writing the
+    outcome share one BEGIN IMMEDIATE, so concurrent attempts are all counted.
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
-        row = conn.execute(
-            "SELECT failures, first_at, locked_until FROM secret_failure WHERE code_key = ?",
-            (key,),
-        ).fetchone()
-        prior = Failures(*row) if row else None
-        right = False
-        if not is_locked(prior, now):
-            right = check()
-            if right:
-                conn.execute("DELETE FROM secret_failure WHERE code_key = ?", (key,))
-            else:
-                failed = after_failure(prior, now, policy)
-                conn.execute(
-                    "INSERT INTO secret_failure (code_key, failures, first_at, locked_until)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT (code_key) DO UPDATE SET"
-                    " failures = excluded.failures, first_at = excluded.first_at,"
-                    " locked_until = excluded.locked_until",
-                    (key, failed.count, failed.first_at, failed.locked_until),
-                )
+        prior: dict[str, Failures | None] = {}
+        for key in checks:
+            row = conn.execute(
+                "SELECT failures, first_at, locked_until FROM secret_failure WHERE code_key = ?",
+                (key,),
+            ).fetchone()
+            prior[key] = Failures(*row) if row else None
+        attempt = attempt_many(prior, lambda key: checks[key](), now, policy)
+        conn.executemany(
+            "DELETE FROM secret_failure WHERE code_key = ?",
+            [(key,) for key, failed in attempt.changes.items() if failed is None],
+        )
+        conn.executemany(
+            "INSERT INTO secret_failure (code_key, failures, first_at, locked_until)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (code_key) DO UPDATE SET"
+            " failures = excluded.failures, first_at = excluded.first_at,"
+            " locked_until = excluded.locked_until",
+            [
+                (key, failed.count, failed.first_at, failed.locked_until)
+                for key, failed in attempt.changes.items()
+                if failed is not None
+            ],
+        )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return right
+    return attempt.proven
 
 
 def _row(dossier: Dossier, now_iso: str) -> list[Any]:

@@ -266,6 +266,49 @@ async def test_caller_id_alone_is_not_a_second_factor(lookup: SqliteLookup) -> N
     assert "several_dossiers" not in heard(record)
 
 
+def sequences_read(said: list[str]) -> list[str]:
+    """The sequence part of every dossier code read out, in order ("0001", ...)."""
+    at = [i for i, prompt in enumerate(said) if prompt == "code_sequence"]
+    return ["".join(p.removeprefix("digit_") for p in said[i + 1 : i + 5]) for i in at]
+
+
+async def test_the_pin_of_one_dossier_reads_it_and_never_locks_the_callers_other(
+    lookup: SqliteLookup,
+) -> None:
+    # 0001 (receipt PIN 739204) and 0002 are both registered to 0912345678. When each
+    # dossier was checked apart, every call counted a wrong secret on 0002: the fifth
+    # honest call locked it.
+    other = DOSSIERS[2].code
+    for _ in range(6):
+        said = heard(await call(lookup, "3 739204# _ _ _", caller="0912345678"))
+        assert said[4:7] == ["several_dossiers", "num_1", "several_dossiers_tail"]
+        assert sequences_read(said) == ["0001"]  # only the dossier the PIN proves
+        assert "ivr_secret_not_verified" not in said
+    assert await lookup.secret_locked(other) is False
+    # The ID digits prove the person: both dossiers are read, newest first.
+    said = heard(await call(lookup, "3 012345# _ _ _", caller="0912345678"))
+    assert said[4:7] == ["several_dossiers", "num_2", "several_dossiers_tail"]
+    assert sequences_read(said) == ["0002", "0001"]
+
+
+async def test_wrong_secrets_lock_every_dossier_of_the_number_and_the_caller_is_told(
+    lookup: SqliteLookup,
+) -> None:
+    for _ in range(2):  # four wrong secrets: each one attempt at both dossiers
+        said = heard(await call(lookup, "3 111111# 222222# _ _ _", caller="0912345678"))
+        assert said.count("ivr_enter_secret") == 2
+    assert not await lookup.secret_locked(DOSSIERS[0].code)
+    said = heard(await call(lookup, "3 333333# _ _ _", caller="0912345678"))  # the fifth
+    assert said.count("ivr_enter_secret") == 1  # locked: no second try that could not work
+    assert "ivr_secret_contact_office" in said
+    for dossier_of_the_number in (DOSSIERS[0], DOSSIERS[2]):
+        assert await lookup.secret_locked(dossier_of_the_number.code) is True
+    assert await lookup.secret_locked(DOSSIERS[1].code) is False  # another number's
+    said = heard(await call(lookup, "3 739204# _ _ _", caller="0912345678"))  # the right PIN
+    assert sequences_read(said) == []
+    assert "ivr_secret_contact_office" in said
+
+
 class DownLookup:
     """A real DossierLookup whose store is down: every query raises LookupUnavailable."""
 

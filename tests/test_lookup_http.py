@@ -12,7 +12,7 @@ from aiohttp import web
 from lookup.codes import InvalidCode
 from lookup.http import HttpLookup
 from lookup.model import Status
-from lookup.port import LookupUnavailable, Proof
+from lookup.port import LookupUnavailable, Proof, SecretGuard
 from lookup.settings import HttpLookupSettings
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -314,3 +314,16 @@ async def test_no_secret_is_checked_so_none_is_locked(lookup: HttpLookup) -> Non
     for _ in range(6):
         assert await lookup.full("000.00.18.H26-241129-0001", Proof(secret="012345")) is None
     assert await lookup.secret_locked("000.00.18.H26-241129-0001") is False
+
+
+async def test_one_secret_against_several_dossiers_proves_none_and_fetches_nothing(
+    lookup: HttpLookup, server: tuple[str, Remote]
+) -> None:
+    assert isinstance(lookup, SecretGuard)
+    codes = ["000.00.18.H26-241129-0001", "000.00.19.H26-241129-0001"]
+    for _ in range(6):
+        assert await lookup.full_any(codes, "012345") == []
+    assert await lookup.secret_locked(codes[0]) is False
+    assert server[1].paths == []  # secrets are never fetched, so nothing is asked
+    with pytest.raises(InvalidCode):
+        await lookup.full_any(["HS 241129-0001"], "012345")

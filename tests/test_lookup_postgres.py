@@ -19,7 +19,7 @@ import pytest
 from gateway.settings import Settings
 from lookup.codes import InvalidCode
 from lookup.factory import open_lookup
-from lookup.lockout import DAY_S
+from lookup.lockout import DAY_S, SecretPolicy
 from lookup.model import Dossier, Procedure, Status
 from lookup.port import Proof, SecretGuard
 from lookup.postgres import PostgresLookup, PostgresStore
@@ -225,3 +225,116 @@ async def test_wrong_secrets_lock_the_dossier_for_everyone(url: str) -> None:
         assert await restarted.secret_locked(code) is True  # kept in the database
     finally:
         await restarted.close()
+
+
+# One citizen, three dossiers on one phone, one ID number, a receipt PIN each.
+A, B, C = (f"000.00.18.H26-241129-000{n}" for n in (1, 2, 3))
+PINS = {A: "739204", B: "518306", C: "264190"}
+ID_DIGITS = "012345"  # the last six of 001190012345: proves all three
+
+
+async def three_lookups(url: str, now: list[float]) -> list[PostgresLookup]:
+    store = await PostgresStore.open(url)
+    await store.upsert_dossiers([dossier(code, secret=pin) for code, pin in PINS.items()])
+    await store.close()
+    return [await PostgresLookup.open(url, clock=lambda: now[0]) for _ in range(2)]
+
+
+async def failures(url: str) -> dict[str, int]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT code_key, failures FROM secret_failure")
+    finally:
+        await conn.close()
+    return {row["code_key"][-4:]: row["failures"] for row in rows}  # {"0001": 2, ...}
+
+
+async def test_one_secret_against_several_dossiers_is_one_attempt(url: str) -> None:
+    now = [1_733_000_000.0]
+    first, second = await three_lookups(url, now)
+    try:
+        assert isinstance(first, SecretGuard)
+        for _ in range(10):  # the owner keys the PIN of A: nothing counted on B and C
+            assert [v.public.code for v in await first.full_any([A, B, C], PINS[A])] == [A]
+        assert [await second.secret_locked(code) for code in (A, B, C)] == [False] * 3
+        assert await failures(url) == {}  # no placeholder row left behind either
+        assert await first.full_any([A, B, C], "000000") == []  # wrong: once on each
+        assert await failures(url) == {"0001": 1, "0002": 1, "0003": 1}
+        assert [v.public.code for v in await second.full_any([C, A, B], PINS[B])] == [B]
+        assert await failures(url) == {"0001": 1, "0003": 1}  # B cleared, the others kept
+        for n in range(5):
+            assert await (first, second)[n % 2].full_any([A, B, C], f"99999{n}") == []
+        assert [await first.secret_locked(code) for code in (A, B, C)] == [True] * 3
+        assert await second.full_any([A, B, C], ID_DIGITS) == []  # locked: even the right one
+        assert await failures(url) == {"0001": 5, "0002": 5, "0003": 5}
+        now[0] += DAY_S
+        assert len(await first.full_any([A, B, C], ID_DIGITS)) == 3
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_locked_dossier_is_skipped_while_the_others_still_prove(url: str) -> None:
+    now = [1_733_000_000.0]
+    first, second = await three_lookups(url, now)
+    try:
+        for _ in range(5):
+            assert await first.full(A, Proof(secret="000000")) is None
+        views = await second.full_any([A, B, C], ID_DIGITS)
+        assert [v.public.code for v in views] == [B, C]
+        assert await second.full_any([A, B, C], PINS[A]) == []
+        assert await failures(url) == {"0001": 5, "0002": 1, "0003": 1}
+        assert await first.secret_locked(A) is True
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_concurrent_attempts_at_overlapping_dossiers_are_all_counted(url: str) -> None:
+    # Fresh dossiers (no rows yet), overlapping sets in different orders, and single
+    # guesses racing them: every one counted, and no deadlock between them.
+    now = [1_733_000_000.0]
+    first, second = await three_lookups(url, now)
+    try:
+        attempts = [
+            (first, second)[n % 2].full_any([A, B, C] if n % 2 else [C, B], f"{n:06d}")
+            for n in range(100_000, 100_004)
+        ]
+        singles = [second.full(A, Proof(secret="000000")), first.full(C, Proof(secret="1"))]
+        results = await asyncio.gather(*attempts, *singles)
+        assert results == [[]] * 4 + [None, None]
+        assert await failures(url) == {"0001": 3, "0002": 4, "0003": 5}
+        more = [(first, second)[n % 2].full_any([A, B, C], f"{n:06d}") for n in range(8)]
+        assert await asyncio.gather(*more) == [[]] * 8
+        assert await failures(url) == {"0001": 5, "0002": 5, "0003": 5}
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_right_and_wrong_secrets_racing_at_overlapping_dossiers_never_deadlock(
+    url: str,
+) -> None:
+    # A right secret deletes its dossier's count while wrong ones write theirs: with row
+    # locks on placeholder rows this deadlocked about every other attempt.
+    now = [1_733_000_000.0]
+    store = await PostgresStore.open(url)
+    await store.upsert_dossiers([dossier(code, secret=pin) for code, pin in PINS.items()])
+    await store.close()
+    policy = SecretPolicy(max_failures=1000)  # never locked: every attempt is checked
+    lookups = [
+        await PostgresLookup.open(url, policy=policy, clock=lambda: now[0]) for _ in range(2)
+    ]
+    orders = [[A, B, C], [C, B], [B, A], [C, A, B]]
+    try:
+        attempts = [
+            lookups[n % 2].full_any(orders[n % 4], PINS[A] if n % 3 == 0 else "000000")
+            for n in range(80)
+        ]
+        results = await asyncio.gather(*attempts, return_exceptions=True)
+    finally:
+        for opened in lookups:
+            await opened.close()
+    assert [r for r in results if not isinstance(r, list)] == []  # no LookupUnavailable
+    proven = [[v.public.code for v in r] for r in results if isinstance(r, list) and r]
+    assert proven == [[A]] * sum(1 for n in range(80) if n % 3 == 0 and A in orders[n % 4])

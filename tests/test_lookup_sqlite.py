@@ -511,5 +511,130 @@ async def test_secret_rules_are_configurable(db: Path) -> None:
         await opened.close()
 
 
+# One citizen, three dossiers on one phone, one ID number, a receipt PIN each.
+A, B, C = (f"000.00.18.H26-241129-000{n}" for n in (1, 2, 3))
+PINS = {A: "739204", B: "518306", C: "264190"}
+ID_DIGITS = "012345"  # the last six of 001190012345: proves all three
+
+
+async def store_three(db: Path) -> None:
+    await store_all(db, *(dossier(code, secret=pin) for code, pin in PINS.items()))
+
+
+def failures(db: Path) -> dict[str, int]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT code_key, failures FROM secret_failure").fetchall()
+    return {key[-4:]: count for key, count in rows}  # by sequence: {"0001": 2, ...}
+
+
+async def test_the_pin_of_one_dossier_counts_nothing_on_the_others(db: Path) -> None:
+    await store_three(db)
+    opened = await SqliteLookup.open(db, clock=Clock())
+    try:
+        assert isinstance(opened, SecretGuard)
+        for _ in range(10):
+            views = await opened.full_any([A, B, C], PINS[A])
+            assert [v.public.code for v in views] == [A]
+            assert views[0].applicant_name == "Nguyễn Thị Lan"
+        for code in (A, B, C):
+            assert await opened.secret_locked(code) is False
+        assert failures(db) == {}
+        # The owner still proves B and C with their own PINs, or all three with the ID.
+        assert [v.public.code for v in await opened.full_any([A, B, C], PINS[C])] == [C]
+        all_three = await opened.full_any([C, A, B], f" {ID_DIGITS} ")
+        assert [v.public.code for v in all_three] == [C, A, B]  # in the order asked
+    finally:
+        await opened.close()
+
+
+async def test_a_wrong_secret_is_one_attempt_counted_once_on_each_dossier(db: Path) -> None:
+    await store_three(db)
+    opened = await SqliteLookup.open(db, clock=Clock())
+    try:
+        assert await opened.full_any([A, B, C], "000000") == []
+        assert failures(db) == {"0001": 1, "0002": 1, "0003": 1}
+        # Two spellings of A, an unknown code and a blank secret change nothing more.
+        spelled = [A, "0000018H262411290001", B, C, "000.00.18.H26-241129-0009"]
+        assert await opened.full_any(spelled, "000001") == []
+        assert await opened.full_any([A, B, C], "  ") == []
+        assert await opened.full_any([], "000002") == []
+        assert failures(db) == {"0001": 2, "0002": 2, "0003": 2}
+        # A right PIN clears its own count only: the others keep theirs, no more.
+        assert [v.public.code for v in await opened.full_any([A, B, C], PINS[B])] == [B]
+        assert failures(db) == {"0001": 2, "0003": 2}
+    finally:
+        await opened.close()
+
+
+async def test_five_wrong_attempts_lock_every_dossier_checked(db: Path) -> None:
+    await store_three(db)
+    clock = Clock()
+    opened = await SqliteLookup.open(db, clock=clock)
+    try:
+        for n in range(5):
+            assert await opened.full_any([A, B, C], f"99999{n}") == []
+        for code in (A, B, C):
+            assert await opened.secret_locked(code) is True
+        assert await opened.full_any([A, B, C], ID_DIGITS) == []  # locked: even the right one
+        assert await opened.full_any([A, B, C], "999999") == []
+        assert failures(db) == {"0001": 5, "0002": 5, "0003": 5}  # locked: no longer counted
+        assert await opened.full(A, Proof(phone="0912345678")) is not None  # phone: unaffected
+        clock.now += DAY_S
+        assert len(await opened.full_any([A, B, C], ID_DIGITS)) == 3
+        assert failures(db) == {}
+    finally:
+        await opened.close()
+
+
+async def test_a_locked_dossier_is_skipped_while_the_others_still_prove(db: Path) -> None:
+    await store_three(db)
+    opened = await SqliteLookup.open(db, clock=Clock())
+    try:
+        for _ in range(5):
+            assert await opened.full(A, WRONG_PIN) is None
+        assert await opened.secret_locked(A) is True
+        views = await opened.full_any([A, B, C], ID_DIGITS)
+        assert [v.public.code for v in views] == [B, C]
+        assert await opened.full_any([A, B, C], PINS[A]) == []  # A's PIN: A is locked
+        assert failures(db) == {"0001": 5, "0002": 1, "0003": 1}  # A: neither counted nor cleared
+        assert await opened.secret_locked(A) is True
+    finally:
+        await opened.close()
+
+
+async def test_concurrent_attempts_at_several_dossiers_are_all_counted(db: Path) -> None:
+    await store_three(db)
+    clock = Clock()
+    readers = [await SqliteLookup.open(db, clock=clock) for _ in range(3)]
+    try:
+        attempts = [
+            readers[n % 3].full_any([A, B, C] if n % 2 else [C, B], f"{n:06d}")
+            for n in range(100_000, 100_004)
+        ]
+        assert await asyncio.gather(*attempts, guess_at_a(readers[1])) == [[]] * 4 + [None]
+        assert failures(db) == {"0001": 3, "0002": 4, "0003": 4}
+        more = [readers[n % 3].full_any([A, B, C], f"{n:06d}") for n in range(200_000, 200_012)]
+        assert await asyncio.gather(*more) == [[]] * 12
+        assert failures(db) == {"0001": 5, "0002": 5, "0003": 5}
+    finally:
+        for opened in readers:
+            await opened.close()
+
+
+async def guess_at_a(opened: SqliteLookup) -> None:
+    """A single-dossier guess racing the attempts at several: counted too."""
+    assert await opened.full(A, WRONG_PIN) is None
+
+
+async def test_full_any_without_a_writable_guard_proves_nothing(db: Path) -> None:
+    await store_three(db)
+    opened = await SqliteLookup.open(db)
+    readonly = SqliteLookup(opened._readers, {}, "", 5.0)  # no guard connection
+    try:
+        assert await readonly.full_any([A, B, C], ID_DIGITS) == []
+    finally:
+        await opened.close()
+
+
 async def test_unknown_code_is_never_locked(lookup: SqliteLookup) -> None:
     assert await lookup.secret_locked("000.00.18.H26-241129-0009") is False
