@@ -25,11 +25,12 @@ from gateway.logs import mask_msisdn
 from gateway.settings import Settings
 from lookup.port import DossierLookup
 from prompts.catalog import Catalog, load_catalog
+from sms import commands, replies
 from sms.address import is_phone_number
 from sms.link import SmppLink
 from sms.outbox import Outbox, migrate_file
 from sms.replies import ReplyContext
-from sms.responder import answer
+from sms.responder import Answer, answer
 from sms.settings import SmppSettings
 
 log = logging.getLogger(__name__)
@@ -158,15 +159,24 @@ class SmsPump:
                     continue
                 today = datetime.fromtimestamp(now, self.settings.zone).date()
                 ctx = reply_context(self.settings, self.catalog, today)
-                reply = await answer(
-                    inbound.body,
-                    inbound.msisdn,
-                    lookup=self.lookup,
-                    outbox=outbox,
-                    ctx=ctx,
-                    settings=self.settings.sms,
-                    now=now,
-                )
+                try:
+                    reply = await answer(
+                        inbound.body,
+                        inbound.msisdn,
+                        lookup=self.lookup,
+                        outbox=outbox,
+                        ctx=ctx,
+                        settings=self.settings.sms,
+                        now=now,
+                    )
+                except sqlite3.Error:
+                    raise  # the database: the row stays 'new', retried next tick
+                except Exception:
+                    # A bug on one message must neither stop the pump nor come back
+                    # every tick: the row is kept, the citizen gets "system busy".
+                    log.exception("sms: could not answer incoming message %d", inbound.id)
+                    outbox.rollback()
+                    reply = Answer(replies.busy_reply(ctx), commands.Unrecognised(""))
                 with outbox.transaction():
                     outbox.mark_handled(inbound.id)
                     if not reply.text:

@@ -302,3 +302,27 @@ async def test_retention_deletes_old_texts_and_numbers(tmp_path: Path) -> None:
     assert kept_inbound == [("84900000002",)]
     assert state == []
     assert optout == [("84900000001",)]
+
+
+async def test_a_bug_on_one_message_answers_busy_and_the_pump_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sms.pump
+    from sms.responder import answer as real_answer
+
+    async def flaky(body: str, *args: object, **kwargs: object) -> object:
+        if body == "boom":
+            raise KeyError("a bug")
+        return await real_answer(body, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sms.pump, "answer", flaky)
+    async with sms_world(tmp_path) as world:
+        assert await world.smsc.deliver(STRANGER, "boom") == 0
+        assert await world.smsc.deliver("84987000444", f"HS {CODE}") == 0
+        await world.smsc.wait_submits(2)
+    assert world.smsc.record.texts_to(STRANGER) == [
+        "He thong tra cuu dang ban. Ong/Ba vui long thu lai sau it phut."
+    ]
+    assert world.smsc.record.texts_to("84987000444") == [PUBLIC_READY]
+    assert "could not answer incoming message 1" in caplog.text
+    assert inbound(world)[0] == (STRANGER, "boom")  # kept
