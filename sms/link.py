@@ -17,6 +17,19 @@ loop.call_soon_threadsafe callbacks; it rings wake() after queueing messages.
 Flow control: a window of outstanding submit_sm, a token bucket counted per
 part (tps), and a global pause on ESME_RTHROTTLED / ESME_RMSGQFUL during which
 nothing is sent; the refused part goes back into the same ordered queue.
+
+What is left of smpplib: the client object (socket holder, sequence counter,
+_recv_exact). Connect (non-blocking, interrupted by stop()), bind_transceiver
+(read until *its* response; a deliver_sm or enquire_link that comes first is
+handled normally), every PDU we send and every PDU we read are ours.
+
+Faults (SMPP 3.4 §4.3): an unknown request gets generic_nack ESME_RINVCMDID and
+the link goes on; a body we cannot read gets its response with an error status
+(ESME_RINVOPTPARSTREAM for a TLV cut short); a command_length outside 16..MAX_PDU
+gets generic_nack ESME_RINVCMDLEN and the connection is dropped (the stream
+cannot be resynchronised). Anything unexpected in the loop is logged with its
+traceback and followed by a reconnect with backoff; the pump restarts the thread
+should it die anyway.
 """
 
 from __future__ import annotations
@@ -739,7 +752,7 @@ class _Bucket:
 
 
 # ---------------------------------------------------------------- our PDU reader
-# After the bind, PDUs are read here rather than by smpplib's read_pdu: its generic
+# PDUs are read here rather than by smpplib's read_pdu: its generic
 # parser was most of the link's CPU, it rejects or truncates some TLVs (a string TLV
 # without its NUL loses a character), and we need only these few PDUs (SMPP 3.4 §4).
 _COMMANDS = {
