@@ -326,3 +326,31 @@ async def test_a_bug_on_one_message_answers_busy_and_the_pump_goes_on(
     assert world.smsc.record.texts_to("84987000444") == [PUBLIC_READY]
     assert "could not answer incoming message 1" in caplog.text
     assert inbound(world)[0] == (STRANGER, "boom")  # kept
+
+
+async def test_an_unexpected_error_in_the_loop_reconnects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = SmppLink._dispatch
+    raised: list[int] = []
+
+    def once(self: SmppLink, client: object, pdu: object, **kwargs: object) -> bool:
+        if not raised and getattr(pdu, "command", "") == "deliver_sm":
+            raised.append(1)
+            raise ZeroDivisionError("a bug in dispatch")
+        return real(self, client, pdu, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SmppLink, "_dispatch", once)
+    async with sms_world(tmp_path) as world:
+        smsc = world.smsc
+        with pytest.raises(ConnectionError):  # dropped before the deliver_sm_resp
+            await smsc.deliver(STRANGER, f"HS {CODE}", timeout_s=5)
+        await smsc.wait_for(lambda: len(smsc.record.binds) == 2)
+        assert await smsc.deliver(STRANGER, f"HS {CODE}") == 0  # the SMSC's retry
+        await smsc.wait_submits(1)
+        alive = world.pump.link is not None and world.pump.link.alive
+    assert alive
+    assert world.pump.link_restarts == 0  # the thread itself recovered
+    assert "smpp link failed unexpectedly; reconnecting" in caplog.text
+    assert "ZeroDivisionError: a bug in dispatch" in caplog.text  # with its traceback
+    assert smsc.record.texts_to(STRANGER) == [PUBLIC_READY]
