@@ -250,8 +250,8 @@ FILLER_WORDS = frozenset(
 )  # fmt: skip
 _WORD_EDGE = "\"'`()[]{}<>«»“”‘’「」:;,.!?*#=/\\_-"
 # A token that carries a digit, or only punctuation (a dash between spaced parts).
-_CODE_LIKE = re.compile(r"[0-9A-Z.\-_,]*[0-9][0-9A-Z.\-_,]*")
-_DATE_SEQUENCE = re.compile(r"([0-9OIL]{6})-?([0-9OIL]{1,6})")
+_CODE_LIKE = re.compile(r"[0-9A-Z.\-_,/]*[0-9][0-9A-Z.\-_,/]*")
+_DATE_SEQUENCE = re.compile(r"([0-9OIL]{6})[-/]?([0-9OIL]{1,6})")
 _SEPARATOR_REASONS = (Reason.MISSING_PART, Reason.EXTRA_PART, Reason.BAD_CHARACTER)
 MAX_CODE_TOKENS = 7  # "000 . 00 . 18 . H26 - 241129 - 0001" has more, but nobody types that
 

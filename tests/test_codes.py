@@ -387,3 +387,18 @@ def test_any_text_parses_or_says_why(text: str) -> None:
         reason = None
         assert parse_code(code.text) == code
     assert reason is None or isinstance(reason, Reason)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "query"),
+    [
+        ("HS 000.00.18.H26/241129/0001", QueryKind.KEY, "0000018H262411290001"),
+        ("000.00.18.H26 / 241129 / 0001", QueryKind.KEY, "0000018H262411290001"),
+        ("hs 241129/0001", QueryKind.DATE_SEQUENCE, "2411290001"),
+    ],
+)
+def test_slashes_between_the_parts_still_find_the_dossier(
+    text: str, kind: QueryKind, query: str
+) -> None:
+    found = extract_code(text)
+    assert (found.kind, found.query) == (kind, query)
