@@ -41,11 +41,28 @@ def components() -> dict[str, Component]:
     }
 
 
-async def serve(settings: Settings, stop: asyncio.Event) -> None:
+async def migrate_all(settings: Settings) -> None:
+    """Every component's tables, one after another, before any component starts.
+
+    Migrations hold SQLite's write lock across awaits; run while the components
+    start, they raced the SMS side's synchronous writes (see gateway/migrate.py).
+    """
+    if not settings.database_is_sqlite:
+        return  # PostgreSQL: the lookup migrates its own; SMS and IVR stores need SQLite
+    from ivr.store import IvrStore
+    from sms.outbox import migrate_file
+
+    await migrate_file(settings.sqlite_path)
+    store = await IvrStore.open(settings.sqlite_path)
+    await store.close()
+
+
+async def serve(settings: Settings, stop: asyncio.Event, bus: EventBus | None = None) -> None:
     from lookup.factory import open_lookup
 
     async with open_lookup(settings) as lookup:
-        runtime = Runtime(settings, lookup, EventBus())
+        await migrate_all(settings)
+        runtime = Runtime(settings, lookup, bus or EventBus())
         async with asyncio.TaskGroup() as group:
             tasks = [
                 group.create_task(run(runtime), name=name) for name, run in components().items()

@@ -31,6 +31,14 @@ async def migrate(conn: aiosqlite.Connection, component: str, steps: Sequence[st
     """Apply the component's pending steps; return its schema version afterwards."""
     if conn.isolation_level is not None:
         raise ValueError("migrate() needs an autocommit connection (isolation_level=None)")
+    # Up to date (every start but the first): answer from a plain read. The write lock
+    # below is held across awaits, and a component that writes synchronously on the
+    # event loop would then wait out its busy timeout with the loop blocked.
+    if await _table_exists(conn):
+        version = await _version(conn, component)
+        _check_not_newer(component, version, len(steps))
+        if version == len(steps):
+            return version
     await conn.execute(_CREATE)
     while True:
         await conn.execute("BEGIN IMMEDIATE")  # the write lock, before reading the version
@@ -59,6 +67,13 @@ def _check_not_newer(component: str, version: int, known: int) -> None:
             f"{component} schema is version {version}, newer than this code "
             f"({known}): refusing to run against it"
         )
+
+
+async def _table_exists(conn: aiosqlite.Connection) -> bool:
+    async with conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ) as cursor:
+        return await cursor.fetchone() is not None
 
 
 async def _version(conn: aiosqlite.Connection, component: str) -> int:

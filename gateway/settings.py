@@ -51,7 +51,7 @@ class OfficeSettings(Section):
 
 class HttpSettings(Section):
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
+    port: int = Field(8080, ge=0, le=65535)  # 0: any free port (tests)
 
 
 DEMO_AGENCIES = (

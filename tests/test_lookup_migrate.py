@@ -63,3 +63,22 @@ def test_statements_keep_triggers_whole() -> None:
     assert parts[2] == "INSERT INTO t VALUES (';');"
     with pytest.raises(ValueError, match="incomplete"):
         list(statements("CREATE TABLE t (x); CREATE TABLE u (y"))
+
+
+async def test_an_up_to_date_schema_takes_no_write_lock(tmp_path: Path) -> None:
+    """Another writer holding the lock must not make a no-op migration wait or fail."""
+    db = tmp_path / "t.sqlite3"
+    async with aiosqlite.connect(db, isolation_level=None) as conn:
+        await conn.execute("PRAGMA journal_mode = WAL")
+        assert await migrate(conn, "sms", STEPS) == 2
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        async with aiosqlite.connect(db, isolation_level=None, timeout=0) as conn:
+            await conn.execute("PRAGMA busy_timeout = 0")
+            assert await migrate(conn, "sms", STEPS) == 2
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                await migrate(conn, "sms", (*STEPS, "CREATE TABLE c (w INTEGER);"))
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
