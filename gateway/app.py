@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 Component = Callable[[Runtime], Coroutine[Any, Any, None]]
 
 
+class ComponentStopped(Exception):
+    """A component returned or was cancelled while the gateway was meant to run."""
+
+
 def components() -> dict[str, Component]:
     import console.service
     import ivr.service
@@ -69,9 +73,15 @@ async def serve(settings: Settings, stop: asyncio.Event, bus: EventBus | None = 
             ]
             stopping = group.create_task(stop.wait(), name="stop")
             await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            ended = [task.get_name() for task in tasks if task.done()]
             log.info("tracuu stopping")
-            for task in tasks:
+            for task in (*tasks, stopping):
                 task.cancel()
+        if ended and not stop.is_set():
+            # A component runs until cancelled: one that ended by itself (even without
+            # an exception) leaves the gateway half-working, so stop with a fault and
+            # let the supervisor restart the whole process.
+            raise ComponentStopped(f"component {', '.join(ended)} stopped by itself")
 
 
 async def seed_demo(settings: Settings, count: int) -> None:

@@ -57,7 +57,10 @@ async def migrate(conn: aiosqlite.Connection, component: str, steps: Sequence[st
             )
             await conn.execute("COMMIT")
         except BaseException:
-            await conn.execute("ROLLBACK")
+            # A cancelled COMMIT may have ended the transaction already: a ROLLBACK
+            # then raises and would hide the CancelledError.
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
             raise
 
 

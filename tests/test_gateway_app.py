@@ -53,3 +53,27 @@ async def test_seeding_twice_keeps_the_first_demo_data(settings: Settings) -> No
     await seed_demo(settings, count=50)
     with sqlite3.connect(settings.database) as db:
         assert db.execute("SELECT count(*) FROM dossier").fetchone()[0] == 12
+
+
+async def test_a_component_that_ends_by_itself_stops_the_gateway_with_a_fault(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gateway.app
+
+    cancelled = asyncio.Event()
+
+    async def quits(runtime: object) -> None:
+        return
+
+    async def runs(runtime: object) -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cancelled.set()
+
+    monkeypatch.setattr(gateway.app, "components", lambda: {"voice": runs, "sms": quits})
+    await seed_demo(settings, count=0)
+    async with asyncio.timeout(10):
+        with pytest.raises(gateway.app.ComponentStopped, match="sms"):
+            await serve(settings, asyncio.Event())
+    assert cancelled.is_set()  # the healthy component was stopped, not left running
