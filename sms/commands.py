@@ -6,7 +6,8 @@ punctuation after the keyword do not matter):
     HS <code> [<secret>]        also HOSO, HO SO, TRACUU, TRA CUU, TC, MHS;
     <code> [<secret>]           a bare code is a lookup too; filler words
                                 ("HS so", "ma so") and quotes are skipped, the
-                                secret may follow "MK", "mã bí mật" or a comma
+                                secret may follow "MK", "mã bí mật", an ID
+                                label (CCCD, CMND, căn cước, số định danh) or a comma
     HS <YYMMDD-sequence>        no agency: a Keyed lookup (like keypad digits)
     TT <procedure code>         also THUTUC, THU TUC: procedure guidance
     HD | HELP | ? | HUONG DAN   the syntax
@@ -135,9 +136,12 @@ def parse(text: str) -> Command:
     return Help()
 
 
-# Words that introduce the secret after the code (folded): MK, mật khẩu, mã bí mật, PIN.
+# Words that introduce the secret after the code (folded): MK, mật khẩu, mã bí mật, PIN,
+# and the ID-card labels offices print as the second factor: CCCD, CMND, căn cước
+# (công dân), (số/mã) định danh, each optionally after "số" ("số CCCD 012345").
 _SECRET_WORD = re.compile(
-    r"^(?:MK|MBM|MAT\s*KHAU|MA\s*BI\s*MAT|BI\s*MAT|MA\s*PIN|PIN|PASS(?:WORD)?)"
+    r"^(?:MK|MBM|MAT\s*KHAU|MA\s*BI\s*MAT|BI\s*MAT|MA\s*PIN|PIN|PASS(?:WORD)?"
+    r"|(?:SO\s*|MA\s*)?(?:CCCD|CMND|CMT|CAN\s*CUOC(?:\s*CONG\s*DAN)?|DINH\s*DANH(?:\s*CA\s*NHAN)?))"
     r"(?![A-Z0-9])[\s:;,.=#\-]*"
 )
 # A comma or semicolon straight after a code's sequence separates the secret:

@@ -72,6 +72,25 @@ def test_code_with_secret(text: str, code: str, secret: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("label", "secret"),
+    [
+        ("CCCD", "001190012345"),
+        ("so cccd", "012345"),
+        ("CCCD", "012345"),
+        ("CMND", "012345"),
+        ("căn cước", "012345"),
+        ("can cuoc cong dan", "012345"),
+        ("số định danh", "012345"),
+        (unicodedata.normalize("NFD", "Số CCCD:"), "012345"),
+        ("dinh danh", "012345"),
+    ],
+)
+def test_id_number_after_its_label_is_the_secret(label: str, secret: str) -> None:
+    assert parse(f"HS {CODE} {label} {secret}") == Lookup(CODE, secret)
+    assert parse(f"{CODE} {label} {secret}") == Lookup(CODE, secret)
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("TT 1.004227", Guidance("1.004227")),
