@@ -11,6 +11,6 @@ VOLUME ["/var/lib/tracuu"]
 ENV TRACUU_DATABASE=/var/lib/tracuu/tracuu.sqlite3 \
     TRACUU_SOUNDS_DIR=/var/lib/tracuu/sounds \
     TRACUU_AGI_HOST=0.0.0.0 \
-    TRACUU_HTTP_HOST=0.0.0.0
+    TRACUU_HTTP_HOST=127.0.0.1
 EXPOSE 4573 8080
 CMD ["tracuu", "serve"]

@@ -29,6 +29,34 @@ TODAY = web.AppKey[Any]("today")  # () -> date in the office's time zone
 STREAMS = web.AppKey[set[asyncio.Task[Any]]]("streams")  # /events handlers, ended at shutdown
 HEARTBEAT_S = 15.0  # keeps proxies from closing an idle event stream
 MAX_CODE_LENGTH = 64
+# Codes are guessable (date + daily counter): cap look-ups per client address.
+LOOKUPS_PER_MINUTE = 30
+MAX_TRACKED_CLIENTS = 10_000
+
+
+class RateLimiter:
+    """At most `limit` events per client in any `window_s`; bounded memory.
+
+    Pure: the caller passes `now` (monotonic seconds).
+    """
+
+    def __init__(self, limit: int, window_s: float, max_clients: int) -> None:
+        self.limit, self.window_s, self.max_clients = limit, window_s, max_clients
+        self._seen: dict[str, list[float]] = {}
+
+    def allow(self, client: str, now: float) -> bool:
+        # pop + re-insert keeps the dict ordered by last use: the first key is the stalest.
+        recent = [t for t in self._seen.pop(client, ()) if now - t < self.window_s]
+        allowed = len(recent) < self.limit
+        if allowed:
+            recent.append(now)
+        self._seen[client] = recent
+        if len(self._seen) > self.max_clients:
+            del self._seen[next(iter(self._seen))]
+        return allowed
+
+
+LIMITER = web.AppKey("limiter", RateLimiter)
 
 
 def create_app(lookup: DossierLookup, bus: EventBus, today: Any) -> web.Application:
@@ -37,6 +65,7 @@ def create_app(lookup: DossierLookup, bus: EventBus, today: Any) -> web.Applicat
     app[BUS] = bus
     app[TODAY] = today
     app[STREAMS] = set()
+    app[LIMITER] = RateLimiter(LOOKUPS_PER_MINUTE, 60.0, MAX_TRACKED_CLIENTS)
     app.on_shutdown.append(_end_streams)
     app.router.add_get("/", index)
     app.router.add_get("/healthz", health)
@@ -72,6 +101,9 @@ async def lines(request: web.Request) -> web.Response:
 
 
 async def dossier(request: web.Request) -> web.Response:
+    client = request.remote or "-"
+    if not request.app[LIMITER].allow(client, asyncio.get_running_loop().time()):
+        return _error(429, "Tra cứu quá nhiều lần, vui lòng thử lại sau một phút.")
     code = request.match_info["code"].strip()
     if not code or len(code) > MAX_CODE_LENGTH:
         return _error(400, "Mã hồ sơ không hợp lệ.")

@@ -124,3 +124,25 @@ async def test_index_page_is_vietnamese_html(console: tuple[TestClient, EventBus
     assert response.status == 200
     assert response.content_type == "text/html"
     assert "Tổng đài tra cứu hồ sơ" in await response.text()
+
+
+async def test_lookups_are_rate_limited_per_client(console: tuple[TestClient, EventBus]) -> None:
+    client, _ = console
+    statuses = [
+        (await client.get("/api/dossiers/000.00.18.H26-241129-0001")).status for _ in range(31)
+    ]
+    assert statuses[:30] == [200] * 30
+    refused = await client.get("/api/dossiers/000.00.18.H26-241129-0001")
+    assert refused.status == 429
+    assert (await refused.json())["error"].startswith("Tra cứu quá nhiều lần")
+
+
+def test_rate_limiter_window_and_memory_bound() -> None:
+    from console.app import RateLimiter
+
+    limiter = RateLimiter(limit=2, window_s=60.0, max_clients=2)
+    assert [limiter.allow("a", t) for t in (0.0, 1.0, 2.0)] == [True, True, False]
+    assert limiter.allow("a", 61.5)  # the first look-up left the window
+    limiter.allow("b", 62.0)
+    limiter.allow("c", 63.0)  # a third client: the stalest ("a") is forgotten
+    assert [limiter.allow("a", 64.0), limiter.allow("a", 64.0)] == [True, True]
