@@ -111,7 +111,7 @@ async def seed_demo(settings: Settings, count: int) -> None:
 DEMO_BANNER = """\
 tracuu demo is running on {database}
   voice    FastAGI on agi://{agi_host}:{agi_port}/ivr
-           try: .venv/bin/tracuu call --keys "1 2411290001#"
+           try: .venv/bin/tracuu call --server {agi_host}:{agi_port} --keys "1 2411290002#"
   sms      a test SMSC on loopback
            try: .venv/bin/tracuu sms text --from 0912345678 "HS 000.00.18.H26-241129-0001"
   console  http://{http_host}:{http_port}/
