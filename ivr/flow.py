@@ -321,6 +321,11 @@ def _keyed(call: Call, digits: str) -> tuple[Call, list[Action]]:
         if digits == "*":
             return _repeat(call)
         problem = keypad_problem(digits)
+        if problem is not None and len(digits) > KEYPAD_MAX_DIGITS:
+            # GET DATA stopped at its one spare digit while the caller may still be keying
+            # the rest: said without barge-in, so those keys are dropped (res_agi.c reads
+            # and drops DTMF while no input command runs) instead of starting a new code.
+            return _invalid(call, (problem,), barge_in=False)
         if problem is None:
             call = _note(_at(call, Stage.LOOKING_UP), "code_keyed")
             # Said without barge-in: keys pressed now would be lost anyway (res_agi.c reads
@@ -395,8 +400,11 @@ def _ask(call: Call) -> Ask:
         menu = "ivr_menu_main_mine" if call.caller_known else "ivr_menu_main"
         return Ask((menu,), 1, rules.menu_timeout_s, rules.inter_digit_s)
     if stage is Stage.CODE:
+        # One digit more than a code can have: GET DATA stops at max_digits, so at exactly
+        # KEYPAD_MAX_DIGITS a longer entry would come back cut short and be misjudged (or
+        # looked up); with one spare digit, "too long" is seen as too long.
         return Ask(
-            ("ivr_enter_code",), KEYPAD_MAX_DIGITS, rules.code_timeout_s, rules.inter_digit_s
+            ("ivr_enter_code",), KEYPAD_MAX_DIGITS + 1, rules.code_timeout_s, rules.inter_digit_s
         )
     if stage is Stage.CHOOSE:
         options = tuple(
@@ -484,11 +492,13 @@ def _no_input(call: Call) -> tuple[Call, list[Action]]:
     return call, [Play(("ivr_no_input",)), _ask(call)]
 
 
-def _invalid(call: Call, why: tuple[str, ...]) -> tuple[Call, list[Action]]:
+def _invalid(
+    call: Call, why: tuple[str, ...], *, barge_in: bool = True
+) -> tuple[Call, list[Action]]:
     call = replace(call, invalid=call.invalid + 1)
     if call.invalid >= call.rules.max_invalid:
-        return _escalate(call, Play(why), "invalid")
-    return call, [Play(why), _ask(call)]
+        return _escalate(call, Play(why, barge_in=barge_in), "invalid")
+    return call, [Play(why, barge_in=barge_in), _ask(call)]
 
 
 def _escalate(call: Call, said: Play, reason: str) -> tuple[Call, list[Action]]:

@@ -227,7 +227,7 @@ async def test_barge_in_a_whole_code_typed_over_the_question(lookup: SqliteLooku
     assert said.count("not_found") == 1
     assert "dossier_code" in said
     interrupted = record.commands.index(f"STREAM FILE tracuu/not_found {KEYS}")
-    assert record.commands[interrupted + 1] == f'GET DATA "" 5000 {KEYPAD_MAX_DIGITS - 1}'
+    assert record.commands[interrupted + 1] == f'GET DATA "" 5000 {KEYPAD_MAX_DIGITS}'
     assert record.commands[interrupted + 2].startswith("STREAM FILE tracuu/ivr_please_wait")
     assert not any(c.startswith("WAIT FOR DIGIT") for c in record.commands)
     assert record.variables == {"TRACUU_NEXT": "officer"}
@@ -507,7 +507,7 @@ async def test_keys_typed_over_a_prompt_then_a_pause_end_at_the_inter_digit_time
     assert record.heard[4].interrupted_by == "2"
     assert said[5:7] == ["ivr_code_too_short", "ivr_enter_code"]
     after = record.commands[record.commands.index(f"STREAM FILE tracuu/not_found {KEYS}") + 1]
-    assert after == f'GET DATA "" 5000 {KEYPAD_MAX_DIGITS - 1}'
+    assert after == f'GET DATA "" 5000 {KEYPAD_MAX_DIGITS}'
     assert not any(c.startswith("WAIT FOR DIGIT") for c in record.commands)
 
 
@@ -706,3 +706,20 @@ def test_a_free_text_without_audio_is_left_out_with_its_lead_in_and_nothing_else
     unknown = dossier("000.00.77.H26", 9, Status.PROCESSING, 3, agency_name="Sở Mới")
     choice = speech.answer(unknown.public(), TODAY).choice
     assert choice[:2] == ("digit_2", "digit_4")  # neither name has audio: the code, read out
+
+
+@pytest.mark.parametrize("extra", ["1", "0000001"], ids=["13 digits", "19 digits"])
+async def test_a_code_longer_than_any_is_too_long_never_cut_and_looked_up(
+    lookup: SqliteLookup, extra: str
+) -> None:
+    # 241129 and a sequence of 7 or 13 digits: KEYPAD_MAX_DIGITS (12) at most is a code.
+    keyed = "241129000000" + extra
+    assert len(keyed) > KEYPAD_MAX_DIGITS
+    record = await call(lookup, f"1 {keyed}# 0")
+    said = heard(record)
+    assert said[:4] == ["ivr_welcome", "ivr_menu_main", "ivr_enter_code", "ivr_code_too_long"]
+    assert "ivr_code_bad_sequence" not in said
+    assert "ivr_code_too_short" not in said
+    assert "ivr_please_wait" not in said  # nothing looked up
+    assert "dossier_code" not in said
+    assert f"GET DATA tracuu/ivr_enter_code 8000 {KEYPAD_MAX_DIGITS + 1}" in record.commands

@@ -33,6 +33,7 @@ from ivr.flow import (
     TooManyLookups,
     step,
 )
+from lookup.codes import KEYPAD_MAX_DIGITS
 from prompts.catalog import load_catalog
 
 READY = Answer("000.00.18.H26-241129-0001", ("agency_cua_nam",), ("status_ready", "day_29"))
@@ -84,7 +85,7 @@ def test_caller_id_adds_the_your_dossiers_option_without_saying_anything_else() 
 def test_status_lookup_happy_path() -> None:
     call, actions = run(START, Keyed("1"), Keyed("2411290001"), Found((READY,)))
     assert actions[2:] == [
-        Ask(("ivr_enter_code",), 12, 8.0, 5.0),
+        Ask(("ivr_enter_code",), KEYPAD_MAX_DIGITS + 1, 8.0, 5.0),
         Play(("ivr_please_wait",), barge_in=False),
         LookUpCode("2411290001"),
         Play(("status_ready", "day_29")),

@@ -483,6 +483,7 @@ async def test_digits_after_a_barge_in_are_read_by_one_get_data_and_a_hang_up_th
         sent = await raw_asterisk(server.port, ENV, answers, close_after=False)
         await server.idle()
     assert sent[4] == 'STREAM FILE tracuu/ivr_code_too_short "0123456789*#"'
-    # One command for every remaining digit, no prompt: keys are never between commands.
-    assert sent[5:] == ['GET DATA "" 5000 11']
+    # One command for every remaining digit (the code question's 13, less the one typed),
+    # no prompt: keys are never between commands.
+    assert sent[5:] == ['GET DATA "" 5000 12']
     assert "caller hung up" in caplog.text
