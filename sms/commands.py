@@ -9,7 +9,9 @@ punctuation after the keyword do not matter):
                                 secret may follow "MK", "mã bí mật", an ID
                                 label (CCCD, CMND, căn cước, số định danh) or a comma
     HS <YYMMDD-sequence>        no agency: a Keyed lookup (like keypad digits)
-    TT <procedure code>         also THUTUC, THU TUC: procedure guidance
+    TT <procedure code|name>    also THUTUC, THU TUC: procedure guidance; the name
+                                is matched by words (match_procedures); TT alone
+                                asks for the TT syntax
     HD | HELP | ? | HUONG DAN   the syntax
     TU CHOI | HUY | STOP | TAT  no more reminders to this number (opt-out)
     DK | DANG KY | BAT | START  reminders again (opt-in; DK = "đăng ký", subscribe)
@@ -22,9 +24,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lookup.codes import InvalidCode, QueryKind, Reason, extract_code, find_code
+from lookup.model import Procedure
 
 MAX_TEXT = 480  # longer input is cut: three concatenated parts is plenty for a command
 
@@ -46,6 +50,8 @@ class Keyed:
 
 @dataclass(frozen=True, slots=True)
 class Guidance:
+    """TT and what follows: a procedure code, words of its name, or "" for the syntax."""
+
     procedure: str
 
 
@@ -124,8 +130,7 @@ def parse(text: str) -> Command:
             rest = rest[more.end() :]
         return _lookup(rest.strip(_END_PUNCT))
     if kind == "guide":
-        procedure = rest.strip(_END_PUNCT)
-        return Guidance(procedure) if procedure else Help()
+        return Guidance(rest.strip(_END_PUNCT))  # "TT" alone: the TT syntax, not HS help
     if rest.strip(_END_PUNCT):
         # "HUY" alone is an opt-out; "Huy ho so 123" is not: be safe, show the syntax.
         return _bare(clean) if kind in ("out", "in") else Help()
@@ -208,3 +213,30 @@ def _bare(clean: str) -> Command:
     if not isinstance(found, InvalidCode):
         return found
     return Unrecognised(text)
+
+
+_WORD = re.compile(r"[A-Z0-9]+")
+
+
+def _words(text: str) -> list[str]:
+    folded = "".join(_fold_char(ch) for ch in unicodedata.normalize("NFKC", text))
+    return _WORD.findall(folded)
+
+
+def match_procedures(query: str, procedures: Sequence[Procedure]) -> list[Procedure]:
+    """The procedures whose name holds every word of `query` (accent- and case-insensitive,
+    whole words): "khai sinh" finds "Đăng ký khai sinh" but not "Đăng ký khai tử".
+    Common procedures first, each group by code. No words: no match."""
+    wanted = _words(query)
+    if not wanted:
+        return []
+    found = [p for p in procedures if set(wanted) <= set(_words(p.name))]
+    return sorted(found, key=lambda p: (not p.common, p.code))
+
+
+def short_name(name: str, query: str) -> str:
+    """A procedure's name without the words the citizen already typed ("Đăng ký khai tử"
+    for "TT dang ky" is "khai tử"); the whole name when nothing else is left."""
+    typed = set(_words(query))
+    kept = [w for w in name.split() if not set(_words(w)) <= typed]
+    return " ".join(kept) if kept else name

@@ -9,21 +9,25 @@ only full_reply takes a FullView. Pure: no I/O, no clock (`today` is passed).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from lookup.codes import Reason
 from lookup.model import FullView, Procedure, PublicView
 from messages import compose, render
-from messages.parts import FreeText, Message, Phrase, Punct
-from messages.pieces import Office
+from messages.parts import FreeText, Message, Phrase, Punct, clean_text
+from messages.pieces import Office, sentence
 from prompts.catalog import Catalog
+from sms import commands
 from sms.codec import DC_GSM, DC_UCS2, PER_PART, choose_coding, part_count, split_text
 
 KEYWORD = "HS"
 OPT_IN_KEYWORD = "DK"
 EXAMPLE_CODE = "000.00.18.H26-241129-0001"
 MAX_LISTED_CODES = 3  # several dossiers for one date and sequence: at most this many named
+MAX_LISTED_PROCEDURES = 3  # "TT <name>" matching several procedures: at most this many listed
+EXAMPLE_PROCEDURE = "khai sinh"  # a name every commune office handles (Đăng ký khai sinh)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,14 +132,58 @@ def guidance_reply(procedure: Procedure, ctx: ReplyContext) -> str:
     return render_text(compose.procedure_guidance(procedure), ctx)
 
 
-def procedure_not_found_reply(procedure_code: str, ctx: ReplyContext) -> str:
+def procedure_not_found_reply(
+    procedure_code: str, ctx: ReplyContext, *, example: str = EXAMPLE_PROCEDURE
+) -> str:
     message: Message = (
         Phrase("sms_procedure_not_found"),
         FreeText(procedure_code[:20]),
         Punct("."),
-        Phrase("sms_procedure_syntax"),
+        *_procedure_syntax(example),
     )
     return render_text(message, ctx)
+
+
+def procedure_syntax_reply(ctx: ReplyContext, *, example: str = EXAMPLE_PROCEDURE) -> str:
+    """ "TT" alone: how to ask for a procedure's guidance, with an example."""
+    return render_text(_procedure_syntax(example), ctx)
+
+
+def procedure_choices_reply(procedures: Sequence[Procedure], query: str, ctx: ReplyContext) -> str:
+    """Several procedures match the name the citizen typed: up to MAX_LISTED_PROCEDURES
+    codes with names, shortened (full name, then without the typed words, then fewer
+    words, then fewer procedures) until the reply fits one segment. With accents the
+    fixed words alone outgrow one 70-character UCS-2 segment, so two are allowed."""
+    budget = 1 if not ctx.accents else min(2, ctx.max_parts)
+    listed = list(procedures[:MAX_LISTED_PROCEDURES])
+    shapes: list[list[str]] = []
+    for count in range(len(listed), 0, -1):
+        shown = listed[:count]
+        shapes.append([f"{p.code} {clean_text(p.name)}" for p in shown])
+        shorts = [commands.short_name(clean_text(p.name), query).split() for p in shown]
+        for words in range(max(map(len, shorts)), -1, -1):
+            shapes.append(
+                [" ".join([p.code, *s[:words]]) for p, s in zip(shown, shorts, strict=True)]
+            )
+    text = ""
+    for shape in shapes:
+        message: Message = (
+            Phrase("sms_procedure_several"),
+            FreeText("; ".join(shape)),
+            Punct("."),
+            Phrase("sms_procedure_pick"),
+        )
+        text = render_text(message, ctx)
+        if part_count(text, accents=ctx.accents) <= budget:
+            return text
+    return text  # even one bare code does not fit: the shortest, cut to max_parts
+
+
+def _procedure_syntax(example: str) -> Message:
+    return (
+        Phrase("sms_procedure_syntax"),
+        *sentence("help_example", FreeText(f"TT {clean_text(example)}")),
+    )
 
 
 def rate_limited_reply(ctx: ReplyContext) -> str:

@@ -114,11 +114,10 @@ async def _lookup_reply(
     match command:
         case commands.BadCode(reason=reason):
             return replies.invalid_code_reply(reason, ctx)
+        case commands.Guidance(procedure=""):
+            return replies.procedure_syntax_reply(ctx)
         case commands.Guidance(procedure=code):
-            procedure = await lookup.procedure(code)
-            if procedure is None:
-                return replies.procedure_not_found_reply(code, ctx)
-            return replies.guidance_reply(procedure, ctx)
+            return await _guidance_reply(code, lookup, ctx)
         case commands.Lookup(code=code, secret=secret, more_codes=more):
             view = await lookup.by_code(code)
             if view is None:
@@ -134,6 +133,22 @@ async def _lookup_reply(
                 return replies.several_reply(sorted(v.code for v in views), ctx)
             return await _dossier_reply(views[0], secret, msisdn, lookup, ctx)
     return replies.unrecognised_reply(ctx)
+
+
+async def _guidance_reply(text: str, lookup: DossierLookup, ctx: ReplyContext) -> str:
+    """A procedure by its code, else by the words of its name (one match: its guidance;
+    several: their codes to choose from; none: the TT syntax)."""
+    procedure = await lookup.procedure(text)
+    if procedure is not None:
+        return replies.guidance_reply(procedure, ctx)
+    if not any(ch.isalpha() for ch in text):  # a code that does not exist
+        return replies.procedure_not_found_reply(text, ctx)
+    found = commands.match_procedures(text, await lookup.procedures())
+    if len(found) == 1:
+        return replies.guidance_reply(found[0], ctx)
+    if found:
+        return replies.procedure_choices_reply(found, text, ctx)
+    return replies.procedure_not_found_reply(text, ctx)
 
 
 async def _dossier_reply(

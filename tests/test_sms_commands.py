@@ -95,7 +95,8 @@ def test_id_number_after_its_label_is_the_secret(label: str, secret: str) -> Non
     [
         ("TT 1.004227", Guidance("1.004227")),
         ("thủ tục: 2.000001", Guidance("2.000001")),
-        ("TT", Help()),
+        ("TT", Guidance("")),
+        ("TT khai sinh", Guidance("khai sinh")),
         ("HD", Help()),
         ("help", Help()),
         ("?", Help()),

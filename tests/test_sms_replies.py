@@ -101,11 +101,76 @@ async def test_other_answers_exact(world: tuple[SqliteLookup, Path]) -> None:
     )
     assert (await ask(world, "HS 123")).startswith("Ma so ho so chua day du.")
     assert await ask(world, "TT 9.999999") == (
-        "Khong tim thay thu tuc 9.999999. De xem huong dan thu tuc, soan TT va ma thu tuc."
+        "Khong tim thay thu tuc 9.999999."
+        " De xem huong dan thu tuc, soan TT va ma hoac ten thu tuc. Vi du: TT khai sinh."
     )
     procedure = demo.procedures()[0]
     guidance = await ask(world, f"TT {procedure.code}")
     assert guidance.startswith("Thu tuc Dang ky khai sinh.")
+
+
+TT_SYNTAX = "De xem huong dan thu tuc, soan TT va ma hoac ten thu tuc. Vi du: TT khai sinh."
+
+
+async def test_tt_alone_gets_the_tt_syntax(world: tuple[SqliteLookup, Path]) -> None:
+    assert await ask(world, "TT") == TT_SYNTAX
+    assert await ask(world, "thủ tục:") == TT_SYNTAX
+
+
+@pytest.mark.parametrize(
+    "text", ["TT khai sinh", "tt Khai Sinh", "Thủ tục khai sinh", "TT KHAI SINH."]
+)
+async def test_tt_name_with_one_match_gets_its_guidance(
+    world: tuple[SqliteLookup, Path], text: str
+) -> None:
+    assert await ask(world, text) == await ask(world, "TT 1.001193")
+    assert (await ask(world, text)).startswith("Thu tuc Dang ky khai sinh.")
+
+
+async def test_tt_name_with_several_matches_lists_codes_in_one_segment(
+    world: tuple[SqliteLookup, Path],
+) -> None:
+    # Common procedures first (by code), at most three; full names while they fit.
+    text = await ask(world, "TT đăng ký")
+    assert text == (
+        "Co nhieu thu tuc phu hop: 1.000894 Dang ky ket hon; 1.001193 Dang ky khai sinh;"
+        " 1.000656 Dang ky khai tu. Soan TT va ma thu tuc de xem huong dan."
+    )
+    assert codec.part_count(text, accents=False) == 1
+    assert await ask(world, "TT chung thuc") == (
+        # The full names are 163 characters: the typed words are dropped.
+        "Co nhieu thu tuc phu hop: 2.000815 ban sao tu ban chinh;"
+        " 2.000884 chu ky trong cac giay to, van ban."
+        " Soan TT va ma thu tuc de xem huong dan."
+    )
+
+
+def test_tt_long_names_are_shortened_to_one_segment() -> None:
+    long = [
+        Procedure("1.000001", "Cấp giấy chứng nhận quyền sử dụng đất lần đầu cho hộ gia đình"),
+        Procedure("1.000002", "Cấp đổi giấy chứng nhận quyền sử dụng đất do bị hư hỏng, rách nát"),
+        Procedure("1.000003", "Cấp lại giấy chứng nhận quyền sử dụng đất do bị mất"),
+    ]
+    # The typed words go first, then the names are cut to the same number of words.
+    assert replies.procedure_choices_reply(long, "giay chung nhan", ctx()) == (
+        "Co nhieu thu tuc phu hop: 1.000001 Cap quyen su dung; 1.000002 Cap doi quyen su;"
+        " 1.000003 Cap lai quyen su. Soan TT va ma thu tuc de xem huong dan."
+    )
+
+
+async def test_tt_several_matches_accented_fit_two_ucs2_segments(
+    world: tuple[SqliteLookup, Path],
+) -> None:
+    text = await ask(world, "TT đăng ký", accents=True)
+    assert text == (
+        "Có nhiều thủ tục phù hợp: 1.000894 kết hôn; 1.001193 khai sinh; 1.000656 khai tử."
+        " Soạn TT và mã thủ tục để xem hướng dẫn."
+    )
+    assert codec.part_count(text, accents=True) == 2  # the fixed words alone exceed 70
+
+
+async def test_tt_name_with_no_match_gets_the_syntax(world: tuple[SqliteLookup, Path]) -> None:
+    assert await ask(world, "TT ho chieu") == "Khong tim thay thu tuc ho chieu. " + TT_SYNTAX
 
 
 async def test_accented_reply_is_nfc_ucs2(world: tuple[SqliteLookup, Path]) -> None:
