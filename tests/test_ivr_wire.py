@@ -362,6 +362,24 @@ def test_the_dialplan_handles_every_value_the_server_leaves_in_tracuu_next() -> 
     assert "Playback(tracuu/ivr_officer_hours)" in dialplan
     assert "AGI(${TRACUU_AGI}/ivr?" in dialplan
     assert "AGI(${TRACUU_AGI}/notify?id=${TRACUU_NOTIFY})" in dialplan
+    # The fallback hours are the office's, not the Asterisk host's (often UTC).
+    assert "GotoIfTime(07:30-17:00,mon-fri,*,*,Asia/Ho_Chi_Minh?queue,1)" in dialplan
+    assert Settings().timezone == "Asia/Ho_Chi_Minh"
+    # A DID in international form reaches the IVR: _X. does not match a leading +.
+    inbound = _context(dialplan, "tracuu-inbound")
+    assert "exten => _+X.,1,Goto(s,1)" in inbound
+    # A citizen who answered a notification call never hears silence when tracuu is
+    # down: AGISTATUS other than SUCCESS (and HANGUP) plays the apology.
+    notify = _context(dialplan, "tracuu-notify")
+    assert '$["${AGISTATUS}" != "SUCCESS"]?unavailable,1' in notify
+    assert "exten => unavailable,1,Playback(tracuu/ivr_service_unavailable)" in notify
+    assert notify.index("AGI(") < notify.index("AGISTATUS")
+
+
+def _context(dialplan: str, name: str) -> str:
+    """The lines of one [context], up to the next."""
+    body = dialplan.split(f"[{name}]\n", 1)[1]
+    return body.split("\n[", 1)[0]
 
 
 # ---- hang-ups in res_agi.c's order, through the real call session
