@@ -98,15 +98,33 @@ class Request:
     args: tuple[str, ...]  # AGI(agi://...,arg1,arg2) -> agi_arg_1, agi_arg_2
 
 
+# The one parameter whose value is a list (ivr/session.py route_agencies).
+LIST_PARAMETER = "agency"
+
+
 def parse_request(env: dict[str, str]) -> Request:
+    """The script path, its query parameters and the AGI() arguments after the URL.
+
+    AGI() splits its arguments at commas (app_agi AST_STANDARD_APP_ARGS), so
+    `AGI(agi://h/ivr?agency=A,B&lang=vi)` arrives as agi_network_script `ivr?agency=A`
+    and agi_arg_1 `B&lang=vi`. Rule: when the query string ends inside an `agency=`
+    value and arguments follow, they are the rest of that URL, cut at its commas, and
+    are joined back on (`agency=A,B&lang=vi`, no arguments left). tracuu's scripts take
+    no positional arguments, so nothing meant as one is lost; asterisk/README.md
+    recommends `+` between agency ids, which AGI() leaves alone.
+    """
     # agi_network_script carries the query string (asterisk-wire.md); agi_request the whole URL.
     script = env.get("agi_network_script") or urlsplit(env.get("agi_request", "")).path
-    parts = urlsplit("/" + script.lstrip("/"))
     args: list[str] = []
     index = 1
     while f"agi_arg_{index}" in env:
         args.append(env[f"agi_arg_{index}"])
         index += 1
+    _, has_query, query = script.partition("?")
+    if args and has_query and query.rpartition("&")[2].startswith(LIST_PARAMETER + "="):
+        script = ",".join([script, *args])
+        args = []
+    parts = urlsplit("/" + script.lstrip("/"))
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
     return Request(parts.path.strip("/"), params, tuple(args))
 

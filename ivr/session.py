@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sqlite3
 from collections.abc import Callable
 from contextlib import suppress
@@ -34,6 +35,10 @@ from lookup.phones import normalise_phone
 from lookup.port import DossierLookup, LookupUnavailable, Proof, SecretGuard
 
 log = logging.getLogger(__name__)
+
+# Between agency ids in `agency=`: a query's `+` arrives as a space; `;` needs `\;` in
+# extensions.conf (a comment otherwise) and `,` is split by AGI() (rejoined on arrival).
+AGENCY_SEPARATORS = re.compile(r"[\s,;|+]+")
 
 # How long a `result=-1` waits for res_agi.c's HANGUP notice, which follows the reply at
 # once when the caller hung up; without it, the -1 was a missing file (asterisk-wire.md).
@@ -75,7 +80,10 @@ class _LockReporter(Protocol):
 def route_agencies(
     params: dict[str, str], configured: tuple[str, ...], uniqueid: str
 ) -> frozenset[str]:
-    """The agencies a call answers for, from the dialplan's `agency=` (ids, comma-separated).
+    """The agencies a call answers for, from the dialplan's `agency=` (one or more ids).
+
+    Ids are separated by `+` (read as a space), `,` (also `%2C`; see
+    ivr/agi_wire.py parse_request for AGI()'s comma split), `|` or `;`.
 
     Each DID of a shared server names its own (asterisk/extensions.conf). No parameter:
     every configured agency. An id that is not configured is a dialplan mistake: logged
@@ -86,7 +94,7 @@ def route_agencies(
     lang = params.get("lang", "vi")
     if lang.lower() != "vi":
         log.info("call %s: lang=%s asked; only vi is recorded, speaking vi", uniqueid, lang)
-    asked = [a.strip() for a in params.get("agency", "").split(",") if a.strip()]
+    asked = [a for a in AGENCY_SEPARATORS.split(params.get("agency", "")) if a]
     if not asked:
         return frozenset()
     unknown = [a for a in asked if a not in configured]

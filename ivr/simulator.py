@@ -103,10 +103,16 @@ def agi_environment(
     host: str = "127.0.0.1",
     port: int = 4573,
     args: Iterable[str] = (),
+    query: str | None = None,
 ) -> bytes:
-    """The agi_* block Asterisk 22 sends for AGI(agi://host:port/script?params,args...)."""
-    query = f"?{urlencode(params)}" if params else ""
-    network_script = f"{script}{query}"
+    """The agi_* block Asterisk 22 sends for AGI(agi://host:port/script?params,args...).
+
+    `query` is the query string verbatim, as the dialplan wrote it up to AGI()'s first
+    comma (`params` is URL-encoded instead); `args` are agi_arg_1… (after the commas).
+    """
+    if query is None:
+        query = urlencode(params) if params else ""
+    network_script = f"{script}?{query}" if query else script
     lines = [
         ("agi_network", "yes"),
         ("agi_network_script", network_script),
@@ -202,6 +208,8 @@ class SimulatedAsterisk:
         caller: str = "",
         script: str = "ivr",
         params: dict[str, str] | None = None,
+        query: str | None = None,
+        args: Iterable[str] = (),
         exists: Callable[[str], bool] | None = None,
         uniqueid: str = "1732860000.1",
         pace_s: float = 0.0,
@@ -213,6 +221,8 @@ class SimulatedAsterisk:
         self.caller = caller
         self.script = script
         self.params = params
+        self.query = query  # verbatim, instead of params (see agi_environment)
+        self.args = tuple(args)
         self.exists = exists or (lambda _name: True)
         self.uniqueid = uniqueid
         self.pace_s = pace_s  # real seconds each prompt takes, for paced benchmarks
@@ -232,6 +242,8 @@ class SimulatedAsterisk:
                 env = agi_environment(
                     script=self.script,
                     params=self.params,
+                    query=self.query,
+                    args=self.args,
                     caller=self.caller,
                     uniqueid=self.uniqueid,
                     port=port,

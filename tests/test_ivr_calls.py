@@ -170,6 +170,34 @@ async def test_a_numbers_agency_parameter_keeps_its_callers_to_its_own_dossiers(
     assert "ERROR" not in caplog.text
 
 
+@pytest.mark.parametrize(
+    ("query", "args"),
+    [
+        ("agency=000.00.18.H26", ("000.00.19.H26&lang=vi",)),  # AGI() cut it at the comma
+        ("agency=000.00.18.H26+000.00.19.H26&lang=vi", ()),
+        ("agency=000.00.18.H26%2C000.00.19.H26&lang=vi", ()),
+        ("agency=000.00.18.H26|000.00.19.H26&lang=vi", ()),
+        ("agency=000.00.18.H26;000.00.19.H26&lang=vi", ()),  # \\; in extensions.conf
+    ],
+    ids=["comma", "plus", "%2C", "bar", "semicolon"],
+)
+async def test_a_number_for_two_agencies_answers_for_both_however_they_are_separated(
+    lookup: SqliteLookup, query: str, args: tuple[str, ...], caplog: pytest.LogCaptureFixture
+) -> None:
+    server = build_server(settings(), lookup, clock=lambda: MONDAY_10AM, available=lambda _: True)
+    server._settings = server._settings.model_copy(update={"port": 0})
+    await server.start()
+    try:
+        async with asyncio.timeout(10):
+            peer = SimulatedAsterisk("1 2411290001# 2 0", query=query, args=args)
+            record = await peer.call("127.0.0.1", server.port)
+    finally:
+        await server.stop(drain_s=1.0)
+    # The digits are both agencies' dossiers: the caller is asked which one.
+    assert "ivr_choose_agency" in heard(record)
+    assert "names agencies not in settings.agencies" not in caplog.text
+
+
 async def test_an_unknown_agency_parameter_is_logged_and_every_agency_answers(
     lookup: SqliteLookup, caplog: pytest.LogCaptureFixture
 ) -> None:

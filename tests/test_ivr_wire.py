@@ -75,6 +75,56 @@ def test_request_routes_by_script_path_with_its_query() -> None:
     assert request.args == ("first", "second")
 
 
+# res_agi.c for `AGI(agi://127.0.0.1:4573/ivr?agency=000.00.18.H26,000.00.19.H26&lang=vi)`:
+# app_agi splits the application's arguments at commas, launch_netscript sends what
+# follows host:port/ of the first as agi_network_script, the others as agi_arg_N.
+CUT_AT_A_COMMA = (
+    b"agi_network: yes\n"
+    b"agi_network_script: ivr?agency=000.00.18.H26\n"
+    b"agi_request: agi://127.0.0.1:4573/ivr?agency=000.00.18.H26\n"
+    b"agi_channel: PJSIP/vn-trunk-00000001\n"
+    b"agi_language: vi\n"
+    b"agi_type: PJSIP\n"
+    b"agi_uniqueid: 1732860000.1\n"
+    b"agi_version: 22.0.0\n"
+    b"agi_callerid: 0912345678\n"
+    b"agi_calleridname: unknown\n"
+    b"agi_callingpres: 0\n"
+    b"agi_callingani2: 0\n"
+    b"agi_callington: 0\n"
+    b"agi_callingtns: 0\n"
+    b"agi_dnid: 2438251234\n"
+    b"agi_rdnis: unknown\n"
+    b"agi_context: tracuu-inbound\n"
+    b"agi_extension: s\n"
+    b"agi_priority: 4\n"
+    b"agi_enhanced: 0.0\n"
+    b"agi_accountcode: \n"
+    b"agi_threadid: 140000000000000\n"
+    b"agi_arg_1: 000.00.19.H26&lang=vi\n"
+    b"\n"
+)
+
+
+async def test_agency_ids_cut_at_agis_commas_are_joined_back() -> None:
+    outcome = Outcome()
+    async with (
+        asyncio.timeout(5),
+        agi_server({"ivr": recording_route(outcome, _two_commands)}) as server,
+    ):
+        await raw_asterisk(server.port, CUT_AT_A_COMMA, [b"200 result=0\n", b"200 result=\n"])
+        await outcome.done.wait()
+    assert outcome.request is not None
+    assert outcome.request.params == {"agency": "000.00.18.H26,000.00.19.H26", "lang": "vi"}
+    assert outcome.request.args == ()
+
+
+def test_arguments_after_a_query_not_cut_in_agency_stay_arguments() -> None:
+    env = {"agi_network_script": "ivr?agency=hn&lang=vi", "agi_arg_1": "x"}
+    assert parse_request(env).args == ("x",)
+    assert parse_request(env).params == {"agency": "hn", "lang": "vi"}
+
+
 async def _two_commands(channel: AgiChannel) -> list[object]:
     first = await channel.run('STREAM FILE tracuu/ivr_welcome "0123456789*#"')
     second = await channel.run("GET DATA tracuu/ivr_enter_code 8000 12")
