@@ -166,6 +166,10 @@ def notification_id(kind: str, code: str, phone: str) -> str:
     return hashlib.sha256(f"{kind}|{code}|{phone}".encode()).hexdigest()[:16]
 
 
+# Statuses after which there is nothing to come in for (lookup/model.py Status).
+FINISHED = frozenset({"REFUSED", "WITHDRAWN", "STOPPED", "RETURNED"})
+
+
 def _notify_call(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_notify_call_async(args, settings))
 
@@ -176,11 +180,14 @@ async def _notify_call_async(args: argparse.Namespace, settings: Settings) -> in
     from gateway.logs import mask_msisdn
     from ivr.store import IvrStore
     from lookup.codes import InvalidCode, parse_code
+    from lookup.factory import open_lookup
+    from lookup.model import Status
     from lookup.phones import normalise_phone
+    from lookup.port import LookupUnavailable
 
     phone = normalise_phone(args.phone)
     if phone is None:
-        sys.stderr.write("tracuu: not a phone number\n")
+        sys.stderr.write(f"tracuu: {args.phone!r} is not a phone number (e.g. 0912345678)\n")
         return 2
     try:
         code = parse_code(args.code).text
@@ -190,6 +197,31 @@ async def _notify_call_async(args: argparse.Namespace, settings: Settings) -> in
     if not settings.database_is_sqlite:
         sys.stderr.write("tracuu: notification calls need the SQLite database\n")
         return 2
+    # A call about a dossier that does not exist would read the citizen nothing true.
+    try:
+        async with open_lookup(settings) as lookup:
+            view = await lookup.by_code(code)
+    except LookupUnavailable as exc:
+        sys.stderr.write(f"tracuu: the dossier lookup is unavailable, nothing queued: {exc}\n")
+        return 3
+    if view is None:
+        sys.stderr.write(
+            f"tracuu: không tìm thấy hồ sơ {code}; không xếp cuộc gọi. "
+            f"No dossier {code}: no call queued.\n"
+        )
+        return 1
+    code = view.code
+    if args.kind == "result_ready" and view.status is not Status.READY:
+        sys.stderr.write(
+            f"tracuu: warning: {code} has status {view.status.value} "
+            f"({view.status.name.lower()}), not {Status.READY.value} (ready): "
+            "a result_ready call says the result is ready\n"
+        )
+    elif args.kind == "appointment_tomorrow" and view.status.name in FINISHED:
+        sys.stderr.write(
+            f"tracuu: warning: {code} has status {view.status.value} "
+            f"({view.status.name.lower()}): it is finished, an appointment call may not fit\n"
+        )
     notify_id = notification_id(args.kind, code, phone)
     store = await IvrStore.open(settings.sqlite_path)
     try:

@@ -70,11 +70,34 @@ def test_notify_call_queues_once_per_dossier_and_number(
     assert "0912345678" not in first + second
 
 
+def test_notify_call_queues_nothing_for_a_dossier_that_does_not_exist(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["notify-call", "000.00.18.H26-241129-0999", "0912345678"]) == 1
+    err = capsys.readouterr().err
+    assert "không tìm thấy hồ sơ 000.00.18.H26-241129-0999" in err
+    assert "No dossier 000.00.18.H26-241129-0999: no call queued" in err
+    assert main(["notify-call", "000.00.18.H26-241129-0001", "0912345678"]) == 0
+    assert capsys.readouterr().out.split()[1] == "queued:"  # the refused one left no row
+
+
+def test_notify_call_warns_when_the_status_does_not_fit_the_kind(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # -0002 is being processed (status 4): "your result is ready" would be false.
+    assert main(["notify-call", "000.00.18.H26-241129-0002", "0912345678"]) == 0
+    captured = capsys.readouterr()
+    assert "warning: 000.00.18.H26-241129-0002 has status 4 (processing), not 9" in captured.err
+    assert "queued" in captured.out
+    assert main(["notify-call", "000.00.18.H26-241129-0001", "0912345678"]) == 0
+    assert "warning" not in capsys.readouterr().err  # -0001 is ready
+
+
 def test_notify_call_refuses_what_is_not_a_number(
     database: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["notify-call", "000.00.18.H26-241129-0001", "hello"]) == 2
-    assert "not a phone number" in capsys.readouterr().err
+    assert "'hello' is not a phone number" in capsys.readouterr().err
 
 
 def test_call_refuses_keys_a_phone_does_not_have(
