@@ -38,7 +38,7 @@ from prompts.coverage import Report, Script, build_report
 from prompts.render import RenderResult, render_dynamic, render_placeholders
 from prompts.settings import SoundsSettings
 from prompts.store import Manifest, Store, StoreError
-from prompts.tts import Synthesizer, synthesizer_for
+from prompts.tts import Synthesizer, shared_synthesizer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -94,8 +94,18 @@ def inspect(store: Store, scripts: Iterable[Script]) -> Report:
     return build_report(scripts, manifest.records, disk)
 
 
-def log_report(report: Report) -> None:
-    if report.missing:
+def log_report(report: Report, *, render_follows: bool = False) -> None:
+    """Log the gaps. `render_follows`: the start-up render comes next, so what is missing
+    now is one line with the count; prepare() logs loudly only what is still missing."""
+    if report.missing and render_follows:
+        log.warning(
+            "voice prompts: %d of %d have no audio yet; rendering %d missing placeholders in "
+            "the background",
+            len(report.missing),
+            len(report.rows),
+            len(report.missing),
+        )
+    elif report.missing:
         log.error(
             "VOICE PROMPTS MISSING: %d of %d have no audio, callers will hear silence or English "
             "there: %s. Run `tracuu prompts render`.",
@@ -116,12 +126,18 @@ def log_report(report: Report) -> None:
     log.info("voice prompts: %s", report.summary())
 
 
-def check(settings: Settings | SoundsSettings, catalog: Iterable[Script] | None = None) -> Report:
-    """The start-up check: build the coverage report and warn loudly about gaps."""
+def check(
+    settings: Settings | SoundsSettings,
+    catalog: Iterable[Script] | None = None,
+    *,
+    render_follows: bool = False,
+) -> Report:
+    """The start-up check: build the coverage report and warn about gaps (loudly, unless
+    a render follows that may fill them)."""
     sounds = settings if isinstance(settings, SoundsSettings) else settings.sounds
     store = store_for(sounds)
     report = inspect(store, scripts_for(store.read(), catalog))
-    log_report(report)
+    log_report(report, render_follows=render_follows)
     return report
 
 
@@ -135,7 +151,7 @@ def render_missing(
     sounds = settings.sounds
     store = store_for(sounds)
     scripts = {s.id: s.text for s in scripts_for(store.read(), catalog)}
-    synthesizer = synthesizer_for(
+    synthesizer = shared_synthesizer(
         engine or sounds.engine,
         voice=sounds.espeak_voice,
         rate_wpm=sounds.espeak_rate_wpm,
@@ -214,7 +230,7 @@ async def _off_loop(work: Callable[[threading.Event], T]) -> T:
 
 def _synthesizer(settings: Settings) -> Synthesizer:
     sounds = settings.sounds
-    return synthesizer_for(
+    return shared_synthesizer(
         sounds.engine,
         voice=sounds.espeak_voice,
         rate_wpm=sounds.espeak_rate_wpm,
@@ -285,7 +301,7 @@ async def prepare(
     """
     if catalog is not None:
         catalog = [Script(p.id, p.text, p.group, p.note) for p in catalog]
-    await asyncio.to_thread(check, settings, catalog)
+    await asyncio.to_thread(lambda: check(settings, catalog, render_follows=True))
     result = await _off_loop(lambda stop: render_missing(settings, None, catalog, stop))
     log.info("voice placeholders: %s", result.summary())
     for prompt_id, reason in result.failed.items():

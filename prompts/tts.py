@@ -2,9 +2,12 @@
 
 Owns the engines behind one small interface, `Synthesizer.synthesize(text) ->
 Speech` (an audio file in any format ffmpeg reads), and the breaker that stops
-asking gTTS after its first failure in a run. A synthesizer hands back bytes (with
-the name of the engine that really answered) and never writes a file, so
-gTTS's 0-byte files on failure cannot reach the sounds directory.
+asking gTTS after a failure for a cool-down (an hour by default), then tries it
+again. `shared_synthesizer` hands every render pass of the process the same
+breaker, so an offline gateway logs the trip once, not once per pass. A
+synthesizer hands back bytes (with the name of the engine that really answered)
+and never writes a file, so gTTS's 0-byte files on failure cannot reach the
+sounds directory.
 
 Refuses: turning numbers into words (prompts/spoken.py does it before), and
 running inside a call: gTTS needs Google's servers, so placeholders are rendered
@@ -18,6 +21,7 @@ import io
 import logging
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -133,18 +137,33 @@ class GttsSynthesizer:
         return Speech(audio, self.engine, self.voice)
 
 
+# How long a tripped breaker keeps gTTS out: long enough that an offline office pays
+# one timeout an hour at most, short enough that placeholders improve once it is back.
+COOLDOWN_S = 3600.0
+
+
 class FallbackSynthesizer:
-    """Try `primary` until it fails once, then use `fallback` for the rest of the run.
+    """Try `primary` until it fails, then use `fallback` for `cooldown_s`, then retry.
 
     One failure trips the breaker: when Google is unreachable, every further try
     would cost a full timeout. Without a fallback, later requests fail at once.
+    After the cool-down the next request probes the primary again (one at a time).
     """
 
-    def __init__(self, primary: Synthesizer, fallback: Synthesizer | None) -> None:
+    def __init__(
+        self,
+        primary: Synthesizer,
+        fallback: Synthesizer | None,
+        *,
+        cooldown_s: float = COOLDOWN_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._primary, self._fallback = primary, fallback
+        self._cooldown_s, self._clock = cooldown_s, clock
         self._lock = threading.Lock()
         self._probe = threading.Lock()
         self._proven = False
+        self._tripped_at = 0.0
         self.tripped: str | None = None  # why the primary was given up
         # Safe from several threads: the result names the engine that made it.
 
@@ -161,6 +180,11 @@ class FallbackSynthesizer:
         return self._current.voice
 
     def synthesize(self, text: str) -> Speech:
+        if self.tripped is not None and self._clock() - self._tripped_at >= self._cooldown_s:
+            with self._lock:
+                if self.tripped is not None:
+                    log.info("%s: cool-down over, trying it again", self._primary.engine)
+                    self.tripped, self._proven = None, False
         if self.tripped is None:
             # Until the primary has answered once, one request at a time: when it is down
             # from the start, exactly one request fails (and may cost one timeout).
@@ -183,11 +207,13 @@ class FallbackSynthesizer:
         with self._lock:
             if self.tripped is None:
                 self.tripped = str(exc)
+                self._tripped_at = self._clock()
                 log.warning(
-                    "%s failed (%s); %s for the rest of this run",
+                    "%s failed (%s); %s for %.0f min, then it is tried again",
                     self._primary.engine,
                     exc,
-                    f"using {self._fallback.engine}" if self._fallback else "not asking it again",
+                    f"using {self._fallback.engine}" if self._fallback else "not asking it",
+                    self._cooldown_s / 60,
                 )
 
 
@@ -208,3 +234,21 @@ def synthesizer_for(
     if engine == "auto":
         return FallbackSynthesizer(GttsSynthesizer(timeout_s), espeak)
     raise ValueError(f"unknown TTS engine {engine!r} (espeak, gtts or auto)")
+
+
+_SHARED: dict[tuple[str, str, int, float], Synthesizer] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_synthesizer(
+    engine: str, *, voice: str = "vi", rate_wpm: int = 150, timeout_s: float = 5.0
+) -> Synthesizer:
+    """synthesizer_for(), one per process and configuration: every render pass (start-up,
+    refresh, prompts a call wanted) shares its breaker, so a trip is logged once."""
+    key = (engine, voice, rate_wpm, timeout_s)
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = synthesizer_for(
+                engine, voice=voice, rate_wpm=rate_wpm, timeout_s=timeout_s
+            )
+        return _SHARED[key]

@@ -145,6 +145,37 @@ def test_the_start_up_check_warns_loudly_about_missing_prompts(
     )
 
 
+async def test_a_first_start_says_once_what_it_will_render_and_is_loud_only_about_what_failed(
+    settings: Settings, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An empty sounds directory: everything is missing until the start-up render.
+    with caplog.at_level(logging.INFO, logger="prompts.service"):
+        async with asyncio.timeout(60):
+            report = await prepare(settings, _PagedLookup(), small_catalog())  # type: ignore[arg-type]
+    assert report.ok
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    notices = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert notices == [
+        "voice prompts: 3 of 3 have no audio yet; rendering 3 missing placeholders in the "
+        "background"
+    ]
+
+    # The same start where rendering fails: the loud error, with the ids, comes after it.
+    caplog.clear()
+    shutil.rmtree(settings.sounds.dir)
+    monkeypatch.setattr(
+        prompts_service,
+        "shared_synthesizer",
+        lambda *_a, **_k: EspeakSynthesizer(binary="/nonexistent/espeak-ng"),
+    )
+    with caplog.at_level(logging.INFO, logger="prompts.service"):
+        async with asyncio.timeout(60):
+            report = await prepare(settings, _PagedLookup(), small_catalog())  # type: ignore[arg-type]
+    missing = [r.getMessage() for r in caplog.records if "VOICE PROMPTS MISSING" in r.getMessage()]
+    assert len(missing) == 1
+    assert "there: welcome, enter_code, goodbye, ivr_officer_hours, txt_" in missing[0]
+
+
 GUIDED = Procedure(
     "1.001",
     "Đăng ký khai sinh",

@@ -8,6 +8,7 @@ one seam where gtts.gTTS is constructed.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import subprocess
 import threading
@@ -27,6 +28,7 @@ from prompts.tts import (
     GttsSynthesizer,
     Speech,
     SynthesisFailed,
+    shared_synthesizer,
     synthesizer_for,
 )
 from tests.test_prompts_support import SCRIPTS, dbfs_peak, dbfs_rms, samples_of
@@ -299,3 +301,28 @@ def test_files_are_readable_by_asterisk_whatever_the_umask(store: Store) -> None
         assert directory.stat().st_mode & 0o777 == 0o755
     for fmt in FORMATS:
         assert store.live_path("welcome", fmt).stat().st_mode & 0o777 == 0o644
+
+
+def test_the_breaker_is_shared_by_every_render_pass_and_retries_after_its_cool_down(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Three passes at start-up (catalog, settings scripts, dynamic texts) get one breaker.
+    assert shared_synthesizer("auto", timeout_s=0.25) is shared_synthesizer("auto", timeout_s=0.25)
+    now = [1000.0]
+    fake = FakeGtts("offline")
+    auto = FallbackSynthesizer(
+        GttsSynthesizer(factory=fake), EspeakSynthesizer(), cooldown_s=3600, clock=lambda: now[0]
+    )
+    with caplog.at_level(logging.INFO, logger="prompts.tts"):
+        for text in ("một", "hai", "ba"):
+            assert auto.synthesize(text).engine == "espeak-ng"
+        now[0] += 3599
+        assert auto.synthesize("bốn").engine == "espeak-ng"
+        assert len(fake.calls) == 1  # not asked again within the hour
+        now[0] += 1
+        auto.synthesize("năm")  # cool-down over: gTTS is asked (and fails) once more
+    assert len(fake.calls) == 2
+    trips = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(trips) == 2  # one per real failure, not one per request or pass
+    assert trips[0].endswith("using espeak-ng for 60 min, then it is tried again")
+    assert "gtts: cool-down over, trying it again" in caplog.text
