@@ -63,7 +63,8 @@ async def _lookup_async(args: argparse.Namespace, settings: Settings) -> int:
 
     today = _today(settings)
     try:
-        async with open_lookup(settings) as lookup:
+        # A reader never creates the file: a mistyped path is exit 3, not "not found".
+        async with open_lookup(settings, create=False) as lookup:
             if args.keypad is not None:
                 views = await lookup.by_keypad_digits(args.keypad)
             else:
@@ -115,10 +116,8 @@ async def _import_async(path: Path, settings: Settings) -> int:
         print(f"note: {path.name} is not UTF-8; read as {report.encoding}")
     if report.ignored_columns:
         print("ignored columns: " + ", ".join(report.ignored_columns))
-    for item in report.warnings:
-        print(f"line {item.line}: warning: {item.reason}")
-    for item in report.rejected:
-        print(f"line {item.line}: rejected: {item.reason}")
+    for line, kind, reason in report.messages():
+        print(f"line {line}: {kind}: {reason}")
     print(
         f"{path.name}: {report.read} rows read, {report.stored} stored, "
         f"{len(report.rejected)} rejected, {len(report.warnings)} warnings "

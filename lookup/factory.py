@@ -5,7 +5,10 @@
 
 - settings.lookup.backend == "http": lookup/http.py against an existing system;
 - settings.database a postgresql:// URL: lookup/postgres.py (asyncpg);
-- otherwise the SQLite file settings.sqlite_path (created with its schema).
+- otherwise the SQLite file settings.sqlite_path. With create=False a missing
+  file is LookupUnavailable (a mistyped path must not answer "not found" to
+  everyone): readers should pass it, as `tracuu lookup` does. The default
+  still creates the file, because callers outside lookup/ rely on it.
 
 settings.lookup.second_factor sets the secret rules and lockout (lookup/lockout.py).
 Opening migrates the schema: open one lookup per process and share it.
@@ -52,7 +55,8 @@ async def open_store(settings: Settings) -> AsyncIterator[DossierWriter]:
 
 
 @asynccontextmanager
-async def open_lookup(settings: Settings) -> AsyncIterator[DossierLookup]:
+async def open_lookup(settings: Settings, *, create: bool = True) -> AsyncIterator[DossierLookup]:
+    """The reader; with create=False a missing SQLite file is LookupUnavailable."""
     lookup: DossierLookup
     agencies = {agency.id: agency.name for agency in settings.agencies}
     rules = settings.lookup.second_factor
@@ -83,6 +87,7 @@ async def open_lookup(settings: Settings) -> AsyncIterator[DossierLookup]:
             agencies=agencies,
             collection_place=settings.office.collection_place,
             policy=policy,
+            create=create,
         )
     try:
         yield lookup

@@ -8,9 +8,12 @@ the first ten, that has a code column. Columns we do not know are reported and
 ignored.
 
 A bad row is reported with its line number and reason and the rest of the file
-still goes in; rows are upserted by code. CSV files may be UTF-8 (with or
-without BOM), UTF-16 with BOM (Excel's "Unicode text") or Windows-1258
-(cp1258); a file that is not UTF-8 is read as cp1258 and the summary says so.
+still goes in; rows are upserted by code. A code repeated in the file (in any
+spelling) is warned about with both line numbers, and the later row is kept.
+Report.messages() gives rejections and warnings in line order. CSV files may
+be UTF-8 (with or without BOM), UTF-16 with BOM (Excel's "Unicode text") or
+Windows-1258 (cp1258); a file that is not UTF-8 is read as cp1258 and the
+summary says so.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lookup.codes import InvalidCode, parse_code
+from lookup.codes import InvalidCode, compact_key, parse_code
 from lookup.dates import parse_date, parse_datetime
 from lookup.model import Dossier, Status
 from lookup.phones import normalise_phone
@@ -55,7 +58,9 @@ _HEADERS: dict[str, tuple[str, ...]] = {
     "status": ("status", "trang thai", "tinh trang", "trang thai ho so", "tinh trang ho so"),
     "applicant_name": ("applicant", "applicant name", "name", "chu ho so", "nguoi nop",
                        "chu ho so nguoi nop", "ten nguoi nop", "ho ten", "ho va ten",
-                       "ten chu ho so", "nguoi dung ten"),
+                       "ten chu ho so", "nguoi dung ten", "ho ten nguoi nop",
+                       "ho va ten nguoi nop", "nguoi nop ho so", "ten nguoi nop ho so",
+                       "ten cong dan", "ho ten cong dan"),
     "phones": ("phone", "phones", "applicant phone", "so dien thoai", "dien thoai", "sdt",
                "so dt", "dien thoai lien he"),
     "address": ("address", "applicant address", "dia chi", "dia chi thuong tru",
@@ -97,6 +102,14 @@ class Report:
     warnings: list[Rejected] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
     encoding: str = ""
+
+    def messages(self) -> list[tuple[int, str, str]]:
+        """(line, "rejected" | "warning", reason), in line order (a line's rejection first)."""
+        return sorted(
+            [(r.line, "rejected", r.reason) for r in self.rejected]
+            + [(w.line, "warning", w.reason) for w in self.warnings],
+            key=lambda item: (item[0], item[1] != "rejected"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +209,7 @@ async def import_file(path: Path, store: DossierWriter, batch_size: int = 10_000
     table = read_table(path)
     report = Report(ignored_columns=table.ignored_columns, encoding=table.encoding)
     batch: list[Dossier] = []
+    seen: dict[str, int] = {}  # compact code key -> line of its last accepted row
     for line, cells in table.rows:
         report.read += 1
         try:
@@ -203,6 +217,13 @@ async def import_file(path: Path, store: DossierWriter, batch_size: int = 10_000
         except ValueError as exc:
             report.rejected.append(Rejected(line, str(exc)))
             continue
+        key = compact_key(dossier.code)
+        if key in seen:
+            warnings.append(
+                f"code {dossier.code} was already on line {seen[key]}: "
+                f"this later row is kept, line {seen[key]} is replaced"
+            )
+        seen[key] = line
         report.warnings += [Rejected(line, warning) for warning in warnings]
         batch.append(dossier)
         if len(batch) >= batch_size:

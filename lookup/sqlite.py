@@ -26,6 +26,7 @@ import functools
 import hmac
 import itertools
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
@@ -49,6 +50,8 @@ from lookup.lockout import DEFAULT_POLICY, Failures, SecretPolicy, attempt_many,
 from lookup.model import Changes, Dossier, FullView, Procedure, PublicView, Status
 from lookup.phones import normalise_phone
 from lookup.port import LookupUnavailable, Proof
+
+log = logging.getLogger(__name__)
 
 COMPONENT = "lookup"
 STEPS = (
@@ -350,27 +353,52 @@ class SqliteLookup:
         timeout_s: float = 5.0,
         policy: SecretPolicy = DEFAULT_POLICY,
         clock: Callable[[], float] = time.time,
+        create: bool = True,
     ) -> SqliteLookup:
         """`agencies` (id -> name) limits keypad lookups and names rows that lack a name.
 
         With no agencies, keypad lookups search every agency. Opening migrates
         the schema (it takes the write lock): open one lookup per process and
         share it, never one per call or message.
+
+        With create=False a missing file raises LookupUnavailable: a mistyped
+        path must not become an empty database that answers "no such dossier"
+        to every citizen. Readers should pass it; only writers (db init,
+        import, demo data and the demo mode's seeding) should create the file.
+        The default still creates, because callers outside lookup/ rely on it.
+        An existing file without dossiers opens, with a warning.
         """
+        path = Path(path)
+        existed = path.exists()
+        if not create and not existed:
+            raise LookupUnavailable(
+                f"the dossier database {path} does not exist: run `tracuu db init`, "
+                "`tracuu import` or `tracuu demo-data` to create it"
+            )
         store = await DossierStore.open(path)  # creates or upgrades the schema
         await store.close()
         connections: list[aiosqlite.Connection] = []
         guard: sqlite3.Connection | None = None
         try:
             for _ in range(readers):
-                conn = await _connect(Path(path))
+                conn = await _connect(path)
                 await conn.execute("PRAGMA query_only = ON")
                 connections.append(conn)
-            guard = await asyncio.to_thread(_guard_connection, Path(path))
+            guard = await asyncio.to_thread(_guard_connection, path)
+            async with connections[0].execute("SELECT EXISTS (SELECT 1 FROM dossier)") as cursor:
+                row = await cursor.fetchone()
         except (sqlite3.Error, OSError) as exc:
             for conn in connections:
                 await conn.close()
+            if guard is not None:
+                guard.close()
             raise LookupUnavailable(f"cannot open the dossier database {path}: {exc}") from exc
+        if existed and (row is None or not row[0]):
+            log.warning(
+                "the dossier database %s holds no dossiers: every lookup will answer "
+                "'not found' until `tracuu import` or `tracuu demo-data` fills it",
+                path,
+            )
         return cls(
             connections, agencies or {}, collection_place, timeout_s,
             guard=guard, policy=policy, clock=clock,
@@ -545,9 +573,15 @@ class SqliteLookup:
 
 @asynccontextmanager
 async def open_sqlite(
-    path: Path | str, agencies: Mapping[str, str] | None = None, collection_place: str = ""
+    path: Path | str,
+    agencies: Mapping[str, str] | None = None,
+    collection_place: str = "",
+    *,
+    create: bool = True,
 ) -> AsyncIterator[SqliteLookup]:
-    lookup = await SqliteLookup.open(path, agencies=agencies, collection_place=collection_place)
+    lookup = await SqliteLookup.open(
+        path, agencies=agencies, collection_place=collection_place, create=create
+    )
     try:
         yield lookup
     finally:

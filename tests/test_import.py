@@ -30,10 +30,10 @@ STT;Mã hồ sơ;Tên thủ tục;Mã thủ tục;Ngày tiếp nhận;Ngày hẹ
 """
 
 
-async def run_import(path: Path, db: Path) -> Report:
+async def run_import(path: Path, db: Path, batch_size: int = 10_000) -> Report:
     store = await DossierStore.open(db)
     try:
-        return await import_file(path, store)
+        return await import_file(path, store, batch_size)
     finally:
         await store.close()
 
@@ -252,3 +252,59 @@ def test_files_that_cannot_be_read(tmp_path: Path) -> None:
     broken.write_bytes(b"not a zip")
     with pytest.raises(UnreadableFile, match=r"not a readable \.xlsx"):
         read_table(broken)
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Họ tên người nộp", "Họ và tên", "Tên người nộp", "Người nộp hồ sơ", "Tên công dân",
+     "HỌ TÊN NGƯỜI NỘP", "Họ và tên người nộp"],
+)  # fmt: skip
+async def test_common_applicant_name_headers_are_recognised(tmp_path: Path, header: str) -> None:
+    path = tmp_path / "hoso.csv"
+    path.write_text(
+        f"Mã hồ sơ;Trạng thái;Ngày hẹn trả;{header};Số điện thoại\n"
+        "000.00.18.H26-241129-0001;Đang xử lý;03/12/2024;Nguyễn Thị Lan;0912345678\n",
+        encoding="utf-8",
+    )
+    db = tmp_path / "t.sqlite3"
+    report = await run_import(path, db)
+    assert (report.stored, report.ignored_columns) == (1, [])
+    lookup = await SqliteLookup.open(db, create=False)
+    try:
+        full = await lookup.full("000.00.18.H26-241129-0001", Proof(phone="0912345678"))
+    finally:
+        await lookup.close()
+    assert full is not None
+    assert full.applicant_name == "Nguyễn Thị Lan"
+
+
+async def test_a_repeated_code_is_warned_with_both_lines_and_the_last_row_is_stored(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "hoso.csv"
+    path.write_text(
+        "Mã hồ sơ;Trạng thái;Ngày hẹn trả;Họ tên người nộp\n"
+        "000.00.18.H26-241129-0001;Đang xử lý;03/12/2024;Nguyễn Văn A\n"
+        "000.00.18.H26-241129-0002;Đang xử lý;03/12/2024;Trần Thị B\n"
+        "000.00.18.h26 - 241129 - 0001;Đã có kết quả;05/12/2024;Nguyễn Văn A\n"
+        "000.00.18.H26-241129-0001;Quá hạn;06/12/2024;Nguyễn Văn A\n"
+        "000.00.18.H26-241129-0001;Đã trả kết quả;06/12/2024;Nguyễn Văn A\n",
+        encoding="utf-8",
+    )
+    db = tmp_path / "t.sqlite3"
+    report = await run_import(path, db, batch_size=2)  # the repeats fall in other batches
+    assert report.messages() == [
+        (4, "warning", "code 000.00.18.H26-241129-0001 was already on line 2: "
+                       "this later row is kept, line 2 is replaced"),
+        (5, "rejected", report.rejected[0].reason),
+        (6, "warning", "code 000.00.18.H26-241129-0001 was already on line 4: "
+                       "this later row is kept, line 4 is replaced"),
+    ]  # fmt: skip
+    assert "late, not how far" in report.rejected[0].reason  # line 5's row never replaced line 4
+    lookup = await SqliteLookup.open(db, create=False)
+    try:
+        view = await lookup.by_code("000.00.18.H26-241129-0001")
+    finally:
+        await lookup.close()
+    assert view is not None
+    assert (view.status, view.due_on) == (Status.RETURNED, date(2024, 12, 6))

@@ -132,10 +132,55 @@ def test_import_prints_a_summary(tmp_path: Path) -> None:
     done = tracuu(db, "import", str(export))
     assert done.returncode == 1  # some rows were rejected
     assert done.stdout.splitlines() == [
-        "line 4: warning: phone 'xyz' is not a phone number; left out",
         "line 3: rejected: 'Ngủ đông' is not a known dossier status",
+        "line 4: warning: phone 'xyz' is not a phone number; left out",
         f"hoso.csv: 3 rows read, 2 stored, 1 rejected, 1 warnings (database {db})",
     ]
     found = tracuu(db, "lookup", "000.00.18.H26-241129-0003", "--json")
     assert json.loads(found.stdout)["status"] == 2
     assert tracuu(db, "import", str(tmp_path / "missing.csv")).returncode == 2
+
+
+def test_lookup_on_a_mistyped_path_is_exit_3_and_creates_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "nonexistent" / "dir" / "x.sqlite3"
+    done = tracuu(db, "lookup", "000.00.18.H26-241129-0001")
+    assert done.returncode == 3
+    assert done.stdout == ""
+    assert "Không tìm thấy" not in done.stderr
+    assert f"the dossier database {db} does not exist" in done.stderr
+    assert "tracuu db init" in done.stderr
+    assert not (tmp_path / "nonexistent").exists()
+    keypad = tracuu(db, "lookup", "--keypad", "2411291")
+    assert keypad.returncode == 3
+    assert not (tmp_path / "nonexistent").exists()
+
+
+def test_lookup_on_an_empty_database_says_not_found_and_warns(tmp_path: Path) -> None:
+    db = tmp_path / "t.sqlite3"
+    assert tracuu(db, "db", "init").returncode == 0
+    done = tracuu(db, "lookup", "000.00.18.H26-241129-0001")
+    assert done.returncode == 1
+    assert "Không tìm thấy hồ sơ 000.00.18.H26-241129-0001." in done.stderr
+    assert "holds no dossiers" in done.stderr  # the WARNING log line
+
+
+def test_import_warns_about_a_repeated_code_and_keeps_the_last_row(tmp_path: Path) -> None:
+    db = tmp_path / "t.sqlite3"
+    export = tmp_path / "hoso.csv"
+    export.write_text(
+        "Mã hồ sơ,Trạng thái,Ngày hẹn trả,Họ tên người nộp\n"
+        "000.00.18.H26-241129-0001,Đang xử lý,03/12/2024,Nguyễn Văn A\n"
+        "000.00.18.H26-241129-0002,Ngủ đông,03/12/2024,Trần Thị B\n"
+        "000.00.18.h26 - 241129 - 0001,Đã có kết quả,05/12/2024,Nguyễn Văn A\n",
+        encoding="utf-8",
+    )
+    done = tracuu(db, "import", str(export))
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        "line 3: rejected: 'Ngủ đông' is not a known dossier status",
+        "line 4: warning: code 000.00.18.H26-241129-0001 was already on line 2: "
+        "this later row is kept, line 2 is replaced",
+        f"hoso.csv: 3 rows read, 2 stored, 1 rejected, 1 warnings (database {db})",
+    ]
+    found = tracuu(db, "lookup", "000.00.18.H26-241129-0001", "--json")
+    assert json.loads(found.stdout)["due_on"] == "2024-12-05"

@@ -37,3 +37,19 @@ async def test_unreachable_postgres_is_unavailable() -> None:
     with pytest.raises(LookupUnavailable, match="cannot open the PostgreSQL dossier database"):
         async with open_lookup(Settings(database="postgresql://tracuu@127.0.0.1:9/tracuu")):
             pass
+
+
+async def test_a_reader_that_may_not_create_refuses_a_missing_file(tmp_path: Path) -> None:
+    db = tmp_path / "typo" / "t.sqlite3"
+    with pytest.raises(LookupUnavailable, match=r"does not exist: run `tracuu db init`"):
+        async with open_lookup(Settings(database=str(db)), create=False):
+            pass
+    assert not (tmp_path / "typo").exists()
+
+
+async def test_a_reader_that_may_not_create_opens_an_existing_file(tmp_path: Path) -> None:
+    db = tmp_path / "t.sqlite3"
+    async with open_lookup(Settings(database=str(db))):
+        pass  # the default creates it
+    async with open_lookup(Settings(database=str(db)), create=False) as lookup:
+        assert await lookup.by_code("000.00.18.H26-241129-0001") is None

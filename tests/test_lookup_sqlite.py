@@ -638,3 +638,38 @@ async def test_full_any_without_a_writable_guard_proves_nothing(db: Path) -> Non
 
 async def test_unknown_code_is_never_locked(lookup: SqliteLookup) -> None:
     assert await lookup.secret_locked("000.00.18.H26-241129-0009") is False
+
+
+async def test_a_missing_file_is_unavailable_unless_the_caller_may_create_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = tmp_path / "typo" / "t.sqlite3"
+    with pytest.raises(LookupUnavailable, match="does not exist: run `tracuu db init`"):
+        await SqliteLookup.open(missing, create=False)
+    assert not (tmp_path / "typo").exists()
+
+    opened = await SqliteLookup.open(missing, create=True)
+    await opened.close()
+    assert missing.exists()
+    assert "holds no dossiers" not in caplog.text  # just created: nothing to warn about
+
+
+async def test_an_existing_file_without_dossiers_opens_with_a_warning(
+    db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = await DossierStore.open(db)
+    await store.close()
+    opened = await SqliteLookup.open(db, create=False)
+    try:
+        assert await opened.by_code("000.00.18.H26-241129-0001") is None
+    finally:
+        await opened.close()
+    warned = [r for r in caplog.records if "holds no dossiers" in r.getMessage()]
+    assert [r.levelname for r in warned] == ["WARNING"]
+    assert str(db) in warned[0].getMessage()
+
+    caplog.clear()
+    await store_all(db, dossier())
+    opened = await SqliteLookup.open(db, create=False)
+    await opened.close()
+    assert "holds no dossiers" not in caplog.text
