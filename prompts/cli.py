@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
+    from prompts.render import RenderResult
 
 
 def _current_user() -> str:
@@ -29,7 +30,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser("prompts", help="voice prompts: placeholders and recordings")
     sub = parser.add_subparsers(dest="prompts_command", required=True, metavar="ACTION")
 
-    render = sub.add_parser("render", help="make TTS placeholders for prompts with no recording")
+    render = sub.add_parser(
+        "render",
+        help="make TTS placeholders for prompts with no recording, catalog and dynamic (txt_*)",
+    )
     render.add_argument(
         "--engine",
         choices=("espeak", "gtts"),
@@ -37,7 +41,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     render.set_defaults(handler=_render)
 
-    status = sub.add_parser("status", help="coverage: what each prompt plays, missing files")
+    status = sub.add_parser(
+        "status",
+        help="coverage: what each prompt plays, missing files (catalog and the data's texts)",
+    )
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=_status)
 
@@ -73,20 +80,71 @@ def _scripts(settings: Settings) -> dict[str, str]:
 
 
 def _render(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     from prompts.service import render_missing
 
     result = render_missing(settings, engine=args.engine)
     print(f"placeholders: {result.summary()}")
     for prompt_id, reason in result.failed.items():
         print(f"  {prompt_id}: {reason}", file=sys.stderr)
-    return 1 if result.failed else 0
+    # The free texts answers speak (procedure and agency names, collection places, the
+    # hours), from the data, by the same code path as the running gateway.
+    dynamic = asyncio.run(_render_dynamic(settings, args.engine))
+    if dynamic is None:  # no data to read them from (said on stderr): the catalog is done
+        return 1 if result.failed else 0
+    print(f"dynamic prompts: {dynamic.summary()}")
+    for prompt_id, reason in dynamic.failed.items():
+        print(f"  {prompt_id}: {reason}", file=sys.stderr)
+    return 1 if result.failed or dynamic.failed else 0
+
+
+async def _render_dynamic(settings: Settings, engine: str | None) -> RenderResult | None:
+    from lookup.factory import open_lookup
+    from lookup.port import LookupUnavailable
+    from prompts.service import DossierTexts, refresh_dynamic
+
+    if engine is not None:
+        settings = settings.model_copy(
+            update={"sounds": settings.sounds.model_copy(update={"engine": engine})}
+        )
+    try:
+        async with open_lookup(settings, create=False) as lookup:
+            return await refresh_dynamic(settings, lookup, DossierTexts())
+    except LookupUnavailable as exc:
+        print(
+            f"dynamic prompts not rendered: the dossier data is unavailable ({exc})",
+            file=sys.stderr,
+        )
+        return None
+
+
+async def _needed_dynamic(settings: Settings) -> dict[str, str] | None:
+    from lookup.factory import open_lookup
+    from lookup.port import LookupUnavailable
+    from prompts.service import needed_dynamic
+
+    try:
+        async with open_lookup(settings, create=False) as lookup:
+            return await needed_dynamic(settings, lookup)
+    except LookupUnavailable as exc:
+        print(
+            f"note: the dossier data is unavailable ({exc}): this report covers the catalog "
+            "and the dynamic prompts rendered so far, not every text the data needs",
+            file=sys.stderr,
+        )
+        return None
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     from prompts.service import inspect, scripts_for, store_for
 
     store = store_for(settings.sounds)
-    report = inspect(store, scripts_for(store.read()))
+    # The dynamic texts the data needs count too: a missing one is a call's fallback.
+    needed = asyncio.run(_needed_dynamic(settings))
+    report = inspect(store, scripts_for(store.read(), needed=needed))
     if args.json:
         json.dump(report.to_dict(), sys.stdout, ensure_ascii=False, indent=1)
         print()

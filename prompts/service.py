@@ -32,7 +32,7 @@ from ivr.hours import OFFICER_HOURS_PROMPT, officer_hours_script
 from ivr.speech import PROMPT_WANTED, voice_texts
 from lookup.model import Procedure
 from lookup.port import DossierLookup, LookupUnavailable
-from messages.parts import clean_text
+from messages.parts import clean_text, dynamic_prompt_id
 from prompts.audio import FORMATS, ToolFailed
 from prompts.coverage import Report, Script, build_report
 from prompts.render import RenderResult, render_dynamic, render_placeholders
@@ -52,8 +52,13 @@ def store_for(sounds: SoundsSettings) -> Store:
 TEXT_ONLY_GROUPS = frozenset({"sms"})
 
 
-def scripts_for(manifest: Manifest, catalog: Iterable[Script] | None = None) -> list[Script]:
-    """Every prompt to cover: the spoken catalog entries, then the dynamic texts known."""
+def scripts_for(
+    manifest: Manifest,
+    catalog: Iterable[Script] | None = None,
+    needed: Mapping[str, str] | None = None,
+) -> list[Script]:
+    """Every prompt to cover: the spoken catalog entries, then the dynamic texts known
+    (the manifest's, and `needed`: those the data calls for, rendered or not)."""
     if catalog is None:
         from prompts.catalog import load_catalog
 
@@ -69,7 +74,7 @@ def scripts_for(manifest: Manifest, catalog: Iterable[Script] | None = None) -> 
             if pid.startswith("txt_")
             else "Lấy từ cài đặt (giờ làm việc agi.hours); đọc chậm, rõ từng mốc giờ.",
         )
-        for pid, text in manifest.dynamic.items()
+        for pid, text in {**(needed or {}), **manifest.dynamic}.items()
         if pid not in known
     ]
     return scripts
@@ -287,6 +292,19 @@ async def refresh_dynamic(
     if result.rendered or result.failed:
         log.info("dynamic voice prompts: %s", result.summary())
     return result
+
+
+async def needed_dynamic(settings: Settings, lookup: DossierLookup) -> dict[str, str]:
+    """id -> text of every dynamic prompt the data and the settings call for now: what
+    refresh_dynamic renders (for `tracuu prompts status`, which must count them)."""
+    try:
+        procedures = await lookup.procedures()
+    except LookupUnavailable as exc:
+        log.warning("could not list procedures for their voice prompts (%s)", exc)
+        procedures = []
+    found = await DossierTexts().collect(lookup)
+    texts = {dynamic_prompt_id(t): t for t in dynamic_texts(settings, procedures, found)}
+    return {**settings_scripts(settings), **texts}
 
 
 async def prepare(

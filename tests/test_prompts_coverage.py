@@ -380,18 +380,60 @@ def test_import_into_the_real_settings_honours_the_size_cap(
 
 @pytest.mark.slow
 def test_cli_render_covers_the_whole_catalog_then_costs_nothing(
-    settings: Settings, capsys: pytest.CaptureFixture[str]
+    settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    code, out, _ = _cli(capsys, "render", "--engine", "espeak")
+    monkeypatch.setenv("TRACUU_DATABASE", str(tmp_path / "no-data.sqlite3"))
+    code, out, err = _cli(capsys, "render", "--engine", "espeak")
     total = len([p for p in load_catalog() if p.group != "sms"])  # SMS wording is not spoken
     tail = "0 recorded, 0 repaired, 0 failed\n"
     assert (code, out) == (0, f"placeholders: {total} rendered, 0 from cache, 0 unchanged, {tail}")
+    assert "dynamic prompts not rendered: the dossier data is unavailable" in err
     code, out, _ = _cli(capsys, "render", "--engine", "espeak")
     assert out == f"placeholders: 0 rendered, 0 from cache, {total} unchanged, {tail}"
     code, out, _ = _cli(capsys, "status")
     assert code == 0
     assert out.startswith(f"{total} prompts: 0 recorded, {total} TTS placeholders, 0 missing;")
     assert check(settings).ok
+
+
+def test_cli_render_and_status_cover_the_texts_the_dossiers_need(
+    settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lookup.sqlite import DossierStore
+    from tests.test_ivr_calls import DOSSIERS, PROCEDURES
+
+    async def fill() -> None:
+        store = await DossierStore.open(tmp_path / "tracuu.sqlite3")
+        await store.upsert_dossiers(DOSSIERS)
+        await store.upsert_procedures(PROCEDURES)
+        await store.close()
+
+    asyncio.run(fill())
+    monkeypatch.setenv("TRACUU_DATABASE", str(tmp_path / "tracuu.sqlite3"))
+    monkeypatch.setattr("prompts.catalog.load_catalog", real_catalog_shape)  # a small catalog
+    needed = dynamic_prompt_id("Đăng ký khai sinh")  # the dossiers' procedure name
+
+    # The catalog alone rendered (what `render` used to do): calls would still fall back.
+    prompts_service.render_missing(Settings(), "espeak")
+    code, out, _ = _cli(capsys, "status", "--json")
+    rows = {r["id"]: r for r in json.loads(out)["prompts"]}
+    assert code == 2
+    assert rows[needed]["source"] == "missing"
+
+    code, out, _ = _cli(capsys, "render", "--engine", "espeak")
+    assert code == 0
+    assert "dynamic prompts: " in out
+    code, out, _ = _cli(capsys, "status", "--json")
+    rows = {r["id"]: r for r in json.loads(out)["prompts"]}
+    assert code == 0
+    assert rows[needed]["source"] == "tts"
+    assert LivePrompts(Settings().sounds.live_dir)(needed)
 
 
 class _Lookup:
