@@ -199,7 +199,7 @@ async def _notify_call_async(args: argparse.Namespace, settings: Settings) -> in
         return 2
     # A call about a dossier that does not exist would read the citizen nothing true.
     try:
-        async with open_lookup(settings) as lookup:
+        async with open_lookup(settings, create=False) as lookup:  # a typo'd path: no new file
             view = await lookup.by_code(code)
     except LookupUnavailable as exc:
         sys.stderr.write(f"tracuu: the dossier lookup is unavailable, nothing queued: {exc}\n")
