@@ -10,6 +10,9 @@ Refuses: rendering, sending, deciding when to remind, and any I/O or clock.
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from dataclasses import replace
 from datetime import date
 from enum import Enum
 
@@ -45,6 +48,7 @@ __all__ = [
     "reminder_received",
     "reminder_supplement",
     "several_dossiers",
+    "short_place",
     "status_answer",
     "system_busy",
 ]
@@ -132,14 +136,26 @@ def _by_status(view: PublicView, today: date, office: Office, *, compact: bool) 
 
 
 def status_answer(
-    view: PublicView, today: date, *, office: Office, compact: bool = False, fee: str = ""
+    view: PublicView,
+    today: date,
+    *,
+    office: Office,
+    compact: bool = False,
+    fee: str = "",
+    place_chars: int | None = None,
 ) -> Message:
     """The status of a found dossier, for anyone who holds its code.
 
     `compact` drops the procedure name, the office hours and the closing advice
     on a late dossier so an unaccented SMS fits one 160-character segment.
     `fee` (Procedure.fee) is stated when the dossier awaits payment.
+    `place_chars` (SMS only) abbreviates the collection place (short_place) and cuts
+    it to at most that many characters; None leaves it as the office wrote it.
     """
+    if place_chars is not None:
+        place = clean_text(view.collection_place) or clean_text(office.collection_place)
+        if place:
+            view = replace(view, collection_place=short_place(place, place_chars))
     parts: Parts = (*head(view, compact=compact), Phrase(_STATUS_PHRASE[view.status]))
     if view.status is Status.PAYMENT and clean_text(fee) and amount(fee) != FREE:
         parts += sentence("fee_amount", *amount(fee))
@@ -147,14 +163,70 @@ def status_answer(
 
 
 def full_answer(
-    view: FullView, today: date, *, office: Office, compact: bool = False, fee: str = ""
+    view: FullView,
+    today: date,
+    *,
+    office: Office,
+    compact: bool = False,
+    fee: str = "",
+    brief: bool = False,
+    place_chars: int | None = None,
 ) -> Message:
-    """The status answer, addressed to the applicant by name (after a second factor)."""
-    answer = status_answer(view.public, today, office=office, compact=compact, fee=fee)
+    """The status answer, addressed to the applicant by name (after a second factor).
+
+    `brief` (SMS) greets with the name alone, "<Name>: Hồ sơ …": "Kính chào Ông/Bà"
+    costs 17 characters of a 160-character segment, and the answer may say "Ông/Bà"
+    again ("Mời Ông/Bà đến nhận …"). Voice keeps the spoken greeting.
+    """
+    answer = status_answer(
+        view.public, today, office=office, compact=compact, fee=fee, place_chars=place_chars
+    )
     name = clean_text(view.applicant_name)
     if not name:
         return answer
+    if brief:
+        return (FreeText(name), Punct(":"), *answer)
     return (*sentence("greeting_named", FreeText(name)), *answer)
+
+
+# Written abbreviations of Vietnamese office addresses, longest first; each is what
+# offices themselves print on receipts (UBND, TT PVHCC, P., Q.).
+_PLACE_ABBREVIATIONS = (
+    ("Bộ phận tiếp nhận và trả kết quả", "BP TN&TKQ"),
+    ("Trung tâm Phục vụ hành chính công", "TT PVHCC"),
+    ("Trung tâm hành chính công", "TT HCC"),
+    ("Ủy ban nhân dân", "UBND"),
+    ("Uỷ ban nhân dân", "UBND"),
+    ("Hội đồng nhân dân", "HĐND"),
+    ("Bộ phận", "BP"),
+    ("Trung tâm", "TT"),
+    ("thành phố", "TP"),
+    ("thị xã", "TX"),
+    ("thị trấn", "TT"),
+    ("phường", "P."),
+    ("quận", "Q."),
+    ("huyện", "H."),
+    ("đường", "Đ."),
+)
+_ABBREVIATION = [
+    (re.compile(r"(?<!\w)" + re.escape(long) + r"(?!\w)", re.IGNORECASE), short)
+    for long, short in _PLACE_ABBREVIATIONS
+]
+
+
+def short_place(place: str, max_chars: int) -> str:
+    """A collection place abbreviated ("UBND P. Cửa Nam"), then cut at a word boundary
+    to at most `max_chars` characters with "…" when it is still too long."""
+    short = unicodedata.normalize("NFC", clean_text(place))
+    for pattern, abbreviation in _ABBREVIATION:
+        short = pattern.sub(abbreviation, short)
+    short = re.sub(r"\s+", " ", short).strip()
+    if len(short) <= max_chars:
+        return short
+    cut = short[: max(max_chars - 1, 0)]
+    if short[len(cut)] != " " and " " in cut:  # the cut fell inside a word: drop it
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;.-") + "…"
 
 
 def not_found(code_text: str) -> Message:

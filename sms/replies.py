@@ -59,24 +59,72 @@ def fit(text: str, *, accents: bool, max_parts: int) -> str:
     return cut.rstrip() + "..."
 
 
+# Shortening steps for the collection place, in order: as written, abbreviated, then cut.
+_PLACE_CHARS: tuple[int | None, ...] = (None, 1000, 60, 45, 30, 20, 12)
+
+
 def status_reply(view: PublicView, ctx: ReplyContext, *, fee: str = "") -> str:
     # Unaccented replies are compact so the usual answer fits one 160-character segment.
-    message = compose.status_answer(
-        view, ctx.today, office=ctx.office, compact=not ctx.accents, fee=fee
-    )
-    return render_text(message, ctx)
+    return _fitted(view, ctx, fee=fee, compact=not ctx.accents)
 
 
 def full_reply(view: FullView, ctx: ReplyContext, *, fee: str = "") -> str:
-    message = compose.full_answer(
-        view, ctx.today, office=ctx.office, compact=not ctx.accents, fee=fee
-    )
-    return render_text(message, ctx)
+    """Greeted by name ("<Name>: Hồ sơ …") when that fits; the status and dates always."""
+    return _fitted(view.public, ctx, fee=fee, compact=not ctx.accents, full=view)
 
 
 def secret_wrong_reply(view: PublicView, ctx: ReplyContext, *, fee: str = "") -> str:
-    message = compose.status_answer(view, ctx.today, office=ctx.office, compact=True, fee=fee)
-    return render_text((Phrase("sms_secret_wrong"), *message), ctx)
+    """The public answer after "wrong secret"; the short notice when the long one would
+    take a second segment."""
+    budget = ctx.max_parts if ctx.accents else 1
+    shapes = _shapes(view, ctx, fee=fee, compact=True)
+    # The place is worth more than the long notice: cut the notice before the place.
+    messages = [(Phrase("sms_secret_wrong"), *m) for m in shapes[:2]]
+    messages += [(Phrase("sms_secret_wrong_short"), *m) for m in shapes]
+    return _first_fitting(messages, ctx, budget)
+
+
+def _fitted(
+    view: PublicView,
+    ctx: ReplyContext,
+    *,
+    fee: str,
+    compact: bool,
+    full: FullView | None = None,
+) -> str:
+    """The first answer that fits its budget (one GSM-7 segment; with accents, max_parts):
+    with the name greeting, then without it, then with the place abbreviated and cut.
+    The status and dates are never dropped; what still does not fit is cut by fit()."""
+    budget = ctx.max_parts if ctx.accents else 1
+    shapes = _shapes(view, ctx, fee=fee, compact=compact)
+    if full is not None:
+        greeted = compose.full_answer(
+            full, ctx.today, office=ctx.office, compact=compact, fee=fee, brief=True
+        )
+        shapes.insert(0, greeted)
+    return _first_fitting(shapes, ctx, budget)
+
+
+def _shapes(view: PublicView, ctx: ReplyContext, *, fee: str, compact: bool) -> list[Message]:
+    """The public answer with the place as written, then ever shorter."""
+    return [
+        compose.status_answer(
+            view, ctx.today, office=ctx.office, compact=compact, fee=fee,
+            place_chars=place_chars,
+        )
+        for place_chars in _PLACE_CHARS
+    ]  # fmt: skip
+
+
+def _first_fitting(messages: list[Message], ctx: ReplyContext, budget: int) -> str:
+    """The first message whose whole text needs at most `budget` segments, else the last
+    one cut to max_parts. Counted before render_text cuts, which would always fit."""
+    text = ""
+    for message in messages:
+        text = render.to_text(message, ctx.catalog, accents=ctx.accents)
+        if part_count(text, accents=ctx.accents) <= budget:
+            break
+    return fit(text, accents=ctx.accents, max_parts=ctx.max_parts)
 
 
 def secret_locked_reply(ctx: ReplyContext) -> str:
@@ -165,18 +213,16 @@ def procedure_choices_reply(procedures: Sequence[Procedure], query: str, ctx: Re
             shapes.append(
                 [" ".join([p.code, *s[:words]]) for p, s in zip(shown, shorts, strict=True)]
             )
-    text = ""
-    for shape in shapes:
-        message: Message = (
+    messages: list[Message] = [
+        (
             Phrase("sms_procedure_several"),
             FreeText("; ".join(shape)),
             Punct("."),
             Phrase("sms_procedure_pick"),
         )
-        text = render_text(message, ctx)
-        if part_count(text, accents=ctx.accents) <= budget:
-            return text
-    return text  # even one bare code does not fit: the shortest, cut to max_parts
+        for shape in shapes
+    ]
+    return _first_fitting(messages, ctx, budget)
 
 
 def _procedure_syntax(example: str) -> Message:

@@ -254,6 +254,47 @@ def test_full_answer_greets_the_applicant_by_name() -> None:
     assert "+84912345678" not in text(message)
 
 
+def test_brief_full_answer_names_without_a_second_ong_ba() -> None:
+    full = FullView(view(Status.READY), "Nguyễn Văn An", ())
+    message = compose.full_answer(full, TODAY, office=OFFICE, compact=True, brief=True)
+    assert text(message) == (
+        f"Nguyễn Văn An: Hồ sơ {CODE} đã có kết quả. "
+        "Mời Ông/Bà đến nhận tại Bộ phận Một cửa UBND phường Cửa Nam."
+    )
+    assert text(message).count("Ông/Bà") == 1
+
+
+@pytest.mark.parametrize(
+    ("place", "max_chars", "short"),
+    [
+        ("Bộ phận Một cửa UBND phường Cửa Nam", 100, "BP Một cửa UBND P. Cửa Nam"),
+        (
+            "Quầy số 3, Bộ phận tiếp nhận và trả kết quả, Ủy ban nhân dân quận Hoàn Kiếm,"
+            " thành phố Hà Nội",
+            100,
+            "Quầy số 3, BP TN&TKQ, UBND Q. Hoàn Kiếm, TP Hà Nội",
+        ),
+        ("Trung tâm Phục vụ hành chính công tỉnh", 100, "TT PVHCC tỉnh"),
+        ("UỶ BAN NHÂN DÂN HUYỆN Đông Anh", 100, "UBND H. Đông Anh"),
+        ("Quầy số 3, BP TN&TKQ, UBND Q. Hoàn Kiếm", 27, "Quầy số 3, BP TN&TKQ, UBND…"),
+        ("Quầy số 3, BP TN&TKQ, UBND Q. Hoàn Kiếm", 26, "Quầy số 3, BP TN&TKQ…"),
+        ("Phườngxa", 100, "Phườngxa"),  # whole words only
+    ],
+)
+def test_short_place(place: str, max_chars: int, short: str) -> None:
+    assert compose.short_place(place, max_chars) == short
+    assert len(compose.short_place(place, max_chars)) <= max_chars
+
+
+def test_place_chars_shortens_the_answer_place_only() -> None:
+    message = compose.status_answer(
+        view(Status.READY), TODAY, office=OFFICE, compact=True, place_chars=1000
+    )
+    assert text(message, accents=False) == (
+        f"Ho so {CODE} da co ket qua. Moi Ong/Ba den nhan tai BP Mot cua UBND P. Cua Nam."
+    )
+
+
 def test_full_answer_without_a_name_is_the_public_answer() -> None:
     full = FullView(view(), "", ())
     assert compose.full_answer(full, TODAY, office=OFFICE) == compose.status_answer(

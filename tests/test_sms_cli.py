@@ -33,7 +33,7 @@ def test_sms_reply_prints_the_citizens_text(
         f"Ho so {CODE} da co ket qua. Moi Ong/Ba den nhan tai Bo phan Mot cua.\n"
     )
     assert main(["sms", "reply", "--from", "0912345678", f"HS {CODE}"]) == 0
-    assert capsys.readouterr().out.startswith("Kinh chao Ong/Ba Nguyen Thi Lan.")
+    assert capsys.readouterr().out.startswith("Nguyen Thi Lan: Ho so ")
     assert main(["sms", "reply", "--from", "not a number", "HD"]) == 2
 
 

@@ -7,17 +7,18 @@ fixed dossiers, and asserts the exact SMS text.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 
 from gateway.settings import OfficeSettings
 from lookup import demo
-from lookup.model import Changes, FullView, Procedure, PublicView
+from lookup.model import Changes, FullView, Procedure, PublicView, Status
 from lookup.port import LookupUnavailable, Proof
 from lookup.sqlite import DossierStore, SqliteLookup
 from prompts.catalog import load_catalog
@@ -74,7 +75,7 @@ async def test_code_only_answer_is_public(world: tuple[SqliteLookup, Path]) -> N
 
 
 async def test_owner_phone_or_secret_unlocks_the_name(world: tuple[SqliteLookup, Path]) -> None:
-    named = "Kinh chao Ong/Ba Nguyen Thi Lan. " + READY_PUBLIC
+    named = "Nguyen Thi Lan: " + READY_PUBLIC
     assert await ask(world, f"HS {CODE}", sender=OWNER) == named
     assert await ask(world, f"HS {CODE} 739204") == named  # receipt PIN
     assert await ask(world, f"HS {CODE} 999999") == (
@@ -337,7 +338,7 @@ async def test_wrong_secrets_until_locked_then_contact_the_office(
 
 
 async def test_secret_spellings_and_non_secrets(world: tuple[SqliteLookup, Path]) -> None:
-    named = "Kinh chao Ong/Ba Nguyen Thi Lan. " + READY_PUBLIC
+    named = "Nguyen Thi Lan: " + READY_PUBLIC
     for text in (f"HS {CODE} MK 739204", f"HS {CODE} mã bí mật 739204", f"HS {CODE},739204",
                  f"hs ma so {CODE} 739204"):  # fmt: skip
         assert await ask(world, text) == named, text
@@ -370,3 +371,137 @@ async def test_not_understood_once_then_quiet(world: tuple[SqliteLookup, Path]) 
     assert first.startswith("Tin nhan chua dung cu phap.")
     assert await ask(world, "Auto-reply: I am out of office") == ""  # no ping-pong
     assert (await ask(world, "HD")).startswith("De tra cuu ho so")  # help still answered
+
+
+# ---------------------------------------------------------------- one segment (QA item 2)
+
+LONG_NAME = "Tôn Thất Nguyễn Hoàng Minh Khuê"
+LONG_PLACE = (
+    "Quầy số 3, Bộ phận tiếp nhận và trả kết quả, Ủy ban nhân dân quận Hoàn Kiếm, thành phố Hà Nội"
+)
+HUGE_PLACE = (
+    "Quầy số 12 tầng 2, Trung tâm Phục vụ hành chính công tỉnh Thừa Thiên Huế,"
+    " số 1 Lê Lai, phường Vĩnh Ninh, thành phố Huế, tỉnh Thừa Thiên Huế"
+)
+FIXED_TODAY = date(2024, 12, 2)
+FIXED_CODE = "000.00.18.H26-241129-0001"
+
+
+def a_view(status: Status, **changes: object) -> PublicView:
+    base = PublicView(
+        code=FIXED_CODE, agency_id="000.00.18.H26", agency_name="UBND phường Cửa Nam",
+        procedure_code="1.001193", procedure_name="Đăng ký khai sinh", status=status,
+        status_at=datetime(2024, 12, 1, 9, 30), received_on=date(2024, 11, 29),
+        due_on=date(2024, 12, 5), rescheduled_on=None, ready_on=date(2024, 12, 1),
+        collection_place="",
+    )  # fmt: skip
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def fixed_ctx(accents: bool = False, place: str = "Bộ phận Một cửa") -> ReplyContext:
+    office = OfficeSettings(collection_place=place)
+    return ReplyContext(catalog=CATALOG, office=office, today=FIXED_TODAY, accents=accents)
+
+
+def test_named_answer_greets_once_by_name() -> None:
+    text = replies.full_reply(FullView(a_view(Status.READY), "Nguyễn Văn An", ()), fixed_ctx())
+    assert text == (
+        f"Nguyen Van An: Ho so {FIXED_CODE} da co ket qua. Moi Ong/Ba den nhan tai Bo phan Mot cua."
+    )
+    assert text.count("Ong/Ba") == 1
+
+
+def test_long_name_and_new_date_fit_one_segment() -> None:
+    # "Kinh chao Ong/Ba <name>. …" was 167 characters: two parts.
+    view = a_view(Status.PROCESSING, rescheduled_on=date(2024, 12, 12))
+    text = replies.full_reply(FullView(view, LONG_NAME, ()), fixed_ctx())
+    assert text == (
+        f"Ton That Nguyen Hoang Minh Khue: Ho so {FIXED_CODE} dang duoc giai quyet."
+        " Hen tra ket qua moi ngay 12/12/2024. Thanh that xin loi Ong/Ba."
+    )
+    assert codec.part_count(text, accents=False) == 1
+
+
+def test_long_name_on_a_late_dossier_drops_the_greeting_not_the_date() -> None:
+    view = a_view(Status.PROCESSING, due_on=date(2024, 11, 30))
+    text = replies.full_reply(FullView(view, LONG_NAME, ()), fixed_ctx())
+    assert text == (
+        f"Ho so {FIXED_CODE} dang duoc giai quyet. Hen tra ket qua ngay 30/11/2024,"
+        " nay da qua han. Thanh that xin loi Ong/Ba."
+    )
+
+
+def test_long_name_with_a_short_answer_keeps_the_greeting() -> None:
+    view = a_view(Status.PROCESSING)
+    text = replies.full_reply(FullView(view, LONG_NAME, ()), fixed_ctx())
+    assert text == (
+        f"Ton That Nguyen Hoang Minh Khue: Ho so {FIXED_CODE} dang duoc giai quyet."
+        " Hen tra ket qua ngay 05/12/2024."
+    )
+
+
+def test_long_place_is_abbreviated_to_fit_one_segment() -> None:
+    view = a_view(Status.READY, collection_place=LONG_PLACE)
+    expected = (
+        f"Ho so {FIXED_CODE} da co ket qua."
+        " Moi Ong/Ba den nhan tai Quay so 3, BP TN&TKQ, UBND Q. Hoan Kiem, TP Ha Noi."
+    )
+    assert replies.full_reply(FullView(view, LONG_NAME, ()), fixed_ctx()) == expected
+    assert replies.status_reply(view, fixed_ctx()) == expected  # as written: 185 characters
+    # The office's own place is abbreviated the same way.
+    office_place = fixed_ctx(place=LONG_PLACE)
+    assert replies.full_reply(FullView(a_view(Status.READY), LONG_NAME, ()), office_place) == (
+        expected
+    )
+
+
+def test_a_place_too_long_even_abbreviated_is_cut_at_a_word() -> None:
+    view = a_view(Status.READY, collection_place=HUGE_PLACE)
+    text = replies.full_reply(FullView(view, LONG_NAME, ()), fixed_ctx())
+    assert text == (
+        f"Ho so {FIXED_CODE} da co ket qua."
+        " Moi Ong/Ba den nhan tai Quay so 12 tang 2, TT PVHCC tinh Thua Thien Hue, so 1 Le..."
+    )
+    assert codec.part_count(text, accents=False) == 1
+
+
+def test_wrong_secret_notice_shortens_before_the_place() -> None:
+    view = a_view(Status.READY, collection_place=LONG_PLACE)
+    assert replies.secret_wrong_reply(view, fixed_ctx()) == (
+        f"Ma bi mat khong dung. Ho so {FIXED_CODE} da co ket qua."
+        " Moi Ong/Ba den nhan tai Quay so 3, BP TN&TKQ, UBND Q. Hoan Kiem, TP Ha Noi."
+    )
+    overdue = a_view(Status.PROCESSING, due_on=date(2024, 11, 30))
+    assert replies.secret_wrong_reply(overdue, fixed_ctx()) == (
+        f"Ma bi mat khong dung. Ho so {FIXED_CODE} dang duoc giai quyet."
+        " Hen tra ket qua ngay 30/11/2024, nay da qua han. Thanh that xin loi Ong/Ba."
+    )
+
+
+@pytest.mark.parametrize(
+    "place", ["", "Bộ phận Một cửa UBND phường Cửa Nam", LONG_PLACE, HUGE_PLACE]
+)
+@pytest.mark.parametrize("status", list(Status))
+def test_every_named_unaccented_answer_fits_one_segment(status: Status, place: str) -> None:
+    for rescheduled in (None, date(2024, 12, 12)):
+        for today in (FIXED_TODAY, date(2024, 12, 20)):
+            view = a_view(status, collection_place=place, rescheduled_on=rescheduled)
+            context = dataclasses.replace(fixed_ctx(), today=today)
+            full = replies.full_reply(FullView(view, LONG_NAME, ()), context)
+            wrong = replies.secret_wrong_reply(view, context, fee="1.500.000 đồng")
+            for text in (full, wrong):
+                assert codec.part_count(text, accents=False) == 1, (len(text), text)
+                assert FIXED_CODE in text
+                if status in (Status.RECEIVED, Status.PROCESSING):
+                    assert f"{view.effective_due:%d/%m/%Y}" in text, text
+
+
+def test_ucs2_named_answer_stays_within_max_parts_uncut() -> None:
+    view = a_view(Status.READY, collection_place=HUGE_PLACE)
+    context = dataclasses.replace(fixed_ctx(accents=True), max_parts=3)
+    text = replies.full_reply(FullView(view, LONG_NAME, ()), context)
+    assert codec.part_count(text, accents=True) <= 3
+    assert not text.endswith("...")
+    assert "đã có kết quả" in text
+    greeted = replies.full_reply(FullView(a_view(Status.READY), "Nguyễn Văn An", ()), context)
+    assert greeted.startswith(f"Nguyễn Văn An: Hồ sơ {FIXED_CODE}, thủ tục Đăng ký khai sinh,")
