@@ -49,7 +49,7 @@ async def test_a_reader_that_may_not_create_refuses_a_missing_file(tmp_path: Pat
 
 async def test_a_reader_that_may_not_create_opens_an_existing_file(tmp_path: Path) -> None:
     db = tmp_path / "t.sqlite3"
-    async with open_lookup(Settings(database=str(db))):
-        pass  # the default creates it
+    async with open_lookup(Settings(database=str(db)), create=True):
+        pass  # a writer's open (db init, import, demo seeding) made it
     async with open_lookup(Settings(database=str(db)), create=False) as lookup:
         assert await lookup.by_code("000.00.18.H26-241129-0001") is None
