@@ -5,12 +5,14 @@
     tracuu sms text --from 0912345678 "HS ..."
         text the gateway for real: a local test SMSC delivers the SMS over SMPP
         to the gateway's link, and the reply is printed as the SMSC received it
+        (private SMSC, temporary outbox: never the real SMSC or `sms outbox`)
     tracuu sms send-test 0912345678
         one test message through the configured SMSC; waits for its outcome
     tracuu sms outbox [--limit N]
         recent messages and their states
     tracuu reminders run --once [--now 2026-11-30T08:00]
-        compute and queue the due reminders, print a summary
+        compute and queue the due reminders, print a summary (queued, not yet sent:
+        the gateway's SMS link sends them)
 
 Exit codes: 0 done, 1 the message failed or timed out, 2 bad usage or settings.
 """
@@ -116,6 +118,11 @@ async def _reply_async(sender: str, text: str, settings: Settings) -> str:
 
 # ---------------------------------------------------------------- text (demo)
 
+TEXT_NOTE = (
+    "(private test SMSC and temporary outbox: nothing went to the real SMSC,"
+    " and this exchange is not in `tracuu sms outbox`)"
+)
+
 
 def _text(args: argparse.Namespace, settings: Settings) -> int:
     sender = _number(args.sender)
@@ -163,7 +170,11 @@ async def _text_async(sender: str, text: str, settings: Settings, timeout_s: flo
             submits = [s for s in smsc.record.submits if s.destination == sender]
             coding = "UCS-2" if submits and submits[0].data_coding == 8 else "GSM-7"
             replies = smsc.record.texts_to(sender)
-            return [*replies, f"({len(submits)} SMS part(s), {coding}, from {smpp.source_addr})"]
+            return [
+                *replies,
+                f"({len(submits)} SMS part(s), {coding}, from {smpp.source_addr})",
+                TEXT_NOTE,
+            ]
 
 
 # ---------------------------------------------------------------- send-test

@@ -52,7 +52,8 @@ class Summary:
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.by_kind.items())) or "none"
         return (
             f"{self.changed} changed dossiers read; {self.queued} reminders queued ({kinds});"
-            f" {self.deferred} deferred to the sending window; {self.duplicates} already sent;"
+            f" {self.deferred} deferred to the sending window;"
+            f" {self.duplicates} already in the outbox (queued or sent before);"
             f" {self.opted_out} to opted-out numbers skipped"
         )
 

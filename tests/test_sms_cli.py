@@ -42,6 +42,8 @@ def test_sms_text_goes_through_smpp(database: Path, capsys: pytest.CaptureFixtur
     assert capsys.readouterr().out == (
         f"Ho so {CODE} da co ket qua. Moi Ong/Ba den nhan tai Bo phan Mot cua.\n"
         "(1 SMS part(s), GSM-7, from 8088)\n"
+        "(private test SMSC and temporary outbox: nothing went to the real SMSC,"
+        " and this exchange is not in `tracuu sms outbox`)\n"
     )
 
 

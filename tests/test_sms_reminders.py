@@ -16,7 +16,7 @@ from lookup.sqlite import DossierStore, SqliteLookup
 from prompts.catalog import load_catalog
 from sms import reminders
 from sms.outbox import Outbox, migrate_file
-from sms.reminder_job import ReminderJob
+from sms.reminder_job import ReminderJob, Summary
 from sms.reminders import Kind, Rules
 from sms.replies import ReplyContext
 from sms.settings import SmsSettings
@@ -226,3 +226,14 @@ async def test_job_sends_a_new_status_once(tmp_path: Path) -> None:
 async def test_bad_template_refused_at_start(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown field"):
         await _job(tmp_path, templates={"ready": "{nme}"})
+
+
+def test_summary_says_queued_not_sent() -> None:
+    # The job only queues: the SMS link sends later, so nothing is "already sent" here.
+    summary = Summary(changed=5, queued=2, duplicates=3, opted_out=1, deferred=1,
+                      by_kind={"ready": 2})  # fmt: skip
+    assert summary.line() == (
+        "5 changed dossiers read; 2 reminders queued (ready 2); 1 deferred to the sending"
+        " window; 3 already in the outbox (queued or sent before); 1 to opted-out numbers"
+        " skipped"
+    )
