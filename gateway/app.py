@@ -64,7 +64,8 @@ async def migrate_all(settings: Settings) -> None:
 async def serve(settings: Settings, stop: asyncio.Event, bus: EventBus | None = None) -> None:
     from lookup.factory import open_lookup
 
-    async with open_lookup(settings) as lookup:
+    # A mistyped path must not become a new empty database that answers "not found".
+    async with open_lookup(settings, create=False) as lookup:
         await migrate_all(settings)
         runtime = Runtime(settings, lookup, bus or EventBus())
         async with asyncio.TaskGroup() as group:
@@ -89,7 +90,7 @@ async def seed_demo(settings: Settings, count: int) -> None:
     from lookup import demo
     from lookup.sqlite import DossierStore, SqliteLookup
 
-    lookup = await SqliteLookup.open(settings.sqlite_path)
+    lookup = await SqliteLookup.open(settings.sqlite_path, create=True)
     try:
         present = await lookup.by_code(demo.FIXED_CODE) is not None
     finally:

@@ -77,3 +77,13 @@ async def test_a_component_that_ends_by_itself_stops_the_gateway_with_a_fault(
         with pytest.raises(gateway.app.ComponentStopped, match="sms"):
             await serve(settings, asyncio.Event())
     assert cancelled.is_set()  # the healthy component was stopped, not left running
+
+
+async def test_serve_refuses_a_missing_database_instead_of_creating_an_empty_one(
+    settings: Settings,
+) -> None:
+    from lookup.port import LookupUnavailable
+
+    with pytest.raises(LookupUnavailable, match="does not exist"):
+        await serve(settings, asyncio.Event())
+    assert not Path(settings.database).exists()
