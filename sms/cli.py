@@ -27,8 +27,12 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from sms.outbox import Outbox
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -194,6 +198,9 @@ def _send_test(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _send_test_async(number: str, settings: Settings, timeout_s: float) -> str:
+    """The test message's final state, or why it failed. A message the link never took
+    (bind refused, SMSC unreachable) is cancelled: it must not go out days later, the
+    next time a gateway binds on this database."""
     from lookup.factory import open_lookup
     from prompts.catalog import load_catalog
     from sms import replies
@@ -205,6 +212,7 @@ async def _send_test_async(number: str, settings: Settings, timeout_s: float) ->
         pump = SmsPump(settings, lookup, catalog=catalog)
         task = asyncio.create_task(pump.run())
         state = "not sent"
+        message_id: int | None = None
         try:
             async with asyncio.timeout(timeout_s):
                 await pump.ready.wait()
@@ -217,17 +225,42 @@ async def _send_test_async(number: str, settings: Settings, timeout_s: float) ->
                         state = watcher.message_state(message_id) or "missing"
                         if state in ("delivered", "failed", "expired"):
                             break
+                        if pump.bind_refused and state == "queued":
+                            # Retrying cannot fix credentials: stop at the first refusal.
+                            why = f"bind refused: {pump.bind_refused}"
+                            return _cancel_test(watcher, message_id, why) or state
                         await asyncio.sleep(0.2)
                 finally:
                     watcher.close()
         except TimeoutError:
-            pass  # report the last state seen ("submitted" without a receipt is a success)
+            # The last state seen ("submitted" without a receipt is a success); a message
+            # still queued never left: cancel it.
+            if message_id is not None and state == "queued":
+                link, detail = pump.link_state
+                why = (
+                    f"not sent within {timeout_s:g} s (link {link}{': ' if detail else ''}{detail})"
+                )
+                watcher = Outbox.open(pump.database)
+                try:
+                    return _cancel_test(watcher, message_id, why) or state
+                finally:
+                    watcher.close()
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 async with asyncio.timeout(15):
                     await task
         return state
+
+
+def _cancel_test(outbox: Outbox, message_id: int, why: str) -> str:
+    """ "failed (<why>); cancelled …" once the queued test message is given up, or ""
+    when the link took it meanwhile (then its own state is the answer)."""
+    with outbox.transaction():
+        cancelled = outbox.cancel_queued(message_id, f"cancelled: {why}", time.time())
+    if not cancelled:
+        return ""
+    return f"failed ({why}); cancelled, it will not be sent later"
 
 
 # ---------------------------------------------------------------- outbox

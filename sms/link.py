@@ -109,6 +109,10 @@ class LinkDead(Exception):
 class BindRefused(Exception):
     """The SMSC answered bind_transceiver with an error status (wrong password, ...)."""
 
+    def __init__(self, status: int) -> None:
+        super().__init__(_status_name(status))
+        self.status = status
+
 
 class BadFraming(smpplib.exceptions.PDUError):  # type: ignore[misc]
     """A command_length outside 16..MAX_PDU: the stream cannot be trusted any more."""
@@ -309,7 +313,7 @@ class SmppLink:
             answers = ("bind_transceiver_resp", "generic_nack")
             if pdu.sequence == sequence and pdu.command in answers:
                 if pdu.status != ROK:
-                    raise BindRefused(_status_name(pdu.status))
+                    raise BindRefused(int(pdu.status))
                 client.state = smpplib.consts.SMPP_CLIENT_STATE_BOUND_TRX
                 return
             self._handle_alone(client, pdu, outbox, inflight)
@@ -355,6 +359,7 @@ class SmppLink:
                 log.error(  # noqa: TRY400
                     "smpp bind refused by %s:%d as %s: %s", s.host, s.port, s.system_id, exc
                 )
+                self._set_state("refused", bind_refusal(exc.status))
             except (*_LINK_ERRORS, SmscUnbound, LinkDead) as exc:
                 log.warning("smpp link down: %s %s", type(exc).__name__, exc)
             except Exception:
@@ -922,6 +927,23 @@ _STATUS_NAMES = {
     for name, value in vars(smpplib.consts).items()
     if name.startswith("SMPP_ESME_") and isinstance(value, int)
 }
+
+
+# SMPP 3.4 §5.1.3: the bind answers an operator can act on.
+_BIND_ADVICE = {
+    "ESME_RINVPASWD": "wrong system_id/password",
+    "ESME_RINVSYSID": "wrong system_id/password",
+    "ESME_RALYBND": "already bound (another session uses this system_id)",
+    "ESME_RBINDFAIL": "bind failed at the SMSC",
+    "ESME_RINVSYSTYP": "wrong system_type",
+}
+
+
+def bind_refusal(status: int) -> str:
+    """A refused bind for a person: "wrong system_id/password (ESME_RINVPASWD)"."""
+    name = _STATUS_NAMES.get(status, "").removeprefix("SMPP_") or f"status {status:#04x}"
+    advice = _BIND_ADVICE.get(name)
+    return f"{advice} ({name})" if advice else name
 
 
 def _status_name(status: int) -> str:

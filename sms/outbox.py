@@ -607,6 +607,27 @@ class Outbox:
                 (msisdn, kind),
             )
         ]
+        self._give_up(ids, reason, now)
+        return len(ids)
+
+    def cancel_queued(self, message_id: int, reason: str, now: float) -> bool:
+        """One message given up ('failed', `reason`) if no part of it has left yet;
+        False when the link already took a part (it may be on its way). The caller commits."""
+        if not self._conn.in_transaction:  # the link must not claim a part between the two
+            self._conn.execute("BEGIN IMMEDIATE")
+        ids = [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT id FROM sms_message WHERE id = ? AND state = 'queued'"
+                " AND NOT EXISTS (SELECT 1 FROM sms_part p WHERE p.message_id = sms_message.id"
+                " AND p.state != 'queued')",
+                (message_id,),
+            )
+        ]
+        self._give_up(ids, reason, now)
+        return bool(ids)
+
+    def _give_up(self, ids: list[int], reason: str, now: float) -> None:
         for message_id in ids:
             self._conn.execute(
                 "UPDATE sms_part SET state = 'failed' WHERE message_id = ?", (message_id,)
@@ -615,7 +636,6 @@ class Outbox:
                 "UPDATE sms_message SET state = 'failed', error = ?, updated_at = ? WHERE id = ?",
                 (reason, now, message_id),
             )
-        return len(ids)
 
     def has_dedup(self, key: str) -> bool:
         row = self._conn.execute("SELECT 1 FROM sms_message WHERE dedup_key = ?", (key,))

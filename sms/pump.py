@@ -76,6 +76,8 @@ class SmsPump:
         self.link_restarts = 0
         self._pruned_at = 0.0  # at the first turn, then every PRUNE_EVERY_S
         self.ready = asyncio.Event()
+        self.link_state = ("down", "")  # the link's last (state, detail), e.g. for send-test
+        self.bind_refused = ""  # why the SMSC refused the last bind ("" = it did not)
 
     async def run(self) -> None:
         """Run until cancelled; the link is unbound and joined on the way out."""
@@ -138,6 +140,11 @@ class SmsPump:
         return link
 
     def _publish(self, state: str, detail: str) -> None:
+        self.link_state = (state, detail)
+        if state == "refused":
+            self.bind_refused = detail
+        elif state == "up":
+            self.bind_refused = ""
         if self.bus is not None:
             self.bus.publish("sms", {"link": state, "detail": detail}, key="link")
 

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -81,12 +87,10 @@ async def test_no_full_number_or_text_in_logs(
     assert "secret-pw" not in caplog.text
 
 
-def test_send_test_through_a_configured_smsc(
-    database: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import subprocess
-    import sys
-
+@contextlib.contextmanager
+def configured_smsc(monkeypatch: pytest.MonkeyPatch, password: str) -> Iterator[None]:
+    """The test SMSC in its own process (requiring bind password "pw"), configured as
+    the real one with `password`."""
     smsc = subprocess.Popen(
         [sys.executable, "-m", "sms.testsmsc", "--port", "0", "--password", "pw"],
         cwd=Path(__file__).resolve().parents[1], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -96,13 +100,61 @@ def test_send_test_through_a_configured_smsc(
         assert smsc.stdout is not None
         port = smsc.stdout.readline().split()[2]
         for name, value in {"HOST": "127.0.0.1", "PORT": port, "SYSTEM_ID": "office",
-                            "PASSWORD": "pw"}.items():  # fmt: skip
+                            "PASSWORD": password}.items():  # fmt: skip
             monkeypatch.setenv(f"TRACUU_SMPP_{name}", value)
-        assert main(["sms", "send-test", "0912345678", "--timeout", "15"]) == 0
+        yield
     finally:
         assert smsc.stdin is not None
         smsc.stdin.close()
         smsc.wait(10)
         assert smsc.stdout is not None
         smsc.stdout.close()
+
+
+def test_send_test_through_a_configured_smsc(
+    database: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with configured_smsc(monkeypatch, "pw"):
+        assert main(["sms", "send-test", "0912345678", "--timeout", "15"]) == 0
     assert capsys.readouterr().out == "test message: delivered\n"
+
+
+def test_send_test_with_a_wrong_password_says_so_and_cancels_the_message(
+    database: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with configured_smsc(monkeypatch, "wrong"):
+        assert main(["sms", "send-test", "0912345678", "--timeout", "15"]) == 1
+    why = "bind refused: wrong system_id/password (ESME_RINVPASWD)"
+    printed = capsys.readouterr()
+    assert printed.out == f"test message: failed ({why}); cancelled, it will not be sent later\n"
+    logged = printed.err + caplog.text  # the CLI logs to stderr
+    assert logged.count("smpp bind refused") == 1  # stopped at the first refusal: no retries
+    with sqlite3.connect(database) as conn:
+        rows = conn.execute("SELECT state, error FROM sms_message WHERE kind = 'test'").fetchall()
+        parts = conn.execute(
+            "SELECT p.state FROM sms_part p JOIN sms_message m ON m.id = p.message_id"
+            " WHERE m.kind = 'test'"
+        ).fetchall()
+    assert rows == [("failed", f"cancelled: {why}")]
+    assert parts == [("failed",)]  # nothing left for the next bind to send
+
+
+def test_send_test_to_an_unreachable_smsc_cancels_the_message(
+    database: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # nobody listens once it is closed
+    for name, value in {"HOST": "127.0.0.1", "PORT": str(port), "SYSTEM_ID": "office",
+                        "PASSWORD": "pw"}.items():  # fmt: skip
+        monkeypatch.setenv(f"TRACUU_SMPP_{name}", value)
+    assert main(["sms", "send-test", "0912345678", "--timeout", "2"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("test message: failed (not sent within 2 s (link ")
+    assert out.endswith("); cancelled, it will not be sent later\n")
+    with sqlite3.connect(database) as conn:
+        states = conn.execute("SELECT state FROM sms_message WHERE kind = 'test'").fetchall()
+    assert states == [("failed",)]

@@ -12,7 +12,10 @@ import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from sms.codec import gsm_encode
+from sms.link import bind_refusal
 from tests.peers.smsc import CITIZEN, Personality, World, sms_world
 
 CODE = "000.00.18.H26-241129-0001"
@@ -288,3 +291,17 @@ async def test_bench_smsc_fast_encoding_still_delivers(tmp_path: Path) -> None:
             world.pump.send(STRANGER, f"tin {i}", kind="test")
         await until(world, lambda w: states(w) == {"delivered": 12})
     assert world.smsc.record.texts_to(STRANGER) == [f"tin {i}" for i in range(12)]
+
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [
+        (0x0E, "wrong system_id/password (ESME_RINVPASWD)"),
+        (0x0F, "wrong system_id/password (ESME_RINVSYSID)"),
+        (0x05, "already bound (another session uses this system_id) (ESME_RALYBND)"),
+        (0x58, "ESME_RTHROTTLED"),
+        (0x4242, "status 0x4242"),
+    ],
+)
+def test_bind_refusal_is_said_for_an_operator(status: int, said: str) -> None:
+    assert bind_refusal(status) == said
