@@ -93,6 +93,7 @@ async def _call_async(args: argparse.Namespace, settings: Settings) -> int:
     from ivr.service import build_server
     from ivr.simulator import SimulatedAsterisk
     from lookup.factory import open_lookup
+    from lookup.port import LookupUnavailable
 
     local = settings.model_copy(
         update={"agi": settings.agi.model_copy(update={"host": "127.0.0.1", "port": 0})}
@@ -120,13 +121,17 @@ async def _call_async(args: argparse.Namespace, settings: Settings) -> int:
             )
             return 3
     else:
-        async with open_lookup(local) as lookup:
-            server = build_server(local, lookup, available=available)
-            await server.start()
-            try:
-                record = await peer.call("127.0.0.1", server.port, timeout_s=timeout_s)
-            finally:
-                await server.stop(drain_s=5.0)
+        try:
+            async with open_lookup(local, create=False) as lookup:
+                server = build_server(local, lookup, available=available)
+                await server.start()
+                try:
+                    record = await peer.call("127.0.0.1", server.port, timeout_s=timeout_s)
+                finally:
+                    await server.stop(drain_s=5.0)
+        except LookupUnavailable as exc:
+            sys.stderr.write(f"tracuu call: the dossier store cannot answer: {exc}\n")
+            return 3
     if args.json:
         out = {
             "heard": [

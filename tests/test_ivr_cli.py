@@ -140,3 +140,14 @@ def test_call_checks_the_real_sounds_directory_and_marks_what_a_caller_would_not
     assert f"{len(marked)} prompt(s) have no audio in {live}: run `tracuu prompts render`" in (
         captured.err
     )
+
+
+def test_call_on_a_missing_database_says_so_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "typo" / "tracuu.sqlite3"
+    monkeypatch.setenv("TRACUU_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("TRACUU_DATABASE", str(missing))
+    assert main(["call", "--keys", "1", "--no-prompt-check"]) == 3
+    assert "does not exist" in capsys.readouterr().err
+    assert not missing.parent.exists()
