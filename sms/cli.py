@@ -14,7 +14,9 @@
         compute and queue the due reminders, print a summary (queued, not yet sent:
         the gateway's SMS link sends them)
 
-Exit codes: 0 done, 1 the message failed or timed out, 2 bad usage or settings.
+Exit codes: 0 done, 1 the message failed or timed out, 2 bad usage or settings,
+3 the dossier database does not exist (never created here: a mistyped path
+would otherwise answer every citizen "not found").
 """
 
 from __future__ import annotations
@@ -81,6 +83,18 @@ def _today(settings: Settings) -> datetime:
     return datetime.now(settings.zone)
 
 
+def _missing_database(settings: Settings, command: str) -> bool:
+    """A mistyped TRACUU_DATABASE must not become a new empty file that answers "not found"."""
+    if settings.database_is_sqlite and not settings.sqlite_path.exists():
+        print(
+            f"tracuu {command}: the dossier database {settings.sqlite_path} does not exist: "
+            "run `tracuu db init`, `tracuu import` or `tracuu demo-data` to create it",
+            file=sys.stderr,
+        )
+        return True
+    return False
+
+
 # ---------------------------------------------------------------- reply
 
 
@@ -89,6 +103,8 @@ def _reply(args: argparse.Namespace, settings: Settings) -> int:
     if sender is None:
         print(f"tracuu sms reply: {args.sender!r} is not a phone number", file=sys.stderr)
         return 2
+    if _missing_database(settings, "sms reply"):
+        return 3
     print(asyncio.run(_reply_async(sender, args.text, settings)))
     return 0
 
@@ -133,6 +149,8 @@ def _text(args: argparse.Namespace, settings: Settings) -> int:
     if sender is None:
         print(f"tracuu sms text: {args.sender!r} is not a phone number", file=sys.stderr)
         return 2
+    if _missing_database(settings, "sms text"):
+        return 3
     try:
         replies = asyncio.run(_text_async(sender, args.text, settings, args.timeout))
     except TimeoutError:
@@ -270,6 +288,8 @@ def _outbox(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.logs import mask_msisdn
     from sms.outbox import Outbox, migrate_sync
 
+    if _missing_database(settings, "sms outbox"):
+        return 3
     migrate_sync(settings.sqlite_path)
     outbox = Outbox.open(settings.sqlite_path)
     try:
@@ -304,6 +324,8 @@ def _reminders(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         if now.tzinfo is None:
             now = now.replace(tzinfo=settings.zone)
+    if _missing_database(settings, "reminders run"):
+        return 3
     try:
         summary = asyncio.run(_reminders_async(settings, now))
     except ValueError as exc:  # templates that do not fit the rules

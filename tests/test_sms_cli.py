@@ -158,3 +158,26 @@ def test_send_test_to_an_unreachable_smsc_cancels_the_message(
     with sqlite3.connect(database) as conn:
         states = conn.execute("SELECT state FROM sms_message WHERE kind = 'test'").fetchall()
     assert states == [("failed",)]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sms", "reply", "--from", "0912345678", "HS 000.00.18.H26-241129-0001"],
+        ["sms", "text", "--from", "0912345678", "HS 000.00.18.H26-241129-0001"],
+        ["sms", "outbox"],
+        ["reminders", "run", "--once"],
+    ],
+)
+def test_a_missing_database_is_refused_not_created(
+    argv: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    missing = tmp_path / "typo" / "tracuu.sqlite3"
+    monkeypatch.setenv("TRACUU_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("TRACUU_DATABASE", str(missing))
+    assert main(argv) == 3
+    assert "does not exist" in capsys.readouterr().err
+    assert not missing.parent.exists()
