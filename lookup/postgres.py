@@ -31,7 +31,7 @@ import asyncpg
 
 from lookup.codes import agency_spellings, code_query, compact_key, parse_keypad
 from lookup.lockout import DEFAULT_POLICY, Failures, SecretPolicy, attempt_many, is_locked
-from lookup.model import Changes, Dossier, FullView, Procedure, PublicView, Status
+from lookup.model import Changes, Dossier, FullView, Procedure, PublicView
 from lookup.phones import normalise_phone
 from lookup.port import LookupUnavailable, Proof
 from lookup.sqlite import (
@@ -40,6 +40,7 @@ from lookup.sqlite import (
     BY_PHONE_LIMIT,
     _batches,
     _row,
+    dossier_from_row,
     proves_phone,
     proves_secret,
 )
@@ -381,29 +382,7 @@ class PostgresLookup:
             raise LookupUnavailable(f"dossier database slower than {self._timeout_s} s") from exc
 
     def _dossier(self, row: asyncpg.Record) -> Dossier:
-        agency_name = row["agency_name"] or self._agencies.get(
-            row["agency_id"].upper(), self._agencies.get(row["code_agency"], "")
-        )
-        return Dossier(
-            code=row["code"],
-            agency_id=row["agency_id"],
-            agency_name=agency_name,
-            procedure_code=row["procedure_code"],
-            procedure_name=row["procedure_name"],
-            status=Status(row["status"]),
-            status_at=_datetime(row["status_at"]),
-            received_on=date.fromisoformat(row["received_on"]),
-            due_on=date.fromisoformat(row["due_on"]),
-            rescheduled_on=_date(row["rescheduled_on"]),
-            ready_on=_date(row["ready_on"]),
-            collection_place=row["collection_place"] or self._collection_place,
-            applicant_name=row["applicant_name"],
-            applicant_phones=tuple(p for p in row["applicant_phones"].split(",") if p),
-            applicant_id_number=row["applicant_id_number"],
-            applicant_address=row["applicant_address"],
-            secret=row["secret"],
-            updated_at=_datetime(row["updated_at"]),
-        )
+        return dossier_from_row(row, self._agencies, self._collection_place)
 
 
 async def _count_secret(

@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -546,29 +546,7 @@ class SqliteLookup:
             raise LookupUnavailable(f"dossier database slower than {self._timeout_s} s") from exc
 
     def _dossier(self, row: sqlite3.Row) -> Dossier:
-        agency_name = row["agency_name"] or self._agencies.get(
-            row["agency_id"].upper(), self._agencies.get(row["code_agency"], "")
-        )
-        return Dossier(
-            code=row["code"],
-            agency_id=row["agency_id"],
-            agency_name=agency_name,
-            procedure_code=row["procedure_code"],
-            procedure_name=row["procedure_name"],
-            status=Status(row["status"]),
-            status_at=_datetime(row["status_at"]),
-            received_on=date.fromisoformat(row["received_on"]),
-            due_on=date.fromisoformat(row["due_on"]),
-            rescheduled_on=_date(row["rescheduled_on"]),
-            ready_on=_date(row["ready_on"]),
-            collection_place=row["collection_place"] or self._collection_place,
-            applicant_name=row["applicant_name"],
-            applicant_phones=tuple(p for p in row["applicant_phones"].split(",") if p),
-            applicant_id_number=row["applicant_id_number"],
-            applicant_address=row["applicant_address"],
-            secret=row["secret"],
-            updated_at=_datetime(row["updated_at"]),
-        )
+        return dossier_from_row(row, self._agencies, self._collection_place)
 
 
 @asynccontextmanager
@@ -628,6 +606,43 @@ def _guard_connection(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return conn
+
+
+class StoredRow(Protocol):
+    """What sqlite3.Row and asyncpg.Record have in common: values by column name."""
+
+    def __getitem__(self, column: str) -> Any: ...
+
+
+def dossier_from_row(row: StoredRow, agencies: Mapping[str, str], collection_place: str) -> Dossier:
+    """A stored row (sqlite3.Row or asyncpg.Record: both map column names) as a Dossier.
+
+    A row without an agency name takes the configured one; without a collection
+    place, the office's.
+    """
+    agency_name = row["agency_name"] or agencies.get(
+        row["agency_id"].upper(), agencies.get(row["code_agency"], "")
+    )
+    return Dossier(
+        code=row["code"],
+        agency_id=row["agency_id"],
+        agency_name=agency_name,
+        procedure_code=row["procedure_code"],
+        procedure_name=row["procedure_name"],
+        status=Status(row["status"]),
+        status_at=_datetime(row["status_at"]),
+        received_on=date.fromisoformat(row["received_on"]),
+        due_on=date.fromisoformat(row["due_on"]),
+        rescheduled_on=_date(row["rescheduled_on"]),
+        ready_on=_date(row["ready_on"]),
+        collection_place=row["collection_place"] or collection_place,
+        applicant_name=row["applicant_name"],
+        applicant_phones=tuple(p for p in row["applicant_phones"].split(",") if p),
+        applicant_id_number=row["applicant_id_number"],
+        applicant_address=row["applicant_address"],
+        secret=row["secret"],
+        updated_at=_datetime(row["updated_at"]),
+    )
 
 
 def _count_secret(
