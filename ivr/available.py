@@ -39,6 +39,7 @@ class LivePrompts:
         self._clock = clock
         self._live: frozenset[str] = frozenset()
         self._scanned: float | None = None
+        self._last_error = ""  # warned once per distinct failure, not at every rescan
 
     def __call__(self, prompt_id: str) -> bool:
         now = self._clock()
@@ -62,5 +63,9 @@ class LivePrompts:
                     if ext in FORMATS and not stem.startswith("."):
                         live.add(stem)
         except OSError as exc:
-            log.warning("cannot list voice prompts in %s: %s", self._dir, exc)
+            if str(exc) != self._last_error:
+                log.warning("cannot list voice prompts in %s: %s", self._dir, exc)
+            self._last_error = str(exc)
+        else:
+            self._last_error = ""
         self._live = frozenset(live)

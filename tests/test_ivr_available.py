@@ -53,3 +53,25 @@ def test_an_unreadable_sounds_directory_means_nothing_is_available(
     available = LivePrompts(tmp_path / "missing", clock=Clock())
     assert not available("ivr_welcome")
     assert "cannot list voice prompts in" in caplog.text
+
+
+def test_a_missing_sounds_directory_is_warned_about_once_not_at_every_rescan(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="ivr.available")
+    clock = Clock()
+    sounds = tmp_path / "sounds"
+    available = LivePrompts(sounds, clock=clock)
+    for _ in range(5):
+        assert not available("ivr_welcome")
+        clock.now += 2.0  # past the miss rescan interval: each call rescans
+    assert caplog.text.count("cannot list voice prompts") == 1
+
+    sounds.mkdir()
+    (sounds / "ivr_welcome.alaw").write_bytes(b"\0")
+    assert available("ivr_welcome")
+    sounds.joinpath("ivr_welcome.alaw").unlink()
+    sounds.rmdir()
+    clock.now += 40.0
+    assert not available("ivr_welcome")
+    assert caplog.text.count("cannot list voice prompts") == 2  # a new outage is told again
