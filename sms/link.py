@@ -325,18 +325,25 @@ class SmppLink:
         dispatched, committed, then acknowledged. True if it was an SMSC unbind."""
         got, acks = _Batch(), list[tuple[str, int, int]]()
         unbound = self._dispatch(client, pdu, outbox=outbox, inflight=inflight, got=got, acks=acks)
+        self._commit_then_ack(client, outbox, got, acks)
+        return unbound
+
+    def _commit_then_ack(
+        self, client: Any, outbox: Outbox, got: _Batch, acks: list[tuple[str, int, int]]
+    ) -> None:
+        """Store what the PDUs brought, then answer them: ESME_ROK only once committed,
+        a retry-later status if the commit failed (the SMSC delivers again)."""
         stored = True
         try:
             outbox.commit()
         except sqlite3.Error:
             outbox.rollback()
             stored = False
-            log.exception("could not store an incoming SMS; the SMSC will retry it")
+            log.exception("could not store incoming SMS; the SMSC will retry them")
         if acks:
             _send_all(client, [_response(c, q, _ack_status(st, stored)) for c, q, st in acks])
         if stored and got.inbound:
             self._on_inbound()
-        return unbound
 
     def _reconnect_loop(self, outbox: Outbox) -> None:
         s = self._settings
@@ -555,17 +562,7 @@ class SmppLink:
             pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
             if not pending and not select.select([sock], [], [], 0)[0]:
                 break
-        stored = True
-        try:
-            outbox.commit()
-        except sqlite3.Error:
-            outbox.rollback()
-            stored = False
-            log.exception("could not store incoming SMS; the SMSC will retry them")
-        if acks:
-            _send_all(client, [_response(c, q, _ack_status(st, stored)) for c, q, st in acks])
-        if stored and got.inbound:
-            self._on_inbound()
+        self._commit_then_ack(client, outbox, got, acks)
         if unbound:
             raise SmscUnbound("the SMSC unbound")
         return got
