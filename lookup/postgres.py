@@ -19,7 +19,6 @@ benchmarked for million-row bulk loads (the SQLite writer is).
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import json
 import time
@@ -43,6 +42,7 @@ from lookup.sqlite import (
     dossier_from_row,
     proves_phone,
     proves_secret,
+    secret_checks,
 )
 
 COMPONENT = "lookup"
@@ -299,18 +299,10 @@ class PostgresLookup:
         secret = secret.strip()
         if not secret:
             return []
-        dossiers: dict[str, Dossier] = {}
-        for code in codes:
-            dossier = await self._find(code)
-            if dossier is not None:  # two spellings of one dossier are one dossier
-                dossiers.setdefault(compact_key(dossier.code), dossier)
-        if not dossiers:
-            return []
         now, policy = self._clock(), self._policy
-        checks = {
-            key: functools.partial(proves_secret, dossier, secret, policy.min_id_digits)
-            for key, dossier in dossiers.items()
-        }
+        dossiers, checks = await secret_checks(self._find, codes, secret, policy)
+        if not checks:
+            return []
         try:
             async with (
                 asyncio.timeout(self._timeout_s),

@@ -29,7 +29,15 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -467,18 +475,10 @@ class SqliteLookup:
         secret = secret.strip()
         if not secret or self._guard is None:
             return []
-        dossiers: dict[str, Dossier] = {}
-        for code in codes:
-            dossier = await self._find(code)
-            if dossier is not None:  # two spellings of one dossier are one dossier
-                dossiers.setdefault(compact_key(dossier.code), dossier)
-        if not dossiers:
-            return []
         now, policy = self._clock(), self._policy
-        checks = {
-            key: functools.partial(proves_secret, dossier, secret, policy.min_id_digits)
-            for key, dossier in dossiers.items()
-        }
+        dossiers, checks = await secret_checks(self._find, codes, secret, policy)
+        if not checks:
+            return []
         async with self._guard_lock:
             try:
                 proven = await asyncio.to_thread(
@@ -606,6 +606,27 @@ def _guard_connection(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return conn
+
+
+async def secret_checks(
+    find: Callable[[str], Awaitable[Dossier | None]],
+    codes: Sequence[str],
+    secret: str,
+    policy: SecretPolicy,
+) -> tuple[dict[str, Dossier], dict[str, Callable[[], bool]]]:
+    """For full_any: the dossiers by compact key, and for each "does the secret prove it?".
+
+    Unknown codes are left out; two spellings of one dossier are one dossier.
+    """
+    dossiers: dict[str, Dossier] = {}
+    for code in codes:
+        dossier = await find(code)
+        if dossier is not None:
+            dossiers.setdefault(compact_key(dossier.code), dossier)
+    return dossiers, {
+        key: functools.partial(proves_secret, dossier, secret, policy.min_id_digits)
+        for key, dossier in dossiers.items()
+    }
 
 
 class StoredRow(Protocol):
