@@ -23,8 +23,9 @@ from ivr.simulator import CallRecord, SimulatedAsterisk
 from ivr.store import IvrStore
 from lookup.codes import KEYPAD_MAX_DIGITS
 from lookup.model import Dossier, FullView, Procedure, PublicView, Status
-from lookup.port import DossierLookup, LookupUnavailable, Proof
+from lookup.port import DossierLookup, Proof
 from lookup.sqlite import DossierStore, SqliteLookup
+from tests.peers.lookup import DownLookup
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 TODAY = date(2026, 11, 30)  # a Monday
@@ -335,34 +336,6 @@ async def test_wrong_secrets_lock_every_dossier_of_the_number_and_the_caller_is_
     said = heard(await call(lookup, "3 739204# _ _ _", caller="0912345678"))  # the right PIN
     assert sequences_read(said) == []
     assert "ivr_secret_contact_office" in said
-
-
-class DownLookup:
-    """A real DossierLookup whose store is down: every query raises LookupUnavailable."""
-
-    async def by_code(self, code: str) -> PublicView | None:
-        raise LookupUnavailable("down")
-
-    async def by_keypad_digits(self, digits: str) -> list[PublicView]:
-        raise LookupUnavailable("down")
-
-    async def by_phone(self, phone: str) -> list[PublicView]:
-        raise LookupUnavailable("down")
-
-    async def full(self, code: str, proof: Proof) -> FullView | None:
-        raise LookupUnavailable("down")
-
-    async def changed_since(self, cursor: str, limit: int = 1000) -> Any:
-        raise LookupUnavailable("down")
-
-    async def procedure(self, procedure_code: str) -> Procedure | None:
-        raise LookupUnavailable("down")
-
-    async def procedures(self, *, common_only: bool = False) -> list[Procedure]:
-        raise LookupUnavailable("down")
-
-    async def close(self) -> None:
-        return None
 
 
 class StuckLookup(DownLookup):

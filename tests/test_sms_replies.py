@@ -18,8 +18,7 @@ import pytest
 
 from gateway.settings import OfficeSettings
 from lookup import demo
-from lookup.model import Changes, FullView, Procedure, PublicView, Status
-from lookup.port import LookupUnavailable, Proof
+from lookup.model import FullView, Procedure, PublicView, Status
 from lookup.sqlite import DossierStore, SqliteLookup
 from prompts.catalog import load_catalog
 from sms import codec, replies
@@ -27,6 +26,7 @@ from sms.outbox import Outbox, migrate_file
 from sms.replies import ReplyContext
 from sms.responder import answer
 from sms.settings import SmsSettings
+from tests.peers.lookup import DownLookup
 
 TODAY = date.today()
 CATALOG = load_catalog()
@@ -212,34 +212,6 @@ async def test_opt_out_and_in_persist_and_cancel_queued(world: tuple[SqliteLooku
     outbox = Outbox.open(database)
     assert not outbox.opted_out(OWNER)
     outbox.close()
-
-
-class DownLookup:
-    """A DossierLookup whose store is down (every query raises LookupUnavailable)."""
-
-    async def by_code(self, code: str) -> PublicView | None:
-        raise LookupUnavailable("down")
-
-    async def by_keypad_digits(self, digits: str) -> list[PublicView]:
-        raise LookupUnavailable("down")
-
-    async def by_phone(self, phone: str) -> list[PublicView]:
-        raise LookupUnavailable("down")
-
-    async def full(self, code: str, proof: Proof) -> FullView | None:
-        raise LookupUnavailable("down")
-
-    async def changed_since(self, cursor: str, limit: int = 1000) -> Changes:
-        raise LookupUnavailable("down")
-
-    async def procedure(self, procedure_code: str) -> Procedure | None:
-        raise LookupUnavailable("down")
-
-    async def procedures(self, *, common_only: bool = False) -> list[Procedure]:
-        raise LookupUnavailable("down")
-
-    async def close(self) -> None:
-        return None
 
 
 async def test_store_down_gives_busy_reply(world: tuple[SqliteLookup, Path],
