@@ -1,8 +1,10 @@
-"""From an incoming SMS to the text of its reply: parse, apply policy, look up.
+"""From an incoming SMS to the text of its reply: parse, decide, store, look up.
 
-Policy lives here, between the pure parser/replies and the lookup port:
-rate limits per sender (stored in the database, so a restart does not reset
-them), opt-out/opt-in, and the second factor (the sender's own number or a
+The conversation policy (opt-out/opt-in, per-sender limits, one refusal then
+silence, "not understood" throttling) is decided by the pure sms/policy.py;
+this module does the I/O around it: it reads the sender's state from the
+outbox (stored, so a restart resets nothing), writes what was decided, and
+looks the dossier up with the second factor (the sender's own number or a
 secret) that alone unlocks the applicant's name. Exception text never reaches
 a citizen: a lookup failure becomes the catalogued "system busy" reply.
 """
@@ -16,7 +18,7 @@ from gateway.logs import mask_msisdn
 from lookup.codes import InvalidCode
 from lookup.model import PublicView, Status
 from lookup.port import DossierLookup, LookupUnavailable, Proof, SecretGuard
-from sms import commands, replies
+from sms import commands, policy, replies
 from sms.address import to_e164
 from sms.outbox import Outbox
 from sms.replies import ReplyContext
@@ -25,11 +27,33 @@ from sms.settings import SmsSettings
 log = logging.getLogger(__name__)
 
 
+QUIET_S = 600.0  # one "not understood" per sender per this long
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     text: str  # "" = send nothing (a repeated refusal)
     command: commands.Command
-    refused: bool = False  # rate-limited
+    refused: bool = False  # rate-limited or silenced "not understood"
+
+
+def limits(settings: SmsSettings) -> policy.Limits:
+    return policy.Limits(
+        lookups_per_hour=settings.lookups_per_hour,
+        lookups_per_day=settings.lookups_per_day,
+        quiet_s=QUIET_S,
+    )
+
+
+def sender_state(outbox: Outbox, msisdn: str, now: float) -> policy.SenderState:
+    """What sms.policy.decide needs to know about a sender, read from the outbox."""
+    return policy.SenderState(
+        answered_last_hour=outbox.lookups_since(msisdn, now - policy.HOUR_S),
+        answered_last_day=outbox.lookups_since(msisdn, now - policy.DAY_S),
+        refused_at=float(outbox.get_state(f"refused:{msisdn}", "0") or 0),
+        not_understood_at=float(outbox.get_state(f"quiet:{msisdn}", "0") or 0),
+        opted_out=outbox.opted_out(msisdn),
+    )
 
 
 async def answer(
@@ -45,67 +69,64 @@ async def answer(
 ) -> Answer:
     """The reply to one SMS. `record=False` (the CLI preview) changes no stored state.
 
-    Every reply counts against the sender's hourly and daily limit, whatever it
-    answers (help and "not understood" included): two auto-responders texting each
-    other stop after a few messages. An opt-out or opt-in is honoured even when the
-    limit silences its confirmation. The caller commits the outbox transaction
-    (rate-limit log, opt-out) together with the reply it queues.
+    sms.policy.decide says what to do (subscription change, limits, silence);
+    this function reads its inputs from the outbox, writes what it decided and
+    composes the text. The caller commits the outbox transaction (rate-limit
+    log, opt-out) together with the reply it queues.
     """
     command = commands.parse(body)
-    if record and isinstance(command, commands.OptOut):
-        outbox.set_opt_out(msisdn, True, now)
-        outbox.cancel_queued_to(msisdn, "reminder", "opted out", now)
-    elif record and isinstance(command, commands.OptIn):
-        outbox.set_opt_out(msisdn, False, now)
-    if _over_limit(outbox, msisdn, settings, now):
-        log.info("sms reply refused for %s: rate limit", mask_msisdn(msisdn))
-        # One refusal an hour per number: an enumerating sender must not make the
-        # office pay for a reply to each of its messages.
-        key = f"refused:{msisdn}"
-        last = float(outbox.get_state(key, "0") or 0)
-        if now - last < 3600:
+    decision = policy.decide(command, sender_state(outbox, msisdn, now), now, limits(settings))
+    if record:
+        _apply(decision, outbox, msisdn, now)
+    match decision.reply:
+        case policy.Reply.SILENCE:
             return Answer("", command, refused=True)
-        if record:
-            outbox.set_state(key, repr(now))
-        return Answer(replies.rate_limited_reply(ctx), command, refused=True)
-    match command:
-        case commands.Help():
-            text = replies.help_reply(ctx)
-        case commands.Unrecognised():
-            # "Not understood" once per QUIET_S per number: the syntax has been sent;
-            # an auto-responder answering our answer gets silence.
-            key = f"quiet:{msisdn}"
-            if now - float(outbox.get_state(key, "0") or 0) < QUIET_S:
-                return Answer("", command, refused=True)
-            if record:
-                outbox.set_state(key, repr(now))
+        case policy.Reply.RATE_LIMITED:
+            log.info("sms reply refused for %s: rate limit", mask_msisdn(msisdn))
+            return Answer(replies.rate_limited_reply(ctx), command, refused=True)
+        case policy.Reply.NOT_UNDERSTOOD:
             text = replies.unrecognised_reply(ctx)
-        case commands.OptOut():
-            text = replies.opted_out_reply(ctx)
-        case commands.OptIn():
-            text = replies.opted_in_reply(ctx)
-        case _:
+        case policy.Reply.ANSWER:
             try:
-                text = await _lookup_reply(command, msisdn, lookup, ctx)
-            except InvalidCode as exc:  # the adapter is stricter than the parser
-                text = replies.invalid_code_reply(exc.reason, ctx)
+                text = await _reply(command, msisdn, lookup, ctx)
             except LookupUnavailable:
                 log.warning("lookup unavailable while answering %s", mask_msisdn(msisdn))
                 return Answer(replies.busy_reply(ctx), command)  # not counted: may retry
-    if record:
+    if record and decision.count:
         # Written only after the lookup: an open write transaction held across an await
         # would block every other writer of the shared SQLite file (the lookup's own).
         outbox.log_lookup(msisdn, now)
     return Answer(text, command)
 
 
-QUIET_S = 600.0
+def _apply(decision: policy.Decision, outbox: Outbox, msisdn: str, now: float) -> None:
+    """Store what the decision changes (before any lookup: no await in between)."""
+    if decision.subscription is policy.Subscription.STOP:
+        outbox.set_opt_out(msisdn, True, now)
+        outbox.cancel_queued_to(msisdn, "reminder", "opted out", now)
+    elif decision.subscription is policy.Subscription.RESUME:
+        outbox.set_opt_out(msisdn, False, now)
+    if decision.mark_refused:
+        outbox.set_state(f"refused:{msisdn}", repr(now))
+    if decision.mark_not_understood:
+        outbox.set_state(f"quiet:{msisdn}", repr(now))
 
 
-def _over_limit(outbox: Outbox, msisdn: str, settings: SmsSettings, now: float) -> bool:
-    if outbox.lookups_since(msisdn, now - 3600) >= settings.lookups_per_hour:
-        return True
-    return outbox.lookups_since(msisdn, now - 86_400) >= settings.lookups_per_day
+async def _reply(
+    command: commands.Command, msisdn: str, lookup: DossierLookup, ctx: ReplyContext
+) -> str:
+    """The command's own answer (the policy allowed it)."""
+    match command:
+        case commands.Help():
+            return replies.help_reply(ctx)
+        case commands.OptOut():
+            return replies.opted_out_reply(ctx)
+        case commands.OptIn():
+            return replies.opted_in_reply(ctx)
+    try:
+        return await _lookup_reply(command, msisdn, lookup, ctx)
+    except InvalidCode as exc:  # the adapter is stricter than the parser
+        return replies.invalid_code_reply(exc.reason, ctx)
 
 
 async def _lookup_reply(
