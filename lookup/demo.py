@@ -7,31 +7,40 @@ fees). Applicants have Vietnamese names, 12-digit CCCD numbers and phones, one
 in ten still in the legacy 11-digit form (converted on storage).
 
 Fixed dossiers, always present, for the README, the tests and the other
-packages. Their codes never change; their dates are relative to `today` so
-their statuses stay true (D = today):
+packages. Their codes never change, so every command the README prints keeps
+working; everything else is relative to `today` (D), so they read like a
+week's work of a real office whatever the day: received a few days or weeks
+ago, due soon, one overdue, one rescheduled. The date inside a fixed code
+(241129) is therefore not its reception date; only generated codes carry theirs.
+Reception days that fall on a weekend move back to the Friday before.
 
-| code                      | status            | other facts                            |
-|---------------------------|-------------------|----------------------------------------|
-| 000.00.18.H26-241129-0001 | 9 Đã xử lý xong   | Đăng ký khai sinh; due D+2 (ready      |
-|                           |                   | early); phone 0912345678; CCCD ends    |
-|                           |                   | 2345; receipt PIN 739204               |
-| 000.00.19.H26-241129-0001 | 2 Được tiếp nhận  | same keypad digits 2411290001 as the   |
-|                           |                   | one above, other agency: keypad        |
-|                           |                   | ambiguity; due D+1; phone 0987654321   |
-| 000.00.18.H26-241129-0002 | 4 Đang xử lý      | overdue: due D-3; Cấp giấy phép xây    |
-|                           |                   | dựng; legacy phone 01626123456         |
-|                           |                   | (stored +84326123456)                  |
-| 000.00.18.H26-241129-0003 | 4 Đang xử lý      | rescheduled: due D-2, new date D+3     |
-|                           |                   | (not overdue)                          |
-| 000.00.18.H26-241129-0004 | 5 Yêu cầu bổ sung | supplement requested                   |
-| 000.00.18.H26-241129-0005 | 10 Đã trả kết quả | returned on its due date D-5           |
-| 000.00.18.H26-241129-0006 | 3 Không được      | refused at reception                   |
-|                           | tiếp nhận         |                                        |
+| code                      | status            | received | other facts                  |
+|---------------------------|-------------------|----------|------------------------------|
+| 000.00.18.H26-241129-0001 | 9 Đã xử lý xong   | D-3      | Đăng ký khai sinh; due D+2   |
+|                           |                   |          | (ready early, on D-1); phone |
+|                           |                   |          | 0912345678; CCCD ends 2345;  |
+|                           |                   |          | receipt PIN 739204           |
+| 000.00.19.H26-241129-0001 | 2 Được tiếp nhận  | D-1      | same keypad digits           |
+|                           |                   |          | 2411290001 as the one above, |
+|                           |                   |          | other agency: keypad         |
+|                           |                   |          | ambiguity; due D+1; phone    |
+|                           |                   |          | 0987654321                   |
+| 000.00.18.H26-241129-0002 | 4 Đang xử lý      | D-24     | overdue: due D-3; Cấp giấy   |
+|                           |                   |          | phép xây dựng; legacy phone  |
+|                           |                   |          | 01626123456 (stored          |
+|                           |                   |          | +84326123456)                |
+| 000.00.18.H26-241129-0003 | 4 Đang xử lý      | D-12     | rescheduled: due D-2, new    |
+|                           |                   |          | date D+3 (not overdue)       |
+| 000.00.18.H26-241129-0004 | 5 Yêu cầu bổ sung | D-4      | supplement requested; due D+2|
+| 000.00.18.H26-241129-0005 | 10 Đã trả kết quả | D-12     | ready D-6, returned on its   |
+|                           |                   |          | due date D-5                 |
+| 000.00.18.H26-241129-0006 | 3 Không được      | D-2      | refused at reception         |
+|                           | tiếp nhận         |          |                              |
 
 All fixed dossiers have CCCD 001190012345 except where noted, and phone
 0912345678 unless another is given. Generated dossiers are received within
-the last 60 days (more for large counts), so their codes never collide with
-the fixed ones.
+the last 60 days (more for large counts) and never on 2024-11-29, so their
+codes never collide with the fixed ones.
 
 Pure: takes `today`, reads no clock.
 """
@@ -47,7 +56,8 @@ from lookup.model import Dossier, Procedure, Status
 
 FIXED_AGENCY, OTHER_AGENCY = "000.00.18.H26", "000.00.19.H26"
 FIXED_CODE = "000.00.18.H26-241129-0001"
-FIXED_RECEIVED = date(2024, 11, 29)
+# The date part of every fixed code; a fixed identifier, not a reception date.
+FIXED_CODE_DAY = date(2024, 11, 29)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +130,14 @@ def procedures() -> list[Procedure]:
     return [p.procedure for p in PROCEDURES]
 
 
+def received_days_ago(today: date, days: int) -> date:
+    """`days` before today, moved back to the Friday before when that is a weekend."""
+    received = today - timedelta(days=days)
+    while received.weekday() >= 5:  # offices receive on working days
+        received -= timedelta(days=1)
+    return received
+
+
 def fixed_dossiers(today: date) -> list[Dossier]:
     """The documented dossiers (see the module docstring), dated relative to today."""
     khai_sinh, building, copy = PROCEDURES[0], PROCEDURES[6], PROCEDURES[2]
@@ -127,20 +145,22 @@ def fixed_dossiers(today: date) -> list[Dossier]:
     def fixed(
         number: int,
         status: Status,
+        received_ago: int,
         agency: str = FIXED_AGENCY,
         procedure: DemoProcedure = khai_sinh,
         **fields: object,
     ) -> Dossier:
         demo = procedure
+        received = received_days_ago(today, received_ago)
         values: dict[str, object] = {
-            "code": f"{agency}-{FIXED_RECEIVED:%y%m%d}-{number:04d}",
+            "code": f"{agency}-{FIXED_CODE_DAY:%y%m%d}-{number:04d}",
             "agency_id": agency,
             "procedure_code": demo.procedure.code,
             "procedure_name": demo.procedure.name,
             "status": status,
-            "received_on": FIXED_RECEIVED,
+            "received_on": received,
             "due_on": today + timedelta(days=2),
-            "status_at": datetime.combine(today - timedelta(days=1), time(9, 30)),
+            "status_at": datetime.combine(max(received, today - timedelta(days=1)), time(9, 30)),
             "applicant_name": "Nguyễn Thị Lan",
             "applicant_phones": ("0912345678",),
             "applicant_id_number": "001190012345",
@@ -150,21 +170,22 @@ def fixed_dossiers(today: date) -> list[Dossier]:
         return Dossier(**values)  # type: ignore[arg-type]
 
     return [
-        fixed(1, Status.READY, ready_on=today - timedelta(days=1), secret="739204"),
-        fixed(1, Status.RECEIVED, agency=OTHER_AGENCY, procedure=copy,
+        fixed(1, Status.READY, 3, ready_on=today - timedelta(days=1), secret="739204"),
+        fixed(1, Status.RECEIVED, 1, agency=OTHER_AGENCY, procedure=copy,
               due_on=today + timedelta(days=1), applicant_name="Trần Văn Minh",
               applicant_phones=("0987654321",), applicant_id_number="001085004321",
               applicant_address="Số 3 phố Tràng Tiền, phường Hoàn Kiếm, Hà Nội"),
-        fixed(2, Status.PROCESSING, procedure=building, due_on=today - timedelta(days=3),
+        fixed(2, Status.PROCESSING, 24, procedure=building, due_on=today - timedelta(days=3),
               applicant_name="Phạm Đức Hùng", applicant_phones=("01626123456",),
               applicant_id_number="001079007788"),
-        fixed(3, Status.PROCESSING, due_on=today - timedelta(days=2),
+        fixed(3, Status.PROCESSING, 12, due_on=today - timedelta(days=2),
               rescheduled_on=today + timedelta(days=3)),
-        fixed(4, Status.SUPPLEMENT),
-        fixed(5, Status.RETURNED, due_on=today - timedelta(days=5),
+        fixed(4, Status.SUPPLEMENT, 4),
+        fixed(5, Status.RETURNED, 12, due_on=today - timedelta(days=5),
               ready_on=today - timedelta(days=6),
               status_at=datetime.combine(today - timedelta(days=5), time(10, 0))),
-        fixed(6, Status.REFUSED, status_at=datetime.combine(FIXED_RECEIVED, time(8, 0))),
+        fixed(6, Status.REFUSED, 2,
+              status_at=datetime.combine(received_days_ago(today, 2), time(8, 0))),
     ]  # fmt: skip
 
 
@@ -179,9 +200,9 @@ def generate(
     counters: dict[tuple[str, date], int] = {}
     for _ in range(count):
         agency = agencies[rng.randrange(len(agencies))]
-        received = today - timedelta(days=rng.randrange(span_days))
-        while received.weekday() >= 5:  # offices receive on working days
-            received -= timedelta(days=1)
+        received = received_days_ago(today, rng.randrange(span_days))
+        if received == FIXED_CODE_DAY:  # that day's codes belong to the fixed dossiers
+            received = received_days_ago(received, 1)
         sequence = counters.get((agency, received), 0) + 1
         counters[(agency, received)] = sequence
         yield _dossier(rng, agency, received, sequence, today)

@@ -101,3 +101,32 @@ def test_working_days_skip_weekends() -> None:
     friday = date(2026, 11, 27)
     assert add_working_days(friday, 1) == date(2026, 11, 30)
     assert add_working_days(friday, 5) == date(2026, 12, 4)
+
+
+def test_fixed_dossiers_read_like_this_weeks_work_whatever_the_day() -> None:
+    """Received days or weeks ago, due around today: never 'received 2024, due 2026'."""
+    for today in (TODAY, date(2027, 6, 5), date(2030, 1, 1)):  # a Monday, a Saturday, any day
+        for d in fixed_dossiers(today):
+            age = (today - d.received_on).days
+            assert 1 <= age <= 28, (d.code, d.received_on)
+            assert d.received_on.weekday() < 5
+            assert d.received_on <= d.due_on
+            assert abs((d.due_on - today).days) <= 5
+            assert d.status_at is not None
+            assert d.received_on <= d.status_at.date() <= today
+            assert d.ready_on is None or d.received_on <= d.ready_on <= today
+
+
+def test_fixed_dossiers_keep_the_codes_the_readme_prints() -> None:
+    codes = {d.code for d in fixed_dossiers(date(2030, 1, 1))}
+    assert codes == {
+        "000.00.18.H26-241129-0001",
+        "000.00.19.H26-241129-0001",
+        *(f"000.00.18.H26-241129-000{n}" for n in range(2, 7)),
+    }
+
+
+def test_generated_dossiers_skip_the_fixed_code_day() -> None:
+    today = date(2024, 12, 2)  # 2024-11-29 is within the generated span
+    generated = list(generate(3000, today=today, agencies=AGENCIES))
+    assert all(d.received_on != date(2024, 11, 29) for d in generated)

@@ -38,7 +38,7 @@ def test_on_change_events_of_the_fixed_dossiers() -> None:
     events = {code: reminders.on_change(d, TODAY, Rules()) for code, d in FIXED.items()}
     assert events == {
         "000.00.18.H26-241129-0001": [(Kind.READY, date(2026, 11, 29))],
-        "000.00.19.H26-241129-0001": [(Kind.RECEIVED, date(2024, 11, 29))],
+        "000.00.19.H26-241129-0001": [(Kind.RECEIVED, date(2026, 11, 27))],  # D-1: Friday
         "000.00.18.H26-241129-0002": [],  # overdue, no news
         "000.00.18.H26-241129-0003": [(Kind.DELAYED, date(2026, 12, 3))],
         "000.00.18.H26-241129-0004": [(Kind.SUPPLEMENT, date(2026, 11, 29))],
