@@ -1,0 +1,87 @@
+"""The sample one-stop export in samples/: what `tracuu import` says about it, line by line.
+
+The same rows ship as CSV (UTF-8 with BOM, as Excel saves it) and as .xlsx (typed
+cells: Excel dates, numbers that lost their leading zero, merged title cells); both
+must give the same report, with the line numbers a person sees in Excel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+
+EXPECTED_REPORT = [
+    "ignored columns: STT, Cán bộ tiếp nhận",
+    "line 8: rejected: due_on: '31/11/2026' is not a date (dd/mm/yyyy)",
+    "line 9: rejected: no dossier code",
+    "line 10: rejected: 'Đang thẩm định' is not a known dossier status",
+    "line 11: warning: phone 'không có' is not a phone number; left out",
+    "line 12: warning: code 000.00.18.H26-261110-0420 was already on line 7: "
+    "this later row is kept, line 7 is replaced",
+    "line 13: rejected: appointment date 18/11/2026 is before reception 20/11/2026",
+    "line 14: rejected: invalid code '000.00.18.H26-261131-0435': "
+    "31/11/2026 is not a calendar date",
+]
+
+
+def tracuu(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TRACUU_DATABASE": str(db), "TRACUU_CONFIG": "/nonexistent"}
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("name", ["hoso-mau.csv", "hoso-mau.xlsx"])
+def test_sample_export_rejected_rows_are_reported_with_their_line_numbers(
+    tmp_path: Path, name: str
+) -> None:
+    db = tmp_path / "t.sqlite3"
+    done = tracuu(db, "import", f"samples/{name}")
+    assert done.returncode == 1, done.stderr  # 1: some rows were rejected
+    lines = done.stdout.splitlines()
+    assert lines[:-1] == EXPECTED_REPORT
+    assert lines[-1].startswith(
+        f"{name}: 11 rows read, 6 stored, 5 rejected, 2 warnings (database "
+    )
+
+    kept = json.loads(tracuu(db, "lookup", "000.00.18.h26-261110-0420", "--json").stdout)
+    assert (kept["status"], kept["status_label"]) == (10, "Đã trả kết quả")  # the later row
+    moved = json.loads(tracuu(db, "lookup", "000.00.18.H26-261105-0415", "--json").stdout)
+    assert (moved["received_on"], moved["due_on"], moved["rescheduled_on"]) == (
+        "2026-11-05",
+        "2026-11-26",
+        "2026-12-03",
+    )
+    assert tracuu(db, "lookup", "000.00.18.H26-261116-0425").returncode == 1  # rejected
+
+
+def test_the_xlsx_is_built_from_the_csv() -> None:
+    """samples/make_xlsx.py keeps the two in step; a CSV edited alone fails here."""
+    import openpyxl
+
+    from lookup.importer import read_table
+
+    csv_rows = read_table(SAMPLES / "hoso-mau.csv").rows
+    xlsx_rows = read_table(SAMPLES / "hoso-mau.xlsx").rows
+    assert [line for line, _ in csv_rows] == [line for line, _ in xlsx_rows]
+    for (_, from_csv), (_, from_xlsx) in zip(csv_rows, xlsx_rows, strict=True):
+        assert from_csv["code"] == (from_xlsx["code"] or "")
+        assert from_csv["status"] == from_xlsx["status"]
+    book = openpyxl.load_workbook(SAMPLES / "hoso-mau.xlsx")
+    sheet = book.worksheets[0]
+    assert sheet.title == "Danh sách hồ sơ"
+    assert isinstance(sheet["J5"].value, int)  # 0912 345 001 as Excel keeps it: 912345001
