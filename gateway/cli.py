@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -79,7 +80,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tracuu: invalid settings:\n{exc}", file=sys.stderr)
         return 2
     handler: Handler = args.handler
-    return handler(args, settings)
+    return run_to_closed_pipe(handler, args, settings)
+
+
+def run_to_closed_pipe(handler: Handler, args: argparse.Namespace, settings: Settings) -> int:
+    """Run a command; a reader that stops early (`tracuu sms outbox | head`) ends it quietly.
+
+    The one place for every command: the write that meets the closed pipe raises
+    BrokenPipeError wherever it is, and the command has nothing left to say to
+    anyone, so it exits 0 without a traceback. stdout is pointed at /dev/null so
+    the interpreter's own flush at exit cannot fail again (Python's documented
+    recipe, docs.python.org/3/library/signal.html#note-on-sigpipe).
+    """
+    try:
+        code = handler(args, settings)
+        sys.stdout.flush()  # here, not at exit, where the failure could not be caught
+    except BaseException as exc:
+        if not _only_broken_pipes(exc):
+            raise
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
+    return code
+
+
+def _only_broken_pipes(exc: BaseException) -> bool:
+    """BrokenPipeError, or a group (asyncio.TaskGroup) of nothing else."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_broken_pipes(inner) for inner in exc.exceptions)
+    return isinstance(exc, BrokenPipeError)
 
 
 if __name__ == "__main__":
