@@ -2,7 +2,8 @@
 
 The server listens on a loopback port of its own; ivr/simulator.py dials it as
 Asterisk would and presses the given keys when the flow waits for input. What
-the caller hears is printed in order, one prompt id a line (or as JSON).
+the caller hears is printed in order, in Vietnamese words (ivr/words.py), one
+sentence a line; `--ids` prints one prompt a line with its id; JSON has both.
 """
 
 from __future__ import annotations
@@ -16,8 +17,14 @@ import re
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from gateway.settings import Settings
+from ivr.words import Said, Words, transcript
+
+if TYPE_CHECKING:
+    from ivr.simulator import CallRecord
+    from lookup.port import DossierLookup
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,7 +40,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     call.add_argument("--keys", default="", help='e.g. "1 2411290001# 1 0"')
     call.add_argument("--caller", default="", help="caller ID, e.g. 0912345678")
     call.add_argument("--script", default="ivr", help="AGI script path (default ivr)")
-    call.add_argument("--json", action="store_true", help="structured output")
+    call.add_argument(
+        "--json", action="store_true", help="structured output: each prompt's id and words"
+    )
+    call.add_argument(
+        "--ids",
+        action="store_true",
+        help="one prompt a line: its id (txt_<hash> for texts from data), then its words",
+    )
     call.add_argument(
         "--server",
         metavar="HOST:PORT",
@@ -120,6 +134,12 @@ async def _call_async(args: argparse.Namespace, settings: Settings) -> int:
                 f"tracuu call: cannot reach {args.server[0]}:{args.server[1]}: {exc}\n"
             )
             return 3
+        # The words of texts from data: from this machine's database, when it has one.
+        try:
+            async with open_lookup(local, create=False) as lookup:
+                words = await words_for(settings, record, lookup)
+        except LookupUnavailable:
+            words = await words_for(settings, record, None)
     else:
         try:
             async with open_lookup(local, create=False) as lookup:
@@ -129,19 +149,31 @@ async def _call_async(args: argparse.Namespace, settings: Settings) -> int:
                     record = await peer.call("127.0.0.1", server.port, timeout_s=timeout_s)
                 finally:
                     await server.stop(drain_s=5.0)
+                words = await words_for(settings, record, lookup)
         except LookupUnavailable as exc:
             sys.stderr.write(f"tracuu call: the dossier store cannot answer: {exc}\n")
             return 3
+    said = [
+        Said(
+            prompt_id=h.prompt.removeprefix("tracuu/"),
+            words=words.say(h.prompt.removeprefix("tracuu/")),
+            interrupted_by=h.interrupted_by,
+            missing=h.missing,
+        )
+        for h in record.heard
+    ]
     if args.json:
         out = {
             "heard": [
                 {
-                    "prompt": h.prompt.removeprefix("tracuu/"),
-                    **({"interrupted_by": h.interrupted_by} if h.interrupted_by else {}),
-                    **({"missing": True} if h.missing else {}),
+                    "prompt": s.prompt_id,
+                    "words": s.words,
+                    **({"interrupted_by": s.interrupted_by} if s.interrupted_by else {}),
+                    **({"missing": True} if s.missing else {}),
                 }
-                for h in record.heard
+                for s in said
             ],
+            "transcript": transcript(said),
             "variables": record.variables,
             "ended": record.ended,
             "unused_keys": record.keys_left,
@@ -149,9 +181,14 @@ async def _call_async(args: argparse.Namespace, settings: Settings) -> int:
         json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:
-        for heard in record.heard:
-            mark = "  (MISSING: the caller hears silence)" if heard.missing else ""
-            sys.stdout.write(heard.prompt.removeprefix("tracuu/") + mark + "\n")
+        if args.ids:
+            width = max((len(s.prompt_id) for s in said), default=0)
+            for item in said:
+                mark = "  (MISSING: the caller hears silence)" if item.missing else ""
+                cut = f" [pressed {item.interrupted_by}]" if item.interrupted_by else ""
+                sys.stdout.write(f"{item.prompt_id:<{width}}  {item.words}{cut}{mark}\n")
+        else:
+            sys.stdout.writelines(line + "\n" for line in transcript(said))
         missing = sum(h.missing for h in record.heard)
         if missing:
             sys.stderr.write(
@@ -161,6 +198,50 @@ async def _call_async(args: argparse.Namespace, settings: Settings) -> int:
         next_step = record.variables.get(settings.agi.next_variable, "")
         sys.stderr.write(f"-- call ended ({record.ended}); dialplan next: {next_step or '-'}\n")
     return 0
+
+
+# Dossier pages read, at most, to find the texts of prompts still unknown (500 each).
+_DOSSIER_PAGES = 200
+
+
+async def words_for(settings: Settings, record: CallRecord, lookup: DossierLookup | None) -> Words:
+    """The words of every prompt of this call: catalog scripts, then the free texts the
+    voice side speaks, looked for from the cheapest source on until all are known."""
+    from ivr.hours import OFFICER_HOURS_PROMPT, officer_hours_script
+    from ivr.speech import voice_texts
+    from lookup.port import LookupUnavailable
+    from prompts.catalog import load_catalog
+    from prompts.store import Store, StoreError
+
+    try:  # texts rendered or recorded so far: what a live txt_ prompt says
+        dynamic = Store(settings.sounds.dir, settings.sounds.store_dir).read().dynamic
+    except (OSError, StoreError):
+        dynamic = {}
+    words = Words(load_catalog(), dynamic)
+    words.add(OFFICER_HOURS_PROMPT, officer_hours_script(settings.agi.hours))
+    office = settings.office
+    words.add_texts([office.name, office.collection_place, office.hours])
+    words.add_texts(agency.name for agency in settings.agencies)
+    heard = [h.prompt.removeprefix("tracuu/") for h in record.heard]
+    if lookup is None or not words.unknown(heard):
+        return words
+    try:
+        words.add_texts(voice_texts(await lookup.procedures(), ()))
+        cursor = ""
+        for _ in range(_DOSSIER_PAGES):
+            if not words.unknown(heard):
+                break
+            changes = await lookup.changed_since(cursor, 500)
+            for dossier in changes.dossiers:
+                words.add_texts(
+                    (dossier.collection_place, dossier.agency_name, dossier.procedure_name)
+                )
+            cursor = changes.cursor
+            if not changes.more:
+                break
+    except LookupUnavailable:  # the HTTP backend cannot list: those stay ids
+        pass
+    return words
 
 
 def notification_id(kind: str, code: str, phone: str) -> str:

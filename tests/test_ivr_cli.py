@@ -32,8 +32,8 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_call_prints_the_prompts_in_order(
     database: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["call", "--keys", "1 2411290002# _ _ _", "--no-prompt-check"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    assert main(["call", "--keys", "1 2411290002# _ _ _", "--no-prompt-check", "--ids"]) == 0
+    lines = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert lines[:5] == [
         "ivr_welcome",
         "ivr_menu_main",
@@ -50,8 +50,12 @@ def test_call_json_has_the_prompts_and_the_dialplan_variable(
 ) -> None:
     assert main(["call", "--keys", ">1 2411290001# 1 _ _ _", "--json", "--no-prompt-check"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["heard"][0] == {"prompt": "ivr_welcome", "interrupted_by": "1"}
-    assert out["heard"][1] == {"prompt": "ivr_enter_code"}
+    assert out["heard"][0] == {
+        "prompt": "ivr_welcome",
+        "words": "Xin chào, đây là tổng đài tra cứu hồ sơ của Bộ phận Một cửa.",
+        "interrupted_by": "1",
+    }
+    assert out["heard"][1]["prompt"] == "ivr_enter_code"
     assert out["variables"] == {"TRACUU_NEXT": "goodbye"}
     assert out["ended"] == "returned"
     assert out["unused_keys"] == 0
@@ -120,9 +124,12 @@ def test_call_checks_the_real_sounds_directory_and_marks_what_a_caller_would_not
             (live / f"{prompt_id}.{fmt}").write_bytes(b"\0" * 160)
     monkeypatch.setenv("TRACUU_SOUNDS_DIR", str(tmp_path / "sounds"))
 
-    assert main(["call", "--keys", "_ _ _"]) == 0
+    assert main(["call", "--keys", "_ _ _", "--ids"]) == 0
     captured = capsys.readouterr()
-    lines = captured.out.splitlines()
+    lines = [
+        line.split()[0] + ("  (MISSING: the caller hears silence)" if "MISSING" in line else "")
+        for line in captured.out.splitlines()
+    ]
     assert lines[:7] == [
         "ivr_welcome",
         "ivr_menu_main",
