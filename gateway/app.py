@@ -11,11 +11,14 @@ stops the gateway with a non-zero exit, so a supervisor restarts it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import shutil
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from gateway.bus import EventBus
@@ -112,16 +115,73 @@ async def seed_demo(settings: Settings, count: int) -> None:
 DEMO_BANNER = """\
 tracuu demo is running on {database}
   voice    FastAGI on agi://{agi_host}:{agi_port}/ivr
-           try: .venv/bin/tracuu call --server {agi_host}:{agi_port} --keys "1 2411290002#"
-  sms      a test SMSC on loopback
-           try: .venv/bin/tracuu sms text --from 0912345678 "HS 000.00.18.H26-241129-0001"
+           try: {tracuu} call --server {agi_host}:{agi_port} --pace-ms 500 --keys "1 2411290002#"
+           (half a second a prompt: watch the call step by step in the console)
+  sms      {sms}
+           try: {tracuu} sms text --from 0912345678 "HS 000.00.18.H26-241129-0001"
   console  http://{http_host}:{http_port}/
-  lookup   .venv/bin/tracuu lookup 000.00.18.H26-241129-0001
+  lookup   {tracuu} lookup 000.00.18.H26-241129-0001
 Ctrl-C stops it.
 """
 
+# The SMS component publishes the test SMSC's port once it listens (sms/service.py).
+DEMO_SMSC_EVENT = ("sms", "demo_smsc")
 
-def _run(settings: Settings, before: Callable[[], Awaitable[None]] | None = None) -> int:
+
+def demo_banner(settings: Settings, smsc_port: int | None, tracuu: str = "tracuu") -> str:
+    """What the demo prints once it runs: where each part listens and a command to try."""
+    if not settings.database_is_sqlite:
+        sms = "off: the SMS outbox needs a SQLite database"
+    elif settings.smpp.host:
+        sms = f"bound to the SMSC at {settings.smpp.host}:{settings.smpp.port}"
+    elif smsc_port is None:
+        sms = "the test SMSC did not start (see the log above)"
+    else:
+        sms = (
+            f"a test SMSC on SMPP 127.0.0.1:{smsc_port} (system_id tracuu, password demo; "
+            "another port: TRACUU_SMS_DEMO_SMSC_PORT)"
+        )
+    return DEMO_BANNER.format(
+        database=settings.database,
+        agi_host=settings.agi.host,
+        agi_port=settings.agi.port,
+        sms=sms,
+        tracuu=tracuu,
+        http_host=settings.http.host,
+        http_port=settings.http.port,
+    )
+
+
+async def demo_smsc_port(bus: EventBus, timeout_s: float) -> int | None:
+    """The port the demo's test SMSC listens on, once it does; None if it does not start."""
+    async with bus.subscribe() as events:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    latest = bus.latest.get(DEMO_SMSC_EVENT)
+                    if latest is not None:
+                        return int(latest.data["demo_smsc_port"])
+                    await events.get()
+    return None
+
+
+def tracuu_command() -> str:
+    """How to type tracuu here: bare when PATH finds this very install (bootstrap links
+    it), else the path of this install's script."""
+    here = Path(sys.executable).parent / "tracuu"
+    found = shutil.which("tracuu")
+    if found is not None and Path(found).resolve() == here.resolve():
+        return "tracuu"
+    with contextlib.suppress(ValueError):
+        return str(here.relative_to(Path.cwd()))
+    return str(here)
+
+
+def _run(
+    settings: Settings,
+    before: Callable[[], Awaitable[None]] | None = None,
+    beside: Callable[[EventBus], Coroutine[Any, Any, None]] | None = None,
+) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -129,7 +189,14 @@ def _run(settings: Settings, before: Callable[[], Awaitable[None]] | None = None
             loop.add_signal_handler(sig, stop.set)
         if before is not None:
             await before()
-        await serve(settings, stop)
+        bus = EventBus()
+        async with asyncio.TaskGroup() as tasks:
+            side = None if beside is None else tasks.create_task(beside(bus), name="beside")
+            try:
+                await serve(settings, stop, bus)
+            finally:
+                if side is not None:
+                    side.cancel()  # a stop before the banner: nothing left to wait for
 
     try:
         asyncio.run(main())
@@ -149,16 +216,10 @@ def run_demo(settings: Settings, count: int) -> int:
     async def before() -> None:
         if settings.database_is_sqlite:
             await seed_demo(settings, count)
-        print(
-            DEMO_BANNER.format(
-                database=settings.database,
-                agi_host=settings.agi.host,
-                agi_port=settings.agi.port,
-                http_host=settings.http.host,
-                http_port=settings.http.port,
-            ),
-            file=sys.stderr,
-            flush=True,
-        )
 
-    return _run(settings, before)
+    async def banner(bus: EventBus) -> None:
+        local_smsc = settings.database_is_sqlite and not settings.smpp.host
+        port = await demo_smsc_port(bus, timeout_s=30.0) if local_smsc else None
+        print(demo_banner(settings, port, tracuu_command()), file=sys.stderr, flush=True)
+
+    return _run(settings, before, banner)
