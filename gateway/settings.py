@@ -26,6 +26,7 @@ from pydantic_settings import (
 
 from gateway.section import Section
 from ivr.settings import AgiSettings, AmiSettings
+from kernel.dsn import DatabaseUrl
 from lookup.settings import LookupSettings
 from prompts.settings import SoundsSettings
 from sms.settings import SmppSettings, SmsSettings
@@ -71,8 +72,8 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    # A SQLite path, or a postgresql:// URL.
-    database: str = "var/tracuu.sqlite3"
+    # A SQLite path, or a postgresql:// URL (its password never shown: kernel/dsn.py).
+    database: DatabaseUrl = DatabaseUrl("var/tracuu.sqlite3")
     timezone: str = "Asia/Ho_Chi_Minh"
     # Spoken numbers: north says "linh"/"nghìn", south "lẻ"/"ngàn".
     region: Literal["north", "south"] = "north"
@@ -109,11 +110,11 @@ class Settings(BaseSettings):
 
     @property
     def database_is_sqlite(self) -> bool:
-        return not self.database.startswith(("postgresql://", "postgres://"))
+        return self.database.is_sqlite
 
     @property
     def sqlite_path(self) -> Path:
-        return Path(self.database.removeprefix("sqlite:///"))
+        return self.database.sqlite_path
 
     @classmethod
     def settings_customise_sources(

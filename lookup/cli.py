@@ -182,6 +182,6 @@ def _where(settings: Settings) -> str:
         return str(settings.sqlite_path)
     from urllib.parse import urlsplit
 
-    parts = urlsplit(settings.database)
+    parts = urlsplit(settings.database.get_secret_value())
     host = parts.hostname or "localhost"
     return f"{parts.scheme}://{host}{parts.path}"

@@ -47,7 +47,7 @@ async def open_store(settings: Settings) -> AsyncIterator[DossierWriter]:
     else:
         from lookup.postgres import PostgresStore
 
-        store = await PostgresStore.open(settings.database)
+        store = await PostgresStore.open(settings.database.get_secret_value())
     try:
         yield store
     finally:
@@ -74,7 +74,7 @@ async def open_lookup(settings: Settings, *, create: bool = True) -> AsyncIterat
         from lookup.postgres import PostgresLookup
 
         lookup = await PostgresLookup.open(
-            settings.database,
+            settings.database.get_secret_value(),
             agencies=agencies,
             collection_place=settings.office.collection_place,
             policy=policy,

@@ -79,7 +79,7 @@ LISTINGS = [
 ]
 
 
-@pytest.mark.parametrize("args", LISTINGS, ids=lambda a: " ".join(a))
+@pytest.mark.parametrize("args", LISTINGS, ids=" ".join)
 def test_a_closed_pipe_ends_the_command_quietly_with_exit_0(
     workdir: Path, args: tuple[str, ...]
 ) -> None:

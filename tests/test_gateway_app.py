@@ -41,7 +41,7 @@ async def test_demo_gateway_starts_every_component_and_stops_cleanly(settings: S
         async with asyncio.timeout(60):
             await running
 
-    with sqlite3.connect(settings.database) as db:
+    with sqlite3.connect(settings.sqlite_path) as db:
         components = dict(db.execute("SELECT component, version FROM schema_version"))
         dossiers = db.execute("SELECT count(*) FROM dossier").fetchone()[0]
     assert set(components) == {"lookup", "sms", "ivr"}
@@ -51,7 +51,7 @@ async def test_demo_gateway_starts_every_component_and_stops_cleanly(settings: S
 async def test_seeding_twice_keeps_the_first_demo_data(settings: Settings) -> None:
     await seed_demo(settings, count=5)
     await seed_demo(settings, count=50)
-    with sqlite3.connect(settings.database) as db:
+    with sqlite3.connect(settings.sqlite_path) as db:
         assert db.execute("SELECT count(*) FROM dossier").fetchone()[0] == 12
 
 
@@ -86,4 +86,4 @@ async def test_serve_refuses_a_missing_database_instead_of_creating_an_empty_one
 
     with pytest.raises(LookupUnavailable, match="does not exist"):
         await serve(settings, asyncio.Event())
-    assert not Path(settings.database).exists()
+    assert not settings.sqlite_path.exists()

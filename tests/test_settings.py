@@ -13,7 +13,7 @@ def test_defaults_match_the_documented_ports_and_database(monkeypatch: pytest.Mo
     settings = Settings()
     assert settings.agi.port == 4573
     assert settings.http.port == 8080
-    assert settings.database == "var/tracuu.sqlite3"
+    assert settings.sqlite_path == Path("var/tracuu.sqlite3")
     assert settings.timezone == "Asia/Ho_Chi_Minh"
 
 
@@ -41,7 +41,7 @@ def test_toml_file_is_read_and_environment_wins(
     monkeypatch.setenv("TRACUU_CONFIG", str(config))
     monkeypatch.setenv("TRACUU_AGI_PORT", "4700")
     settings = Settings()
-    assert settings.database == "/srv/a.sqlite3"
+    assert settings.sqlite_path == Path("/srv/a.sqlite3")
     assert settings.office.name == "UBND xã B"
     assert settings.agi.port == 4700
 
