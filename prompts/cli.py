@@ -224,6 +224,7 @@ def _rollback(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _versions(args: argparse.Namespace, settings: Settings) -> int:
+    from kernel.times import iso_for_people
     from prompts.service import store_for
     from prompts.versions import state
 
@@ -237,11 +238,13 @@ def _versions(args: argparse.Namespace, settings: Settings) -> int:
         who = v.by if v.source == "recording" else f"{v.engine} {v.voice}"
         origin = f" from {v.file_name}" if v.file_name else ""
         print(
-            f"v{v.number:<3} {state(record, v.number):<11} {v.created_at}  {who}{origin}, "
+            f"v{v.number:<3} {state(record, v.number):<11} "
+            f"{iso_for_people(v.created_at, settings.zone)}  {who}{origin}, "
             f"{v.duration_s:.1f} s  {directory / (name + '.wav')}"
         )
     for line in record.history[-10:]:
-        print(f"  {line}")
+        at, _, what = line.partition(" ")  # "<ISO 8601 UTC> <who>: <what>"
+        print(f"  {iso_for_people(at, settings.zone)} {what}")
     return 0
 
 

@@ -286,6 +286,7 @@ def _cancel_test(outbox: Outbox, message_id: int, why: str) -> str:
 
 def _outbox(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.logs import mask_msisdn
+    from kernel.times import for_people
     from sms.outbox import Outbox, migrate_sync
 
     if _missing_database(settings, "sms outbox"):
@@ -296,7 +297,7 @@ def _outbox(args: argparse.Namespace, settings: Settings) -> int:
         counts = outbox.counts()
         print("states: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty"))
         for row in outbox.recent(args.limit):
-            at = datetime.fromtimestamp(row.created_at, settings.zone).strftime("%Y-%m-%d %H:%M")
+            at = for_people(row.created_at, settings.zone)
             line = f"#{row.id} {at} {mask_msisdn(row.msisdn)} {row.kind} {row.state}"
             line += f" parts={row.parts}"
             if row.uncertain:
