@@ -73,12 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from gateway.logs import setup_logging
 
-    setup_logging(args.log_level)
     try:
         settings = load_settings(demo=args.command == "demo")
     except ValidationError as exc:
         print(f"tracuu: invalid settings:\n{exc}", file=sys.stderr)
         return 2
+    setup_logging(args.log_level, settings.zone)  # log times in the office's zone
     handler: Handler = args.handler
     return run_to_closed_pipe(handler, args, settings)
 

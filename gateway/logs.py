@@ -1,13 +1,16 @@
 """Logging set-up and the masking of phone numbers.
 
 smpplib and panoramisk log whole PDUs and AMI messages at DEBUG, passwords and
-message text included, so their loggers are held at INFO or above.
+message text included, so their loggers are held at INFO or above. Every line
+starts with its time in ISO 8601 with the offset, in the office's zone
+(2026-12-03T15:40:12.345+07:00), the zone every time a person reads is in.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime, tzinfo
 
 _NOISY = ("smpp", "panoramisk", "aiosqlite", "asyncio")
 # Phone-shaped numbers in free text: Vietnamese 0…/84…/+84… (9–11 more digits), or
@@ -36,9 +39,28 @@ class MaskingFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: str = "INFO") -> None:
+class IsoFormatter(logging.Formatter):
+    """%(asctime)s as ISO 8601 with milliseconds and the offset: unambiguous across zones
+    and daylight-saving changes, sortable, and what log tools parse."""
+
+    def __init__(self, fmt: str, zone: tzinfo | None = None) -> None:
+        super().__init__(fmt)
+        self.zone = zone  # None: the machine's local zone
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        moment = datetime.fromtimestamp(record.created, self.zone)
+        if self.zone is None:
+            moment = moment.astimezone()
+        return moment.isoformat(timespec="milliseconds")
+
+
+LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup_logging(level: str = "INFO", zone: tzinfo | None = None) -> None:
+    """Log lines to stderr, times in `zone` (settings.zone) with their offset."""
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(IsoFormatter(LINE_FORMAT, zone))
     handler.addFilter(MaskingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
