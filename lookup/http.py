@@ -107,7 +107,10 @@ class HttpLookup:
         dossier = await self._fetch(self._remote_code(code))
         return None if dossier is None else dossier.public()
 
-    async def by_keypad_digits(self, digits: str) -> list[PublicView]:
+    async def by_keypad_digits(self, digits: str, *, any_agency: bool = False) -> list[PublicView]:
+        """The configured agencies only, also for any_agency: the remote system is
+        asked code by code and cannot say which agencies it holds."""
+        del any_agency
         keyed = parse_keypad(digits)
         sequence = str(keyed.sequence_number).zfill(self._settings.keypad_sequence_digits)
         codes = [f"{agency}-{keyed.yymmdd}-{sequence}" for agency in self._agencies]
@@ -129,7 +132,9 @@ class HttpLookup:
             return None
         return dossier.full()
 
-    async def full_any(self, codes: Sequence[str], secret: str) -> list[FullView]:
+    async def full_any(
+        self, codes: Sequence[str], secret: str, *, guesser: str = ""
+    ) -> list[FullView]:
         """Nothing: receipt PINs and ID numbers are never fetched, so no secret proves.
 
         Nothing is fetched or counted either (no lockout here; see secret_locked).
@@ -139,7 +144,7 @@ class HttpLookup:
             self._remote_code(code)
         return []
 
-    async def secret_locked(self, code: str) -> bool:
+    async def secret_locked(self, code: str, *, guesser: str = "") -> bool:
         """Never: this backend checks no secrets, so it counts none."""
         self._remote_code(code)  # the same InvalidCode as by_code for a non-code
         return False

@@ -1,14 +1,19 @@
 """Second-factor secrets and their lockout: the rule every database backend applies.
 
 A code is guessable, and the secret that unlocks the applicant's name is short
-(a receipt PIN, or trailing digits of the ID number). So every dossier counts
-its wrong secrets: `max_failures` within `window_s` lock secret checks for that
-dossier for `lockout_s`, for every caller (SMS, voice, console) and across
-restarts (the count lives in the database, table secret_failure). While
-locked, even the right secret is answered like a wrong one; callers can ask
-DossierLookup adapters `secret_locked(code)` to tell the citizen to contact
-the office. A correct secret clears the count. Proof by the registered phone
-is not a secret and is never locked.
+(a receipt PIN, or trailing digits of the ID number). So wrong secrets are
+counted per dossier AND per guesser (lookup.port.Proof.guesser: the SMS
+sender): `max_failures` within `window_s` lock that guesser's secret checks
+for that dossier for `lockout_s`, across restarts (the count lives in the
+database, table secret_failure, keyed by code_key and guesser). One
+stranger's guesses therefore never lock out the owner texting the right
+secret from another phone; the per-sender SMS rate limit bounds how fast any
+one sender can guess. Voice passes no guesser (caller ID is too easily
+spoofed to tell guessers apart), so its callers share one count per dossier.
+While locked, even the right secret is answered like a wrong one; callers
+can ask adapters `secret_locked(code, guesser=...)` to say so, next to the
+public status (which the code alone reveals anyway). A correct secret clears
+the count. Proof by the registered phone is not a secret and is never locked.
 
 One secret may be checked against several dossiers at once (a caller's
 "your dossiers", where caller ID found them and the secret must prove the

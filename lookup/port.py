@@ -28,8 +28,12 @@ class Proof:
     phone: str | None = None  # E.164 of the caller or sender
     # The receipt PIN, or the last digits of the ID number (at least
     # settings.lookup.second_factor.min_id_digits, 6 by default). Wrong secrets
-    # are counted per dossier and lock secret checks (lookup/lockout.py).
+    # are counted per dossier and guesser and lock secret checks (lookup/lockout.py).
     secret: str | None = None
+    # Who is guessing, for that count: the SMS sender (E.164), so one sender's
+    # guesses never lock out the owner texting from another phone. "" (voice, whose
+    # caller ID is too easily spoofed to tell guessers apart): one shared count.
+    guesser: str = ""
 
 
 class DossierLookup(Protocol):
@@ -37,8 +41,13 @@ class DossierLookup(Protocol):
         """The public view of one dossier; `code` is any spelling lookup.codes accepts."""
         ...
 
-    async def by_keypad_digits(self, digits: str) -> list[PublicView]:
-        """Dossiers of the configured agencies matching keyed date+sequence digits."""
+    async def by_keypad_digits(self, digits: str, *, any_agency: bool = False) -> list[PublicView]:
+        """Dossiers of the configured agencies matching keyed date+sequence digits.
+
+        any_agency=True searches every agency in the database (an SMS short code
+        serves them all); a backend that cannot list agencies (HTTP) searches
+        the configured ones either way.
+        """
         ...
 
     async def by_phone(self, phone: str) -> list[PublicView]:
@@ -69,15 +78,17 @@ class SecretGuard(Protocol):
     or before checking one secret against several dossiers (full_any).
     """
 
-    async def secret_locked(self, code: str) -> bool:
-        """True while wrong secrets have locked secret checks for this dossier.
+    async def secret_locked(self, code: str, *, guesser: str = "") -> bool:
+        """True while this guesser's wrong secrets have locked secret checks for this dossier.
 
         full() then answers None even for the right secret (like a wrong one);
         a registered phone still proves. False for an unknown code.
         """
         ...
 
-    async def full_any(self, codes: Sequence[str], secret: str) -> list[FullView]:
+    async def full_any(
+        self, codes: Sequence[str], secret: str, *, guesser: str = ""
+    ) -> list[FullView]:
         """Check ONE secret against several dossiers as ONE attempt (lookup/lockout.py).
 
         For a caller who proves themselves once for all the dossiers their

@@ -101,6 +101,19 @@ STEPS = (
         locked_until DOUBLE PRECISION NOT NULL DEFAULT 0
     );
     """,
+    """
+    -- Counted per dossier AND guesser (the SMS sender; '' for one shared count), so one
+    -- stranger's guesses cannot lock out the owner (lookup/lockout.py).
+    DROP TABLE secret_failure;
+    CREATE TABLE secret_failure (
+        code_key TEXT NOT NULL,
+        guesser TEXT NOT NULL DEFAULT '',
+        failures INTEGER NOT NULL,
+        first_at DOUBLE PRECISION NOT NULL,
+        locked_until DOUBLE PRECISION NOT NULL DEFAULT 0,
+        PRIMARY KEY (code_key, guesser)
+    );
+    """,
 )
 
 _UPSERT = (
@@ -241,11 +254,11 @@ class PostgresLookup:
         dossier = await self._find(code)
         return None if dossier is None else dossier.public()
 
-    async def by_keypad_digits(self, digits: str) -> list[PublicView]:
+    async def by_keypad_digits(self, digits: str, *, any_agency: bool = False) -> list[PublicView]:
         keyed = parse_keypad(digits)
         sql = f"{_SELECT} WHERE d.code_date = $1 AND d.seq_num = $2"
         params: list[Any] = [keyed.yymmdd, keyed.sequence_number]
-        if self._agencies:
+        if self._agencies and not any_agency:
             sql += " AND d.code_agency = ANY($3::text[])"
             params.append(list(self._agencies))
         rows = await self._fetch(sql + " ORDER BY d.code_agency", *params)
@@ -283,6 +296,7 @@ class PostgresLookup:
                 right = await _count_secret(
                     conn, key, now, policy,
                     lambda: proves_secret(dossier, secret, policy.min_id_digits),
+                    guesser=proof.guesser,
                 )  # fmt: skip
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise LookupUnavailable(f"dossier database error: {exc}") from exc
@@ -290,7 +304,9 @@ class PostgresLookup:
             raise LookupUnavailable(f"dossier database slower than {self._timeout_s} s") from exc
         return dossier.full() if right else None
 
-    async def full_any(self, codes: Sequence[str], secret: str) -> list[FullView]:
+    async def full_any(
+        self, codes: Sequence[str], secret: str, *, guesser: str = ""
+    ) -> list[FullView]:
         """The full views of those `codes` that one secret proves, as ONE attempt.
 
         lookup.port.SecretGuard.full_any, in one transaction holding the
@@ -309,20 +325,22 @@ class PostgresLookup:
                 self._pool.acquire() as conn,
                 conn.transaction(),
             ):
-                proven = await _count_shared_secret(conn, checks, now, policy)
+                proven = await _count_shared_secret(conn, checks, now, policy, guesser)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise LookupUnavailable(f"dossier database error: {exc}") from exc
         except TimeoutError as exc:
             raise LookupUnavailable(f"dossier database slower than {self._timeout_s} s") from exc
         return [dossier.full() for key, dossier in dossiers.items() if key in proven]
 
-    async def secret_locked(self, code: str) -> bool:
+    async def secret_locked(self, code: str, *, guesser: str = "") -> bool:
         dossier = await self._find(code)
         if dossier is None:
             return False
         rows = await self._fetch(
-            "SELECT failures, first_at, locked_until FROM secret_failure WHERE code_key = $1",
+            "SELECT failures, first_at, locked_until FROM secret_failure"
+            " WHERE code_key = $1 AND guesser = $2",
             compact_key(dossier.code),
+            guesser,
         )
         return bool(rows) and is_locked(Failures(*rows[0]), self._clock())
 
@@ -378,10 +396,16 @@ class PostgresLookup:
 
 
 async def _count_secret(
-    conn: asyncpg.Connection, key: str, now: float, policy: SecretPolicy, check: Callable[[], bool]
+    conn: asyncpg.Connection,
+    key: str,
+    now: float,
+    policy: SecretPolicy,
+    check: Callable[[], bool],
+    *,
+    guesser: str = "",
 ) -> bool:
     """Check a secret unless locked, and count it; inside the caller's transaction."""
-    return key in await _count_shared_secret(conn, {key: check}, now, policy)
+    return key in await _count_shared_secret(conn, {key: check}, now, policy, guesser)
 
 
 async def _count_shared_secret(
@@ -389,6 +413,7 @@ async def _count_shared_secret(
     checks: Mapping[str, Callable[[], bool]],
     now: float,
     policy: SecretPolicy,
+    guesser: str = "",
 ) -> frozenset[str]:
     """Check one secret against several dossiers (by code_key) as one attempt.
 
@@ -404,8 +429,9 @@ async def _count_shared_secret(
         await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", SECRET_LOCKS, lock)
     rows = await conn.fetch(
         "SELECT code_key, failures, first_at, locked_until FROM secret_failure"
-        " WHERE code_key = ANY($1::text[])",
+        " WHERE code_key = ANY($1::text[]) AND guesser = $2",
         list(checks),
+        guesser,
     )
     found = {
         row["code_key"]: Failures(row["failures"], row["first_at"], row["locked_until"])
@@ -416,16 +442,20 @@ async def _count_shared_secret(
     attempt = attempt_many(prior, lambda key: checks[key](), now, policy)
     cleared = [key for key, failed in attempt.changes.items() if failed is None]
     if cleared:
-        await conn.execute("DELETE FROM secret_failure WHERE code_key = ANY($1::text[])", cleared)
+        await conn.execute(
+            "DELETE FROM secret_failure WHERE code_key = ANY($1::text[]) AND guesser = $2",
+            cleared,
+            guesser,
+        )
     counted = [
-        (key, failed.count, failed.first_at, failed.locked_until)
+        (key, guesser, failed.count, failed.first_at, failed.locked_until)
         for key, failed in attempt.changes.items()
         if failed is not None
     ]
     if counted:
         await conn.executemany(
-            "INSERT INTO secret_failure (code_key, failures, first_at, locked_until)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (code_key) DO UPDATE SET"
+            "INSERT INTO secret_failure (code_key, guesser, failures, first_at, locked_until)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (code_key, guesser) DO UPDATE SET"
             " failures = excluded.failures, first_at = excluded.first_at,"
             " locked_until = excluded.locked_until",
             counted,

@@ -118,6 +118,20 @@ STEPS = (
         locked_until REAL NOT NULL DEFAULT 0
     );
     """,
+    """
+    -- Counted per dossier AND guesser (the SMS sender; '' for one shared count), so one
+    -- stranger's guesses cannot lock out the owner. The old per-dossier counts are
+    -- dropped: at worst a lock ends early.
+    DROP TABLE secret_failure;
+    CREATE TABLE secret_failure (
+        code_key TEXT NOT NULL,
+        guesser TEXT NOT NULL DEFAULT '',
+        failures INTEGER NOT NULL,
+        first_at REAL NOT NULL,
+        locked_until REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (code_key, guesser)
+    ) WITHOUT ROWID;
+    """,
 )
 
 BUSY_TIMEOUT_MS = 5000
@@ -423,11 +437,11 @@ class SqliteLookup:
         dossier = await self._find(code)
         return None if dossier is None else dossier.public()
 
-    async def by_keypad_digits(self, digits: str) -> list[PublicView]:
+    async def by_keypad_digits(self, digits: str, *, any_agency: bool = False) -> list[PublicView]:
         keyed = parse_keypad(digits)
         sql = f"{_SELECT} WHERE d.code_date = ? AND d.seq_num = ?"
         params: list[Any] = [keyed.yymmdd, keyed.sequence_number]
-        if self._agencies:
+        if self._agencies and not any_agency:
             sql += f" AND d.code_agency IN ({', '.join('?' * len(self._agencies))})"
             params += list(self._agencies)
         rows = await self._fetch(sql + " ORDER BY d.code_agency", params)
@@ -460,12 +474,15 @@ class SqliteLookup:
                 right = await asyncio.to_thread(
                     _count_secret, self._guard, key, now, policy,
                     lambda: proves_secret(dossier, secret, policy.min_id_digits),
+                    guesser=proof.guesser,
                 )  # fmt: skip
             except (sqlite3.Error, ValueError) as exc:  # ValueError: closed
                 raise LookupUnavailable(f"dossier database error: {exc}") from exc
         return dossier.full() if right else None
 
-    async def full_any(self, codes: Sequence[str], secret: str) -> list[FullView]:
+    async def full_any(
+        self, codes: Sequence[str], secret: str, *, guesser: str = ""
+    ) -> list[FullView]:
         """The full views of those `codes` that one secret proves, as ONE attempt.
 
         lookup.port.SecretGuard.full_any: locked dossiers are skipped; a secret
@@ -482,19 +499,20 @@ class SqliteLookup:
         async with self._guard_lock:
             try:
                 proven = await asyncio.to_thread(
-                    _count_shared_secret, self._guard, checks, now, policy
+                    _count_shared_secret, self._guard, checks, now, policy, guesser
                 )
             except (sqlite3.Error, ValueError) as exc:  # ValueError: closed
                 raise LookupUnavailable(f"dossier database error: {exc}") from exc
         return [dossier.full() for key, dossier in dossiers.items() if key in proven]
 
-    async def secret_locked(self, code: str) -> bool:
+    async def secret_locked(self, code: str, *, guesser: str = "") -> bool:
         dossier = await self._find(code)
         if dossier is None:
             return False
         rows = await self._fetch(
-            "SELECT failures, first_at, locked_until FROM secret_failure WHERE code_key = ?",
-            [compact_key(dossier.code)],
+            "SELECT failures, first_at, locked_until FROM secret_failure"
+            " WHERE code_key = ? AND guesser = ?",
+            [compact_key(dossier.code), guesser],
         )
         return bool(rows) and is_locked(Failures(*rows[0]), self._clock())
 
@@ -667,10 +685,16 @@ def dossier_from_row(row: StoredRow, agencies: Mapping[str, str], collection_pla
 
 
 def _count_secret(
-    conn: sqlite3.Connection, key: str, now: float, policy: SecretPolicy, check: Callable[[], bool]
+    conn: sqlite3.Connection,
+    key: str,
+    now: float,
+    policy: SecretPolicy,
+    check: Callable[[], bool],
+    *,
+    guesser: str = "",
 ) -> bool:
     """Check a secret unless locked, and count it, in one write transaction."""
-    return key in _count_shared_secret(conn, {key: check}, now, policy)
+    return key in _count_shared_secret(conn, {key: check}, now, policy, guesser)
 
 
 def _count_shared_secret(
@@ -678,6 +702,7 @@ def _count_shared_secret(
     checks: Mapping[str, Callable[[], bool]],
     now: float,
     policy: SecretPolicy,
+    guesser: str = "",
 ) -> frozenset[str]:
     """Check one secret against several dossiers (by code_key) as one attempt.
 
@@ -689,22 +714,23 @@ def _count_shared_secret(
         prior: dict[str, Failures | None] = {}
         for key in checks:
             row = conn.execute(
-                "SELECT failures, first_at, locked_until FROM secret_failure WHERE code_key = ?",
-                (key,),
+                "SELECT failures, first_at, locked_until FROM secret_failure"
+                " WHERE code_key = ? AND guesser = ?",
+                (key, guesser),
             ).fetchone()
             prior[key] = Failures(*row) if row else None
         attempt = attempt_many(prior, lambda key: checks[key](), now, policy)
         conn.executemany(
-            "DELETE FROM secret_failure WHERE code_key = ?",
-            [(key,) for key, failed in attempt.changes.items() if failed is None],
+            "DELETE FROM secret_failure WHERE code_key = ? AND guesser = ?",
+            [(key, guesser) for key, failed in attempt.changes.items() if failed is None],
         )
         conn.executemany(
-            "INSERT INTO secret_failure (code_key, failures, first_at, locked_until)"
-            " VALUES (?, ?, ?, ?) ON CONFLICT (code_key) DO UPDATE SET"
+            "INSERT INTO secret_failure (code_key, guesser, failures, first_at, locked_until)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (code_key, guesser) DO UPDATE SET"
             " failures = excluded.failures, first_at = excluded.first_at,"
             " locked_until = excluded.locked_until",
             [
-                (key, failed.count, failed.first_at, failed.locked_until)
+                (key, guesser, failed.count, failed.first_at, failed.locked_until)
                 for key, failed in attempt.changes.items()
                 if failed is not None
             ],

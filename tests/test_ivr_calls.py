@@ -341,7 +341,7 @@ async def test_wrong_secrets_lock_every_dossier_of_the_number_and_the_caller_is_
 class StuckLookup(DownLookup):
     """A store that accepts the query and never answers (a hung database)."""
 
-    async def by_keypad_digits(self, digits: str) -> list[PublicView]:
+    async def by_keypad_digits(self, digits: str, *, any_agency: bool = False) -> list[PublicView]:
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 

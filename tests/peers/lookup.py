@@ -13,7 +13,7 @@ class DownLookup:
     async def by_code(self, code: str) -> PublicView | None:
         raise LookupUnavailable("down")
 
-    async def by_keypad_digits(self, digits: str) -> list[PublicView]:
+    async def by_keypad_digits(self, digits: str, *, any_agency: bool = False) -> list[PublicView]:
         raise LookupUnavailable("down")
 
     async def by_phone(self, phone: str) -> list[PublicView]:
