@@ -124,8 +124,15 @@ class KeypadCode:
 # Dash-like characters people (and word processors) put between the parts. NFKC
 # already folds full-width forms and small hyphens; these survive it.
 _DASHES = dict.fromkeys(
-    map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\u2e3a\u2e3b"), "-"
+    map(
+        ord,
+        "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\u2e3a\u2e3b"
+        "\u02d7\u2796\u30fc\u2500\u2501\ufe58\u058a\u05be\u1806\u2e17",
+    ),
+    "-",
 )
+# Invisible characters that phones and word processors slip into a pasted code.
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"), None)
 _DOTS = dict.fromkeys(map(ord, "\u00b7\u2022\u3002\u30fb\u2219"), ".")
 # Stray punctuation around a code: quotes, brackets, sentence ends, and so on.
 _SURROUNDING = " \t\r\n.,;:!?'\"`()[]{}<>«»“”‘’「」-_/\\*#"
@@ -142,8 +149,8 @@ def yymmdd(day: date) -> str:
 
 def normalise(text: str) -> str:
     """Fold a typed code to upper-case ASCII-like form with '-' and '.' separators."""
-    folded = unicodedata.normalize("NFKC", text).translate(_DASHES).translate(_DOTS).upper()
-    folded = folded.strip(_SURROUNDING)
+    folded = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+    folded = folded.translate(_DASHES).translate(_DOTS).upper().strip(_SURROUNDING)
     # Spaces around separators are noise; spaces between parts stand in for dashes.
     folded = re.sub(r"\s*([.\-])\s*", r"\1", folded)
     return re.sub(r"\s+", "-", folded)
@@ -253,7 +260,8 @@ _WORD_EDGE = "\"'`()[]{}<>«»“”‘’「」:;,.!?*#=/\\_-"
 _CODE_LIKE = re.compile(r"[0-9A-Z.\-_,/]*[0-9][0-9A-Z.\-_,/]*")
 _DATE_SEQUENCE = re.compile(r"([0-9OIL]{6})[-/]?([0-9OIL]{1,6})")
 _SEPARATOR_REASONS = (Reason.MISSING_PART, Reason.EXTRA_PART, Reason.BAD_CHARACTER)
-MAX_CODE_TOKENS = 7  # "000 . 00 . 18 . H26 - 241129 - 0001" has more, but nobody types that
+# A code with a space around every separator: 6 groups, 5 dots, 2 dashes, date, sequence.
+MAX_CODE_TOKENS = 2 * MAX_GROUPS + 5
 
 
 def extract_code(text: str) -> Extracted:
@@ -472,6 +480,12 @@ def _plausible_compact(key: str) -> bool:
 
 
 def _dots_missing(text: str) -> bool:
-    """An agency typed without its dots, e.g. 0000018H26-241129-0001."""
+    """An agency typed without its dots (0000018H26-241129-0001), without one of them
+    (000.00.18H26-…: a group longer than a group can be) or with one doubled
+    (000..00.18.H26-…). Never repaired into a code (000..18.H26 is not 000.18.H26):
+    such a text is looked up by its compact key, which only the code as typed,
+    separators aside, can match."""
     agency = normalise(text).split("-", 1)[0]
-    return "." not in agency and len(agency) >= 2 * MIN_GROUPS
+    if "." not in agency:
+        return len(agency) >= 2 * MIN_GROUPS
+    return any(not 1 <= len(group) <= 3 for group in agency.split("."))

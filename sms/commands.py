@@ -27,8 +27,17 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lookup.codes import InvalidCode, QueryKind, Reason, extract_code, find_code
+from lookup.codes import (
+    Extracted,
+    InvalidCode,
+    QueryKind,
+    Reason,
+    compact_key,
+    extract_code,
+    find_code,
+)
 from lookup.model import Procedure
+from sms import intents
 
 MAX_TEXT = 480  # longer input is cut: three concatenated parts is plenty for a command
 
@@ -50,9 +59,11 @@ class Keyed:
 
 @dataclass(frozen=True, slots=True)
 class Guidance:
-    """TT and what follows: a procedure code, words of its name, or "" for the syntax."""
+    """TT and what follows: a procedure code, words of its name, or "" for the syntax;
+    or a question in plain words that names a procedure somewhere inside it."""
 
     procedure: str
+    question: bool = False  # "Cho hỏi thủ tục đăng ký kết hôn cần giấy tờ gì"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +143,8 @@ def parse(text: str) -> Command:
     if kind == "guide":
         return Guidance(rest.strip(_END_PUNCT))  # "TT" alone: the TT syntax, not HS help
     if rest.strip(_END_PUNCT):
-        # "HUY" alone is an opt-out; "Huy ho so 123" is not: be safe, show the syntax.
+        # "HUY" alone is an opt-out, and so is "HUY DK"; "Huy ho so 123" is not: a code
+        # wins, then the plain words, else the syntax.
         return _bare(clean) if kind in ("out", "in") else Help()
     if kind == "out":
         return OptOut()
@@ -164,10 +176,34 @@ def _code_and_secret(rest: str) -> Lookup | Keyed | InvalidCode:
         found = extract_code(_GLUED_SECRET.sub(r"\1 ", rest))
     except InvalidCode as exc:
         return exc
-    secret, more = _after_code(found.rest)
+    secret, more = _after_code(_without_repeats(found.rest, _same_code_key(found)))
     if found.kind is QueryKind.DATE_SEQUENCE:
         return Keyed(found.query, secret)
     return Lookup(found.query, secret, more)
+
+
+def _same_code_key(found: Extracted) -> str:
+    """What makes two spellings one code: the compact key, the sequence as a number."""
+    code = found.code
+    if code is not None:
+        return f"{compact_key(code.agency)}{code.yymmdd}{code.sequence_number}"
+    return found.query
+
+
+def _without_repeats(after: str, key: str) -> str:
+    """`after` without further copies of the same code (pasted twice, or a receipt
+    quoting it twice): one code, not "only one code per message"."""
+    while after.strip(_END_PUNCT):
+        try:
+            again = extract_code(_GLUED_SECRET.sub(r"\1 ", after))
+        except InvalidCode:
+            return after
+        if again.kind is QueryKind.DATE_SEQUENCE or _same_code_key(again) != key:
+            return after
+        if not after.split() or again.rest == after:
+            return after
+        after = again.rest
+    return after
 
 
 def _after_code(after: str) -> tuple[str | None, bool]:
@@ -202,9 +238,17 @@ def _lookup(rest: str) -> Command:
     if not rest:
         return BadCode(Reason.EMPTY, "")
     found = _code_and_secret(rest)
-    if isinstance(found, InvalidCode):
-        return BadCode(found.reason, rest)
-    return found
+    if not isinstance(found, InvalidCode):
+        return found
+    if not any(ch.isdigit() for ch in rest):
+        # No digit, so no code: "HS ?", "HS <mã hồ sơ>", "tra cứu hồ sơ như thế nào".
+        match intents.intent(rest):
+            case intents.Intent.HOW_TO:
+                return Help()
+            case intents.Intent.GUIDANCE:
+                return Guidance(rest, question=True)
+        return BadCode(Reason.EMPTY, rest)
+    return BadCode(found.reason, rest)
 
 
 def _bare(clean: str) -> Command:
@@ -212,6 +256,17 @@ def _bare(clean: str) -> Command:
     found = _code_and_secret(text) if text else InvalidCode(Reason.EMPTY, "")
     if not isinstance(found, InvalidCode):
         return found
+    match intents.intent(text):
+        case intents.Intent.STOP:
+            return OptOut()
+        case intents.Intent.START:
+            return OptIn()
+        case intents.Intent.GUIDANCE:
+            return Guidance(text, question=True)
+        case intents.Intent.HOW_TO:
+            return Help()
+        case intents.Intent.NO_CODE:
+            return BadCode(Reason.EMPTY, text)
     return Unrecognised(text)
 
 
@@ -223,14 +278,35 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(folded)
 
 
+# Words nearly every procedure name holds: not enough, alone, to name one.
+_GENERIC_NAME_WORDS = frozenset(
+    _words("Đăng ký cấp xác nhận thủ tục của các và trong từ giấy bản lại đổi")
+)
+
+
 def match_procedures(query: str, procedures: Sequence[Procedure]) -> list[Procedure]:
     """The procedures whose name holds every word of `query` (accent- and case-insensitive,
     whole words): "khai sinh" finds "Đăng ký khai sinh" but not "Đăng ký khai tử".
-    Common procedures first, each group by code. No words: no match."""
+
+    A question names the procedure among other words ("Cho hỏi thủ tục đăng ký kết
+    hôn cần giấy tờ gì"): then the procedures whose whole name is in it (the longest
+    names), else those whose distinctive words are all in it ("làm giấy khai sinh cần
+    gì": khai sinh). Common procedures first, each group by code. No words: no match."""
     wanted = _words(query)
     if not wanted:
         return []
-    found = [p for p in procedures if set(wanted) <= set(_words(p.name))]
+    typed = set(wanted)
+    found = [p for p in procedures if typed <= set(_words(p.name))]
+    if not found:
+        named = [p for p in procedures if set(_words(p.name)) <= typed]
+        longest = max((len(_words(p.name)) for p in named), default=0)
+        found = [p for p in named if len(_words(p.name)) == longest]
+    if not found:
+        found = [
+            p
+            for p in procedures
+            if (distinct := set(_words(p.name)) - _GENERIC_NAME_WORDS) and distinct <= typed
+        ]
     return sorted(found, key=lambda p: (not p.common, p.code))
 
 

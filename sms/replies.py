@@ -28,6 +28,8 @@ EXAMPLE_CODE = "000.00.18.H26-241129-0001"
 MAX_LISTED_CODES = 3  # several dossiers for one date and sequence: at most this many named
 MAX_LISTED_PROCEDURES = 3  # "TT <name>" matching several procedures: at most this many listed
 EXAMPLE_PROCEDURE = "khai sinh"  # a name every commune office handles (Đăng ký khai sinh)
+MAX_WORD_CUT = 25  # fit() backs up this far at most to cut at a space
+MAX_ECHOED_CHARS = 40  # what the citizen typed, echoed in "procedure not found"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +58,9 @@ def fit(text: str, *, accents: bool, max_parts: int) -> str:
     cut = body[:room]
     while len(split_text(cut + "...", coding)) > max_parts:
         cut = cut[:-1]
-    return cut.rstrip() + "..."
+    if not body[len(cut)].isspace() and " " in cut[-MAX_WORD_CUT:]:
+        cut = cut.rsplit(" ", 1)[0]  # never mid-word (a procedure or place name)
+    return cut.rstrip(" ,;:") + "..."
 
 
 # Shortening steps for the collection place, in order: as written, abbreviated, then cut.
@@ -76,11 +80,23 @@ def full_reply(view: FullView, ctx: ReplyContext, *, fee: str = "") -> str:
 def secret_wrong_reply(view: PublicView, ctx: ReplyContext, *, fee: str = "") -> str:
     """The public answer after "wrong secret"; the short notice when the long one would
     take a second segment."""
+    return _with_notice("sms_secret_wrong", view, ctx, fee=fee)
+
+
+def secret_locked_reply(view: PublicView, ctx: ReplyContext, *, fee: str = "") -> str:
+    """The public answer after a secret while this sender's secret checks are locked:
+    the lock hides the name, never the status the code alone gives anyone."""
+    return _with_notice("sms_secret_locked", view, ctx, fee=fee)
+
+
+def _with_notice(notice: str, view: PublicView, ctx: ReplyContext, *, fee: str) -> str:
+    """A notice, then the public answer: the long notice (`notice`) while the place
+    still fits as written or abbreviated, else the short one (`notice`_short)."""
     budget = ctx.max_parts if ctx.accents else 1
     shapes = _shapes(view, ctx, fee=fee, compact=True)
     # The place is worth more than the long notice: cut the notice before the place.
-    messages = [(Phrase("sms_secret_wrong"), *m) for m in shapes[:2]]
-    messages += [(Phrase("sms_secret_wrong_short"), *m) for m in shapes]
+    messages = [(Phrase(notice), *m) for m in shapes[:2]]
+    messages += [(Phrase(f"{notice}_short"), *m) for m in shapes]
     return _first_fitting(messages, ctx, budget)
 
 
@@ -127,11 +143,6 @@ def _first_fitting(messages: list[Message], ctx: ReplyContext, budget: int) -> s
     return fit(text, accents=ctx.accents, max_parts=ctx.max_parts)
 
 
-def secret_locked_reply(ctx: ReplyContext) -> str:
-    """Wrong secret while secret checks are locked: no status, contact the office."""
-    return render_text((Phrase("sms_secret_locked"),), ctx)
-
-
 def with_one_code_note(text: str, ctx: ReplyContext) -> str:
     """The answer to the first code, plus "one code per message" if it still fits one
     segment (an extra segment costs the office more than the note is worth)."""
@@ -159,9 +170,19 @@ def not_found_reply(code: str, ctx: ReplyContext) -> str:
 
 
 def invalid_code_reply(reason: Reason, ctx: ReplyContext) -> str:
-    # Which part is wrong and where to read the code: one segment; the syntax is in HD.
+    """Which part is wrong and where to read the code: one segment; the syntax is in HD.
+
+    No code at all ("HS", "HS ?", "tra cứu", the template "HS <mã hồ sơ>"): the
+    syntax with the short code comes in the same segment, as the citizen plainly
+    does not know what to send; where the code is printed too, when it still fits.
+    """
     problem = compose.CodeProblem(reason.value)
-    return render_text(compose.invalid_code(problem), ctx)
+    if reason is not Reason.EMPTY:
+        return render_text(compose.invalid_code(problem), ctx)
+    said = compose.invalid_code(problem)
+    syntax = _syntax(ctx.short_code)
+    budget = ctx.max_parts if ctx.accents else 1
+    return _first_fitting([(*said, *syntax), (*said[:1], *syntax)], ctx, budget)
 
 
 def help_reply(ctx: ReplyContext) -> str:
@@ -185,11 +206,22 @@ def procedure_not_found_reply(
 ) -> str:
     message: Message = (
         Phrase("sms_procedure_not_found"),
-        FreeText(procedure_code[:20]),
+        FreeText(whole_words(clean_text(procedure_code), MAX_ECHOED_CHARS)),
         Punct("."),
         *_procedure_syntax(example),
     )
     return render_text(message, ctx)
+
+
+def whole_words(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters at a word boundary, never mid-word
+    ("cap giay phep xay du" was "cap giay phep xay dung" cut at 20); "..." marks a cut.
+    A single word longer than the limit is kept whole up to the limit plus the mark."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit + 1].rsplit(" ", 1)[0] if " " in text[: limit + 1] else text[:limit]
+    return cut.rstrip(" ,;:.-") + "..."
 
 
 def procedure_syntax_reply(ctx: ReplyContext, *, example: str = EXAMPLE_PROCEDURE) -> str:

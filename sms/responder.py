@@ -137,8 +137,8 @@ async def _lookup_reply(
             return replies.invalid_code_reply(reason, ctx)
         case commands.Guidance(procedure=""):
             return replies.procedure_syntax_reply(ctx)
-        case commands.Guidance(procedure=code):
-            return await _guidance_reply(code, lookup, ctx)
+        case commands.Guidance(procedure=code, question=question):
+            return await _guidance_reply(code, lookup, ctx, question=question)
         case commands.Lookup(code=code, secret=secret, more_codes=more):
             view = await lookup.by_code(code)
             if view is None:
@@ -147,7 +147,9 @@ async def _lookup_reply(
                 text = await _dossier_reply(view, secret, msisdn, lookup, ctx)
             return replies.with_one_code_note(text, ctx) if more else text
         case commands.Keyed(digits=digits, secret=secret):
-            views = await lookup.by_keypad_digits(digits)
+            # A short code serves every agency in the database, not only the
+            # switchboard's: ask back only when two agencies share the digits.
+            views = await lookup.by_keypad_digits(digits, any_agency=True)
             if not views:
                 return replies.not_found_reply(f"{digits[:6]}-{digits[6:]}", ctx)
             if len(views) > 1:
@@ -156,10 +158,13 @@ async def _lookup_reply(
     return replies.unrecognised_reply(ctx)
 
 
-async def _guidance_reply(text: str, lookup: DossierLookup, ctx: ReplyContext) -> str:
+async def _guidance_reply(
+    text: str, lookup: DossierLookup, ctx: ReplyContext, *, question: bool = False
+) -> str:
     """A procedure by its code, else by the words of its name (one match: its guidance;
-    several: their codes to choose from; none: the TT syntax)."""
-    procedure = await lookup.procedure(text)
+    several: their codes to choose from; none: the TT syntax, after "not found" unless
+    it was a question in plain words, which is no procedure name to echo)."""
+    procedure = None if question else await lookup.procedure(text)
     if procedure is not None:
         return replies.guidance_reply(procedure, ctx)
     if not any(ch.isalpha() for ch in text):  # a code that does not exist
@@ -169,6 +174,8 @@ async def _guidance_reply(text: str, lookup: DossierLookup, ctx: ReplyContext) -
         return replies.guidance_reply(found[0], ctx)
     if found:
         return replies.procedure_choices_reply(found, text, ctx)
+    if question:
+        return replies.procedure_syntax_reply(ctx)
     return replies.procedure_not_found_reply(text, ctx)
 
 
@@ -177,12 +184,18 @@ async def _dossier_reply(
 ) -> str:
     """Full answer with a second factor (own phone or secret), else the public one."""
     fee = await _fee(view, lookup)
-    full = await lookup.full(view.code, Proof(phone=to_e164(msisdn), secret=secret))
+    sender = to_e164(msisdn)
+    full = await lookup.full(view.code, Proof(phone=sender, secret=secret, guesser=sender))
     if full is not None:
         return replies.full_reply(full, ctx, fee=fee)
     if secret:
-        if isinstance(lookup, SecretGuard) and await lookup.secret_locked(view.code):
-            return replies.secret_locked_reply(ctx)
+        # A wrong or locked secret never hides what the code alone reveals: the public
+        # status comes with the notice. The lock is this sender's only (lookup/lockout.py).
+        locked = isinstance(lookup, SecretGuard) and await lookup.secret_locked(
+            view.code, guesser=sender
+        )
+        if locked:
+            return replies.secret_locked_reply(view, ctx, fee=fee)
         return replies.secret_wrong_reply(view, ctx, fee=fee)
     return replies.status_reply(view, ctx, fee=fee)
 

@@ -291,22 +291,30 @@ def test_any_text_gets_a_sendable_reply(tmp_path_factory: pytest.TempPathFactory
         loop.close()
 
 
-LOCKED = (
-    "Ma bi mat cua ho so nay da bi khoa do nhap sai nhieu lan. Vui long lien he Bo phan Mot cua."
-)
+LOCKED = "Ma bi mat tam bi khoa do nhap sai nhieu lan. " + READY_PUBLIC
 WRONG = "Ma bi mat khong dung nen chi hien thi tinh trang ho so. " + READY_PUBLIC
 
 
-async def test_wrong_secrets_until_locked_then_contact_the_office(
+async def test_wrong_secrets_lock_only_the_guesser_and_never_hide_the_status(
     world: tuple[SqliteLookup, Path],
 ) -> None:
-    # SecretPolicy: the 5th wrong secret locks secret checks for this dossier.
+    # Issue 12: the 5th wrong secret locks THIS sender's secret checks for this dossier;
+    # the reply keeps the public status (the code alone gives it to anyone), and the
+    # owner texting the right PIN from another phone is not locked out.
     answers = [await ask(world, f"HS {CODE} MK 11111{i}") for i in range(5)]
     assert answers == [WRONG] * 4 + [LOCKED]
     assert await ask(world, f"HS {CODE} 739204") == LOCKED  # even the right one, now
     assert await ask(world, f"HS {CODE}") == READY_PUBLIC  # without a secret: public
-    assert len(LOCKED) <= 160
+    other_phone = "84936000222"
+    assert await ask(world, f"HS {CODE} 739204", sender=other_phone) == (
+        "Nguyen Thi Lan: " + READY_PUBLIC
+    )
+    assert codec.part_count(LOCKED, accents=False) == 1
     assert codec.fits_gsm(LOCKED)
+    lookup, _ = world
+    assert await lookup.secret_locked(CODE, guesser="+" + STRANGER) is True
+    assert await lookup.secret_locked(CODE, guesser="+" + other_phone) is False
+    assert await lookup.secret_locked(CODE) is False  # voice's shared count: untouched
 
 
 async def test_secret_spellings_and_non_secrets(world: tuple[SqliteLookup, Path]) -> None:
