@@ -135,11 +135,12 @@ class InboundCall:
         self.call = flow.Call(deps.rules)
         self._typed = ""  # a key that interrupted a prompt: the next answer's first digit
         self.agencies = route_agencies(request.params, deps.agencies, self.uniqueid)
+        self.answered_at: datetime | None = None  # in the office's zone (deps.now)
 
     async def run(self) -> None:
         settings = self.deps.settings
         log.info("call %s from %s", self.uniqueid, mask_msisdn(self.caller))
-        now = self.deps.now()
+        now = self.answered_at = self.deps.now()
         event: flow.Event | None = flow.CallAnswered(
             officer_open=officer_open(now, settings.hours, settings.holidays),
             caller_known=self.caller is not None,
@@ -370,6 +371,8 @@ class InboundCall:
             "stage": self.call.stage.name.lower(),
             "events": list(self.call.events),
             "ended": ended,
+            # The office's clock with its offset: the console shows this, not its own clock.
+            "since": self.answered_at.isoformat(timespec="seconds") if self.answered_at else "",
         }
         if ended:
             bus.forget("ivr_call", self.uniqueid)

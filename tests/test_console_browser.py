@@ -115,7 +115,12 @@ def test_operator_sees_a_call_appear_and_leave(server: ConsoleServer, browser: o
     wait = WebDriverWait(driver, 10)
     wait.until(lambda d: "trực tiếp" in d.find_element(By.ID, "status").text)
 
-    call = {"uniqueid": "1764400000.7", "caller": "091****678", "stage": "code"}
+    call = {
+        "uniqueid": "1764400000.7",
+        "caller": "091****678",
+        "stage": "code",
+        "since": "2026-11-29T10:00:05+07:00",  # the office's clock, whatever the browser's
+    }
     server.publish("ivr_call", call)
     row = wait.until(
         lambda d: [
@@ -126,6 +131,7 @@ def test_operator_sees_a_call_appear_and_leave(server: ConsoleServer, browser: o
     )
     assert "Nhập mã hồ sơ" in row[0]
     assert "091****678" in row[0]
+    assert "10:00:05 +07:00" in row[0]
     assert driver.find_element(By.ID, "total-calls").text == "1 cuộc gọi"  # type: ignore[attr-defined]
 
     server.publish("lines", {"channels": "4", "in_ivr": "1", "waiting": "2"})
