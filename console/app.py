@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.bus import EventBus
+from kernel.bus import EventBus
 from lookup.port import DossierLookup, LookupUnavailable
 from lookup.public import as_json
 
@@ -84,7 +84,7 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-# What the components publish (gateway/bus.py): "ivr_call" per call in our IVR
+# What the components publish (kernel/bus.py): "ivr_call" per call in our IVR
 # (ivr/session.py, masked caller), "lines" for Asterisk's channels as the AMI
 # monitor sees them, "sms" for the SMPP link.
 LIVE_TOPICS = ("ivr_call", "lines", "sms")

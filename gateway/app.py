@@ -21,9 +21,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.bus import EventBus
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from kernel.bus import EventBus
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ async def migrate_all(settings: Settings) -> None:
     """Every component's tables, one after another, before any component starts.
 
     Migrations hold SQLite's write lock across awaits; run while the components
-    start, they raced the SMS side's synchronous writes (see gateway/migrate.py).
+    start, they raced the SMS side's synchronous writes (see kernel/migrate.py).
     """
     if not settings.database_is_sqlite:
         return  # PostgreSQL: the lookup migrates its own; SMS and IVR stores need SQLite

@@ -71,7 +71,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from gateway.logs import setup_logging
+    from kernel.logs import setup_logging
 
     try:
         settings = load_settings(demo=args.command == "demo")

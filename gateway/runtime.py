@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.bus import EventBus
 from gateway.settings import Settings
+from kernel.bus import EventBus
 from lookup.port import DossierLookup
 
 

@@ -24,9 +24,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from gateway.section import Section
 from ivr.settings import AgiSettings, AmiSettings
 from kernel.dsn import DatabaseUrl
+from kernel.section import Section
 from lookup.settings import LookupSettings
 from prompts.settings import SoundsSettings
 from sms.settings import SmppSettings, SmsSettings

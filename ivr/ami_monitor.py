@@ -31,10 +31,10 @@ from panoramisk import actions as ami_actions
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message as _Message
 
-from gateway.bus import EventBus
-from gateway.logs import mask_msisdn
 from ivr.settings import AmiSettings
 from ivr.store import IvrStore, NotifyCall
+from kernel.bus import EventBus
+from kernel.logs import mask_msisdn
 
 log = logging.getLogger(__name__)
 

@@ -263,8 +263,8 @@ def _notify_call(args: argparse.Namespace, settings: Settings) -> int:
 async def _notify_call_async(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import UTC, datetime
 
-    from gateway.logs import mask_msisdn
     from ivr.store import IvrStore
+    from kernel.logs import mask_msisdn
     from lookup.codes import InvalidCode, parse_code
     from lookup.factory import open_lookup
     from lookup.model import Status

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from gateway.bus import EventBus
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from ivr import flow
@@ -24,6 +23,7 @@ from ivr.server import AgiServer, Route
 from ivr.session import CallDeps, InboundCall
 from ivr.speech import PROMPT_WANTED, Speech
 from ivr.store import IvrStore
+from kernel.bus import EventBus
 from lookup.port import DossierLookup
 from messages.parts import dynamic_prompt_id
 from prompts.catalog import Catalog, load_catalog

@@ -20,8 +20,6 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
-from gateway.bus import EventBus
-from gateway.logs import mask_msisdn
 from ivr import flow
 from ivr.agi_wire import ALL_KEYS, AgiChannel, CallerHungUp, Reply, Request, quote
 from ivr.hours import officer_open
@@ -29,6 +27,8 @@ from ivr.limits import CallerLimiter
 from ivr.settings import AgiSettings
 from ivr.speech import Speech
 from ivr.store import IvrStore
+from kernel.bus import EventBus
+from kernel.logs import mask_msisdn
 from lookup.codes import InvalidCode
 from lookup.model import PublicView
 from lookup.phones import normalise_phone

@@ -8,7 +8,7 @@ from datetime import date, time
 
 from pydantic import Field, SecretStr, model_validator
 
-from gateway.section import Section
+from kernel.section import Section
 
 
 class OfficeHours(Section):

@@ -6,7 +6,7 @@ Owns two things that must outlive a restart or an AMI reconnect:
 - notify_call: one row per outbound notification call, the truth about whether
   it may be originated. A row is marked 'originating' (committed) *before* the
   Originate is sent, so a reconnect or a restart can never send it twice.
-Schema steps go through gateway.migrate (component "ivr"). Refuses: any AMI or
+Schema steps go through kernel.migrate (component "ivr"). Refuses: any AMI or
 AGI I/O.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from gateway.migrate import migrate
+from kernel.migrate import migrate
 
 COMPONENT = "ivr"
 STEPS = (

@@ -16,7 +16,7 @@ import unicodedata
 
 import phonenumbers
 
-from gateway.logs import mask_msisdn
+from kernel.logs import mask_msisdn
 
 __all__ = ["LEGACY_PREFIXES", "mask_msisdn", "normalise_phone"]
 

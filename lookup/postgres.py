@@ -2,7 +2,7 @@
 
 The same tables and rules as lookup/sqlite.py, for offices that already run
 PostgreSQL (settings.database = postgresql://...). Schema versions live in
-`schema_version` keyed by component, as in gateway.migrate. Writers take a
+`schema_version` keyed by component, as in kernel.migrate. Writers take a
 transaction-level advisory lock, so change_seq values commit in order and
 changed_since() never skips a change that commits late.
 Driver errors and slow answers become LookupUnavailable. Wrong secrets are
@@ -129,7 +129,7 @@ _SELECT = "SELECT " + ", ".join(f"d.{c}" for c in _COLUMNS) + " FROM dossier d"
 
 
 async def migrate(conn: asyncpg.Connection, component: str, steps: Sequence[str]) -> int:
-    """gateway.migrate's rule on PostgreSQL: each step with its version bump, atomically."""
+    """kernel.migrate's rule on PostgreSQL: each step with its version bump, atomically."""
     await conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_version"
         " (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"

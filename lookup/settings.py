@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from gateway.section import Section
+from kernel.section import Section
 
 
 class HttpLookupSettings(Section):

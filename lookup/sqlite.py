@@ -1,6 +1,6 @@
 """SQLite backend of the dossier lookup (the default), and its writer.
 
-One file holds every component's tables; gateway.migrate keeps each
+One file holds every component's tables; kernel.migrate keeps each
 component's schema version. WAL mode lets the readers (SqliteLookup, on their
 own connections, query_only) answer while one writer (DossierStore: import,
 demo data) commits. Every write takes a new, larger `change_seq`, so
@@ -45,7 +45,7 @@ from typing import Any, Protocol
 
 import aiosqlite
 
-from gateway.migrate import migrate
+from kernel.migrate import migrate
 from lookup.codes import (
     DossierCode,
     agency_spellings,

@@ -25,11 +25,11 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from typing import Any, TypeVar
 
-from gateway.bus import EventBus
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from ivr.hours import OFFICER_HOURS_PROMPT, officer_hours_script
 from ivr.speech import PROMPT_WANTED, voice_texts
+from kernel.bus import EventBus
 from lookup.model import Procedure
 from lookup.port import DossierLookup, LookupUnavailable
 from messages.parts import clean_text, dynamic_prompt_id

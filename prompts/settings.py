@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from gateway.section import Section
+from kernel.section import Section
 
 
 class SoundsSettings(Section):

@@ -285,7 +285,7 @@ def _cancel_test(outbox: Outbox, message_id: int, why: str) -> str:
 
 
 def _outbox(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.logs import mask_msisdn
+    from kernel.logs import mask_msisdn
     from kernel.times import for_people
     from sms.outbox import Outbox, migrate_sync
 

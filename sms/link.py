@@ -55,7 +55,7 @@ import smpplib.client
 import smpplib.consts
 import smpplib.exceptions
 
-from gateway.logs import mask_msisdn
+from kernel.logs import mask_msisdn
 from sms.address import to_msisdn
 from sms.codec import (
     DC_GSM,

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from gateway.migrate import migrate
+from kernel.migrate import migrate
 from sms.codec import Concat, Receipt, choose_coding, encode, id_forms
 
 COMPONENT = "sms"

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
-from gateway.bus import EventBus
-from gateway.logs import mask_msisdn
 from gateway.settings import Settings
+from kernel.bus import EventBus
+from kernel.logs import mask_msisdn
 from lookup.port import DossierLookup
 from prompts.catalog import Catalog, load_catalog
 from sms import commands, replies

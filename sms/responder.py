@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from gateway.logs import mask_msisdn
+from kernel.logs import mask_msisdn
 from lookup.codes import InvalidCode
 from lookup.model import PublicView, Status
 from lookup.port import DossierLookup, LookupUnavailable, Proof, SecretGuard

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from gateway.section import Section
+from kernel.section import Section
 
 
 class SmppSettings(Section):

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from gateway.bus import EventBus
+from kernel.bus import EventBus
 
 
 async def test_subscriber_receives_events_in_order() -> None:

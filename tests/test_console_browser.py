@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from console.app import create_app
-from gateway.bus import EventBus
+from kernel.bus import EventBus
 from lookup import demo
 from lookup.sqlite import DossierStore, SqliteLookup
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from gateway.app import DEMO_SMSC_EVENT, demo_banner, demo_smsc_port, tracuu_command
-from gateway.bus import EventBus
 from gateway.settings import Settings
+from kernel.bus import EventBus
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from gateway.app import seed_demo, serve
-from gateway.bus import EventBus
 from gateway.settings import Settings
+from kernel.bus import EventBus
 
 
 @pytest.fixture

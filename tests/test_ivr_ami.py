@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from panoramisk.ami_protocol import AMIProtocol
 
-from gateway.bus import EventBus
 from ivr.ami_monitor import AmiMessage, AmiMonitor, Utf8AmiProtocol
 from ivr.settings import AmiSettings
 from ivr.store import IvrStore
+from kernel.bus import EventBus
 from tests.peers.ami import AmiPeer, event
 
 NAME = "Nguyễn Văn A"

@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.bus import EventBus
 from gateway.settings import Settings
 from ivr.server import AgiServer
 from ivr.service import build_server
 from ivr.simulator import CallRecord, SimulatedAsterisk
 from ivr.store import IvrStore
+from kernel.bus import EventBus
 from lookup.codes import KEYPAD_MAX_DIGITS
 from lookup.model import Dossier, FullView, Procedure, PublicView, Status
 from lookup.port import DossierLookup, Proof
@@ -371,7 +371,7 @@ async def test_caller_hanging_up_mid_call_ends_the_session_cleanly(
 async def test_the_callers_number_never_appears_in_the_logs(
     lookup: SqliteLookup, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Our loggers at DEBUG; aiosqlite stays at INFO as gateway.logs.setup_logging holds it.
+    # Our loggers at DEBUG; aiosqlite stays at INFO as kernel.logs.setup_logging holds it.
     caplog.set_level(logging.DEBUG, logger="ivr")
     await call(lookup, "3 012345# 0", caller="0912345678")
     assert "0912345678" not in caplog.text

@@ -6,11 +6,11 @@ import asyncio
 import socket
 from pathlib import Path
 
-from gateway.bus import EventBus
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from ivr.service import run
 from ivr.simulator import SimulatedAsterisk
+from kernel.bus import EventBus
 from lookup.sqlite import DossierStore, SqliteLookup
 from tests.test_ivr_calls import DOSSIERS, PROCEDURES
 

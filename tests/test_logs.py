@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from gateway.logs import MaskingFilter, mask_msisdn
+from kernel.logs import MaskingFilter, mask_msisdn
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""gateway.migrate: per-component versions in one file, atomic steps."""
+"""kernel.migrate: per-component versions in one file, atomic steps."""
 
 import sqlite3
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from gateway.migrate import migrate, statements
+from kernel.migrate import migrate, statements
 
 STEPS = (
     "CREATE TABLE a (x INTEGER); CREATE INDEX a_x ON a (x);",

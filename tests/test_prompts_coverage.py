@@ -16,13 +16,13 @@ from typing import Any, ClassVar
 import pytest
 
 import prompts.service as prompts_service
-from gateway.bus import EventBus
 from gateway.cli import main
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from ivr.available import LivePrompts
 from ivr.settings import OfficeHours
 from ivr.speech import Speech as VoiceSpeech
+from kernel.bus import EventBus
 from lookup.model import Changes, Dossier, Procedure, Status
 from lookup.port import LookupUnavailable
 from messages.parts import dynamic_prompt_id

@@ -7,9 +7,9 @@ import contextlib
 from datetime import date
 from pathlib import Path
 
-from gateway.bus import EventBus
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from kernel.bus import EventBus
 from lookup.sqlite import SqliteLookup
 from sms import service
 from sms.settings import SmsSettings
