@@ -5,7 +5,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/tracuu
 COPY . .
-RUN pip install --no-cache-dir .
+# The versions the tests ran with (requirements.lock), not whatever is newest today.
+RUN pip install --no-cache-dir -c requirements.lock .
 # Database, prompt versions and rendered sounds live on a volume.
 VOLUME ["/var/lib/tracuu"]
 ENV TRACUU_DATABASE=/var/lib/tracuu/tracuu.sqlite3 \
