@@ -3,8 +3,14 @@
 Owns framing and the meaning of res_agi.c's reply lines; decides nothing about a
 call. Replaces panoramisk's FastAGI handling, which freezes the loop on EOF in
 the header, reads one line of a multi-line 520 and reports hang-ups as errors
-(shared/domain/dependency-weak-spots.md). Every read is bounded in size (the
-StreamReader limit) and in time (asyncio.timeout).
+(shared/domain/dependency-weak-spots.md). Every read is bounded in size (`limit`)
+and in time (a deadline per command).
+
+Lean by design, since a call sends about thirty commands (bench/agi_bench.py,
+docs/benchmarks.md): an asyncio.Protocol that buffers bytes and wakes the one
+waiting reader only when a whole line is in, instead of StreamReader's
+readline machinery; and one lazily moved timer per connection instead of an
+asyncio.timeout (a TimerHandle, a cancel and a reschedule) per command.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
 # res_agi.c answers STREAM FILE/GET OPTION with the key's ASCII code; these are the keys a
@@ -35,9 +42,8 @@ class AgiProtocolError(AgiError):
     """A line that res_agi.c never sends, or an oversize header or line."""
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """One `200 result=...` line, split into its parts."""
+class Reply(NamedTuple):
+    """One `200 result=...` line, split into its parts (a tuple: built once per command)."""
 
     result: str  # the text after "result=", e.g. "53", "12345", "-1", ""
     data: str  # the parenthesised part: "timeout", "1234" (GET VARIABLE), or ""
@@ -72,6 +78,15 @@ _REPLY = re.compile(
 
 def parse_reply(line: str) -> Reply:
     """Split a `200 ...` line; AgiProtocolError for anything else."""
+    # The two shapes nearly every reply has, without the regular expression:
+    # "200 result=<digits>" and "200 result=<digits or -1> endpos=<digits>".
+    if line.startswith("200 result="):
+        rest = line[11:]
+        if rest.isdigit() or rest == "-1" or not rest:
+            return Reply(rest, "", None, line)
+        result, _, endpos = rest.partition(" endpos=")
+        if endpos.isascii() and endpos.isdigit() and (result.isdigit() or result == "-1"):
+            return Reply(result, "", int(endpos), line)
     match = _REPLY.fullmatch(line)
     if match is None:
         raise AgiProtocolError(f"unexpected reply line {line!r}")
@@ -129,42 +144,131 @@ def parse_request(env: dict[str, str]) -> Request:
     return Request(parts.path.strip("/"), params, tuple(args))
 
 
-async def read_environment(reader: asyncio.StreamReader, timeout_s: float) -> dict[str, str]:
-    """Read the agi_* block up to its blank line.
-
-    CallerHungUp when Asterisk closes first (panoramisk spins forever here),
-    AgiProtocolError when the block outgrows the reader's limit, TimeoutError
-    when it does not end in time.
-    """
-    async with asyncio.timeout(timeout_s):
-        try:
-            block = await reader.readuntil(b"\n\n")
-        except asyncio.IncompleteReadError as exc:
-            raise CallerHungUp("closed before the end of the AGI environment") from exc
-        except asyncio.LimitOverrunError as exc:
-            raise AgiProtocolError("AGI environment larger than the limit") from exc
-    return parse_environment(block)
-
-
 def quote(text: str) -> str:
     """An AGI argument: res_agi.c splits on blanks and honours double quotes and backslashes."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+class AgiConnection(asyncio.Protocol):
+    """The bytes of one FastAGI connection: a buffer, and a wake-up for its one reader.
+
+    data_received only appends and wakes the reader when a line (or the header's
+    blank line) may be complete; all parsing happens in AgiChannel on demand.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit  # the longest header block or line accepted
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.closed = False  # EOF or connection lost: no more bytes will come
+        self.lost: asyncio.Future[None] | None = None  # set when asked for (close())
+        self._waiter: asyncio.Future[None] | None = None
+        self._writable = True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        waiter = self._waiter
+        if waiter is not None and (b"\n" in data or len(self.buffer) > self.limit):
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def eof_received(self) -> bool:
+        self._end()
+        return False  # close our side too: Asterisk has finished with the call
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end()
+        self._writable = True
+        if self.lost is not None and not self.lost.done():
+            self.lost.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._writable = False
+
+    def resume_writing(self) -> None:
+        self._writable = True
+        self._wake()
+
+    def _end(self) -> None:
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def wait(self) -> asyncio.Future[None]:
+        """A future resolved at the next line end, overflow, EOF or resumed writing."""
+        # One reader per connection; a waiter left behind is one its task was cancelled on.
+        assert self._waiter is None or self._waiter.done(), "one reader per connection"
+        self._waiter = waiter = asyncio.get_running_loop().create_future()
+        return waiter
+
+    def fail(self, exc: BaseException) -> bool:
+        """Fail the waiting reader (its deadline passed); False when none waits."""
+        waiter, self._waiter = self._waiter, None
+        if waiter is None or waiter.done():
+            return False
+        waiter.set_exception(exc)
+        return True
+
+    @property
+    def writable(self) -> bool:
+        return self._writable
+
+
 class AgiChannel:
-    """One FastAGI connection: send a command, get its reply, nothing else."""
+    """One FastAGI connection: send a command, get its reply, nothing else.
+
+    Time: each exchange has a deadline (`timeout_s`); one timer per channel serves
+    them all. It is moved only when a deadline comes earlier than where it stands,
+    and when it fires before the current deadline (later commands pushed it on) it
+    re-arms itself there. Reaching the deadline fails the read with TimeoutError.
+    """
 
     def __init__(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        *,
-        timeout_s: float = 30.0,
+        self, connection: AgiConnection, *, timeout_s: float = 30.0, loop: asyncio.AbstractEventLoop
     ) -> None:
-        self._reader = reader
-        self._writer = writer
+        assert connection.transport is not None
+        self._conn = connection
+        self._transport = connection.transport
         self._timeout_s = timeout_s
+        self._loop = loop
+        self._deadline = 0.0  # loop.time() by which the current exchange must end
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self.hung_up = False
+
+    async def read_environment(self, timeout_s: float) -> dict[str, str]:
+        """Read the agi_* block up to its blank line.
+
+        CallerHungUp when Asterisk closes first (panoramisk spins forever here),
+        AgiProtocolError when the block outgrows the limit, TimeoutError when it does
+        not end in time.
+        """
+        conn = self._conn
+        self._arm(timeout_s)
+        try:
+            while True:
+                end = conn.buffer.find(b"\n\n")
+                if 0 <= end <= conn.limit:
+                    break
+                if end > conn.limit or len(conn.buffer) > conn.limit:
+                    raise AgiProtocolError("AGI environment larger than the limit")
+                if conn.closed:
+                    raise CallerHungUp("closed before the end of the AGI environment")
+                await self._wait()
+        finally:
+            self._deadline = 0.0
+        block = bytes(conn.buffer[: end + 2])
+        del conn.buffer[: end + 2]
+        return parse_environment(block)
 
     async def run(self, command: str, *, timeout_s: float | None = None) -> Reply:
         """Send one command and return its 200 reply.
@@ -176,14 +280,18 @@ class AgiChannel:
             raise CallerHungUp("caller already gone")
         if "\n" in command or "\r" in command:
             raise ValueError("an AGI command is one line")
-        try:
-            self._writer.write(command.encode() + b"\n")
-            async with asyncio.timeout(timeout_s or self._timeout_s):
-                await self._writer.drain()
-                return await self._read_reply(command)
-        except (ConnectionError, BrokenPipeError) as exc:
+        conn = self._conn
+        if conn.closed:
             self.hung_up = True
-            raise CallerHungUp(f"connection lost: {exc}") from exc
+            raise CallerHungUp("connection lost")
+        self._transport.write(command.encode() + b"\n")
+        self._arm(timeout_s or self._timeout_s)
+        try:
+            while not conn.writable and not conn.closed:
+                await self._wait()  # the peer is not reading: wait for room, as drain() did
+            return await self._read_reply(command)
+        finally:
+            self._deadline = 0.0
 
     async def hangup_follows(self, grace_s: float) -> bool:
         """After a `result=-1`: is the caller gone? True once a HANGUP notice is read.
@@ -196,33 +304,79 @@ class AgiChannel:
         """
         if self.hung_up:
             return True
+        self._arm(grace_s)
         try:
-            async with asyncio.timeout(grace_s):
-                while True:
-                    line = await self._read_line()
-                    if line == "HANGUP":
-                        self.hung_up = True
-                        return True
-                    if line != "":
-                        raise AgiProtocolError(f"unexpected line between commands {line!r}")
+            while True:
+                line = await self._read_line()
+                if line == "HANGUP":
+                    self.hung_up = True
+                    return True
+                if line != "":
+                    raise AgiProtocolError(f"unexpected line between commands {line!r}")
         except CallerHungUp:
             return True
         except TimeoutError:
             return False
+        finally:
+            self._deadline = 0.0
+
+    # ---- raw lines, for tests of the peers (a call uses run())
+
+    def write_line(self, line: str) -> None:
+        self._transport.write(line.encode() + b"\n")
+
+    async def read_line(self, timeout_s: float) -> str:
+        """The next line as it came, HANGUP notices included."""
+        self._arm(timeout_s)
+        try:
+            return await self._read_line()
+        finally:
+            self._deadline = 0.0
+
+    # ---- the deadline
+
+    def _arm(self, timeout_s: float) -> None:
+        self._deadline = deadline = self._loop.time() + timeout_s
+        if self._timer is None or deadline < self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = deadline
+            self._timer = self._loop.call_at(deadline, self._expired)
+
+    async def _wait(self) -> None:
+        """Wait for the connection to move, until the current exchange's deadline."""
+        if self._loop.time() >= self._deadline:
+            raise TimeoutError
+        if self._timer is None:  # it fired while this task was busy: arm it again
+            self._timer_at = self._deadline
+            self._timer = self._loop.call_at(self._deadline, self._expired)
+        await self._conn.wait()
+
+    def _expired(self) -> None:
+        self._timer = None
+        if not self._deadline:
+            return  # no exchange running: the next one arms the timer again
+        if self._loop.time() >= self._deadline:
+            self._conn.fail(TimeoutError())
+        else:
+            self._timer_at = self._deadline
+            self._timer = self._loop.call_at(self._deadline, self._expired)
+
+    # ---- reading
 
     async def _read_reply(self, command: str) -> Reply:
         while True:
             line = await self._read_line()
+            if line.startswith("200 "):
+                reply = parse_reply(line)
+                if self.hung_up and reply.result == "-1":
+                    raise CallerHungUp(line)
+                return reply
             if line == "HANGUP":
                 # res_agi.c sends a bare HANGUP at the top of its loop once the channel is
                 # gone (after the reply of a command the hang-up interrupted, or while no
                 # command ran), and again when the AGI ends: a notice, never the reply.
                 self.hung_up = True
-            elif line.startswith("200 "):
-                reply = parse_reply(line)
-                if self.hung_up and reply.result == "-1":
-                    raise CallerHungUp(line)
-                return reply
             elif line.startswith("100 "):  # "100 result=0 Trying..." before some replies
                 continue
             elif line.startswith("511"):
@@ -245,23 +399,35 @@ class AgiChannel:
                 raise AgiProtocolError(f"{command!r}: unexpected line {line!r}")
 
     async def _read_line(self) -> str:
-        try:
-            raw = await self._reader.readline()
-        except ValueError as exc:  # LimitOverrunError re-raised by readline()
-            raise AgiProtocolError("reply line longer than the limit") from exc
-        except ConnectionError as exc:
-            self.hung_up = True
-            raise CallerHungUp(f"connection lost: {exc}") from exc
-        if not raw.endswith(b"\n"):  # EOF, possibly mid-line
-            self.hung_up = True
-            raise CallerHungUp("Asterisk closed the connection")
+        conn = self._conn
+        buffer = conn.buffer
+        end = buffer.find(b"\n")
+        while end < 0 or end > conn.limit:
+            if end > conn.limit or len(buffer) > conn.limit:
+                raise AgiProtocolError("reply line longer than the limit")
+            if conn.closed:  # EOF, possibly mid-line
+                self.hung_up = True
+                raise CallerHungUp("Asterisk closed the connection")
+            await self._wait()
+            end = buffer.find(b"\n")
+        raw = buffer[:end]
+        del buffer[: end + 1]
         return raw.decode("utf-8", "replace").rstrip("\r\n")
 
     async def close(self) -> None:
         """Close our side; Asterisk then carries on in the dialplan."""
-        self._writer.close()
-        try:
-            async with asyncio.timeout(1.0):
-                await self._writer.wait_closed()
-        except (OSError, TimeoutError):
-            pass
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        conn = self._conn
+        self._transport.close()
+        if conn.closed and conn.lost is None:
+            return  # already gone: connection_lost follows at once, nothing to wait for
+        if conn.lost is None:
+            conn.lost = self._loop.create_future()
+        if not conn.lost.done():
+            try:
+                async with asyncio.timeout(1.0):
+                    await conn.lost
+            except TimeoutError:
+                self._transport.abort()

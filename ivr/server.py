@@ -24,12 +24,12 @@ from contextlib import suppress
 from ivr.agi_wire import (
     AgiChannel,
     AgiCommandRejected,
+    AgiConnection,
     AgiError,
     AgiProtocolError,
     CallerHungUp,
     Request,
     parse_request,
-    read_environment,
 )
 from ivr.settings import AgiSettings
 
@@ -156,13 +156,17 @@ class AgiServer:
 
         channel: AgiChannel | None = None
         try:
-            # limit bounds every readline()/readuntil(): the environment and each reply.
-            reader, writer = await asyncio.open_connection(
-                sock=conn, limit=self._settings.header_bytes
+            loop = asyncio.get_running_loop()
+            # limit bounds every read: the environment and each reply line.
+            limit = self._settings.header_bytes
+            _, protocol = await loop.connect_accepted_socket(
+                lambda: AgiConnection(limit), sock=conn
             )
-            channel = AgiChannel(reader, writer, timeout_s=self._settings.command_timeout_s)
+            channel = AgiChannel(
+                protocol, timeout_s=self._settings.command_timeout_s, loop=loop
+            )
             try:
-                env = await read_environment(reader, self._settings.header_timeout_s)
+                env = await channel.read_environment(self._settings.header_timeout_s)
             except (CallerHungUp, AgiProtocolError, TimeoutError, ConnectionError) as exc:
                 log.info("connection dropped before the call began: %s", type(exc).__name__)
                 return

@@ -510,14 +510,12 @@ async def test_minus_one_without_a_hangup_is_a_missing_file_and_the_call_goes_on
 async def test_the_simulator_sends_the_reply_then_the_notice_then_511() -> None:
     async def script(channel: AgiChannel) -> list[object]:
         # Raw lines: AgiChannel itself sends nothing once it has seen the HANGUP.
-        reader, writer = channel._reader, channel._writer
         lines: list[object] = []
         for command in (WELCOME, "SET VARIABLE TRACUU_NEXT goodbye", MENU):
-            writer.write(command.encode() + b"\n")
-            await writer.drain()
-            lines.append((await reader.readline()).decode().strip())
+            channel.write_line(command)
+            lines.append(await channel.read_line(2.0))
             if command == WELCOME:
-                lines.append((await reader.readline()).decode().strip())
+                lines.append(await channel.read_line(2.0))
         return lines
 
     outcome = Outcome()

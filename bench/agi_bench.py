@@ -1,0 +1,387 @@
+"""Server CPU per FastAGI command: tracuu's real call flow against a plain asyncio baseline.
+
+    .venv/bin/python bench/agi_bench.py                 # 2,000 calls each, 50 at a time
+    .venv/bin/python bench/agi_bench.py --smoke         # CI size
+    .venv/bin/python bench/agi_bench.py --profile prof  # also cProfile the tracuu server
+
+One run, side by side, the same load generator (ivr.simulator's SimulatedAsterisk,
+playing res_agi.c with no pacing, in its own process pinned to the second core)
+drives two servers in turn, each in its own process pinned to the first core:
+
+  tracuu    the real FastAGI server (ivr.service.build_server), the real flow, the
+            SQLite lookup over a cached dossier file, the event bus and the IVR store
+            recording every call's events: what `tracuu serve` runs for a call.
+  baseline  a plain asyncio streams server (BaselineServer below) that reads the
+            environment and sends the very command sequence the tracuu flow sent
+            for the same keys, reading one reply line each: no flow, no lookup.
+
+What is measured: the server process's CPU time (user + system, every thread, from
+/proc/<pid>/stat) between the moment the load starts and the moment the last call
+ends, after a warm-up; divided by the AGI commands the load generator received.
+The ratio tracuu / baseline is the figure to compare across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import multiprocessing
+import os
+import platform
+import pstats
+import signal
+import subprocess
+import sqlite3
+import sys
+import time
+from datetime import date
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# One configured agency: every keyed code names one dossier (no "press 1 for ..." step).
+CONFIGURED = {"000.00.18.H26": "UBND phường Cửa Nam"}
+AGENCIES = [f"000.00.{n:02d}.H26" for n in range(10, 20)]
+TODAY = date(2026, 11, 30)
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a whole process (all its threads, live and exited)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) * TICK_S  # utime, stime (fields 14, 15)
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds per live thread of a process, by thread name (threads of one name summed)."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        key = "main" if task.name == str(pid) else name
+        out[key] = out.get(key, 0.0) + (int(fields[11]) + int(fields[12])) * TICK_S
+    return out
+
+
+def pin(cpu: int) -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpus[cpu % len(cpus)]})
+
+
+# ---- the dossier file, built once and reused
+
+
+def dossier_file(count: int) -> Path:
+    path = ROOT / "var" / "bench" / f"agi-{count}.sqlite3"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        asyncio.run(_build(path, count))
+    return path
+
+
+async def _build(path: Path, count: int) -> None:
+    from lookup.demo import generate
+    from lookup.sqlite import DossierStore
+
+    partial = path.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    store = await DossierStore.open(partial)
+    await store.upsert_dossiers(generate(count, today=TODAY, agencies=AGENCIES, seed=1))
+    await store.close()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{partial}{suffix}").unlink(missing_ok=True)
+    partial.rename(path)
+
+
+def keypad_codes(path: Path, n: int) -> list[str]:
+    """Existing keypad codes of the configured agency, a different one per call (cycled)."""
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT code_date, seq_num FROM dossier WHERE code_agency = ?"
+            " ORDER BY code_date, seq_num",
+            (next(iter(CONFIGURED)),),
+        ).fetchall()
+    return [f"{d}{s:04d}" for d, s in (rows[i % len(rows)] for i in range(n))]
+
+
+def keys_for(code: str) -> str:
+    # Menu 1, the code, then silence to the goodbye: the whole "is my dossier ready" call.
+    return f"1 {code}# _ _ _"
+
+
+# ---- the servers (each runs in its own process)
+
+
+def server_main(kind: str, db: str, sequence: list[str], profile: str, out: Connection) -> None:
+    pin(0)
+    # As `tracuu serve` logs (INFO, phone numbers masked), into a file instead of stderr.
+    from gateway.logs import setup_logging
+
+    setup_logging("INFO")
+    log_file = Path(db).with_name(f"agi-bench-{kind}.log").open("w")  # noqa: SIM115
+    os.dup2(log_file.fileno(), 2)
+    asyncio.run(_server(kind, Path(db), sequence, profile, out))
+
+
+async def _server(
+    kind: str, db: Path, sequence: list[str], profile: str, out: Connection
+) -> None:
+    loop = asyncio.get_running_loop()
+    stop = loop.create_future()
+    if kind == "tracuu":
+        server, closers = await _tracuu_server(db)
+        await server.start()
+        port = server.port
+    else:
+        base = BaselineServer(sequence)
+        await base.start()
+        port = base.port
+    profiler = cProfile.Profile() if profile else None
+    out.send(port)
+
+    def command() -> None:
+        message = out.recv()
+        if message == "profile-on" and profiler is not None:
+            profiler.enable()
+        elif message == "profile-off" and profiler is not None:
+            profiler.disable()
+        elif message == "stop" and not stop.done():
+            stop.set_result(None)
+            return
+        out.send("ok")
+
+    loop.add_reader(out.fileno(), command)
+    await stop
+    loop.remove_reader(out.fileno())
+    if kind == "tracuu":
+        await server.stop(drain_s=1)
+        for close in closers:
+            await close()
+    if profiler is not None:
+        profiler.dump_stats(profile)
+    out.send("stopped")
+
+
+async def _tracuu_server(db: Path) -> tuple[Any, list[Any]]:
+    """What `tracuu serve` builds for the voice side, over the bench's dossier file."""
+    from gateway.bus import EventBus
+    from gateway.settings import Agency, Settings
+    from ivr.service import build_server
+    from ivr.store import IvrStore
+    from lookup.sqlite import SqliteLookup
+
+    settings = Settings(
+        agi={"host": "127.0.0.1", "port": 0, "max_calls": 5000},
+        agencies=tuple(Agency(id=k, name=v) for k, v in CONFIGURED.items()),
+    )
+    lookup = await SqliteLookup.open(
+        db, agencies=CONFIGURED, collection_place="Bộ phận Một cửa", create=False
+    )
+    events = db.with_name("agi-bench-events.sqlite3")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{events}{suffix}").unlink(missing_ok=True)
+    store = await IvrStore.open(events)
+    bus = EventBus()
+    # Every prompt's file is there, as on a production server after the first render.
+    keep = None if os.environ.get("AGI_BENCH_NO_STORE") else store
+    server = build_server(settings, lookup, bus=bus, store=keep, available=lambda _id: True)
+    return server, [lookup.close, store.close]
+
+
+class BaselineServer:
+    """A plain asyncio streams FastAGI server: the environment, then a fixed script.
+
+    What any FastAGI server has to do at the least for this call: read the agi_*
+    block, write each command, read its reply line. It decides nothing.
+    """
+
+    def __init__(self, sequence: list[str]) -> None:
+        self._commands = [c.encode() + b"\n" for c in sequence]
+        self._server: asyncio.Server | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._call, "127.0.0.1", 0, backlog=511)
+
+    async def _call(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\n\n")
+            for command in self._commands:
+                writer.write(command)
+                line = await reader.readline()
+                if not line or line.startswith(b"HANGUP"):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+# ---- the load generator (its own process)
+
+
+def load_main(port: int, codes: list[str], concurrency: int, out: Connection) -> None:
+    pin(1)
+    out.send(asyncio.run(_load(port, codes, concurrency)))
+
+
+async def _load(port: int, codes: list[str], concurrency: int) -> dict[str, Any]:
+    from ivr.simulator import SimulatedAsterisk
+
+    gate = asyncio.Semaphore(concurrency)
+    commands = 0
+    failed: list[str] = []
+    start = time.perf_counter()
+
+    async def one(i: int, code: str) -> None:
+        nonlocal commands
+        async with gate:
+            # A number per call: the per-caller lookup limit is not what is measured.
+            caller = f"09{i % 100_000_000:08d}"
+            peer = SimulatedAsterisk(keys_for(code), uniqueid=f"agi.{i}", caller=caller)
+            record = await peer.call("127.0.0.1", port, timeout_s=60)
+        commands += len(record.commands)
+        if record.ended != "returned" or record.variables.get("TRACUU_NEXT") != "goodbye":
+            failed.append(f"call {i}: {record.ended} {record.variables}")
+
+    await asyncio.gather(*(one(i, c) for i, c in enumerate(codes)))
+    return {"commands": commands, "failed": failed, "wall_s": time.perf_counter() - start}
+
+
+# ---- one server, one measured load
+
+
+def command_sequence(db: Path, code: str) -> list[str]:
+    """The commands tracuu's flow sends for one call (the baseline replays them)."""
+
+    async def once() -> list[str]:
+        from ivr.simulator import SimulatedAsterisk
+
+        server, closers = await _tracuu_server(db)
+        await server.start()
+        peer = SimulatedAsterisk(keys_for(code), caller="0912345678")
+        record = await peer.call("127.0.0.1", server.port, timeout_s=30)
+        await server.stop(drain_s=1)
+        for close in closers:
+            await close()
+        return record.commands
+
+    return asyncio.run(once())
+
+
+def measure(
+    kind: str,
+    db: Path,
+    sequence: list[str],
+    codes: list[str],
+    warmup: list[str],
+    concurrency: int,
+    profile: str,
+    spy_file: str = "",
+) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    server = ctx.Process(target=server_main, args=(kind, str(db), sequence, profile, theirs))
+    server.start()
+    assert server.pid is not None
+    port = ours.recv()
+
+    def load(batch: list[str]) -> dict[str, Any]:
+        receive, send = ctx.Pipe(duplex=False)
+        gen = ctx.Process(target=load_main, args=(port, batch, concurrency, send))
+        gen.start()
+        result: dict[str, Any] = receive.recv()
+        gen.join()
+        return result
+
+    load(warmup)
+    spy = None
+    if spy_file and kind == "tracuu":
+        # A sampling profile of the server (py-spy, installed by hand: not a dependency).
+        spy = subprocess.Popen(
+            ["py-spy", "record", "-p", str(server.pid), "-r", "500", "-f", "raw",
+             "-o", spy_file, "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1.0)
+    if profile:
+        ours.send("profile-on")
+        ours.recv()
+    cpu0 = cpu_seconds(server.pid)
+    threads0 = thread_cpu(server.pid)
+    result = load(codes)
+    cpu = cpu_seconds(server.pid) - cpu0
+    threads = thread_cpu(server.pid)
+    result["threads"] = {k: v - threads0.get(k, 0.0) for k, v in threads.items()}
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait()
+    if profile:
+        ours.send("profile-off")
+        ours.recv()
+    ours.send("stop")
+    ours.recv()
+    server.join()
+    result["cpu_s"] = cpu
+    result["us_per_command"] = cpu / max(1, result["commands"]) * 1e6
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2000, help="measured calls per server")
+    parser.add_argument("--concurrency", type=int, default=50, help="calls in flight")
+    parser.add_argument("--dossiers", type=int, default=20_000, help="dossier file size")
+    parser.add_argument("--profile", default="", help="write a cProfile of the tracuu server")
+    parser.add_argument("--spy", default="", help="py-spy record the tracuu server (raw stacks)")
+    parser.add_argument("--smoke", action="store_true", help="200 calls, 10 at a time")
+    args = parser.parse_args()
+    if args.smoke:
+        args.calls, args.concurrency = 200, 10
+    db = dossier_file(args.dossiers)
+    codes = keypad_codes(db, args.calls + 200)
+    warmup, codes = codes[:200], codes[200:]
+    sequence = command_sequence(db, codes[0])
+    load_avg = os.getloadavg()
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"load average {load_avg[0]:.2f} {load_avg[1]:.2f}; {args.calls} calls, "
+        f"{args.concurrency} at a time, {len(sequence)} AGI commands a call; "
+        f"server on CPU 0, load generator on CPU 1"
+    )
+    figures = {}
+    for kind in ("tracuu", "baseline"):
+        profile = args.profile if kind == "tracuu" else ""
+        result = measure(
+            kind, db, sequence, codes, warmup, args.concurrency, profile, args.spy
+        )
+        figures[kind] = result["us_per_command"]
+        print(
+            f"{kind:>8}: {result['us_per_command']:6.1f} us server CPU per AGI command "
+            f"({result['cpu_s']:.2f} s CPU for {result['commands']} commands, "
+            f"wall {result['wall_s']:.1f} s), failed calls {len(result['failed'])}; "
+            "CPU by thread: "
+            + ", ".join(f"{k} {v:.2f} s" for k, v in sorted(result["threads"].items()) if v)
+        )
+        for failure in result["failed"][:3]:
+            print("   ", failure)
+    print(f"ratio tracuu / baseline: {figures['tracuu'] / figures['baseline']:.2f}")
+    if args.profile:
+        stats = pstats.Stats(args.profile)
+        stats.sort_stats("tottime").print_stats(25)
+
+
+if __name__ == "__main__":
+    main()
