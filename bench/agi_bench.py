@@ -31,8 +31,8 @@ import os
 import platform
 import pstats
 import signal
-import subprocess
 import sqlite3
+import subprocess
 import sys
 import time
 from datetime import date
@@ -95,9 +95,13 @@ async def _build(path: Path, count: int) -> None:
     store = await DossierStore.open(partial)
     await store.upsert_dossiers(generate(count, today=TODAY, agencies=AGENCIES, seed=1))
     await store.close()
-    for suffix in ("-wal", "-shm"):
-        Path(f"{partial}{suffix}").unlink(missing_ok=True)
+    _remove(partial, ("-wal", "-shm"))
     partial.rename(path)
+
+
+def _remove(path: Path, suffixes: tuple[str, ...]) -> None:
+    for suffix in suffixes:
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def keypad_codes(path: Path, n: int) -> list[str]:
@@ -122,17 +126,15 @@ def keys_for(code: str) -> str:
 def server_main(kind: str, db: str, sequence: list[str], profile: str, out: Connection) -> None:
     pin(0)
     # As `tracuu serve` logs (INFO, phone numbers masked), into a file instead of stderr.
-    from gateway.logs import setup_logging
+    from kernel.logs import setup_logging
 
     setup_logging("INFO")
-    log_file = Path(db).with_name(f"agi-bench-{kind}.log").open("w")  # noqa: SIM115
+    log_file = Path(db).with_name(f"agi-bench-{kind}.log").open("w")
     os.dup2(log_file.fileno(), 2)
     asyncio.run(_server(kind, Path(db), sequence, profile, out))
 
 
-async def _server(
-    kind: str, db: Path, sequence: list[str], profile: str, out: Connection
-) -> None:
+async def _server(kind: str, db: Path, sequence: list[str], profile: str, out: Connection) -> None:
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     if kind == "tracuu":
@@ -171,10 +173,10 @@ async def _server(
 
 async def _tracuu_server(db: Path) -> tuple[Any, list[Any]]:
     """What `tracuu serve` builds for the voice side, over the bench's dossier file."""
-    from gateway.bus import EventBus
     from gateway.settings import Agency, Settings
     from ivr.service import build_server
     from ivr.store import IvrStore
+    from kernel.bus import EventBus
     from lookup.sqlite import SqliteLookup
 
     settings = Settings(
@@ -185,8 +187,7 @@ async def _tracuu_server(db: Path) -> tuple[Any, list[Any]]:
         db, agencies=CONFIGURED, collection_place="Bộ phận Một cửa", create=False
     )
     events = db.with_name("agi-bench-events.sqlite3")
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{events}{suffix}").unlink(missing_ok=True)
+    _remove(events, ("", "-wal", "-shm"))
     store = await IvrStore.open(events)
     bus = EventBus()
     # Every prompt's file is there, as on a production server after the first render.
@@ -284,6 +285,7 @@ def command_sequence(db: Path, code: str) -> list[str]:
 def measure(
     kind: str,
     db: Path,
+    *,
     sequence: list[str],
     codes: list[str],
     warmup: list[str],
@@ -311,9 +313,21 @@ def measure(
     if spy_file and kind == "tracuu":
         # A sampling profile of the server (py-spy, installed by hand: not a dependency).
         spy = subprocess.Popen(
-            ["py-spy", "record", "-p", str(server.pid), "-r", "500", "-f", "raw",
-             "-o", spy_file, "--nonblocking"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "py-spy",
+                "record",
+                "-p",
+                str(server.pid),
+                "-r",
+                "500",
+                "-f",
+                "raw",
+                "-o",
+                spy_file,
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         time.sleep(1.0)
     if profile:
@@ -365,7 +379,14 @@ def main() -> None:
     for kind in ("tracuu", "baseline"):
         profile = args.profile if kind == "tracuu" else ""
         result = measure(
-            kind, db, sequence, codes, warmup, args.concurrency, profile, args.spy
+            kind,
+            db,
+            sequence=sequence,
+            codes=codes,
+            warmup=warmup,
+            concurrency=args.concurrency,
+            profile=profile,
+            spy_file=args.spy,
         )
         figures[kind] = result["us_per_command"]
         print(

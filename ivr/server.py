@@ -162,9 +162,7 @@ class AgiServer:
             _, protocol = await loop.connect_accepted_socket(
                 lambda: AgiConnection(limit), sock=conn
             )
-            channel = AgiChannel(
-                protocol, timeout_s=self._settings.command_timeout_s, loop=loop
-            )
+            channel = AgiChannel(protocol, timeout_s=self._settings.command_timeout_s, loop=loop)
             try:
                 env = await channel.read_environment(self._settings.header_timeout_s)
             except (CallerHungUp, AgiProtocolError, TimeoutError, ConnectionError) as exc:
