@@ -59,3 +59,9 @@ def test_prompts_bench(tmp_path: Path) -> None:
     out = _bench("bench/prompts_bench.py", "--runs", "1", tmp_path=tmp_path)
     assert "re-render unchanged catalog (cached)" in out
     assert "import 10 s WAV 44.1 kHz stereo -> 5 formats" in out
+
+
+def test_console_stats_bench(tmp_path: Path) -> None:
+    out = _bench("bench/console_bench.py", "stats", "--days", "7", "--runs", "2", tmp_path=tmp_path)
+    assert "7000 calls" in out
+    assert "load 7 days of statistics" in out
