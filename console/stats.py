@@ -31,7 +31,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from gateway.migrate import migrate
+from kernel.migrate import migrate
 
 log = logging.getLogger(__name__)
 
