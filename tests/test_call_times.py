@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.bus import EventBus
+from kernel.bus import EventBus
 from lookup.sqlite import SqliteLookup
 from tests.test_ivr_calls import call, lookup  # noqa: F401 - the fixture, shared
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from gateway.logs import LINE_FORMAT, IsoFormatter
+from kernel.logs import LINE_FORMAT, IsoFormatter
 
 ROOT = Path(__file__).resolve().parent.parent
 ISO_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d [A-Z]+ ")
