@@ -24,6 +24,7 @@ from typing import Any
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from kernel.bus import EventBus
+from kernel.looplag import LoopLagMonitor
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,31 @@ async def migrate_all(settings: Settings) -> None:
     await store.close()
 
 
-async def serve(settings: Settings, stop: asyncio.Event, bus: EventBus | None = None) -> None:
+async def serve(
+    settings: Settings,
+    stop: asyncio.Event,
+    bus: EventBus | None = None,
+    loop_lag: LoopLagMonitor | None = None,
+) -> None:
+    """Run every component until `stop` is set. `loop_lag`: a monitor the caller reads."""
+    # Every gateway process watches its loop: a blocking step is dead air on every call.
+    monitor = loop_lag or LoopLagMonitor()
+    monitor.start()
+    try:
+        await _serve(settings, stop, bus, monitor)
+    finally:
+        monitor.stop()
+
+
+async def _serve(
+    settings: Settings, stop: asyncio.Event, bus: EventBus | None, loop_lag: LoopLagMonitor
+) -> None:
     from lookup.factory import open_lookup
 
     # A mistyped path must not become a new empty database that answers "not found".
     async with open_lookup(settings, create=False) as lookup:
         await migrate_all(settings)
-        runtime = Runtime(settings, lookup, bus or EventBus())
+        runtime = Runtime(settings, lookup, bus or EventBus(), loop_lag)
         async with asyncio.TaskGroup() as group:
             tasks = [
                 group.create_task(run(runtime), name=name) for name, run in components().items()

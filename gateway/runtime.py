@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from gateway.settings import Settings
 from kernel.bus import EventBus
+from kernel.looplag import LoopLagMonitor
 from lookup.port import DossierLookup
 
 
@@ -20,3 +21,5 @@ class Runtime:
     settings: Settings
     lookup: DossierLookup
     bus: EventBus
+    # The event loop's lag, started by the composition root (read by the metrics export).
+    loop_lag: LoopLagMonitor | None = None
