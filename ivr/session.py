@@ -315,7 +315,7 @@ class InboundCall:
         """Option 3: the dossiers caller ID finds, read out only as far as the secret proves.
 
         Caller ID found the dossiers; the keyed secret alone must prove them.
-        Proof(phone=...) would pass on caller ID by itself (lookup.sqlite.proves), and
+        Proof(phone=...) would pass on caller ID by itself (lookup.proof.proves), and
         caller ID is trivially spoofed, so it is deliberately left out here.
 
         A SecretGuard checks the secret against all of them as ONE attempt (full_any):

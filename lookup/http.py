@@ -51,8 +51,8 @@ from lookup.dates import parse_date, parse_datetime
 from lookup.model import Changes, Dossier, FullView, Procedure, PublicView
 from lookup.phones import normalise_phone
 from lookup.port import LookupUnavailable, Proof
+from lookup.proof import proves_phone
 from lookup.settings import HttpLookupSettings
-from lookup.sqlite import proves_phone
 from lookup.statuses import UnknownStatus, to_status
 
 log = logging.getLogger(__name__)

@@ -33,16 +33,14 @@ from lookup.lockout import DEFAULT_POLICY, Failures, SecretPolicy, attempt_many,
 from lookup.model import Changes, Dossier, FullView, Procedure, PublicView
 from lookup.phones import normalise_phone
 from lookup.port import LookupUnavailable, Proof
-from lookup.sqlite import (
-    _COLUMNS,
-    _COMPARED,
+from lookup.proof import proves_phone, proves_secret, secret_checks
+from lookup.rows import (
     BY_PHONE_LIMIT,
-    _batches,
-    _row,
+    COLUMNS,
+    COMPARED,
+    batches,
     dossier_from_row,
-    proves_phone,
-    proves_secret,
-    secret_checks,
+    dossier_row,
 )
 
 COMPONENT = "lookup"
@@ -117,15 +115,15 @@ STEPS = (
 )
 
 _UPSERT = (
-    f"INSERT INTO dossier ({', '.join(_COLUMNS)})"
-    f" VALUES ({', '.join(f'${n}' for n in range(1, len(_COLUMNS) + 1))})"
+    f"INSERT INTO dossier ({', '.join(COLUMNS)})"
+    f" VALUES ({', '.join(f'${n}' for n in range(1, len(COLUMNS) + 1))})"
     " ON CONFLICT (code_key) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "code_key")
+    + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "code_key")
     + " WHERE "
-    + " OR ".join(f"dossier.{c} IS DISTINCT FROM excluded.{c}" for c in _COMPARED)
+    + " OR ".join(f"dossier.{c} IS DISTINCT FROM excluded.{c}" for c in COMPARED)
     + " RETURNING id"
 )
-_SELECT = "SELECT " + ", ".join(f"d.{c}" for c in _COLUMNS) + " FROM dossier d"
+_SELECT = "SELECT " + ", ".join(f"d.{c}" for c in COLUMNS) + " FROM dossier d"
 
 
 async def migrate(conn: asyncpg.Connection, component: str, steps: Sequence[str]) -> int:
@@ -169,8 +167,8 @@ class PostgresStore:
     async def upsert_dossiers(self, dossiers: Iterable[Dossier], batch_size: int = 10_000) -> int:
         now_iso = datetime.now(UTC).isoformat()
         total = 0
-        for batch in _batches(dossiers, batch_size):
-            rows = [_row(d, now_iso) for d in batch]
+        for batch in batches(dossiers, batch_size):
+            rows = [dossier_row(d, now_iso) for d in batch]
             try:
                 await self._write(rows)
             except (asyncpg.PostgresError, OSError) as exc:
@@ -198,7 +196,7 @@ class PostgresStore:
         return len(rows)
 
     async def _write(self, rows: list[list[Any]]) -> None:
-        phones_at = _COLUMNS.index("applicant_phones")
+        phones_at = COLUMNS.index("applicant_phones")
         async with self._pool.acquire() as conn, conn.transaction():
             # Writers in change_seq order: a reader never sees seq 7 before seq 6 commits.
             await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)

@@ -22,8 +22,6 @@ raises lookup.codes.InvalidCode.
 from __future__ import annotations
 
 import asyncio
-import functools
-import hmac
 import itertools
 import json
 import logging
@@ -31,33 +29,38 @@ import sqlite3
 import time
 from collections.abc import (
     AsyncIterator,
-    Awaitable,
     Callable,
     Iterable,
-    Iterator,
     Mapping,
     Sequence,
 )
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import aiosqlite
 
 from kernel.migrate import migrate
 from lookup.codes import (
-    DossierCode,
     agency_spellings,
     code_query,
     compact_key,
-    parse_code,
     parse_keypad,
 )
 from lookup.lockout import DEFAULT_POLICY, Failures, SecretPolicy, attempt_many, is_locked
-from lookup.model import Changes, Dossier, FullView, Procedure, PublicView, Status
+from lookup.model import Changes, Dossier, FullView, Procedure, PublicView
 from lookup.phones import normalise_phone
 from lookup.port import LookupUnavailable, Proof
+from lookup.proof import proves_phone, proves_secret, secret_checks
+from lookup.rows import (
+    BY_PHONE_LIMIT,
+    COLUMNS,
+    COMPARED,
+    batches,
+    dossier_from_row,
+    dossier_row,
+)
 
 log = logging.getLogger(__name__)
 
@@ -135,24 +138,14 @@ STEPS = (
 )
 
 BUSY_TIMEOUT_MS = 5000
-BY_PHONE_LIMIT = 50  # a phone with more dossiers than this is an office, not a citizen
-MIN_ID_DIGITS = DEFAULT_POLICY.min_id_digits  # trailing ID digits a secret needs, by default
 
-_COLUMNS = (
-    *("code", "code_key", "code_agency", "code_date", "seq_num", "agency_id", "agency_name"),
-    *("procedure_code", "procedure_name", "status", "status_at", "received_on", "due_on"),
-    *("rescheduled_on", "ready_on", "collection_place", "applicant_name", "applicant_phones"),
-    *("applicant_id_number", "applicant_address", "secret", "updated_at", "change_seq"),
-)
-# A re-import of the same data changes nothing, so it must not look like a change.
-_COMPARED = [c for c in _COLUMNS if c not in ("code_key", "updated_at", "change_seq")]
 _UPSERT = (
-    f"INSERT INTO dossier (id, {', '.join(_COLUMNS)})"
-    f" VALUES ({', '.join('?' * (len(_COLUMNS) + 1))})"
+    f"INSERT INTO dossier (id, {', '.join(COLUMNS)})"
+    f" VALUES ({', '.join('?' * (len(COLUMNS) + 1))})"
     " ON CONFLICT (code_key) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "code_key")
+    + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "code_key")
     + " WHERE "
-    + " OR ".join(f"dossier.{c} IS NOT excluded.{c}" for c in _COMPARED)
+    + " OR ".join(f"dossier.{c} IS NOT excluded.{c}" for c in COMPARED)
 )
 _UPSERT_PROCEDURE = (
     "INSERT INTO procedure (code, name, documents, fee, processing_time, common)"
@@ -160,7 +153,7 @@ _UPSERT_PROCEDURE = (
     " name = excluded.name, documents = excluded.documents, fee = excluded.fee,"
     " processing_time = excluded.processing_time, common = excluded.common"
 )
-_SELECT = "SELECT " + ", ".join(f"d.{c}" for c in _COLUMNS) + " FROM dossier d"
+_SELECT = "SELECT " + ", ".join(f"d.{c}" for c in COLUMNS) + " FROM dossier d"
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:
@@ -217,8 +210,10 @@ class DossierStore:
         writing: asyncio.Task[None] | None = None
         now_iso = datetime.now(UTC).isoformat()
         try:
-            for batch in _batches(dossiers, batch_size):
-                rows = [_row(d, now_iso) for d in batch]  # while the previous batch is written
+            for batch in batches(dossiers, batch_size):
+                rows = [
+                    dossier_row(d, now_iso) for d in batch
+                ]  # while the previous batch is written
                 if writing is not None:
                     await writing
                 writing = asyncio.create_task(self._run(_write_dossiers, rows))
@@ -271,7 +266,7 @@ def _write_dossiers(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
     phones that changed are touched. (Measured: triggers doing the same cost
     twice as much on a bulk import.)
     """
-    key_at, phones_at = _COLUMNS.index("code_key"), _COLUMNS.index("applicant_phones")
+    key_at, phones_at = COLUMNS.index("code_key"), COLUMNS.index("applicant_phones")
     conn.execute("BEGIN IMMEDIATE")
     try:
         known: dict[str, tuple[int, str]] = {}
@@ -584,104 +579,11 @@ async def open_sqlite(
         await lookup.close()
 
 
-def proves(dossier: Dossier, proof: Proof, *, min_id_digits: int = MIN_ID_DIGITS) -> bool:
-    """The second-factor rule, shared by every backend (without the lockout).
-
-    Proof holds when the phone (any spelling) is one registered to the dossier,
-    or the secret equals the receipt PIN, or it is the last `min_id_digits` or
-    more digits of the ID number. Every candidate is compared in constant time.
-    Database backends count wrong secrets around proves_secret (lookup/lockout.py).
-    """
-    by_phone = proves_phone(dossier, proof.phone)
-    by_secret = proves_secret(dossier, (proof.secret or "").strip(), min_id_digits)
-    return by_phone or by_secret
-
-
-def proves_phone(dossier: Dossier, phone: str | None) -> bool:
-    """The phone (any spelling) is one registered to the dossier."""
-    matched = False
-    e164 = normalise_phone(phone) if phone else None
-    if e164 is not None:
-        for registered in dossier.applicant_phones:
-            matched |= hmac.compare_digest(registered.encode(), e164.encode())
-    return matched
-
-
-def proves_secret(dossier: Dossier, secret: str, min_id_digits: int = MIN_ID_DIGITS) -> bool:
-    """The receipt PIN, or at least `min_id_digits` trailing digits of the ID number."""
-    matched = False
-    if secret:
-        if dossier.secret:
-            matched |= hmac.compare_digest(dossier.secret.encode(), secret.encode())
-        id_number = dossier.applicant_id_number
-        if secret.isdigit() and min_id_digits <= len(secret) <= len(id_number):
-            matched |= hmac.compare_digest(id_number[-len(secret) :].encode(), secret.encode())
-    return matched
-
-
 def _guard_connection(path: Path) -> sqlite3.Connection:
     # check_same_thread=False: worker threads change, SqliteLookup._guard_lock serialises.
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return conn
-
-
-async def secret_checks(
-    find: Callable[[str], Awaitable[Dossier | None]],
-    codes: Sequence[str],
-    secret: str,
-    policy: SecretPolicy,
-) -> tuple[dict[str, Dossier], dict[str, Callable[[], bool]]]:
-    """For full_any: the dossiers by compact key, and for each "does the secret prove it?".
-
-    Unknown codes are left out; two spellings of one dossier are one dossier.
-    """
-    dossiers: dict[str, Dossier] = {}
-    for code in codes:
-        dossier = await find(code)
-        if dossier is not None:
-            dossiers.setdefault(compact_key(dossier.code), dossier)
-    return dossiers, {
-        key: functools.partial(proves_secret, dossier, secret, policy.min_id_digits)
-        for key, dossier in dossiers.items()
-    }
-
-
-class StoredRow(Protocol):
-    """What sqlite3.Row and asyncpg.Record have in common: values by column name."""
-
-    def __getitem__(self, column: str) -> Any: ...
-
-
-def dossier_from_row(row: StoredRow, agencies: Mapping[str, str], collection_place: str) -> Dossier:
-    """A stored row (sqlite3.Row or asyncpg.Record: both map column names) as a Dossier.
-
-    A row without an agency name takes the configured one; without a collection
-    place, the office's.
-    """
-    agency_name = row["agency_name"] or agencies.get(
-        row["agency_id"].upper(), agencies.get(row["code_agency"], "")
-    )
-    return Dossier(
-        code=row["code"],
-        agency_id=row["agency_id"],
-        agency_name=agency_name,
-        procedure_code=row["procedure_code"],
-        procedure_name=row["procedure_name"],
-        status=Status(row["status"]),
-        status_at=_datetime(row["status_at"]),
-        received_on=date.fromisoformat(row["received_on"]),
-        due_on=date.fromisoformat(row["due_on"]),
-        rescheduled_on=_date(row["rescheduled_on"]),
-        ready_on=_date(row["ready_on"]),
-        collection_place=row["collection_place"] or collection_place,
-        applicant_name=row["applicant_name"],
-        applicant_phones=tuple(p for p in row["applicant_phones"].split(",") if p),
-        applicant_id_number=row["applicant_id_number"],
-        applicant_address=row["applicant_address"],
-        secret=row["secret"],
-        updated_at=_datetime(row["updated_at"]),
-    )
 
 
 def _count_secret(
@@ -742,40 +644,6 @@ def _count_shared_secret(
     return attempt.proven
 
 
-def _row(dossier: Dossier, now_iso: str) -> list[Any]:
-    parsed: DossierCode = parse_code(dossier.code)
-    phones = []
-    for raw in dossier.applicant_phones:
-        e164 = normalise_phone(raw)
-        if e164 is not None and e164 not in phones:
-            phones.append(e164)
-    date_part = parsed.yymmdd
-    return [
-        f"{parsed.agency}-{date_part}-{parsed.sequence}",
-        f"{parsed.agency.replace('.', '')}{date_part}{parsed.sequence}",  # compact key
-        parsed.agency,
-        date_part,
-        parsed.sequence_number,
-        (dossier.agency_id or parsed.agency).upper(),
-        dossier.agency_name,
-        dossier.procedure_code,
-        dossier.procedure_name,
-        int(dossier.status),
-        _iso(dossier.status_at),
-        dossier.received_on.isoformat(),
-        dossier.due_on.isoformat(),
-        _iso(dossier.rescheduled_on),
-        _iso(dossier.ready_on),
-        dossier.collection_place,
-        dossier.applicant_name,
-        ",".join(phones),
-        dossier.applicant_id_number,
-        dossier.applicant_address,
-        dossier.secret,
-        now_iso if dossier.updated_at is None else dossier.updated_at.isoformat(),
-    ]  # id and change_seq: assigned inside the write transaction
-
-
 def _procedure(row: sqlite3.Row) -> Procedure:
     return Procedure(
         code=row["code"],
@@ -793,21 +661,3 @@ def _cursor(cursor: str) -> int:
     if not cursor.isdigit():
         raise ValueError(f"not a cursor from changed_since(): {cursor!r}")
     return int(cursor)
-
-
-def _batches(items: Iterable[Dossier], size: int) -> Iterator[list[Dossier]]:
-    iterator = iter(items)
-    while batch := list(itertools.islice(iterator, size)):
-        yield batch
-
-
-def _iso(value: date | datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _date(value: str | None) -> date | None:
-    return None if value is None else date.fromisoformat(value)
-
-
-def _datetime(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
