@@ -9,14 +9,17 @@ second factor on this page.
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
-from datetime import date, datetime
+from collections.abc import AsyncIterator
+from datetime import tzinfo
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from console import board
 from kernel.bus import EventBus
 from lookup.port import DossierLookup, LookupUnavailable
 from lookup.public import as_json
@@ -27,7 +30,6 @@ LOOKUP = web.AppKey[DossierLookup]("lookup")
 BUS = web.AppKey("bus", EventBus)
 TODAY = web.AppKey[Any]("today")  # () -> date in the office's time zone
 STREAMS = web.AppKey[set[asyncio.Task[Any]]]("streams")  # /events handlers, ended at shutdown
-HEARTBEAT_S = 15.0  # keeps proxies from closing an idle event stream
 MAX_CODE_LENGTH = 64
 # Codes are guessable (date + daily counter): cap look-ups per client address.
 LOOKUPS_PER_MINUTE = 30
@@ -57,10 +59,24 @@ class RateLimiter:
 
 
 LIMITER = web.AppKey("limiter", RateLimiter)
+HUB = web.AppKey("hub", board.BoardHub)
 
 
-def create_app(lookup: DossierLookup, bus: EventBus, today: Any) -> web.Application:
+def create_app(
+    lookup: DossierLookup,
+    bus: EventBus,
+    today: Any,
+    *,
+    line_limit: int = 0,
+    database: Path | None = None,
+    zone: tzinfo | None = None,
+) -> web.Application:
+    """`line_limit`: calls served at once (settings.agi.max_calls); `database`: the SQLite
+    file whose queues the board samples (None: no queue depths)."""
     app = web.Application(client_max_size=64 * 1024)
+    sampler = None if database is None else board.queue_sampler(database)
+    app[HUB] = board.BoardHub(bus, board.Board(line_limit), sampler, zone)
+    app.cleanup_ctx.append(_run_hub)
     app[LOOKUP] = lookup
     app[BUS] = bus
     app[TODAY] = today
@@ -72,6 +88,7 @@ def create_app(lookup: DossierLookup, bus: EventBus, today: Any) -> web.Applicat
     app.router.add_get("/api/lines", lines)
     app.router.add_get("/api/dossiers/{code}", dossier)
     app.router.add_get("/events", events)
+    app.router.add_static("/static/", Path(str(resources.files("console").joinpath("static"))))
     return app
 
 
@@ -88,7 +105,6 @@ async def health(request: web.Request) -> web.Response:
 # (ivr/session.py, masked caller), "lines" for Asterisk's channels as the AMI
 # monitor sees them, "sms" for the SMPP link.
 LIVE_TOPICS = ("ivr_call", "lines", "sms")
-STREAMED = frozenset({*LIVE_TOPICS, "ivr_call_ended"})
 
 
 def _snapshot(bus: EventBus, topic: str) -> list[dict[str, Any]]:
@@ -123,12 +139,6 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def _default(value: object) -> str:
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    return str(value)
-
-
 async def _end_streams(app: web.Application) -> None:
     # An event stream never ends by itself: without this, shutdown waits for it.
     streams: set[asyncio.Task[Any]] = app[STREAMS]
@@ -137,36 +147,20 @@ async def _end_streams(app: web.Application) -> None:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: a snapshot of current lines, then every bus event."""
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-    )
-    await response.prepare(request)
-    bus = request.app[BUS]
+    """Server-sent events: the live board, a whole frame at a time (console/board.py)."""
     task = asyncio.current_task()
     assert task is not None
     request.app[STREAMS].add(task)
     try:
-        async with bus.subscribe() as subscription:
-            for (topic, _), event in list(bus.latest.items()):
-                if topic in STREAMED:
-                    await _send(response, topic, event.data)
-            while True:
-                try:
-                    async with asyncio.timeout(HEARTBEAT_S):
-                        event = await subscription.get()
-                except TimeoutError:
-                    await response.write(b": heartbeat\n\n")
-                    continue
-                if event.topic in STREAMED:
-                    await _send(response, event.topic, event.data)
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass  # the operator closed the tab, or the gateway is stopping
+        return await board.stream(request, request.app[HUB])
     finally:
         request.app[STREAMS].discard(task)
-    return response
 
 
-async def _send(response: web.StreamResponse, topic: str, data: Any) -> None:
-    payload = json.dumps(data, ensure_ascii=False, default=_default)
-    await response.write(f"event: {topic}\ndata: {payload}\n\n".encode())
+async def _run_hub(app: web.Application) -> AsyncIterator[None]:
+    hub = app[HUB]
+    task = asyncio.create_task(hub.run(), name="board")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -20,7 +20,15 @@ async def run(runtime: Runtime) -> None:
     def today() -> date:
         return datetime.now(settings.zone).date()
 
-    runner = web.AppRunner(create_app(runtime.lookup, runtime.bus, today), access_log=None)
+    app = create_app(
+        runtime.lookup,
+        runtime.bus,
+        today,
+        line_limit=settings.agi.max_calls,
+        database=settings.sqlite_path if settings.database_is_sqlite else None,
+        zone=settings.zone,
+    )
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.http.host, settings.http.port)

@@ -293,6 +293,12 @@ class LineMonitor:
             "by_state": dict(Counter(c.state for c in live)),
             "in_ivr": sum(1 for c in live if c.application == "AGI"),
             "waiting": len(self.waiting),
+            # Past the queue (QueueCallerLeave) but still in its context: bridged to an officer.
+            "with_officer": sum(
+                1
+                for uid, c in self.channels.items()
+                if c.context == self.queue_context and uid not in self.waiting
+            ),
             "totals": dict(self.totals),
         }
 

@@ -137,7 +137,12 @@ def test_operator_sees_a_call_appear_and_leave(server: ConsoleServer, browser: o
     server.publish("lines", {"channels": "4", "in_ivr": "1", "waiting": "2"})
     wait.until(lambda d: "Đang chờ cán bộ: 2" in d.find_element(By.ID, "asterisk").text)
     server.publish("sms", {"link": "down", "detail": "retry in 4 s"})
-    wait.until(lambda d: d.find_element(By.ID, "sms").text == "SMSC: mất kết nối (retry in 4 s)")
+    wait.until(
+        lambda d: (
+            d.find_element(By.ID, "sms").text
+            == "SMSC: mất kết nối, đang kết nối lại (retry in 4 s)"
+        )
+    )
 
     server.publish("ivr_call_ended", {"uniqueid": "1764400000.7"})
     wait.until(lambda d: d.find_element(By.ID, "total-calls").text == "0 cuộc gọi")

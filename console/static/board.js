@@ -1,0 +1,96 @@
+// The live board (console/board.py): every "board" event is the whole picture, so a
+// reconnect (EventSource does it by itself, e.g. after a gateway restart) is whole
+// again with its first frame. Durations count on the server's clock (frame.now).
+"use strict";
+
+// ivr/flow.py stages, in the words an operator uses.
+const STAGE_VI = {
+  menu: "Menu chính", code: "Nhập mã hồ sơ", looking_up: "Đang tra cứu", choose: "Chọn cơ quan",
+  result: "Nghe kết quả", busy: "Hệ thống bận", guides: "Chọn thủ tục", guide: "Nghe hướng dẫn",
+  secret: "Nhập mã bí mật", mine: "Hồ sơ của người gọi", ended: "Kết thúc",
+};
+// sms/pump.py link states (and issue 9's "throttled").
+const LINK_VI = {
+  up: "đã kết nối (bound)", down: "mất kết nối, đang kết nối lại", connecting: "đang kết nối lại",
+  stopped: "đã dừng", refused: "SMSC từ chối đăng nhập", throttled: "SMSC đang giới hạn tốc độ",
+  dead: "luồng kết nối bị dừng, đang khởi động lại",
+};
+const OUTBOX_VI = { queued: "chờ gửi", submitted: "đã gửi, chờ báo nhận" };
+
+let latest = null;
+let skewMs = 0;  // server clock minus browser clock, from the last frame
+
+function el(id) { return document.getElementById(id); }
+function cell(text) { const td = document.createElement("td"); td.textContent = text ?? ""; return td; }
+function span(text) { const s = document.createElement("span"); s.textContent = text; return s; }
+// "2026-12-03T15:40:12+07:00" -> "15:40:12 +07:00": the office's clock, never the browser's.
+function clock(iso) { return iso ? iso.slice(11, 19) + " " + iso.slice(19) : ""; }
+function duration(iso) {
+  if (!iso) return "";
+  const s = Math.max(0, Math.round((Date.now() + skewMs - Date.parse(iso)) / 1000));
+  return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+}
+
+function renderCalls(ivr) {
+  const body = document.querySelector("#calls tbody");
+  body.replaceChildren();
+  if (ivr.calls.length === 0) {
+    const tr = document.createElement("tr"); tr.className = "empty";
+    const td = cell("Không có cuộc gọi nào."); td.colSpan = 5; tr.append(td); body.append(tr);
+  }
+  for (const call of ivr.calls) {
+    const tr = document.createElement("tr");
+    tr.dataset.uniqueid = call.uniqueid;
+    tr.append(cell(call.uniqueid), cell(call.caller), cell(STAGE_VI[call.stage] ?? call.stage),
+              cell(clock(call.since)), cell(duration(call.since)));
+    body.append(tr);
+  }
+  el("total-calls").textContent = ivr.total + " cuộc gọi";
+  const stages = Object.entries(ivr.by_stage).map(([s, n]) => (STAGE_VI[s] ?? s) + ": " + n);
+  el("by-stage").textContent = stages.join(" · ");
+  el("more-calls").textContent = ivr.total > ivr.calls.length
+    ? "Hiện " + ivr.calls.length + " cuộc gọi lâu nhất trong " + ivr.total + "." : "";
+}
+
+function renderLines(lines, limit) {
+  const box = el("asterisk");
+  if (!lines) { box.replaceChildren(span("Chưa kết nối AMI.")); return; }
+  box.replaceChildren(...[
+    "Đang dùng: " + lines.channels + (limit ? " / " + limit + " đường" : " kênh"),
+    "Trong tổng đài tự động: " + lines.in_ivr,
+    "Đang chờ cán bộ: " + lines.waiting,
+    "Đang nói chuyện với cán bộ: " + (lines.with_officer ?? 0),
+  ].map(span));
+}
+
+function renderSms(sms, queues) {
+  el("sms").textContent = sms.link
+    ? "SMSC: " + (LINK_VI[sms.link] ?? sms.link) + (sms.detail ? " (" + sms.detail + ")" : "")
+    : "Chưa có thông tin kết nối SMSC.";
+  const outbox = Object.entries(queues.outbox ?? {}).map(([s, n]) => (OUTBOX_VI[s] ?? s) + ": " + n);
+  el("outbox").textContent = "Hộp thư đi: " + (outbox.length ? outbox.join(", ") : "trống");
+  const r = queues.reminders ?? { due: 0, held: 0 };
+  el("reminders").textContent = "Tin nhắc hẹn chờ gửi: " + r.due + ", hoãn đến giờ gửi: " + r.held
+    + (queues.notify_calls !== undefined ? " · Cuộc gọi báo kết quả chờ gọi: " + queues.notify_calls : "");
+}
+
+function render() {
+  if (!latest) return;
+  renderCalls(latest.ivr);
+  renderLines(latest.lines, latest.line_limit);
+  renderSms(latest.sms, latest.queues);
+}
+
+function connect() {
+  const source = new EventSource("/events");
+  source.onopen = () => { el("status").textContent = "Đang cập nhật trực tiếp."; };
+  source.onerror = () => { el("status").textContent = "Mất kết nối, đang thử lại…"; };
+  source.addEventListener("board", (event) => {
+    latest = JSON.parse(event.data);
+    if (latest.now) skewMs = Date.parse(latest.now) - Date.now();
+    render();
+  });
+}
+
+connect();
+setInterval(() => { if (latest) renderCalls(latest.ivr); }, 1000);  // durations tick
