@@ -141,3 +141,24 @@ def test_bootstrap_never_replaces_a_tracuu_that_is_not_its_link(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     assert other.read_text() == "#!/bin/sh\necho another tracuu\n"
     assert "is not ours, left alone" in done.stderr
+
+
+def test_a_user_without_root_gets_tracuu_in_local_bin(tmp_path: Path) -> None:
+    """Not root (here: `id -u` says 1000): ~/.local/bin, which Debian's ~/.profile puts
+    on PATH at the next login; until then bootstrap says how to add it."""
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    fake_id = stubs / "id"
+    fake_id.write_text('#!/bin/sh\n[ "$1" = "-u" ] && echo 1000 || exec /usr/bin/id "$@"\n')
+    fake_id.chmod(0o755)
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if k != "BOOTSTRAP_BIN_DIR"}
+    env.update(HOME=str(home), PATH=f"{stubs}{os.pathsep}{env['PATH']}")
+    done = subprocess.run(
+        ["bash", "scripts/bootstrap", "install"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    link = home / ".local" / "bin" / "tracuu"
+    assert link.resolve() == (ROOT / ".venv" / "bin" / "tracuu").resolve()
+    assert f'export PATH="{home}/.local/bin:$PATH"' in done.stderr
