@@ -127,7 +127,7 @@ _DASHES = dict.fromkeys(
     map(
         ord,
         "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\u2e3a\u2e3b"
-        "\u02d7\u2796\u30fc\u2500\u2501\ufe58\u058a\u05be\u1806\u2e17",
+        "\u02d7\u2796\u30fc\u2500\u2501\ufe58\u058a\u05be\u1806\u2e17~\u301c",
     ),
     "-",
 )
@@ -258,7 +258,7 @@ FILLER_WORDS = frozenset(
 _WORD_EDGE = "\"'`()[]{}<>«»“”‘’「」:;,.!?*#=/\\_-"
 # A token that carries a digit, or only punctuation (a dash between spaced parts).
 _CODE_LIKE = re.compile(r"[0-9A-Z.\-_,/]*[0-9][0-9A-Z.\-_,/]*")
-_DATE_SEQUENCE = re.compile(r"([0-9OIL]{6})[-/]?([0-9OIL]{1,6})")
+_DATE_SEQUENCE = re.compile(r"([0-9OIL]{6})[-/._]*([0-9OIL]{1,6})")
 _SEPARATOR_REASONS = (Reason.MISSING_PART, Reason.EXTRA_PART, Reason.BAD_CHARACTER)
 # A code with a space around every separator: 6 groups, 5 dots, 2 dashes, date, sequence.
 MAX_CODE_TOKENS = 2 * MAX_GROUPS + 5
@@ -307,6 +307,8 @@ def _unglue(token: str) -> list[str]:
 
 def _extract(tokens: list[str]) -> Extracted:
     for start in range(len(tokens)):
+        if _continues(tokens, start):
+            continue  # never the tail of a longer code ("000. .00.18…" is not 00.18…)
         for end in range(start + 1, min(len(tokens), start + MAX_CODE_TOKENS) + 1):
             try:
                 code = parse_code(" ".join(tokens[start:end]))
@@ -314,7 +316,7 @@ def _extract(tokens: list[str]) -> Extracted:
                 continue
             return Extracted(QueryKind.CODE, code.text, " ".join(tokens[end:]), code)
     for at, token in enumerate(tokens):
-        embedded = find_code(token)
+        embedded = None if _continues(tokens, at) else find_code(token)
         if embedded is not None:
             return Extracted(QueryKind.CODE, embedded.text, " ".join(tokens[at + 1 :]), embedded)
     start = 0
@@ -323,7 +325,7 @@ def _extract(tokens: list[str]) -> Extracted:
     candidate = " ".join(tokens[start:])
     if start == len(tokens):
         raise _why_not(candidate)
-    for end in range(start + 1, min(len(tokens), start + 2) + 1):
+    for end in range(start + 1, min(len(tokens), start + 3) + 1):  # "210519 - 0003"
         keyed = _date_sequence(tokens[start:end])
         if keyed is not None:
             return Extracted(QueryKind.DATE_SEQUENCE, keyed, " ".join(tokens[end:]))
@@ -339,6 +341,25 @@ def _extract(tokens: list[str]) -> Extracted:
         if separators_off and _plausible_compact(key):
             return Extracted(QueryKind.KEY, key, " ".join(tokens[end:]))
     raise _why_not_any(tokens[start : start + MAX_CODE_TOKENS])
+
+
+_GROUP_AND_DOT = re.compile(r"[0-9A-Z]{1,3}\.")
+
+
+def _continues(tokens: list[str], start: int) -> bool:
+    """Whether tokens[start] carries on a code begun before it: it starts with a dot,
+    or the token before is an agency group and its dot ("000." in "000. 00. 18.")."""
+    here = _separators(tokens[start])
+    if here.startswith("."):
+        return True
+    if start == 0:
+        return False
+    before = _separators(tokens[start - 1]).upper()
+    return bool(_GROUP_AND_DOT.fullmatch(before)) and any(ch.isdigit() for ch in before)
+
+
+def _separators(token: str) -> str:
+    return unicodedata.normalize("NFKC", token).translate(_DASHES).translate(_DOTS)
 
 
 def agency_spellings(agency: str) -> tuple[str, ...]:

@@ -213,7 +213,7 @@ def _after_code(after: str) -> tuple[str | None, bool]:
     anything of that shape, else it must hold a digit, so "Cam on" or "Thanks" is not
     a wrong secret. "HS <code> 45" has no secret: the code alone is looked up.
     """
-    after = after.strip(_END_PUNCT)
+    after = after.strip(_END_PUNCT).lstrip("-\u2013\u2014=>/ ")  # "<code> - 739204"
     if not after:
         return None, False
     try:
@@ -234,13 +234,17 @@ def _after_code(after: str) -> tuple[str | None, bool]:
     return None, False
 
 
+# The template's own "gửi 8088" (send to the short code), copied along with it.
+_SEND_TO = re.compile(r"\s*g(?:ử|u)i\s+\d{3,6}\s*$", re.IGNORECASE)
+
+
 def _lookup(rest: str) -> Command:
     if not rest:
         return BadCode(Reason.EMPTY, "")
     found = _code_and_secret(rest)
     if not isinstance(found, InvalidCode):
         return found
-    if not any(ch.isdigit() for ch in rest):
+    if not any(ch.isdigit() for ch in _SEND_TO.sub("", rest)):
         # No digit, so no code: "HS ?", "HS <mã hồ sơ>", "tra cứu hồ sơ như thế nào".
         match intents.intent(rest):
             case intents.Intent.HOW_TO:
@@ -274,14 +278,23 @@ _WORD = re.compile(r"[A-Z0-9]+")
 
 
 def _words(text: str) -> list[str]:
-    folded = "".join(_fold_char(ch) for ch in unicodedata.normalize("NFKC", text))
-    return _WORD.findall(folded)
+    """Folded words, read through Telex/VNI leftovers like the plain-words intents."""
+    return [w for word in intents.words(text) for w in _WORD.findall(word)]
 
 
 # Words nearly every procedure name holds: not enough, alone, to name one.
 _GENERIC_NAME_WORDS = frozenset(
-    _words("Đăng ký cấp xác nhận thủ tục của các và trong từ giấy bản lại đổi")
+    _words("Đăng ký cấp xác nhận thủ tục của các và trong giấy bản lại đổi")
 )
+# Words a question about a procedure wraps its name in ("cho hỏi ... cần giấy tờ gì").
+_QUESTION_WORDS = frozenset(
+    _words(
+        "cho hỏi xin tôi em mình con cháu ạ nhé thủ tục làm cần những gì giấy tờ mang theo nộp"
+        " chuẩn bị hồ sơ gồm lệ phí bao nhiêu tiền mất lâu thời gian giải quyết thì là của"
+        " nhà ở để được không có muốn"
+    )
+)
+MAX_UNNAMED_WORDS = 2  # content words a question may hold beside the procedure's name
 
 
 def match_procedures(query: str, procedures: Sequence[Procedure]) -> list[Procedure]:
@@ -291,23 +304,30 @@ def match_procedures(query: str, procedures: Sequence[Procedure]) -> list[Proced
     A question names the procedure among other words ("Cho hỏi thủ tục đăng ký kết
     hôn cần giấy tờ gì"): then the procedures whose whole name is in it (the longest
     names), else those whose distinctive words are all in it ("làm giấy khai sinh cần
-    gì": khai sinh). Common procedures first, each group by code. No words: no match."""
+    gì": khai sinh), as long as what is left beside the name is question words and
+    at most MAX_UNNAMED_WORDS others (a longer name of another procedure that merely
+    contains "cấp giấy phép xây dựng" is not that procedure). Common procedures
+    first, each group by code. No words: no match."""
     wanted = _words(query)
     if not wanted:
         return []
     typed = set(wanted)
     found = [p for p in procedures if typed <= set(_words(p.name))]
     if not found:
-        named = [p for p in procedures if set(_words(p.name)) <= typed]
+        named = [p for p in procedures if _names_it(set(_words(p.name)), typed)]
         longest = max((len(_words(p.name)) for p in named), default=0)
         found = [p for p in named if len(_words(p.name)) == longest]
     if not found:
         found = [
-            p
-            for p in procedures
-            if (distinct := set(_words(p.name)) - _GENERIC_NAME_WORDS) and distinct <= typed
+            p for p in procedures if _names_it(set(_words(p.name)) - _GENERIC_NAME_WORDS, typed)
         ]
     return sorted(found, key=lambda p: (not p.common, p.code))
+
+
+def _names_it(name: set[str], typed: set[str]) -> bool:
+    """`typed` holds every word of `name`, and little else but question words."""
+    left = typed - name - _QUESTION_WORDS
+    return bool(name) and name <= typed and len(left) <= MAX_UNNAMED_WORDS
 
 
 def short_name(name: str, query: str) -> str:

@@ -61,7 +61,8 @@ _VOCABULARY = _word_set(
     "KHONG MUON CAN NHAN GUI TIN THONG BAO NHAC NHO DUNG NGUNG THOI HUY TAT TU CHOI CHAM DUT "
     "DANG KY BAT MO LAI TIEP TUC NUA DUOC CHUA CHO TOI MINH EM XIN VUI LONG GIUP NHE NHA "
     "HO SO KET QUA THU TUC GIAY TO GI NHUNG LE PHI BAO NHIEU LAU THOI GIAN TRA CUU MA O DAU "
-    "NHU THE NAO LAM SAO CACH HUONG DAN BIET KHI NAO GIO XONG CO DICH VU VE CUA"
+    "NHU THE NAO LAM SAO CACH HUONG DAN BIET KHI NAO GIO XONG CO DICH VU VE CUA "
+    "HOW WHERE WHAT CHECK DOSSIER STATUS HELP STOP START"
 )
 
 
@@ -70,11 +71,16 @@ def fold_word(word: str) -> str:
     decomposed = unicodedata.normalize("NFD", word)
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     folded = bare.replace("đ", "d").replace("Đ", "D").upper()
-    if folded in _VOCABULARY or folded in _ABBREVIATIONS:
+    if folded in _KNOWN:
         return folded
-    for reading in (_vni(folded), _telex(folded), _telex(_vni(folded))):
-        if reading in _VOCABULARY:
+    readings = (_vni(folded), _telex(folded), _telex(_vni(folded)))
+    for reading in readings:
+        if reading in _KNOWN:
             return reading
+    if _NOT_A_SYLLABLE.search(folded):
+        # No Vietnamese syllable ends in a tone letter or holds a doubled vowel, DD, W
+        # or a digit: an unconverted keyboard's word, of a procedure name perhaps.
+        return readings[2]
     return folded
 
 
@@ -89,13 +95,14 @@ def _telex(word: str) -> str:
     """Telex leftovers: tone letters after the first vowel, doubled or w-marked vowels."""
     first = next((i for i, ch in enumerate(word) if ch in _VOWELS), None)
     if first is None:
-        return word
+        return word.replace("DD", "D")  # "DDK": ĐK
     word = word[: first + 1] + "".join(ch for ch in word[first + 1 :] if ch not in _TELEX_TONES)
     for typed, letter in _TELEX_PAIRS:
         word = word.replace(typed, letter)
     return word
 
 
+_NOT_A_SYLLABLE = re.compile(r"[AEIOUY][A-Z]*[SFRXJ]$|AA|EE|OO|DD|[AOU]W|[A-Z][0-9]|^[0-9]+[A-Z]")
 _WORD = re.compile(r"[^\W_]+")
 
 
@@ -111,14 +118,19 @@ def words(text: str) -> list[str]:
 # Courtesy and address words that change nothing about what is asked.
 _COURTESY = _word_set(
     "XIN VUI LONG LAM ON GIUP CHO TOI MINH EM CHAU CON ANH CHI BAN AD ADMIN OI A AH NHE NHA "
-    "NHÉ DI NUA NHIEU CAM THANKS THANK PLEASE PLS PLZ ME VAY VOI DUM GIUM TUI TAO OK OKE"
+    "DI NUA NHIEU CAM THANKS THANK PLEASE PLS PLZ ME VAY VOI DUM GIUM TUI TAO OK OKE"
 )
+_KNOWN = _VOCABULARY | _COURTESY | frozenset(_ABBREVIATIONS)
 _STOP = r"(?:HUY|DUNG|NGUNG|THOI|TAT|STOP|TU CHOI|CHAM DUT|BO|CAT|CANCEL|END|QUIT)"
 _SEND = r"(?:NHAN|GUI|NHAN TIN|SEND|BAN)"
 _MSG = r"(?:TIN NHAN|TIN|THONG BAO|NHAC NHO|NHAC|DICH VU|QUANG CAO|SPAM)"
+# "Tôi muốn / đề nghị / hãy / thôi ... dừng nhắn tin", then at most a few words more
+# ("... cho số này", "... từ tổng đài").
+_ASKING = r"(?:(?:TOI|MUON|DE NGHI|YEU CAU|HAY|THOI|NEN|CAN|DUNG CO) )*"
 _OPT_OUT = (
     re.compile(
-        rf"^(?:TOI )?{_STOP}(?: LAI)?(?:(?: {_SEND}| {_MSG}| DANG KY| LAI)+(?: VE HO SO| HO SO)?)?$"
+        rf"^{_ASKING}{_STOP}(?: LAI)?(?:(?: {_SEND}| {_MSG}| DANG KY| LAI)+"
+        r"(?: VE HO SO| HO SO)?(?: [A-Z0-9]+){0,4})?$"
     ),
     re.compile(rf"^(?:.* )?KHONG(?: MUON| CAN| CAN PHAI)? {_SEND}(?: {_MSG})+(?: .*)?$"),
     re.compile(rf"^(?:.* )?KHONG (?:MUON|CAN) {_MSG}(?: .*)?$"),
@@ -136,21 +148,30 @@ _OPT_IN = (
 _NOT_A_REFUSAL = re.compile(
     r"\b(?:DUOC|CHUA|SAO|KHI NAO|BAO GIO|LUC NAO|KET QUA|BAO LAU|MA HO SO|MA SO)\b"
 )
-_HOW_TO_PREFIX = re.compile(r"^(?:LAM SAO|LAM THE NAO|CACH|MUON) (?:DE )?")
+_HOW_TO_PREFIX = re.compile(r"^(?:LAM SAO|LAM THE NAO|CACH) (?:DE )?")
 
 _GUIDANCE = re.compile(
     r"\b(?:THU TUC|GIAY TO|CAN (?:NHUNG )?GI|CAN (?:MANG|CHUAN BI|NOP)|HO SO (?:GOM|CAN)"
-    r"|LE PHI|PHI BAO NHIEU|BAO NHIEU TIEN|MAT BAO LAU|BAO LAU THI|THOI GIAN GIAI QUYET)\b"
+    r"|LE PHI|PHI BAO NHIEU|BAO NHIEU TIEN|MAT BAO LAU|BAO LAU THI|THOI GIAN GIAI QUYET"
+    r"|GOM(?: NHUNG)? GI)\b"
 )
 _HOW_TO = re.compile(
-    r"\b(?:NHU THE NAO|THE NAO|LAM SAO|LAM THE NAO|O DAU|LA GI|CACH|HUONG DAN|KHONG BIET"
+    r"\b(?:NHU THE NAO|THE NAO|NHU NAO|LAM SAO|LAM THE NAO|O DAU|LA GI|CACH|HUONG DAN|KHONG BIET"
     r"|HOW|WHERE|WHAT|HELP|TRO GIUP)\b"
 )
-_ABOUT_LOOKUP = re.compile(r"\b(?:TRA CUU|HO SO|MA|MA SO|KET QUA|GIAY HEN|CODE)\b")
-_DOSSIER_QUESTION = re.compile(
-    r"\b(?:HO SO|KET QUA|GIAY HEN)\b.*\b(?:KHI NAO|BAO GIO|LUC NAO|XONG|CHUA|DA CO|TINH TRANG"
-    r"|DEN DAU|THE NAO|RA SAO|NHU NAO)\b|\b(?:KHI NAO|BAO GIO|LUC NAO)\b.*\b(?:HO SO|KET QUA)\b"
+_ABOUT_LOOKUP = re.compile(
+    r"\b(?:TRA CUU|HO SO|MA|MA SO|KET QUA|GIAY HEN|CODE|CHECK|DOSSIER|STATUS|LOOK UP)\b"
 )
+_DOSSIER = r"\b(?:HO SO|KET QUA|GIAY HEN)\b"
+_DOSSIER_QUESTION = re.compile(
+    rf"{_DOSSIER}.*\b(?:KHI NAO|BAO GIO|LUC NAO|XONG|CHUA|DA CO|TINH TRANG|DEN DAU|THE NAO"
+    rf"|RA SAO|NHU NAO)\b|\b(?:KHI NAO|BAO GIO|LUC NAO|(?:CHUA|KHONG) NHAN DUOC|TINH TRANG"
+    rf"|TIEN DO)\b.*{_DOSSIER}"
+)
+# A keyword or the template alone ("tra cứu", "HS <mã hồ sơ> gửi 8088"), however typed.
+_LOOKUP_WORDS = re.compile(r"(?:TRA CUU|MA)?(?: ?(?:HO SO|MA SO|MA))*(?: GUI [0-9]{3,6})?")
+_ASKS_HOW = re.compile(r"(?:LAM (?:THE NAO|SAO)|CACH(?: NAO)?|HUONG DAN|BANG CACH NAO) ")
+_HOW_TO_LOOK_UP = re.compile(r"\b(?:TRA CUU|MA HO SO|MA SO|MA)\b")
 MAX_WORDS = 30  # a longer text is a letter, not a command
 
 
@@ -160,15 +181,19 @@ def intent(text: str) -> Intent | None:
     if not folded or len(folded) > MAX_WORDS:
         return None
     whole = " ".join(folded)
-    plain = " ".join(w for w in folded if w not in _COURTESY)
-    wish = _HOW_TO_PREFIX.sub("", plain)  # "làm sao để không nhận tin nữa": they want it
-    if not _NOT_A_REFUSAL.search(whole):
+    # "làm sao để không nhận tin nữa": they want it, so it is a refusal too.
+    wish = " ".join(w for w in _HOW_TO_PREFIX.sub("", whole).split() if w not in _COURTESY)
+    if not _NOT_A_REFUSAL.search(wish):
         if any(p.fullmatch(wish) for p in _OPT_OUT):
             return Intent.STOP
         if any(p.fullmatch(wish) for p in _OPT_IN):
             return Intent.START
     if _GUIDANCE.search(whole):
         return Intent.GUIDANCE
+    if _LOOKUP_WORDS.fullmatch(whole):
+        return Intent.NO_CODE  # "tra cứu" typed on a Telex keyboard: "tra cuwus"
+    if _HOW_TO.search(whole) and (_HOW_TO_LOOK_UP.search(whole) or _ASKS_HOW.match(whole)):
+        return Intent.HOW_TO
     if _DOSSIER_QUESTION.search(whole):
         return Intent.NO_CODE
     if _HOW_TO.search(whole) and (_ABOUT_LOOKUP.search(whole) or len(folded) <= 4):
