@@ -350,7 +350,10 @@ class InboundCall:
                         return flow.MineLocked()
             return flow.MineRefused()
         today = self.deps.now().date()
-        answers = tuple(self.deps.speech.answer(v, today) for v in verified[:MINE_SPOKEN_MAX])
+        speech = self.deps.speech
+        answers = tuple(
+            speech.answer(v, today, status_first=False) for v in verified[:MINE_SPOKEN_MAX]
+        )
         return flow.MineVerified(self.deps.speech.several(len(verified)), answers)
 
     def _ours(self, views: list[PublicView]) -> list[PublicView]:

@@ -109,12 +109,19 @@ class Speech:
             out.append(_GAP)
         return _drop_bare_lead_ins(out)
 
-    def answer(self, view: PublicView, today: date) -> Answer:
-        """A dossier's status (never the applicant), and its agency to choose it by."""
+    def answer(self, view: PublicView, today: date, *, status_first: bool = True) -> Answer:
+        """A dossier's status (never the applicant), and its agency to choose it by.
+
+        `status_first`: the dossier the caller keyed, status first and its code after
+        (compose.spoken_status). False for a list of dossiers ("your dossiers"), where
+        each must be named before its status.
+        """
+        if status_first:
+            status = compose.spoken_status(view, today, office=self.office)
+        else:
+            status = compose.status_answer(view, today, office=self.office)
         return Answer(
-            code=view.code,
-            choice=self._say(self._choice(view)),
-            status=self._say(compose.status_answer(view, today, office=self.office)),
+            code=view.code, choice=self._say(self._choice(view)), status=self._say(status)
         )
 
     def _choice(self, view: PublicView) -> Message:

@@ -49,6 +49,7 @@ __all__ = [
     "reminder_supplement",
     "several_dossiers",
     "short_place",
+    "spoken_status",
     "status_answer",
     "system_busy",
 ]
@@ -160,6 +161,21 @@ def status_answer(
     if view.status is Status.PAYMENT and clean_text(fee) and amount(fee) != FREE:
         parts += sentence("fee_amount", *amount(fee))
     return parts + _by_status(view, today, office, compact=compact)
+
+
+def spoken_status(view: PublicView, today: date, *, office: Office) -> Message:
+    """The status of a dossier the caller has just keyed, as the phone line says it.
+
+    The status comes first ("Hồ sơ này đã có kết quả."), then the code and procedure
+    that confirm which dossier it is ("Hồ sơ số …, thủ tục …."): read first, the code
+    cost a caller five seconds before the one thing they called for (issue 11).
+    """
+    parts: Parts = (Phrase("dossier_this"), Phrase(_STATUS_PHRASE[view.status]))
+    parts += _by_status(view, today, office, compact=False)
+    confirm = head(view, compact=False)
+    if isinstance(confirm[-1], Punct):
+        confirm = confirm[:-1]
+    return (*parts, *confirm, Punct("."))
 
 
 def full_answer(

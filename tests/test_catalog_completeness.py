@@ -62,6 +62,7 @@ def every_message() -> list[Message]:
         for compact, fee in itertools.product((False, True), ("", "Miễn phí", "50.000 đ", "x")):
             out.append(compose.status_answer(view, today, office=office, compact=compact, fee=fee))
         out += [
+            compose.spoken_status(view, today, office=office),
             notices.reminder_received(view, today),
             notices.reminder_supplement(view),
             notices.reminder_payment(view, fee="50.000 đồng"),

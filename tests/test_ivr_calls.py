@@ -128,10 +128,15 @@ async def test_caller_keys_a_unique_code_and_hears_its_status(lookup: SqliteLook
     said = heard(record)
     assert said[:4] == ["ivr_welcome", "ivr_menu_main", "ivr_enter_code", "ivr_please_wait"]
     answer = said[4 : said.index("ivr_after_result")]
+    # The status first (issue 11: the caller called for it), then the code read back to
+    # confirm which dossier it is, never a name.
+    assert answer[:2] == ["dossier_this", "status_processing"]
+    assert answer.index("status_processing") < answer.index("due_date")
     digits = [f"digit_{d}" for d in "241129"] + ["code_sequence"]
     digits += [f"digit_{d}" for d in "0002"]
-    assert answer[:12] == ["dossier_code", *digits]  # the code read back, never a name
-    assert answer.index("status_processing") < answer.index("due_date")
+    confirm = answer.index("dossier_code")
+    assert confirm > answer.index("due_date")
+    assert answer[confirm + 1 : confirm + 12] == digits
     assert "now_overdue" in answer  # due three days ago (lookup/demo.py)
     assert not any(p.startswith("greeting_named") for p in answer)
     assert said[-2:] == ["ivr_after_result", "ivr_goodbye"]
@@ -702,7 +707,8 @@ def test_a_free_text_without_audio_is_left_out_with_its_lead_in_and_nothing_else
     nameless = dossier("000.00.18.H26", 9, Status.PROCESSING, 3, procedure_name="Thủ tục mới")
     answer = speech.answer(nameless.public(), TODAY)
     assert "procedure_of" not in answer.status  # "thủ tục" without its name: left out
-    assert answer.status[0] == "dossier_code"
+    assert answer.status[:2] == ("dossier_this", "status_processing")
+    assert "dossier_code" in answer.status  # the code confirms it, after the status
     assert answer.choice == (dynamic_prompt_id("UBND phường Cửa Nam"),)  # configured name
     unknown = dossier("000.00.77.H26", 9, Status.PROCESSING, 3, agency_name="Sở Mới")
     choice = speech.answer(unknown.public(), TODAY).choice

@@ -39,7 +39,7 @@ def test_call_prints_the_prompts_in_order(
         "ivr_menu_main",
         "ivr_enter_code",
         "ivr_please_wait",
-        "dossier_code",
+        "dossier_this",
     ]
     assert "status_processing" in lines
     assert lines[-1] == "ivr_goodbye"
