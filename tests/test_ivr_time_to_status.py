@@ -7,8 +7,8 @@ real call (real server, simulated Asterisk) plays, with their lengths estimated 
 their scripts, plus the caller's keying time.
 
 The caller of the issue (which this model reproduces conservatively: it gives the
-old order 18.0 s against the 16.8 s measured; the new one 10.7 s): hears the welcome to its end, then
-keys "1", the ten digits and "#" at three keys a second; the keys cut the menu and
+old order 18.0 s against the 16.8 s measured; the new one 10.7 s): hears the welcome
+to its end, then keys "1", the ten digits and "#" at three keys a second; the keys cut the menu and
 the code question short (barge-in); after "#" every prompt plays whole.
 
 A prompt's length: 0.25 s a syllable plus 0.3 s a file, fitted to the espeak-ng
