@@ -12,14 +12,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import tzinfo
+from datetime import UTC, tzinfo
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from console import board
+from console import board, history
 from kernel.bus import EventBus
 from lookup.port import DossierLookup, LookupUnavailable
 from lookup.public import as_json
@@ -88,6 +88,8 @@ def create_app(
     app.router.add_get("/api/lines", lines)
     app.router.add_get("/api/dossiers/{code}", dossier)
     app.router.add_get("/events", events)
+    if database is not None:
+        history.add_routes(app, database, zone or UTC)
     app.router.add_static("/static/", Path(str(resources.files("console").joinpath("static"))))
     return app
 
@@ -130,6 +132,7 @@ async def dossier(request: web.Request) -> web.Response:
         return _error(503, "Hệ thống tra cứu đang bận, vui lòng thử lại sau.")
     except ValueError:  # lookup.codes.InvalidCode is a ValueError
         return _error(400, "Mã hồ sơ không hợp lệ.")
+    await history.count_lookup(request.app, "web")
     if view is None:
         return _error(404, "Không tìm thấy hồ sơ.")
     return web.json_response(as_json(view, request.app[TODAY]()))
