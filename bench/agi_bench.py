@@ -4,7 +4,7 @@
     .venv/bin/python bench/agi_bench.py --smoke         # CI size
     .venv/bin/python bench/agi_bench.py --profile prof  # also cProfile the tracuu server
 
-One run, side by side, the same load generator (ivr.simulator's SimulatedAsterisk,
+One run, side by side, the same load generator (peers.asterisk's SimulatedAsterisk,
 playing res_agi.c with no pacing, in its own process pinned to the second core)
 drives two servers in turn, each in its own process pinned to the first core:
 
@@ -239,7 +239,7 @@ def load_main(port: int, codes: list[str], concurrency: int, out: Connection) ->
 
 
 async def _load(port: int, codes: list[str], concurrency: int) -> dict[str, Any]:
-    from ivr.simulator import SimulatedAsterisk
+    from peers.asterisk import SimulatedAsterisk
 
     gate = asyncio.Semaphore(concurrency)
     commands = 0
@@ -268,7 +268,7 @@ def command_sequence(db: Path, code: str) -> list[str]:
     """The commands tracuu's flow sends for one call (the baseline replays them)."""
 
     async def once() -> list[str]:
-        from ivr.simulator import SimulatedAsterisk
+        from peers.asterisk import SimulatedAsterisk
 
         server, closers = await _tracuu_server(db)
         await server.start()

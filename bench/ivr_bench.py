@@ -6,7 +6,7 @@
 
 Part 1 (goal: p99 <= 10 ms and 0 errors at 1,000 concurrent calls): the real
 FastAGI server and SQLite lookup run in this process; the callers
-(ivr.simulator, playing Asterisk) run in a second process so they do not
+(peers.asterisk, playing Asterisk) run in a second process so they do not
 share the server's event loop. Every prompt "plays" for --pace-ms and calls
 start spread over --ramp-s, so all N calls are up at once. Decision latency is
 measured at the caller side: from the reply carrying the last key of the code
@@ -47,10 +47,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gateway.settings import Agency, Settings
 from ivr.agi_wire import AgiChannel, Reply
 from ivr.service import build_server
-from ivr.simulator import SimulatedAsterisk, agi_environment
 from lookup.demo import generate
 from lookup.model import PublicView
 from lookup.sqlite import DossierStore, SqliteLookup
+from peers.asterisk import SimulatedAsterisk, agi_environment
 
 # The same agencies as bench/lookup_bench.py, so its --db file can be reused.
 AGENCIES = [f"000.00.{n:02d}.H26" for n in range(10, 20)]

@@ -3,7 +3,7 @@
     .venv/bin/python bench/sms_bench.py            # full size
     .venv/bin/python bench/sms_bench.py --smoke    # seconds, for CI
 
-The test SMSC (sms/testsmsc.py, smpp.pdu3) runs in a process of its own so it
+The test SMSC (peers/smsc.py, smpp.pdu3) runs in a process of its own so it
 does not share the GIL with the link thread; the gateway side is the real
 SmppLink thread and the SQLite outbox. Figures, each with its goal:
 
@@ -39,11 +39,11 @@ from sms.settings import SmppSettings  # noqa: E402
 
 
 class Smsc:
-    """`python -m sms.testsmsc` in a subprocess."""
+    """`python -m peers.smsc` in a subprocess."""
 
     def __init__(self, *options: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sms.testsmsc", "--port", "0", *options],
+            [sys.executable, "-m", "peers.smsc", "--port", "0", *options],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

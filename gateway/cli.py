@@ -17,6 +17,7 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from gateway.settings import Settings, load_settings
+from peers import PeersExtraMissing
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -66,6 +67,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.app import run_demo
 
+    if not settings.smpp.host:
+        # Demo mode's SMSC: without its extra, say so now in one line, not as a
+        # component fault once the other components have started.
+        import peers.smsc  # noqa: F401
+
     return run_demo(settings, count=args.count)
 
 
@@ -80,7 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     setup_logging(args.log_level, settings.zone)  # log times in the office's zone
     handler: Handler = args.handler
-    return run_to_closed_pipe(handler, args, settings)
+    try:
+        return run_to_closed_pipe(handler, args, settings)
+    except PeersExtraMissing as exc:
+        print(f"tracuu: {exc}", file=sys.stderr)
+        return 2
 
 
 def run_to_closed_pipe(handler: Handler, args: argparse.Namespace, settings: Settings) -> int:

@@ -1,6 +1,6 @@
 """`tracuu call`: one whole simulated call through the real FastAGI server.
 
-The server listens on a loopback port of its own; ivr/simulator.py dials it as
+The server listens on a loopback port of its own; peers/asterisk.py dials it as
 Asterisk would and presses the given keys when the flow waits for input. What
 the caller hears is printed in order, in Vietnamese words (ivr/words.py), one
 sentence a line; `--ids` prints one prompt a line with its id; JSON has both.
@@ -23,8 +23,8 @@ from gateway.settings import Settings
 from ivr.words import Said, Words, transcript
 
 if TYPE_CHECKING:
-    from ivr.simulator import CallRecord
     from lookup.port import DossierLookup
+    from peers.asterisk import CallRecord
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -105,9 +105,9 @@ def _call(args: argparse.Namespace, settings: Settings) -> int:
 async def _call_async(args: argparse.Namespace, settings: Settings) -> int:
     from ivr.available import LivePrompts
     from ivr.service import build_server
-    from ivr.simulator import SimulatedAsterisk
     from lookup.factory import open_lookup
     from lookup.port import LookupUnavailable
+    from peers.asterisk import SimulatedAsterisk
 
     local = settings.model_copy(
         update={"agi": settings.agi.model_copy(update={"host": "127.0.0.1", "port": 0})}

@@ -165,9 +165,9 @@ async def _text_async(sender: str, text: str, settings: Settings, timeout_s: flo
     """A private test SMSC and link; the outbox in a temporary file, so a gateway
     running on the real database never sends this conversation to a real SMSC."""
     from lookup.factory import open_lookup
+    from peers.smsc import Personality, TestSmsc
     from sms.pump import SmsPump
     from sms.service import DEMO_PASSWORD, demo_smpp
-    from sms.testsmsc import Personality, TestSmsc
 
     with tempfile.TemporaryDirectory(prefix="tracuu-sms-") as scratch:
         async with (

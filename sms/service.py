@@ -1,6 +1,6 @@
 """The SMS component: pump + link + reminder job, until cancelled.
 
-In demo mode without an SMPP host, the local test SMSC (sms/testsmsc.py) is
+In demo mode without an SMPP host, the local test SMSC (peers/smsc.py) is
 started on loopback first and the link binds to it, so a newcomer can text the
 gateway (`tracuu sms text`) or point any SMPP client at it.
 """
@@ -52,7 +52,7 @@ async def run(runtime: Runtime) -> None:
                 log.info("sms: no SMPP host configured (TRACUU_SMPP_HOST); SMS is off")
                 await asyncio.Event().wait()  # idle until cancelled
                 return
-            from sms.testsmsc import Personality, TestSmsc
+            from peers.smsc import Personality, TestSmsc
 
             smsc = TestSmsc(Personality(password=DEMO_PASSWORD), port=settings.sms.demo_smsc_port)
             try:

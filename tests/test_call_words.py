@@ -13,9 +13,9 @@ import pytest
 from gateway.cli import main
 from gateway.settings import load_settings
 from ivr.cli import words_for
-from ivr.simulator import CallRecord, Heard
 from ivr.words import Said, Words, transcript
 from messages.parts import dynamic_prompt_id
+from peers.asterisk import CallRecord, Heard
 from prompts.catalog import load_catalog
 from prompts.store import Manifest, Store
 

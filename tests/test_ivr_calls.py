@@ -18,13 +18,13 @@ import pytest
 from gateway.settings import Settings
 from ivr.server import AgiServer
 from ivr.service import build_server
-from ivr.simulator import CallRecord, SimulatedAsterisk
 from ivr.store import IvrStore
 from kernel.bus import EventBus
 from lookup.codes import KEYPAD_MAX_DIGITS
 from lookup.model import Dossier, FullView, Procedure, PublicView, Status
 from lookup.port import DossierLookup, Proof
 from lookup.sqlite import DossierStore, SqliteLookup
+from peers.asterisk import CallRecord, SimulatedAsterisk
 from tests.peers.lookup import DownLookup
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")

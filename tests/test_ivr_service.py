@@ -9,9 +9,9 @@ from pathlib import Path
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from ivr.service import run
-from ivr.simulator import SimulatedAsterisk
 from kernel.bus import EventBus
 from lookup.sqlite import DossierStore, SqliteLookup
+from peers.asterisk import SimulatedAsterisk
 from tests.test_ivr_calls import DOSSIERS, PROCEDURES
 
 

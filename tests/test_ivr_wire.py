@@ -19,7 +19,7 @@ from ivr.agi_wire import (
 )
 from ivr.server import SETUP_SLOTS, AgiServer
 from ivr.service import build_server
-from ivr.simulator import SimulatedAsterisk
+from peers.asterisk import SimulatedAsterisk
 from tests.peers.asterisk import (
     ENV,
     HUNG_UP_GET_DATA,

@@ -92,7 +92,7 @@ def configured_smsc(monkeypatch: pytest.MonkeyPatch, password: str) -> Iterator[
     """The test SMSC in its own process (requiring bind password "pw"), configured as
     the real one with `password`."""
     smsc = subprocess.Popen(
-        [sys.executable, "-m", "sms.testsmsc", "--port", "0", "--password", "pw"],
+        [sys.executable, "-m", "peers.smsc", "--port", "0", "--password", "pw"],
         cwd=Path(__file__).resolve().parents[1], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         text=True,
     )  # fmt: skip

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from peers.smsc import _gsm_text  # the SMSC's own, independent GSM table
 from sms import codec
-from sms.testsmsc import _gsm_text  # the SMSC's own, independent GSM table
 
 
 def test_gsm_basic_and_extension_round_trip() -> None:

@@ -1,6 +1,6 @@
 """Asterisk peers for the FastAGI tests.
 
-The well-behaved peer is ivr.simulator.SimulatedAsterisk (it ships, because
+The well-behaved peer is peers.asterisk.SimulatedAsterisk (it ships, because
 `tracuu call` uses it). This module adds the misbehaving and scripted ones: a
 connection that dies in the header, mid-command, or answers with the exact
 res_agi.c error lines, and a server fixture that records what each route saw
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from ivr.agi_wire import AgiChannel, Request
 from ivr.server import AgiServer
 from ivr.settings import AgiSettings
-from ivr.simulator import agi_environment
+from peers.asterisk import agi_environment
 
 ENV = agi_environment(
     script="ivr", params={"agency": "000.00.18.H26", "lang": "vi"}, caller="0912345678"

@@ -1,4 +1,4 @@
-"""The test SMSC (sms/testsmsc.py, on smpp.pdu3) and a whole SMS world around it.
+"""The test SMSC (peers/smsc.py, on smpp.pdu3) and a whole SMS world around it.
 
 `sms_world()` starts the SMSC with a personality, a real SQLite dossier file
 (lookup.sqlite with the demo's fixed dossiers), and the gateway's SMS pump and
@@ -19,10 +19,10 @@ from typing import Any
 from gateway.settings import Settings
 from lookup import demo
 from lookup.sqlite import DossierStore, SqliteLookup
+from peers.smsc import Personality, Record, Submitted, TestSmsc
 from sms.outbox import Outbox
 from sms.pump import SmsPump
 from sms.settings import SmppSettings, SmsSettings
-from sms.testsmsc import Personality, Record, Submitted, TestSmsc
 
 __all__ = ["Personality", "Record", "Submitted", "TestSmsc", "World", "sms_world"]
 

@@ -24,10 +24,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from smpp.pdu import constants
-from smpp.pdu import operations as ops
-from smpp.pdu import pdu_types as pt
-from smpp.pdu.pdu_encoding import DataCodingEncoder, PDUEncoder
+from peers import PeersExtraMissing
+
+try:
+    from smpp.pdu import constants
+    from smpp.pdu import operations as ops
+    from smpp.pdu import pdu_types as pt
+    from smpp.pdu.pdu_encoding import DataCodingEncoder, PDUEncoder
+except ModuleNotFoundError as missing:
+    if (missing.name or "").partition(".")[0] != "smpp":
+        raise
+    raise PeersExtraMissing("the test SMSC (demo mode, tracuu sms text)") from None
 
 log = logging.getLogger(__name__)
 
@@ -610,7 +617,7 @@ class TestSmsc:
 
 
 async def _serve_forever(args: Any) -> None:
-    """`python -m sms.testsmsc`: a standalone SMSC; prints its port, then answers
+    """`python -m peers.smsc`: a standalone SMSC; prints its port, then answers
     'stats' on stdin with a JSON line (used by bench/sms_bench.py). EOF stops it."""
     import json
     import sys
