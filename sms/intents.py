@@ -126,10 +126,10 @@ _SEND = r"(?:NHAN|GUI|NHAN TIN|SEND|BAN)"
 _MSG = r"(?:TIN NHAN|TIN|THONG BAO|NHAC NHO|NHAC|DICH VU|QUANG CAO|SPAM)"
 # "Tôi muốn / đề nghị / hãy / thôi ... dừng nhắn tin", then at most a few words more
 # ("... cho số này", "... từ tổng đài").
-_ASKING = r"(?:(?:TOI|MUON|DE NGHI|YEU CAU|HAY|THOI|NEN|CAN|DUNG CO) )*"
+_ASKING = r"(?:(?:TOI|MUON|DE NGHI|YEU CAU|HAY|THOI|NEN|CAN) )*"
 _OPT_OUT = (
     re.compile(
-        rf"^{_ASKING}{_STOP}(?: LAI)?(?:(?: {_SEND}| {_MSG}| DANG KY| LAI)+"
+        rf"^{_ASKING}{_STOP}(?: CO)?(?: LAI)?(?:(?: {_SEND}| {_MSG}| DANG KY| LAI)+"
         r"(?: VE HO SO| HO SO)?(?: [A-Z0-9]+){0,4})?$"
     ),
     re.compile(rf"^(?:.* )?KHONG(?: MUON| CAN| CAN PHAI)? {_SEND}(?: {_MSG})+(?: .*)?$"),

@@ -216,12 +216,13 @@ def procedure_not_found_reply(
 def whole_words(text: str, limit: int) -> str:
     """`text` cut to at most `limit` characters at a word boundary, never mid-word
     ("cap giay phep xay du" was "cap giay phep xay dung" cut at 20); "..." marks a cut.
-    A single word longer than the limit is kept whole up to the limit plus the mark."""
+    A first word longer than the limit is kept whole."""
     text = " ".join(text.split())
     if len(text) <= limit:
         return text
-    cut = text[: limit + 1].rsplit(" ", 1)[0] if " " in text[: limit + 1] else text[:limit]
-    return cut.rstrip(" ,;:.-") + "..."
+    head = text[: limit + 1]
+    cut = head.rsplit(" ", 1)[0] if " " in head else text.split(" ", 1)[0]
+    return text if cut == text else cut.rstrip(" ,;:.-") + "..."
 
 
 def procedure_syntax_reply(ctx: ReplyContext, *, example: str = EXAMPLE_PROCEDURE) -> str:
