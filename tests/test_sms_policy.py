@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
 from lookup.codes import Reason
@@ -82,3 +85,26 @@ def test_two_auto_responders_stop_after_one_exchange() -> None:
         if decision.mark_not_understood:
             state = SenderState(sent, sent, not_understood_at=NOW + minute)
     assert sent == 1
+
+
+PURE = [
+    "sms/policy.py",
+    "sms/intents.py",
+    "sms/commands.py",
+    "lookup/codes.py",
+    "lookup/lockout.py",
+]
+IO = {"asyncio", "sqlite3", "aiosqlite", "asyncpg", "aiohttp", "smpplib", "socket", "time", "os"}
+
+
+@pytest.mark.parametrize("path", PURE)
+def test_the_decision_and_grammar_modules_import_no_io(path: str) -> None:
+    """The house rule for the pure core: no driver, socket or clock; `now` is passed in."""
+    tree = ast.parse((Path(__file__).resolve().parent.parent / path).read_text())
+    imported = {
+        (node.module or "") if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert not {name.split(".")[0] for name in imported} & IO, imported
