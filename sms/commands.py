@@ -302,7 +302,8 @@ def match_procedures(query: str, procedures: Sequence[Procedure]) -> list[Proced
     whole words): "khai sinh" finds "Đăng ký khai sinh" but not "Đăng ký khai tử".
 
     A question names the procedure among other words ("Cho hỏi thủ tục đăng ký kết
-    hôn cần giấy tờ gì"): then the procedures whose whole name is in it (the longest
+    hôn cần giấy tờ gì"): then the procedures whose name holds every word of it that
+    is not a question word, else those whose whole name is in it (the longest
     names), else those whose distinctive words are all in it ("làm giấy khai sinh cần
     gì": khai sinh), as long as what is left beside the name is question words and
     at most MAX_UNNAMED_WORDS others (a longer name of another procedure that merely
@@ -313,6 +314,9 @@ def match_procedures(query: str, procedures: Sequence[Procedure]) -> list[Proced
         return []
     typed = set(wanted)
     found = [p for p in procedures if typed <= set(_words(p.name))]
+    content = typed - _QUESTION_WORDS  # "chứng thực bản sao lệ phí bao nhiêu"
+    if not found and content:
+        found = [p for p in procedures if content <= set(_words(p.name))]
     if not found:
         named = [p for p in procedures if _names_it(set(_words(p.name)), typed)]
         longest = max((len(_words(p.name)) for p in named), default=0)

@@ -48,7 +48,8 @@ _TELEX_PAIRS = (("DD", "D"), ("AA", "A"), ("EE", "E"), ("OO", "O"), ("AW", "A"),
 _ABBREVIATIONS = {
     "KO": "KHONG", "K": "KHONG", "KG": "KHONG", "KHG": "KHONG", "HK": "KHONG", "HOK": "KHONG",
     "HONG": "KHONG", "KHOG": "KHONG", "KOO": "KHONG", "HEM": "KHONG", "KHONGG": "KHONG",
-    "DK": "DANG KY", "DKY": "DANG KY", "DANGKY": "DANG KY", "DKI": "DANG KY",
+    "DK": "DANG KY", "DKY": "DANG KY", "DANGKY": "DANG KY", "DKI": "DANG KY", "KI": "KY",
+    "DANGKI": "DANG KY",
     "NT": "NHAN TIN", "NHANTIN": "NHAN TIN", "TN": "TIN NHAN", "TINNHAN": "TIN NHAN",
     "TB": "THONG BAO", "THONGBAO": "THONG BAO", "SMS": "TIN", "MSG": "TIN", "MESSAGE": "TIN",
     "MESSAGES": "TIN", "TUCHOI": "TU CHOI", "NX": "NUA", "DC": "DUOC", "DUOCJ": "DUOC",
@@ -62,7 +63,7 @@ _VOCABULARY = _word_set(
     "DANG KY BAT MO LAI TIEP TUC NUA DUOC CHUA CHO TOI MINH EM XIN VUI LONG GIUP NHE NHA "
     "HO SO KET QUA THU TUC GIAY TO GI NHUNG LE PHI BAO NHIEU LAU THOI GIAN TRA CUU MA O DAU "
     "NHU THE NAO LAM SAO CACH HUONG DAN BIET KHI NAO GIO XONG CO DICH VU VE CUA "
-    "HOW WHERE WHAT CHECK DOSSIER STATUS HELP STOP START"
+    "HOW WHERE WHAT CHECK DOSSIER STATUS HELP STOP START KIEU SOAN PHAP"
 )
 
 
@@ -125,7 +126,7 @@ _STOP = r"(?:HUY|DUNG|NGUNG|THOI|TAT|STOP|TU CHOI|CHAM DUT|BO|CAT|CANCEL|END|QUI
 _SEND = r"(?:NHAN|GUI|NHAN TIN|SEND|BAN)"
 _MSG = r"(?:TIN NHAN|TIN|THONG BAO|NHAC NHO|NHAC|DICH VU|QUANG CAO|SPAM)"
 # "Tôi muốn / đề nghị / hãy / thôi ... dừng nhắn tin", then at most a few words more
-# ("... cho số này", "... từ tổng đài").
+# ("... cho số này", "... từ tổng đài"); "tôi muốn đăng ký nhận tin" likewise.
 _ASKING = r"(?:(?:TOI|MUON|DE NGHI|YEU CAU|HAY|THOI|NEN|CAN) )*"
 _OPT_OUT = (
     re.compile(
@@ -138,7 +139,7 @@ _OPT_OUT = (
 )
 _START = r"(?:DANG KY|BAT|START|ON|MO|SUBSCRIBE|TIEP TUC|MUON|HUY (?:TU CHOI|STOP|DUNG|NGUNG))"
 _OPT_IN = (
-    re.compile(rf"^{_START}(?: LAI)?(?: {_SEND}| {_MSG}| LAI)*$"),
+    re.compile(rf"^{_ASKING}{_START}(?: LAI)?(?: {_SEND}| {_MSG}| LAI)*$"),
     re.compile(rf"^{_SEND}(?: LAI)?(?: {_MSG})+(?: LAI)$"),
     re.compile(rf"^{_SEND} LAI(?: {_MSG})*$"),
     re.compile(rf"^(?:{_SEND} )?{_MSG} LAI$"),
@@ -157,7 +158,7 @@ _GUIDANCE = re.compile(
 )
 _HOW_TO = re.compile(
     r"\b(?:NHU THE NAO|THE NAO|NHU NAO|LAM SAO|LAM THE NAO|O DAU|LA GI|CACH|HUONG DAN|KHONG BIET"
-    r"|HOW|WHERE|WHAT|HELP|TRO GIUP)\b"
+    r"|KIEU GI|RA SAO|BANG CACH NAO|HOW|WHERE|WHAT|HELP|TRO GIUP)\b"
 )
 _ABOUT_LOOKUP = re.compile(
     r"\b(?:TRA CUU|HO SO|MA|MA SO|KET QUA|GIAY HEN|CODE|CHECK|DOSSIER|STATUS|LOOK UP)\b"
@@ -171,7 +172,7 @@ _DOSSIER_QUESTION = re.compile(
 # A keyword or the template alone ("tra cứu", "HS <mã hồ sơ> gửi 8088"), however typed.
 _LOOKUP_WORDS = re.compile(r"(?:TRA CUU|MA)?(?: ?(?:HO SO|MA SO|MA))*(?: GUI [0-9]{3,6})?")
 _ASKS_HOW = re.compile(r"(?:LAM (?:THE NAO|SAO)|CACH(?: NAO)?|HUONG DAN|BANG CACH NAO) ")
-_HOW_TO_LOOK_UP = re.compile(r"\b(?:TRA CUU|MA HO SO|MA SO|MA)\b")
+_HOW_TO_LOOK_UP = re.compile(r"\b(?:TRA CUU|MA HO SO|MA SO|MA|SOAN TIN|SOAN|NHAN TIN|CU PHAP)\b")
 MAX_WORDS = 30  # a longer text is a letter, not a command
 
 
