@@ -140,6 +140,8 @@ _ALLOWED = re.compile(r"[0-9A-Z.\-]*")
 _GROUP = re.compile(r"[0-9A-Z]{1,3}")
 _CANONICAL = re.compile(r"([0-9A-Z]{1,3}(?:\.[0-9A-Z]{1,3}){1,5})-(\d{6})-(\d{4,6})", re.ASCII)
 _NOT_ALNUM = re.compile(r"[^0-9A-Z]")
+_SPACED_SEPARATOR = re.compile(r"\s+(?=[.\-])|(?<=[.\-])\s+")  # no template: fast
+_SPACES = re.compile(r"\s+")
 
 
 def yymmdd(day: date) -> str:
@@ -149,11 +151,18 @@ def yymmdd(day: date) -> str:
 
 def normalise(text: str) -> str:
     """Fold a typed code to upper-case ASCII-like form with '-' and '.' separators."""
+    return _spaced(_prefold(text))
+
+
+def _prefold(text: str) -> str:
+    """Case, width, invisible characters and odd dashes and dots folded (per token)."""
     folded = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
-    folded = folded.translate(_DASHES).translate(_DOTS).upper().strip(_SURROUNDING)
+    return folded.translate(_DASHES).translate(_DOTS).upper()
+
+
+def _spaced(folded: str) -> str:
     # Spaces around separators are noise; spaces between parts stand in for dashes.
-    folded = re.sub(r"\s*([.\-])\s*", r"\1", folded)
-    return re.sub(r"\s+", "-", folded)
+    return _SPACES.sub("-", _SPACED_SEPARATOR.sub("", folded.strip(_SURROUNDING)))
 
 
 def compact_key(text: str) -> str:
@@ -169,7 +178,11 @@ def parse_code(text: str) -> DossierCode:
     if canonical:  # already clean (stored data, bulk imports): skip the folding
         agency, yymmdd, sequence = canonical.groups()
         return DossierCode(agency, _date(yymmdd), _sequence(sequence))
-    folded = normalise(text)
+    return _parse_folded(normalise(text))
+
+
+def _parse_folded(folded: str) -> DossierCode:
+    """parse_code after normalise()."""
     if not folded:
         raise InvalidCode(Reason.EMPTY, "no code given")
     if not _ALLOWED.fullmatch(folded):
@@ -306,15 +319,14 @@ def _unglue(token: str) -> list[str]:
 
 
 def _extract(tokens: list[str]) -> Extracted:
+    folded = [_prefold(token) for token in tokens]  # once, not once per window
     for start in range(len(tokens)):
         if _continues(tokens, start):
             continue  # never the tail of a longer code ("000. .00.18…" is not 00.18…)
         for end in range(start + 1, min(len(tokens), start + MAX_CODE_TOKENS) + 1):
-            try:
-                code = parse_code(" ".join(tokens[start:end]))
-            except InvalidCode:
-                continue
-            return Extracted(QueryKind.CODE, code.text, " ".join(tokens[end:]), code)
+            code = _window_code(" ".join(folded[start:end]))
+            if code is not None:
+                return Extracted(QueryKind.CODE, code.text, " ".join(tokens[end:]), code)
     for at, token in enumerate(tokens):
         embedded = None if _continues(tokens, at) else find_code(token)
         if embedded is not None:
@@ -341,6 +353,20 @@ def _extract(tokens: list[str]) -> Extracted:
         if separators_off and _plausible_compact(key):
             return Extracted(QueryKind.KEY, key, " ".join(tokens[end:]))
     raise _why_not_any(tokens[start : start + MAX_CODE_TOKENS])
+
+
+def _window_code(window: str) -> DossierCode | None:
+    """The code a run of pre-folded tokens spells, if any; cheap when it spells none
+    (a long message tries many runs: only those with exactly two dashes are parsed)."""
+    if len(window) > MAX_INPUT_CHARS:
+        return None
+    folded = _spaced(window)
+    if folded.count("-") != 2:
+        return None
+    try:
+        return _parse_folded(folded)
+    except InvalidCode:
+        return None
 
 
 _GROUP_AND_DOT = re.compile(r"[0-9A-Z]{1,3}\.")

@@ -190,10 +190,15 @@ def _same_code_key(found: Extracted) -> str:
     return found.query
 
 
+MAX_REPEATS = 3  # copies of one code looked for after it (each search walks the text)
+
+
 def _without_repeats(after: str, key: str) -> str:
     """`after` without further copies of the same code (pasted twice, or a receipt
     quoting it twice): one code, not "only one code per message"."""
-    while after.strip(_END_PUNCT):
+    for _ in range(MAX_REPEATS):
+        if not after.strip(_END_PUNCT):
+            return after
         try:
             again = extract_code(_GLUED_SECRET.sub(r"\1 ", after))
         except InvalidCode:
