@@ -207,9 +207,8 @@ _DOSSIER_PAGES = 200
 async def words_for(settings: Settings, record: CallRecord, lookup: DossierLookup | None) -> Words:
     """The words of every prompt of this call: catalog scripts, then the free texts the
     voice side speaks, looked for from the cheapest source on until all are known."""
-    from ivr.hours import OFFICER_HOURS_PROMPT, officer_hours_script
-    from ivr.speech import voice_texts
     from lookup.port import LookupUnavailable
+    from messages.voice import OFFICER_HOURS_PROMPT, officer_hours_script, voice_texts
     from prompts.catalog import load_catalog
     from prompts.store import Store, StoreError
 

@@ -21,12 +21,13 @@ from ivr.available import LivePrompts
 from ivr.notify import notification_call
 from ivr.server import AgiServer, Route
 from ivr.session import CallDeps, InboundCall
-from ivr.speech import PROMPT_WANTED, Speech
+from ivr.speech import Speech
 from ivr.store import IvrStore
 from kernel.bus import EventBus
 from lookup.port import DossierLookup
 from messages.parts import dynamic_prompt_id
 from prompts.catalog import Catalog, load_catalog
+from prompts.wanted import PROMPT_WANTED
 
 log = logging.getLogger(__name__)
 

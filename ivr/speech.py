@@ -7,12 +7,11 @@ would say. No I/O, no clock: `today` is passed in.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
 from ivr.flow import Answer, Guide
-from ivr.hours import OFFICER_HOURS_PROMPT
 from lookup.model import Procedure, PublicView
 from messages import compose
 from messages.numbers import Region
@@ -25,15 +24,11 @@ from messages.parts import (
     Punct,
     clean_text,
     dynamic_prompt_id,
-    dynamic_texts,
 )
 from messages.pieces import Office
 from messages.render import to_prompts
+from messages.voice import OFFICER_HOURS_PROMPT
 from prompts.catalog import Catalog
-
-# Bus topic {"text": ...}: a free text a caller needed, not rendered; prompts/service.py
-# renders it in its worker thread.
-PROMPT_WANTED = "prompt_wanted"
 
 # Phrases that only make sense with the free text after them ("Giờ làm việc:" + hours):
 # said without it, they would announce something that never comes.
@@ -136,7 +131,7 @@ class Speech:
         return bool(clean_text(procedure.name)) and self._ready(procedure.name)
 
     def officer_hours(self) -> tuple[str, ...]:
-        """The configured hours (ivr.hours.OFFICER_HOURS_PROMPT), once rendered."""
+        """The configured hours (messages.voice.OFFICER_HOURS_PROMPT), once rendered."""
         return (OFFICER_HOURS_PROMPT,) if self.available(OFFICER_HOURS_PROMPT) else ()
 
     def not_found(self, digits: str) -> tuple[str, ...]:
@@ -156,20 +151,6 @@ class Speech:
         if kind == "appointment_tomorrow":
             return self._say(compose.call_appointment_tomorrow(view, today, office=self.office))
         return self._say(compose.call_result_ready(view, office=self.office))
-
-
-def voice_texts(procedures: Iterable[Procedure], agency_names: Iterable[str]) -> list[str]:
-    """Every free text the voice menu speaks besides dossier answers: for the prompts
-    service to render ahead of time (procedure guidance reads documents, fees and
-    processing times as dynamic prompts; the agency question reads agency names)."""
-    texts: dict[str, None] = {}
-    for procedure in procedures:
-        texts[clean_text(procedure.name)] = None
-        for text in dynamic_texts(compose.procedure_guidance(procedure)):
-            texts[text] = None
-    for name in agency_names:
-        texts[clean_text(name)] = None
-    return [t for t in texts if t]
 
 
 class _Gap:

@@ -11,7 +11,7 @@ Refuses: choosing the words (compose.py), segmenting SMS, and any I/O.
 from __future__ import annotations
 
 import unicodedata
-from typing import TYPE_CHECKING, assert_never
+from typing import Protocol, assert_never
 
 from messages.fragments import code_fragments, date_fragments, number_fragments
 from messages.gsm import to_gsm7
@@ -28,8 +28,22 @@ from messages.parts import (
     dynamic_prompt_id,
 )
 
-if TYPE_CHECKING:
-    from prompts.catalog import Catalog
+
+class Worded(Protocol):
+    """One catalogued phrase: its id and its written form (prompts.catalog.Prompt fits)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def written(self) -> str: ...
+
+
+class Catalog(Protocol):
+    """Prompt id -> phrase; the prompt catalog (prompts.catalog.Catalog) fits. A Protocol,
+    so the wording layer does not import the prompts package that builds on it."""
+
+    def __getitem__(self, prompt_id: str, /) -> Worded: ...
 
 
 _ENDINGS = (".", ",", ":", ";", "!", "?", "…")

@@ -13,7 +13,7 @@ name, collection place and hours (settings), and the collection places, agency a
 procedure names found in the dossiers themselves (read incrementally with
 lookup.changed_since; the HTTP backend cannot list them, and calls then say a
 fallback). A text a call needed but did not find arrives on the bus
-("prompt_wanted", ivr/speech.py) and is rendered within seconds.
+("prompt_wanted", prompts/wanted.py) and is rendered within seconds.
 """
 
 from __future__ import annotations
@@ -27,18 +27,18 @@ from typing import Any, TypeVar
 
 from gateway.runtime import Runtime
 from gateway.settings import Settings
-from ivr.hours import OFFICER_HOURS_PROMPT, officer_hours_script
-from ivr.speech import PROMPT_WANTED, voice_texts
 from kernel.bus import EventBus
 from lookup.model import Procedure
 from lookup.port import DossierLookup, LookupUnavailable
 from messages.parts import clean_text, dynamic_prompt_id
+from messages.voice import OFFICER_HOURS_PROMPT, officer_hours_script, voice_texts
 from prompts.audio import FORMATS, ToolFailed
 from prompts.coverage import Report, Script, build_report
 from prompts.render import RenderResult, render_dynamic, render_placeholders
 from prompts.settings import SoundsSettings
 from prompts.store import Manifest, Store, StoreError
 from prompts.tts import Synthesizer, shared_synthesizer
+from prompts.wanted import PROMPT_WANTED
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -176,7 +176,7 @@ def render_missing(
 def dynamic_texts(
     settings: Settings, procedures: Iterable[Procedure], from_dossiers: Iterable[str] = ()
 ) -> list[str]:
-    """Every free text the voice side speaks: the guidance menu's (ivr.speech.voice_texts),
+    """Every free text the voice side speaks: the guidance menu's (messages.voice.voice_texts),
     the office's name, collection place and hours, and texts found in dossiers."""
     texts = voice_texts(procedures, (a.name for a in settings.agencies))
     office = settings.office

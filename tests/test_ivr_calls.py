@@ -559,8 +559,9 @@ async def test_a_caller_id_that_keeps_looking_up_is_stopped_across_calls(
 
 
 def test_voice_texts_cover_every_dynamic_prompt_the_guidance_menu_plays() -> None:
-    from ivr.speech import Speech, voice_texts
+    from ivr.speech import Speech
     from messages.parts import dynamic_prompt_id
+    from messages.voice import voice_texts
     from prompts.catalog import load_catalog
 
     office = Settings().office

@@ -443,8 +443,8 @@ def test_out_of_hours_the_closed_message_is_followed_by_the_configured_hours() -
 def test_the_hours_script_is_composed_from_the_settings() -> None:
     from datetime import time
 
-    from ivr.hours import officer_hours_script
     from ivr.settings import OfficeHours
+    from messages.voice import officer_hours_script
 
     assert officer_hours_script([OfficeHours()]) == (
         "Giờ làm việc là Thứ Hai đến Thứ Sáu, từ 7 giờ 30 đến 17 giờ, trừ ngày lễ."
