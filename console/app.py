@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from console import board, history
+from console import board, history, trycall
 from kernel.bus import EventBus
 from lookup.port import DossierLookup, LookupUnavailable
 from lookup.public import as_json
@@ -70,6 +70,7 @@ def create_app(
     line_limit: int = 0,
     database: Path | None = None,
     zone: tzinfo | None = None,
+    try_config: trycall.TryConfig | None = None,
 ) -> web.Application:
     """`line_limit`: calls served at once (settings.agi.max_calls); `database`: the SQLite
     file whose queues the board samples (None: no queue depths)."""
@@ -90,6 +91,8 @@ def create_app(
     app.router.add_get("/events", events)
     if database is not None:
         history.add_routes(app, database, zone or UTC)
+    if try_config is not None:
+        trycall.add_routes(app, try_config)
     app.router.add_static("/static/", Path(str(resources.files("console").joinpath("static"))))
     return app
 

@@ -9,7 +9,9 @@ from datetime import date, datetime
 from aiohttp import web
 
 from console.app import create_app
+from console.trycall import TryConfig
 from gateway.runtime import Runtime
+from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,7 @@ async def run(runtime: Runtime) -> None:
         line_limit=settings.agi.max_calls,
         database=settings.sqlite_path if settings.database_is_sqlite else None,
         zone=settings.zone,
+        try_config=TryConfig(settings, runtime.lookup, lambda: _agi_address(settings)),
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -37,3 +40,9 @@ async def run(runtime: Runtime) -> None:
         await asyncio.Event().wait()  # until cancelled
     finally:
         await runner.cleanup()
+
+
+def _agi_address(settings: Settings) -> tuple[str, int]:
+    """Where try-a-call dials: this gateway's own FastAGI server."""
+    host = settings.agi.host
+    return ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host), settings.agi.port
