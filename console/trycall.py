@@ -1,7 +1,7 @@
 """Try a call, try an SMS: the real gateway answering a person at the console.
 
 Try a call: a WebSocket from the browser's keypad. The console dials the FastAGI
-server as Asterisk would (the simulator of `tracuu call`, ivr/simulator.py) and
+server as Asterisk would (the simulator of `tracuu call`, peers/asterisk.py) and
 hands every prompt to the browser, which plays the live recording (8 kHz WAV,
 what callers hear) and shows its words; a key pressed while a prompt plays stops
 it and is sent (barge-in), as Asterisk does for the prompt's escape digits.
@@ -28,9 +28,9 @@ from aiohttp import WSMsgType, web
 from gateway.settings import Settings
 from ivr.available import LivePrompts
 from ivr.cli import words_for
-from ivr.simulator import CallRecord, Heard, SimulatedAsterisk
 from ivr.speech import voice_texts
 from lookup.port import DossierLookup, LookupUnavailable
+from peers.asterisk import CallRecord, Heard, SimulatedAsterisk
 
 log = logging.getLogger(__name__)
 
