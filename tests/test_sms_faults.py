@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from sms.dispatch import Batch, Dispatcher
 from sms.link import SmppLink
 from sms.outbox import migrate_file
+from sms.pdu import Pdu
 from tests.peers.smsc import Personality, World, smpp_settings, sms_world
 from tests.test_sms_link import CODE, PUBLIC_READY, STRANGER, states, until
 
@@ -331,16 +333,16 @@ async def test_a_bug_on_one_message_answers_busy_and_the_pump_goes_on(
 async def test_an_unexpected_error_in_the_loop_reconnects(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    real = SmppLink._dispatch
+    real = Dispatcher.handle
     raised: list[int] = []
 
-    def once(self: SmppLink, client: object, pdu: object, **kwargs: object) -> bool:
-        if not raised and getattr(pdu, "command", "") == "deliver_sm":
+    def once(self: Dispatcher, pdu: Pdu, got: Batch) -> None:
+        if not raised and pdu.command == "deliver_sm":
             raised.append(1)
             raise ZeroDivisionError("a bug in dispatch")
-        return real(self, client, pdu, **kwargs)  # type: ignore[arg-type]
+        real(self, pdu, got)
 
-    monkeypatch.setattr(SmppLink, "_dispatch", once)
+    monkeypatch.setattr(Dispatcher, "handle", once)
     async with sms_world(tmp_path) as world:
         smsc = world.smsc
         with pytest.raises(ConnectionError):  # dropped before the deliver_sm_resp

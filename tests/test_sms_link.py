@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sms.codec import gsm_encode
-from sms.link import bind_refusal
+from sms.pdu import bind_refusal
 from tests.peers.smsc import CITIZEN, Personality, World, sms_world
 
 CODE = "000.00.18.H26-241129-0001"

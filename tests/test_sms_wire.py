@@ -1,26 +1,24 @@
-"""sms/link.py's own PDU reader on exact bytes (SMPP 3.4 §4.6.1, §4.7.1, §5.3)."""
+"""sms/pdu.py's PDU reader on exact bytes (SMPP 3.4 §4.6.1, §4.7.1, §5.3)."""
 
 from __future__ import annotations
 
 import struct
 
 import pytest
-import smpplib.exceptions
 
-from sms.link import MAX_PDU, BadFraming, _read_pdu
+from sms.pdu import MAX_PDU, BadFraming, Pdu, PduError, PduReader
 
 
-class Bytes:
-    """The one method of smpplib's client the reader uses, over a byte string."""
+def Bytes(data: bytes) -> PduReader:
+    reader = PduReader()
+    reader.feed(data)
+    return reader
 
-    def __init__(self, data: bytes) -> None:
-        self.data = data
 
-    def _recv_exact(self, size: int) -> bytes:
-        if len(self.data) < size:
-            raise smpplib.exceptions.ConnectionError()
-        chunk, self.data = self.data[:size], self.data[size:]
-        return chunk
+def _read_pdu(reader: PduReader) -> Pdu:
+    pdu = reader.next()
+    assert pdu is not None, "a whole PDU was expected"
+    return pdu
 
 
 def pdu(command_id: int, body: bytes, sequence: int = 7, status: int = 0) -> bytes:
@@ -76,17 +74,18 @@ def test_data_sm_and_responses() -> None:
 
 
 def test_broken_framing_is_a_link_error() -> None:
-    # command_length 8: not even a header. Only 4 octets are read (nothing more is
+    # command_length 8: not even a header. Its 4 octets are enough (nothing more is
     # waited for), and the connection must go (SMPP 3.4 §4.3: the stream is corrupt).
-    short = Bytes(struct.pack(">LL", 8, 0x15))
     with pytest.raises(BadFraming):
-        _read_pdu(short)
-    assert short.data == struct.pack(">L", 0x15)
+        Bytes(struct.pack(">L", 8)).next()
     with pytest.raises(BadFraming):
-        _read_pdu(Bytes(struct.pack(">LLLL", MAX_PDU + 1, 5, 0, 1)))
-    assert issubclass(BadFraming, smpplib.exceptions.PDUError)
-    with pytest.raises(smpplib.exceptions.ConnectionError):
-        _read_pdu(Bytes(pdu(0x00000005, b"")[:10]))
+        Bytes(struct.pack(">LLLL", MAX_PDU + 1, 5, 0, 1)).next()
+    assert issubclass(BadFraming, PduError)
+    # A PDU not yet whole is waited for, not misread.
+    partial = Bytes(pdu(0x00000005, b"")[:10])
+    assert partial.next() is None
+    partial.feed(pdu(0x00000005, b"")[10:])
+    assert _read_pdu(partial).command == "deliver_sm"
 
 
 def test_malformed_bodies_are_marked_and_the_stream_stays_in_step() -> None:
@@ -107,7 +106,7 @@ def test_malformed_bodies_are_marked_and_the_stream_stays_in_step() -> None:
     assert (third.sequence, third.malformed) == (3, 0x02)
     assert (fourth.command, fourth.command_id, fourth.malformed) == ("command 0x111", 0x111, 0)
     assert (fifth.command, fifth.sequence) == ("enquire_link", 5)
-    assert stream.data == b""
+    assert stream.pending == 0
 
 
 def test_sender_type_of_number_is_read() -> None:

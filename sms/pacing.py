@@ -1,0 +1,121 @@
+"""Pacing of submit_sm parts (pure: the caller passes `now`; no clock, no sockets).
+
+Two limits, both counted per message part (every UDH part is one submit_sm):
+
+- spacing: each part takes the next slot 1/rate after the previous one, so
+  parts do not leave in bursts (an SMSC counting with a token bucket and a
+  small burst would throttle them); a loop that wakes a little late may catch
+  up the slots it owes, an idle spell restarts the schedule from now;
+- a sliding window: never more than `limit` parts in any window of one second
+  (plus a few milliseconds, so jitter between our clock and the SMSC's
+  cannot make a strict "N in any second" counter see N + 1). Slots alone allow
+  rate + 1 parts in a closed one-second window, which is what made an SMSC
+  allowing 50/s throttle every 51st part at tps = 50.
+
+When the SMSC still throttles, the rate adapts (AIMD) instead of pausing a
+fixed second: it drops to what the SMSC accepted in the second before the
+refused part (or by BETA if that says nothing), then probes back up by STEP
+after every clean second of full-rate sending, never above the configured tps.
+Throttles of parts sent before the last decrease are answers to the old rate
+and are not counted again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+WINDOW_S = 1.0
+MARGIN_S = 0.005  # 0.5 % of the rate, against clock jitter between us and the SMSC
+CATCH_UP_S = 0.05  # late by less than this: the owed slots may still go
+BETA = 0.8  # multiplicative decrease when the accepted count tells nothing
+STEP = 0.05  # additive increase: this share of the configured tps (at least one part/s)
+PROBE_S = 1.0  # clean seconds at full rate before each increase
+MIN_RATE = 1.0
+
+
+class Pacer:
+    """Parts per second towards the SMSC. available(now) -> send that many -> sent(now, n)."""
+
+    def __init__(self, tps: float, now: float, *, adaptive: bool = True) -> None:
+        self.ceiling = tps
+        self.rate = tps
+        self.adaptive = adaptive
+        self._next = now  # the next free slot
+        self._sent: deque[float] = deque()  # send times in the last window (+ margin)
+        self._accepted: deque[float] = deque()  # send times of accepted parts, same span
+        self._changed_at = now  # the last decrease or increase
+        self._decreased_at = -math.inf
+        self._sent_since_change = 0
+        self.decreases = 0
+        self.increases = 0
+
+    @property
+    def limit(self) -> int:
+        """Parts allowed in any sliding window."""
+        return max(1, math.floor(self.rate * WINDOW_S + 1e-9))
+
+    def _expire(self, now: float) -> None:
+        horizon = now - WINDOW_S - MARGIN_S
+        while self._sent and self._sent[0] <= horizon:
+            self._sent.popleft()
+        while self._accepted and self._accepted[0] <= horizon:
+            self._accepted.popleft()
+
+    def available(self, now: float) -> int:
+        """How many parts may leave now."""
+        self._expire(now)
+        room = self.limit - len(self._sent)
+        if room <= 0 or now < self._next:
+            return 0
+        if now - self._next > CATCH_UP_S:
+            self._next = now  # idle, not late: no burst
+        owed = int((now - self._next) * self.rate) + 1
+        return min(room, owed)
+
+    def sent(self, now: float, count: int = 1) -> None:
+        """`count` parts left at `now` (each takes a slot and a place in the window)."""
+        for _ in range(count):
+            self._sent.append(now)
+            self._next += 1.0 / self.rate
+        self._sent_since_change += count
+
+    def wait_s(self, now: float) -> float:
+        """Seconds until the next part may leave (0 if one may now)."""
+        self._expire(now)
+        wait = max(0.0, self._next - now)
+        if len(self._sent) >= self.limit:
+            # The oldest sends that must leave the window before one more fits.
+            oldest = self._sent[len(self._sent) - self.limit]
+            wait = max(wait, oldest + WINDOW_S + MARGIN_S - now)
+        return wait
+
+    def accepted(self, sent_at: float, now: float) -> None:
+        """The SMSC accepted a part sent at `sent_at`; may probe the rate back up."""
+        self._accepted.append(sent_at)
+        if not self.adaptive or self.rate >= self.ceiling:
+            return
+        clean_for = now - self._changed_at
+        full_rate = self._sent_since_change >= self.rate * PROBE_S * 0.9
+        if clean_for >= PROBE_S and full_rate:
+            self.rate = min(self.ceiling, self.rate + max(1.0, self.ceiling * STEP))
+            self._changed(now)
+            self.increases += 1
+
+    def throttled(self, sent_at: float, now: float) -> None:
+        """The SMSC refused a part sent at `sent_at` as over its rate."""
+        if not self.adaptive or sent_at < self._decreased_at:
+            return  # an answer to the old rate: already acted on
+        accepted = sum(1 for t in self._accepted if sent_at - WINDOW_S <= t < sent_at)
+        # What the SMSC took in its last second, unless that says nothing.
+        new = float(accepted) if 1 <= accepted < self.rate else self.rate * BETA
+        self.rate = max(MIN_RATE, min(new, self.ceiling))
+        self._decreased_at = now
+        self._changed(now)
+        self.decreases += 1
+
+    def _changed(self, now: float) -> None:
+        self._changed_at = now
+        self._sent_since_change = 0
+        # Slots already promised keep their spacing; the next one follows the new rate.
+        self._next = max(self._next, now)
