@@ -28,8 +28,8 @@ from aiohttp import WSMsgType, web
 from gateway.settings import Settings
 from ivr.available import LivePrompts
 from ivr.cli import words_for
-from ivr.speech import voice_texts
 from lookup.port import DossierLookup, LookupUnavailable
+from messages.voice import voice_texts
 from peers.asterisk import CallRecord, Heard, SimulatedAsterisk
 
 log = logging.getLogger(__name__)
