@@ -1,6 +1,6 @@
 """kernel.db on SQLite: why one writer thread plus reader threads (WAL).
 
-    .venv/bin/python bench/db_bench.py            # prints one table, all configurations side by side
+    .venv/bin/python bench/db_bench.py    # every configuration side by side, one run
 
 Measures, in one run on one file: (1) the cost of one small read round trip on
 the loop (kernel.db vs aiosqlite), (2) read latency while bulk writes (batches of
@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import aiosqlite
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from kernel.db import Database  # noqa: E402
+from kernel.db import Database
 
 STEPS = ("CREATE TABLE kv (k INTEGER PRIMARY KEY, v TEXT NOT NULL);",)
 ROWS = 100_000
@@ -92,7 +89,7 @@ async def main() -> None:
         await db.close()
         kernel_us = await round_trip_kernel(path)
         aio_us = await round_trip_aiosqlite(path)
-        print(f"one read, loop CPU per call: kernel.db {kernel_us:.1f} us, aiosqlite {aio_us:.1f} us")
+        print(f"one read, loop CPU per call: kernel.db {kernel_us:.1f} us, aiosqlite {aio_us:.1f}")
         for readers in (2, 0):
             p50, p99, worst = await reads_during_writes(path, readers)
             print(
