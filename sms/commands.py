@@ -17,7 +17,14 @@ punctuation after the keyword do not matter):
     DK | DANG KY | BAT | START  reminders again (opt-in; DK = "đăng ký", subscribe)
 
 Codes are found by lookup.codes.extract_code, whose separators may be missing
-or replaced (spaces for dashes, no dots). Pure: never raises on any text, no I/O.
+or replaced (spaces for dashes, no dots). The same code twice is one code.
+
+A text without a code is read in ordinary words (sms/intents.py): "không nhận
+tin nữa" is an OptOut, "Đăng ký nhận tin lại" an OptIn, "tra cứu hồ sơ như thế
+nào" Help, "Cho hỏi thủ tục đăng ký kết hôn cần giấy tờ gì" a Guidance question,
+and a lookup keyword or a question about "my dossier" without any digit
+("HS ?", "HS <mã hồ sơ>", "khi nào nhận kết quả") a BadCode(EMPTY), answered
+with the syntax. Pure: never raises on any text, no I/O.
 """
 
 from __future__ import annotations
