@@ -241,9 +241,15 @@ def _after_code(after: str) -> tuple[str | None, bool]:
     if len(tokens) != 1:
         return None, False
     token = tokens[0].strip(_END_PUNCT)
+    glued = None if word else _GLUED_SECRET_WORD.fullmatch(token)
+    if glued:  # "mk739204": the word typed without a space
+        return glued[1], False
     if _SECRET.fullmatch(token) and (word or any(ch.isdigit() for ch in token)):
         return token, False
     return None, False
+
+
+_GLUED_SECRET_WORD = re.compile(r"(?:MK|MBM|PIN|CCCD|CMND)[:.=#]?([0-9]{3,12})", re.IGNORECASE)
 
 
 # The template's own "gửi 8088" (send to the short code), copied along with it.

@@ -170,7 +170,8 @@ _DOSSIER_QUESTION = re.compile(
     rf"|TIEN DO)\b.*{_DOSSIER}"
 )
 # A keyword or the template alone ("tra cứu", "HS <mã hồ sơ> gửi 8088"), however typed.
-_LOOKUP_WORDS = re.compile(r"(?:TRA CUU|MA)?(?: ?(?:HO SO|MA SO|MA))*(?: GUI [0-9]{3,6})?")
+_LOOKUP_WORDS = re.compile(r"(?:SOAN(?: TIN)? )?(?:TRA CUU|MA)?(?: ?(?:HO SO|MA SO|MA))*")
+_TO_SHORT_CODE = re.compile(r"(?: (?:GUI|DEN|TOI)(?: SO| TONG DAI)?| TONG DAI)? [0-9]{3,6}$")
 _ASKS_HOW = re.compile(r"(?:LAM (?:THE NAO|SAO)|CACH(?: NAO)?|HUONG DAN|BANG CACH NAO) ")
 _HOW_TO_LOOK_UP = re.compile(r"\b(?:TRA CUU|MA HO SO|MA SO|MA|SOAN TIN|SOAN|NHAN TIN|CU PHAP)\b")
 MAX_WORDS = 30  # a longer text is a letter, not a command
@@ -181,7 +182,8 @@ def intent(text: str) -> Intent | None:
     folded = words(text)
     if not folded or len(folded) > MAX_WORDS:
         return None
-    whole = " ".join(folded)
+    # The short code copied from the instructions: "TU CHOI gui 8088", "DK 8088".
+    whole = _TO_SHORT_CODE.sub("", " ".join(folded))
     # "làm sao để không nhận tin nữa": they want it, so it is a refusal too.
     wish = " ".join(w for w in _HOW_TO_PREFIX.sub("", whole).split() if w not in _COURTESY)
     if not _NOT_A_REFUSAL.search(wish):
