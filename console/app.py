@@ -19,10 +19,11 @@ from typing import Any
 
 from aiohttp import web
 
-from console import board, history, trycall
+from console import board, history, studio, trycall
 from kernel.bus import EventBus
 from lookup.port import DossierLookup, LookupUnavailable
 from lookup.public import as_json
+from prompts.settings import SoundsSettings
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ def create_app(
     database: Path | None = None,
     zone: tzinfo | None = None,
     try_config: trycall.TryConfig | None = None,
+    sounds: SoundsSettings | None = None,
 ) -> web.Application:
     """`line_limit`: calls served at once (settings.agi.max_calls); `database`: the SQLite
     file whose queues the board samples (None: no queue depths)."""
@@ -93,6 +95,8 @@ def create_app(
         history.add_routes(app, database, zone or UTC)
     if try_config is not None:
         trycall.add_routes(app, try_config)
+    if sounds is not None:
+        studio.add_routes(app, sounds, zone or UTC)
     app.router.add_static("/static/", Path(str(resources.files("console").joinpath("static"))))
     return app
 

@@ -30,6 +30,7 @@ async def run(runtime: Runtime) -> None:
         database=settings.sqlite_path if settings.database_is_sqlite else None,
         zone=settings.zone,
         try_config=TryConfig(settings, runtime.lookup, lambda: _agi_address(settings)),
+        sounds=settings.sounds,
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
