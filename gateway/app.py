@@ -231,7 +231,13 @@ def run(settings: Settings) -> int:
     return _run(settings)
 
 
-def run_demo(settings: Settings, count: int) -> int:
+def run_demo(settings: Settings, count: int, traffic_per_min: float = 0.0) -> int:
+    """`traffic_per_min`: simulated calls (through the FastAGI server) and SMS (through
+    the local test SMSC) a minute, so the console's board moves; 0 = none."""
+    settings = settings.model_copy(
+        update={"sms": settings.sms.model_copy(update={"demo_traffic_per_min": traffic_per_min})}
+    )
+
     async def before() -> None:
         if settings.database_is_sqlite:
             await seed_demo(settings, count)
@@ -240,5 +246,10 @@ def run_demo(settings: Settings, count: int) -> int:
         local_smsc = settings.database_is_sqlite and not settings.smpp.host
         port = await demo_smsc_port(bus, timeout_s=30.0) if local_smsc else None
         print(demo_banner(settings, port, tracuu_command()), file=sys.stderr, flush=True)
+        if traffic_per_min > 0 and settings.agi.port:
+            from peers import traffic
+
+            host = "127.0.0.1" if settings.agi.host in ("0.0.0.0", "::") else settings.agi.host
+            await traffic.calls(host, settings.agi.port, every_s=60 / traffic_per_min)
 
     return _run(settings, before, banner)

@@ -44,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--count", type=int, default=200, help="demo dossiers to create (default 200)"
     )
+    demo.add_argument(
+        "--traffic-per-min",
+        type=float,
+        default=3.0,
+        help="simulated calls and SMS a minute through the real server (default 3; 0 = none)",
+    )
     demo.set_defaults(handler=_demo)
 
     for package in COMMAND_PACKAGES:
@@ -72,7 +78,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         # component fault once the other components have started.
         import peers.smsc  # noqa: F401
 
-    return run_demo(settings, count=args.count)
+    return run_demo(settings, count=args.count, traffic_per_min=max(args.traffic_per_min, 0.0))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

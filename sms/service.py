@@ -46,6 +46,7 @@ async def run(runtime: Runtime) -> None:
         log.error("sms: the SMS outbox needs a SQLite database; SMS is off")
         await asyncio.Event().wait()
         return
+    demo_smsc = None
     async with contextlib.AsyncExitStack() as stack:
         if not smpp.host:
             if not settings.demo:
@@ -69,6 +70,7 @@ async def run(runtime: Runtime) -> None:
             )
             runtime.bus.publish("sms", {"demo_smsc_port": smsc.port}, key="demo_smsc")
             smpp = demo_smpp(smpp, smsc.port)
+            demo_smsc = smsc
         catalog = load_catalog()
         pump = SmsPump(settings, runtime.lookup, runtime.bus, smpp=smpp, catalog=catalog)
         async with asyncio.TaskGroup() as tasks:
@@ -79,3 +81,13 @@ async def run(runtime: Runtime) -> None:
             stack.callback(outbox.close)
             job = reminder_job.ReminderJob(settings, runtime.lookup, outbox, catalog)
             tasks.create_task(reminder_job.run(job, pump.wake, settings.sms.reminder_poll_s))
+            if demo_smsc is not None and settings.sms.demo_traffic_per_min > 0:
+                from peers import traffic
+
+                smsc_, to = demo_smsc, smpp.source_addr
+                tasks.create_task(
+                    traffic.texts(
+                        lambda sender, text: smsc_.deliver(sender, text, destination=to),
+                        every_s=60 / settings.sms.demo_traffic_per_min,
+                    )
+                )

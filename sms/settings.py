@@ -78,3 +78,6 @@ class SmsSettings(Section):
     retention_days: int = Field(90, ge=0, le=3650)
     # Demo mode without an SMPP host runs the test SMSC here (0 = any free port).
     demo_smsc_port: int = Field(2775, ge=0, le=65535)
+    # SMS a minute the demo texts itself through that SMSC, so the console moves
+    # (`tracuu demo --traffic-per-min`; 0 = none).
+    demo_traffic_per_min: float = Field(0.0, ge=0, le=600)

@@ -1,0 +1,72 @@
+"""`tracuu demo`'s simulated traffic: calls through the real FastAGI server reach the
+live board's bus, SMS through the test SMSC get their reply on the real path."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gateway.app import seed_demo, serve
+from gateway.settings import Settings
+from kernel.bus import EventBus
+from peers import traffic
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("TRACUU_CONFIG", "/nonexistent.toml")
+    return Settings(
+        database=str(tmp_path / "tracuu.sqlite3"),
+        demo=True,
+        agi={"port": free_port()},
+        http={"port": 0},
+        sms={"demo_smsc_port": 0, "demo_traffic_per_min": 600},  # one every ~0.1 s
+        sounds={"dir": tmp_path / "sounds", "engine": "espeak"},
+    )
+
+
+async def test_demo_traffic_moves_the_board_and_gets_sms_replies(settings: Settings) -> None:
+    await seed_demo(settings, count=5)
+    bus = EventBus()
+    stop = asyncio.Event()
+    seen_call = False
+    async with bus.subscribe() as events:
+        running = asyncio.create_task(serve(settings, stop, bus))
+        calls = asyncio.create_task(
+            traffic.calls(
+                "127.0.0.1", settings.agi.port, every_s=0.2, pace_s=0.01, rng=random.Random(1)
+            )
+        )
+        try:
+            async with asyncio.timeout(60):
+                while not seen_call:
+                    event = await events.get()
+                    seen_call = event.topic == "ivr_call" and str(
+                        event.data["uniqueid"]
+                    ).startswith("demo.")
+                while True:
+                    with sqlite3.connect(settings.sqlite_path) as db:
+                        replies = db.execute(
+                            "SELECT count(*) FROM sms_message WHERE kind = 'reply'"
+                        ).fetchone()[0]
+                    if replies:
+                        break
+                    await asyncio.sleep(0.2)
+        finally:
+            calls.cancel()
+            stop.set()
+            async with asyncio.timeout(60):
+                await running
+    assert seen_call
+    assert replies >= 1
