@@ -65,3 +65,16 @@ def test_console_stats_bench(tmp_path: Path) -> None:
     out = _bench("bench/console_bench.py", "stats", "--days", "7", "--runs", "2", tmp_path=tmp_path)
     assert "7000 calls" in out
     assert "load 7 days of statistics" in out
+
+
+def test_agi_bench(tmp_path: Path) -> None:
+    out = _bench("bench/agi_bench.py", "--smoke", tmp_path=tmp_path)
+    assert "failed calls 0" in out
+    assert "ratio tracuu / baseline" in out
+
+
+def test_mixed_bench(tmp_path: Path) -> None:
+    out = _bench("bench/mixed_bench.py", "--smoke", tmp_path=tmp_path)
+    assert "failed calls 0 of" in out, out
+    assert "duplicate parts 0" in out, out
+    assert "reminders at the SMSC 1000 of 1000" in out, out
