@@ -8,7 +8,7 @@ component, as `tracuu serve` does) over a copy of a cached dossier file
 (var/bench/mixed-base-<count>.sqlite3, built once; dates two years back, so the
 base itself announces nothing). The load comes from other processes:
 
-  callers  keep --calls paced calls in flight (ivr.simulator, each prompt
+  callers  keep --calls paced calls in flight (peers.asterisk, each prompt
            --pace-ms), one call after another per lane: menu 1, a real code, the
            answer, silence to the goodbye;
   office   once the calls are up, writes --reminders new dossiers whose result is
@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import importlib
 import itertools
 import json
 import multiprocessing
@@ -72,25 +71,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def testsmsc() -> Any:
-    """The test SMSC module, wherever the peers live (sms/ before the move, peers/ after)."""
-    for name in ("peers.testsmsc", "sms.testsmsc"):
-        try:
-            return importlib.import_module(name)
-        except ImportError:
-            continue
-    raise ImportError("no test SMSC module")
-
-
-def simulator() -> Any:
-    for name in ("peers.simulator", "ivr.simulator"):
-        try:
-            return importlib.import_module(name)
-        except ImportError:
-            continue
-    raise ImportError("no Asterisk simulator module")
 
 
 # ---- the data, built once
@@ -239,7 +219,7 @@ async def _callers(
     port: int, codes: list[str], shape: dict[str, float], out: Connection
 ) -> dict[str, Any]:
     lanes, pace_s, ramp_s = int(shape["lanes"]), shape["pace_s"], shape["ramp_s"]
-    sim = simulator()
+    from peers.asterisk import SimulatedAsterisk
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_reader(out.fileno(), lambda: _received(out, stopping))
@@ -255,7 +235,7 @@ async def _callers(
             counter += 1
             uniqueid = f"mix.{counter}"
             code = codes[counter % len(codes)]
-            peer = sim.SimulatedAsterisk(
+            peer = SimulatedAsterisk(
                 f"1 {code}# _ _ _", uniqueid=uniqueid, pace_s=pace_s, caller=f"09{counter:08d}"
             )
             try:
@@ -297,15 +277,16 @@ def smsc_main(port: int, codes: list[str], rate: float, out: Connection) -> None
 
 
 async def _smsc(port: int, codes: list[str], rate: float, out: Connection) -> None:
-    mod = testsmsc()
-    personality = mod.Personality(password=PASSWORD)
+    from peers.smsc import Personality, TestSmsc
+
+    personality = Personality(password=PASSWORD)
     loop = asyncio.get_running_loop()
     commands: asyncio.Queue[str] = asyncio.Queue()
     loop.add_reader(out.fileno(), lambda: commands.put_nowait(out.recv()))
     sent: list[str] = []
     statuses: collections.Counter[int] = collections.Counter()
     pending: set[asyncio.Task[None]] = set()
-    async with mod.TestSmsc(personality, host="127.0.0.1", port=port) as smsc:
+    async with TestSmsc(personality, host="127.0.0.1", port=port) as smsc:
         out.send("listening")
 
         async def one(source: str, code: str) -> None:
