@@ -220,6 +220,7 @@ async def _callers(
 ) -> dict[str, Any]:
     lanes, pace_s, ramp_s = int(shape["lanes"]), shape["pace_s"], shape["ramp_s"]
     from peers.asterisk import SimulatedAsterisk
+
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_reader(out.fileno(), lambda: _received(out, stopping))
