@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,9 @@ import pytest
 from gateway.cli import main
 from gateway.settings import load_settings
 from ivr.cli import words_for
+from ivr.service import build_server
 from ivr.words import Said, Words, transcript
+from lookup.factory import open_lookup
 from messages.parts import dynamic_prompt_id
 from peers.asterisk import CallRecord, Heard
 from prompts.catalog import load_catalog
@@ -131,3 +134,30 @@ def test_bare_call_output_is_words_through_the_real_entry_point(demo: Path) -> N
     assert done.returncode == 0, done.stderr
     assert "nay hồ sơ đã quá hạn." in done.stdout
     assert "status_processing" not in done.stdout
+
+
+async def test_a_call_to_a_running_server_also_reads_as_words(demo: Path) -> None:
+    """`tracuu call --server` (the demo banner's try-it call): texts from data are
+    resolved from this machine's database, as with the call's own server."""
+    settings = load_settings()
+    local = settings.model_copy(update={"agi": settings.agi.model_copy(update={"port": 0})})
+    async with open_lookup(local, create=False) as lookup:
+        server = build_server(local, lookup, available=lambda _prompt_id: True)
+        await server.start()
+        try:
+            async with asyncio.timeout(60):
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "gateway", "call",
+                    "--server", f"127.0.0.1:{server.port}",
+                    "--keys", "1 2411290002# _ _ _", "--no-prompt-check",
+                    cwd=demo, env=dict(os.environ),
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                )  # fmt: skip
+                out, err = await proc.communicate()
+        finally:
+            await server.stop(drain_s=1.0)
+    assert proc.returncode == 0, err.decode()
+    text = out.decode()
+    assert "txt_" not in text
+    assert "thủ tục Cấp giấy phép xây dựng" in text
+    assert "nay hồ sơ đã quá hạn." in text
