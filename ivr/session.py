@@ -45,6 +45,7 @@ AGENCY_SEPARATORS = re.compile(r"[\s,;|+]+")
 HANGUP_GRACE_S = 0.1
 SOUNDS = "tracuu/"  # <sounds>/vi/tracuu/<prompt id>.<ext>, channel language vi
 MINE_SPOKEN_MAX = 5  # "your dossiers" reads the newest five; an office phone has more
+_ANY_KEY = quote(ALL_KEYS)  # the escape digits of nearly every prompt, quoted once
 
 
 @dataclass(frozen=True)
@@ -213,8 +214,9 @@ class InboundCall:
             self._typed = reply.key
 
     async def _stream(self, prompt: str, escapes: str) -> Reply:
+        tail = _ANY_KEY if escapes == ALL_KEYS else quote(escapes)
         reply = await self.channel.run(
-            f"STREAM FILE {SOUNDS}{prompt} {quote(escapes)}", timeout_s=self._play_timeout()
+            f"STREAM FILE {SOUNDS}{prompt} {tail}", timeout_s=self._play_timeout()
         )
         if reply.result == "-1":
             await self._gone_or_missing(prompt)
