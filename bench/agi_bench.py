@@ -191,7 +191,8 @@ async def _tracuu_server(db: Path) -> tuple[Any, list[Any]]:
     store = await IvrStore.open(events)
     bus = EventBus()
     # Every prompt's file is there, as on a production server after the first render.
-    keep = None if os.environ.get("AGI_BENCH_NO_STORE") else store
+    # --without-store: the call flow alone, to tell its cost from the store's.
+    keep = None if os.environ.get("AGI_BENCH_WITHOUT_STORE") else store
     server = build_server(settings, lookup, bus=bus, store=keep, available=lambda _id: True)
     return server, [lookup.close, store.close]
 
@@ -360,10 +361,15 @@ def main() -> None:
     parser.add_argument("--dossiers", type=int, default=20_000, help="dossier file size")
     parser.add_argument("--profile", default="", help="write a cProfile of the tracuu server")
     parser.add_argument("--spy", default="", help="py-spy record the tracuu server (raw stacks)")
+    parser.add_argument(
+        "--without-store", action="store_true", help="no IVR store (its cost told apart)"
+    )
     parser.add_argument("--smoke", action="store_true", help="200 calls, 10 at a time")
     args = parser.parse_args()
     if args.smoke:
         args.calls, args.concurrency = 200, 10
+    if args.without_store:
+        os.environ["AGI_BENCH_WITHOUT_STORE"] = "1"  # read by the spawned server process
     db = dossier_file(args.dossiers)
     codes = keypad_codes(db, args.calls + 200)
     warmup, codes = codes[:200], codes[200:]
