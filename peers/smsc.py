@@ -14,6 +14,7 @@ the earlier one as the target of injected messages).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import io
 import itertools
@@ -85,6 +86,10 @@ class Personality:
     throttle_first: int = 0  # the first N submit_sm get ESME_RTHROTTLED
     syserr_first: int = 0  # the first N submit_sm get ESME_RSYSERR (a temporary error)
     max_tps: float | None = None  # beyond this (1-second window): ESME_RTHROTTLED
+    # How max_tps is counted: "bucket" (token bucket, 100 ms burst) or "sliding" (at most
+    # max_tps accepted submits in any sliding second, as strict operator SMSCs count).
+    tps_counting: str = "bucket"
+    tps_window_s: float = 1.0  # "sliding": the window max_tps is counted in
     reject_to: frozenset[str] = frozenset()  # destinations refused: ESME_RINVDSTADR
     drop_at: int | None = None  # abort the TCP connection on the Nth submit_sm (once)
     unbind_after: int | None = None  # send unbind after N submit_sm (answered)
@@ -367,12 +372,21 @@ class _Session:
             self.send(ops.Unbind(seqNum=next(self.seq)))
 
     def _over_tps(self, now: float) -> bool:
-        """A token bucket of max_tps a second with a 100 ms burst, as SMSC throughput
-        limiters work (a strict sliding window would punish ordinary network jitter)."""
+        """A token bucket of max_tps a second with a 100 ms burst, as most SMSC throughput
+        limiters work; or, with tps_counting="sliding", a strict count of accepted submits
+        in the last second (the strictest operator SMSCs)."""
         limit = self.smsc.personality.max_tps
         if limit is None:
             return False
         smsc = self.smsc
+        if self.smsc.personality.tps_counting == "sliding":
+            recent = smsc.accepted_at
+            while recent and recent[0] <= now - self.smsc.personality.tps_window_s:
+                recent.popleft()
+            if len(recent) >= limit:
+                return True
+            recent.append(now)
+            return False
         capacity = max(1.0, limit * 0.1)
         if smsc.tokens_at is None:
             smsc.tokens, smsc.tokens_at = capacity, now
@@ -461,6 +475,7 @@ class TestSmsc:
         self.submit_count = 0
         self.tokens = 0.0
         self.tokens_at: float | None = None
+        self.accepted_at: collections.deque[float] = collections.deque()  # "sliding" counting
         self.redeliver: list[dict[str, Any]] = []  # receipts never acknowledged
         self._server: asyncio.Server | None = None
         self._sessions: set[_Session] = set()
@@ -625,6 +640,7 @@ async def _serve_forever(args: Any) -> None:
     personality = Personality(
         submit_delay_s=args.submit_delay,
         max_tps=args.max_tps,
+        tps_counting=args.tps_counting,
         receipts=None if args.no_receipts else "delivered",
         password=args.password,
         fast_encoding=args.fast_encoding,
@@ -643,7 +659,18 @@ async def _serve_forever(args: Any) -> None:
                     "first_at": submits[0].at if submits else None,
                     "last_at": submits[-1].at if submits else None,
                     "max_outstanding": smsc.record.max_outstanding,
+                    "most_in_a_second": most_in_a_second([x.at for x in submits]),
                 }), flush=True)  # fmt: skip
+
+
+def most_in_a_second(times: list[float]) -> int:
+    """The largest number of accepted submits in any sliding second [t, t + 1)."""
+    most, start = 0, 0
+    for end, at in enumerate(times):  # in arrival order
+        while times[start] <= at - 1.0:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
 
 
 def main() -> None:
@@ -654,6 +681,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=2775)
     parser.add_argument("--submit-delay", type=float, default=0.0, help="seconds per submit_sm")
     parser.add_argument("--max-tps", type=float, default=None, help="throttle above this")
+    parser.add_argument("--tps-counting", choices=["bucket", "sliding"], default="bucket",
+                        help="how --max-tps is counted")  # fmt: skip
     parser.add_argument("--no-receipts", action="store_true")
     parser.add_argument("--password", default=None, help="require this bind password")
     parser.add_argument("--fast-encoding", action="store_true", help="benchmarks: pack responses")

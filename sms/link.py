@@ -435,6 +435,9 @@ class SmppLink:
                     if allowed > 0:
                         parts = dispatcher.claim(allowed)
                         if parts:
+                            # The claim's commit takes a varying while: the pacer counts
+                            # the moment the bytes leave, as the SMSC will.
+                            now = self._clock()
                             out = [dispatcher.submit(p, conn.sequences.next(), now) for p in parts]
                             pacer.sent(now, len(parts))
                             conn.send(b"".join(out))  # one write for the batch

@@ -2,7 +2,7 @@
 
 Two limits, both counted per message part (every UDH part is one submit_sm):
 
-- spacing: each part takes the next slot 1/rate after the previous one, so
+- spacing: each part takes the next slot 1.005/rate after the previous one, so
   parts do not leave in bursts (an SMSC counting with a token bucket and a
   small burst would throttle them); a loop that wakes a little late may catch
   up the slots it owes, an idle spell restarts the schedule from now;
@@ -14,7 +14,8 @@ Two limits, both counted per message part (every UDH part is one submit_sm):
 
 When the SMSC still throttles, the rate adapts (AIMD) instead of pausing a
 fixed second: it drops to what the SMSC accepted in the second before the
-refused part (or by BETA if that says nothing), then probes back up by STEP
+refused part (by BETA if it accepted nothing; by a NUDGE if it accepted all
+we sent, which is jitter or a limit just below ours), then probes back up by STEP
 after every clean second of full-rate sending, never above the configured tps.
 Throttles of parts sent before the last decrease are answers to the old rate
 and are not counted again.
@@ -27,9 +28,10 @@ from collections import deque
 
 WINDOW_S = 1.0
 MARGIN_S = 0.005  # 0.5 % of the rate, against clock jitter between us and the SMSC
-CATCH_UP_S = 0.05  # late by less than this: the owed slots may still go
+CATCH_UP_S = 0.1  # late by less than this: the owed slots may still go
 BETA = 0.8  # multiplicative decrease when the accepted count tells nothing
 STEP = 0.05  # additive increase: this share of the configured tps (at least one part/s)
+NUDGE = 0.01  # the decrease when the SMSC took all we sent and still refused one
 PROBE_S = 1.0  # clean seconds at full rate before each increase
 MIN_RATE = 1.0
 
@@ -51,6 +53,17 @@ class Pacer:
         self.increases = 0
 
     @property
+    def _step(self) -> float:
+        return max(1.0, self.ceiling * STEP)
+
+    @property
+    def _interval(self) -> float:
+        # Slots as far apart as the window's margin asks: at full rate the window is
+        # then just full, never the one holding parts back, so a late wake-up can be
+        # caught up within the slots instead of pushing every later second back.
+        return (WINDOW_S + MARGIN_S) / self.rate
+
+    @property
     def limit(self) -> int:
         """Parts allowed in any sliding window."""
         return max(1, math.floor(self.rate * WINDOW_S + 1e-9))
@@ -70,14 +83,14 @@ class Pacer:
             return 0
         if now - self._next > CATCH_UP_S:
             self._next = now  # idle, not late: no burst
-        owed = int((now - self._next) * self.rate) + 1
+        owed = int((now - self._next) / self._interval) + 1
         return min(room, owed)
 
     def sent(self, now: float, count: int = 1) -> None:
         """`count` parts left at `now` (each takes a slot and a place in the window)."""
         for _ in range(count):
             self._sent.append(now)
-            self._next += 1.0 / self.rate
+            self._next += self._interval
         self._sent_since_change += count
 
     def wait_s(self, now: float) -> float:
@@ -98,7 +111,7 @@ class Pacer:
         clean_for = now - self._changed_at
         full_rate = self._sent_since_change >= self.rate * PROBE_S * 0.9
         if clean_for >= PROBE_S and full_rate:
-            self.rate = min(self.ceiling, self.rate + max(1.0, self.ceiling * STEP))
+            self.rate = min(self.ceiling, self.rate + self._step)
             self._changed(now)
             self.increases += 1
 
@@ -107,8 +120,14 @@ class Pacer:
         if not self.adaptive or sent_at < self._decreased_at:
             return  # an answer to the old rate: already acted on
         accepted = sum(1 for t in self._accepted if sent_at - WINDOW_S <= t < sent_at)
-        # What the SMSC took in its last second, unless that says nothing.
-        new = float(accepted) if 1 <= accepted < self.rate else self.rate * BETA
+        if accepted == 0:
+            new = self.rate * BETA  # nothing to learn from: back off
+        elif accepted < self.rate:
+            new = float(accepted)  # what the SMSC took in its last second
+        else:
+            # It took all we sent at this rate, then refused one: jitter between our
+            # clock and its own, or a limit just below ours. One step down, not a halving.
+            new = self.rate - max(1.0, self.ceiling * NUDGE)
         self.rate = max(MIN_RATE, min(new, self.ceiling))
         self._decreased_at = now
         self._changed(now)

@@ -7,6 +7,7 @@ own body on what the SMSC recorded and what the outbox stored.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import unicodedata
 from collections.abc import Callable
@@ -305,3 +306,22 @@ async def test_bench_smsc_fast_encoding_still_delivers(tmp_path: Path) -> None:
 )
 def test_bind_refusal_is_said_for_an_operator(status: int, said: str) -> None:
     assert bind_refusal(status) == said
+
+
+async def test_the_link_logs_under_one_stable_name(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not smpplib's smpp.Client.<object id>: one name to filter on, and at any level
+    no password, full number or message text."""
+    caplog.set_level(logging.DEBUG)
+    async with sms_world(tmp_path) as world:
+        world.pump.send(STRANGER, "xin chao ban", kind="test")
+        await until(world, lambda w: states(w) == {"delivered": 1})
+    from_link = [r for r in caplog.records if r.threadName.startswith("smpp-link 127.0.0.1:")]
+    assert {r.name for r in from_link} == {"sms.link"}
+    said = "\n".join(r.getMessage() for r in from_link)
+    assert "smpp bound to 127.0.0.1" in said
+    assert "smpp disconnected from 127.0.0.1" in said
+    assert not [r for r in caplog.records if r.name.startswith("smpp")]
+    for secret in (STRANGER, "xin chao ban", "secret-pw"):
+        assert secret not in caplog.text

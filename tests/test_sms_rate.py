@@ -1,0 +1,119 @@
+"""The link's pace and wake-up against the test SMSC (peers/smsc.py, smpp.pdu3) on loopback.
+
+- configured at the SMSC's limit (counted strictly: N in any sliding second), no part
+  is throttled;
+- an SMSC that allows less than the configured rate gets a lower rate, not a pause
+  per refusal, and every message still arrives, in order;
+- a message queued by another process (`tracuu reminders run --once`) or another
+  connection to the outbox is sent by the running gateway without anyone ringing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from prompts.catalog import load_catalog
+from sms.outbox import Outbox
+from sms.reminder_job import ReminderJob
+from tests.peers.smsc import Personality, sms_world
+from tests.test_sms_link import STRANGER, states, until
+
+
+def most_in_a_window(times: list[float], window_s: float) -> int:
+    ordered = sorted(times)
+    start, most = 0, 0
+    for end, at in enumerate(ordered):
+        while ordered[start] <= at - window_s:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+async def test_at_the_smscs_limit_nothing_is_throttled(tmp_path: Path) -> None:
+    limit, count = 40, 100
+    # The SMSC shares this process (and the GIL) with the link: its clock reads each
+    # submit some milliseconds late, more on a loaded machine. It counts 40 in any
+    # 0.98 s, so up to 20 ms of that jitter is not taken for a 41st part.
+    smsc = Personality(max_tps=limit, tps_counting="sliding", tps_window_s=0.98, receipts=None)
+    async with sms_world(tmp_path, smsc, tps=float(limit), window=10) as world:
+        for i in range(count):
+            world.pump.send(STRANGER, f"tin {i}", kind="test")
+        await world.smsc.wait_submits(count, timeout_s=30)
+    record = world.smsc.record
+    assert record.throttled == 0
+    assert most_in_a_window([s.at for s in record.submits], 0.98) <= limit
+    assert record.texts_to(STRANGER) == [f"tin {i}" for i in range(count)]
+
+
+async def test_an_smsc_stricter_than_the_setting_gets_a_lower_rate(tmp_path: Path) -> None:
+    limit, count = 25, 120
+    smsc = Personality(max_tps=limit, tps_counting="sliding", receipts=None)
+    async with sms_world(tmp_path, smsc, tps=60.0, window=10) as world:
+        for i in range(count):
+            world.pump.send(STRANGER, f"tin {i}", kind="test")
+        await world.smsc.wait_submits(count, timeout_s=30)
+        link = world.pump.link
+        assert link is not None
+        pacer = link.pacer
+    record = world.smsc.record
+    assert record.texts_to(STRANGER) == [f"tin {i}" for i in range(count)]  # in order
+    assert pacer.decreases >= 1
+    assert pacer.rate < 60.0
+    assert pacer.rate >= limit * 0.6  # learnt from what the SMSC took, not collapsed
+    # Every refusal taught the rate something (a fixed pause refused the first part
+    # after every pause, at a rate that never changed).
+    assert record.throttled <= pacer.decreases
+
+
+async def test_a_message_queued_elsewhere_is_sent_without_a_doorbell(tmp_path: Path) -> None:
+    async with sms_world(tmp_path) as world:
+        await world.smsc.wait_bound()
+        await asyncio.sleep(0.3)  # the link has found the queue empty and gone idle
+        other = Outbox.open(world.database)  # another process's connection
+        try:
+            with other.transaction():
+                other.enqueue(STRANGER, "tu noi khac", kind="test", accents=False,
+                              now=0.0)  # fmt: skip
+        finally:
+            other.close()
+        await world.smsc.wait_submits(1, timeout_s=2.0)
+    assert world.smsc.record.texts_to(STRANGER) == ["tu noi khac"]
+
+
+async def test_reminders_queued_by_the_cli_are_sent_by_the_running_gateway(
+    tmp_path: Path,
+) -> None:
+    async with sms_world(tmp_path) as world:
+        await world.smsc.wait_bound()
+        now = datetime.now(world.settings.zone).replace(hour=10, minute=0)  # in the window
+        env = dict(os.environ, TRACUU_DATABASE=str(world.database),
+                   TRACUU_CONFIG=str(tmp_path / "absent.toml"))  # fmt: skip
+        command = [sys.executable, "-m", "gateway.cli", "reminders", "run", "--once",
+                   "--now", now.isoformat()]  # fmt: skip
+        async with asyncio.timeout(60):
+            run = await asyncio.to_thread(
+                subprocess.run, command, env=env, capture_output=True, text=True, check=False
+            )
+        assert run.returncode == 0, run.stderr
+        queued = sum(states(world).values())
+        assert queued >= 1, run.stdout
+        # Nobody rang the link: it finds the rows by itself, within a second or two.
+        await world.smsc.wait_submits(queued, timeout_s=3.0)
+        await until(world, lambda w: set(states(w)) == {"delivered"})
+        # The server's own job, next: the CLI moved the shared cursor, and what it would
+        # have queued is already queued (and sent), so it queues nothing twice.
+        assert world.pump.outbox is not None
+        job = ReminderJob(world.settings, world.pump.lookup, world.pump.outbox, load_catalog())
+        summary = await job.run_once(now)
+        assert (summary.changed, summary.queued) == (0, 0)
+    submitted = {s.destination for s in world.smsc.record.submits}
+    outbox = world.outbox()
+    try:
+        assert {row.msisdn for row in outbox.recent(100)} == submitted
+    finally:
+        outbox.close()
