@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, tzinfo
 from importlib import resources
 from pathlib import Path
@@ -21,6 +21,7 @@ from aiohttp import web
 
 from console import board, history, studio, trycall
 from kernel.bus import EventBus
+from kernel.db import Database
 from lookup.port import DossierLookup, LookupUnavailable
 from lookup.public import as_json
 from prompts.settings import SoundsSettings
@@ -61,6 +62,7 @@ class RateLimiter:
 
 LIMITER = web.AppKey("limiter", RateLimiter)
 HUB = web.AppKey("hub", board.BoardHub)
+DB = web.AppKey("db", Database)
 
 
 def create_app(
@@ -77,7 +79,9 @@ def create_app(
     """`line_limit`: calls served at once (settings.agi.max_calls); `database`: the SQLite
     file whose queues the board samples (None: no queue depths)."""
     app = web.Application(client_max_size=64 * 1024)
-    sampler = None if database is None else board.queue_sampler(database)
+    if database is not None:
+        app.cleanup_ctx.append(_open_database(database))  # first: the others use it
+    sampler = None if database is None else board.queue_sampler(lambda: app[DB])
     app[HUB] = board.BoardHub(bus, board.Board(line_limit), sampler, zone)
     app.cleanup_ctx.append(_run_hub)
     app[LOOKUP] = lookup
@@ -92,7 +96,7 @@ def create_app(
     app.router.add_get("/api/dossiers/{code}", dossier)
     app.router.add_get("/events", events)
     if database is not None:
-        history.add_routes(app, database, zone or UTC)
+        history.add_routes(app, lambda: app[DB], zone or UTC)
     if try_config is not None:
         trycall.add_routes(app, try_config)
     if sounds is not None:
@@ -165,6 +169,17 @@ async def events(request: web.Request) -> web.StreamResponse:
         return await board.stream(request, request.app[HUB])
     finally:
         request.app[STREAMS].discard(task)
+
+
+def _open_database(database: Path) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        app[DB] = await Database.open(database)
+        try:
+            yield
+        finally:
+            await app[DB].close()
+
+    return context
 
 
 async def _run_hub(app: web.Application) -> AsyncIterator[None]:

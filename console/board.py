@@ -23,13 +23,12 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from pathlib import Path
 from typing import Any
 
-import aiosqlite
 from aiohttp import web
 
 from kernel.bus import BusEvent, EventBus
+from kernel.db import Conn, Database
 
 log = logging.getLogger(__name__)
 
@@ -198,38 +197,39 @@ async def stream(request: web.Request, hub: BoardHub) -> web.StreamResponse:
     return response
 
 
-def queue_sampler(database: Path) -> Sampler:
+def queue_sampler(db: Callable[[], Database]) -> Sampler:
     """Outbox depth by state, reminders waiting (due / held), notification calls pending."""
 
     async def sample() -> dict[str, Any]:
-        async with aiosqlite.connect(f"file:{database}?mode=ro", uri=True) as conn:
-            await conn.execute("PRAGMA busy_timeout = 2000")
-            tables = {
-                str(n)
-                for (n,) in await conn.execute_fetchall(
-                    "SELECT name FROM sqlite_master WHERE type = 'table'"
-                )
-            }
-            out: dict[str, Any] = {}
-            if "sms_message" in tables:
-                rows = await conn.execute_fetchall(
-                    "SELECT state, count(*) FROM sms_message"
-                    " WHERE state IN ('queued', 'submitted') GROUP BY state"
-                )
-                out["outbox"] = {str(s): int(n) for s, n in rows}
-                rows = await conn.execute_fetchall(
-                    "SELECT sum(CASE WHEN not_before <= ? THEN 1 ELSE 0 END),"
-                    " sum(CASE WHEN not_before > ? THEN 1 ELSE 0 END) FROM sms_message"
-                    " WHERE kind = 'reminder' AND state = 'queued'",
-                    (time.time(), time.time()),
-                )
-                due, held = next(iter(rows), (0, 0))
-                out["reminders"] = {"due": int(due or 0), "held": int(held or 0)}
-            if "notify_call" in tables:
-                rows = await conn.execute_fetchall(
-                    "SELECT count(*) FROM notify_call WHERE state IN ('pending', 'originating')"
-                )
-                out["notify_calls"] = int(next(iter(rows), (0,))[0])
-            return out
+        return await db().read(lambda conn: _depths(conn, time.time()))
 
     return sample
+
+
+def _depths(conn: Conn, now: float) -> dict[str, Any]:
+    tables = {
+        str(row[0]) for row in conn.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    out: dict[str, Any] = {}
+    if "sms_message" in tables:
+        rows = conn.fetchall(
+            "SELECT state, count(*) FROM sms_message"
+            " WHERE state IN ('queued', 'submitted') GROUP BY state"
+        )
+        out["outbox"] = {str(s): int(n) for s, n in rows}
+        row = conn.fetchone(
+            "SELECT sum(CASE WHEN not_before <= ? THEN 1 ELSE 0 END),"
+            " sum(CASE WHEN not_before > ? THEN 1 ELSE 0 END) FROM sms_message"
+            " WHERE kind = 'reminder' AND state = 'queued'",
+            (now, now),
+        )
+        due, held = (row[0], row[1]) if row is not None else (0, 0)
+        out["reminders"] = {"due": int(due or 0), "held": int(held or 0)}
+    if "notify_call" in tables:
+        out["notify_calls"] = int(
+            conn.fetchval(
+                "SELECT count(*) FROM notify_call WHERE state IN ('pending', 'originating')"
+            )
+            or 0
+        )
+    return out

@@ -18,11 +18,11 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, datetime, timedelta, tzinfo
 from importlib import resources
-from pathlib import Path
 
 from aiohttp import web
 
-from console.stats import StatsStore, to_csv
+from console.stats import COMPONENT, STEPS, StatsStore, to_csv
+from kernel.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +35,21 @@ MAX_RANGE_DAYS = 3 * 366
 DEFAULT_DAYS = 30
 
 
-def add_routes(app: web.Application, database: Path, zone: tzinfo) -> None:
+def add_routes(app: web.Application, db: Callable[[], Database], zone: tzinfo) -> None:
+    """`db()`: the console's database, open once the app has started."""
     app[ZONE] = zone
-    app.cleanup_ctx.append(_stats_store(database))
+    app.cleanup_ctx.append(_stats_store(db))
     app.router.add_get("/stats", page)
     app.router.add_get("/api/stats", summary)
     app.router.add_get("/api/stats.csv", export_csv)
 
 
 def _stats_store(
-    database: Path,
+    db: Callable[[], Database],
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
-        store = await StatsStore.open(database)
+        await db().migrate(COMPONENT, STEPS)
+        store = StatsStore(db())
         app[STATS] = store
         await _rollup(store, app[ZONE])  # the first page shows up-to-date figures
         task = asyncio.create_task(_rollups(store, app[ZONE]), name="stats-rollup")

@@ -29,9 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 
-import aiosqlite
-
-from kernel.migrate import migrate
+from kernel.db import Conn, Database
 
 log = logging.getLogger(__name__)
 
@@ -104,151 +102,45 @@ def whole_hour_offset(zone: tzinfo, on: date) -> int:
 
 
 class StatsStore:
-    """Rollups and the summaries read from them, on the shared SQLite file."""
+    """Rollups and the summaries read from them (kernel/db.py: never on the loop).
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
+    A rollup reads the raw tables on a snapshot (the slow part, off the writer), then
+    writes the few rollup rows in one short write transaction.
+    """
+
+    def __init__(self, db: Database, owned: bool = False) -> None:
+        self._db = db
+        self._owned = owned
 
     @classmethod
     async def open(cls, path: Path | str) -> StatsStore:
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        db = await Database.open(path)
         try:
-            await conn.execute("PRAGMA busy_timeout = 5000")
-            await conn.execute("PRAGMA journal_mode = WAL")
-            await migrate(conn, COMPONENT, STEPS)
+            await db.migrate(COMPONENT, STEPS)
         except BaseException:
-            await conn.close()
+            await db.close()
             raise
-        return cls(conn)
+        return cls(db, owned=True)
 
     async def close(self) -> None:
-        await self._conn.close()
+        if self._owned:
+            await self._db.close()
 
     # ---- counting and rolling up
 
     async def count(self, metric: str, at: datetime, n: int = 1) -> None:
         """Add to one hour's counter (web and kiosk look-ups, which have no raw table)."""
-        await self._conn.execute(_ADD, (hour_of(at), metric, n))
+        await self._db.execute(_ADD, (hour_of(at), metric, n))
 
     async def rollup(self, now: datetime) -> None:
         """Fold what the raw tables gained since the last run into stat_hour.
 
-        `now` is aware and in the office zone, like the IVR's event times.
+        `now` is aware and in the office zone, like the IVR's event times. One rollup
+        at a time (the console's job): the watermarks read here are still current
+        when the writes land.
         """
-        tables = await self._tables()
-        await self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            if "ivr_call_event" in tables:
-                await self._roll_calls(now)
-            if "sms_message" in tables:
-                await self._roll_sms(now)
-            if "sms_lookup_log" in tables:
-                await self._roll_sms_lookups(now)
-            await self._conn.execute("COMMIT")
-        except BaseException:
-            if self._conn.in_transaction:
-                await self._conn.execute("ROLLBACK")
-            raise
-
-    async def _tables(self) -> set[str]:
-        async with self._conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'"
-        ) as cursor:
-            return {str(name) for (name,) in await cursor.fetchall()}
-
-    async def _state(self, key: str) -> int | None:
-        async with self._conn.execute(
-            "SELECT value FROM stat_state WHERE key = ?", (key,)
-        ) as cursor:
-            row = await cursor.fetchone()
-        return None if row is None else int(row[0])
-
-    async def _set_state(self, key: str, value: int) -> None:
-        await self._conn.execute(
-            "INSERT INTO stat_state (key, value) VALUES (?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
-
-    async def _roll_calls(self, now: datetime) -> None:
-        # A call's events are inserted together when it ends; rows written in the last
-        # minute may still be half-inserted, so they wait for the next run.
-        done = await self._state("ivr_call_event_id") or 0
-        # `at` is text in the writer's zone (the office zone, as `now` must be): compared
-        # as text, so the cutoff is written the same way.
-        cutoff = (now - timedelta(minutes=1)).isoformat()
-        async with self._conn.execute(
-            "SELECT max(id) FROM ivr_call_event WHERE id > ? AND at < ?", (done, cutoff)
-        ) as cursor:
-            row = await cursor.fetchone()
-        upto = None if row is None or row[0] is None else int(row[0])
-        if upto is None:
-            return
-        async with self._conn.execute(_CALLS_BY_HOUR, (done, upto)) as cursor:
-            rows = await cursor.fetchall()
-        adds: list[tuple[int, str, int]] = []
-        for hour_key, *counts in rows:
-            hour = _hour_from_key(str(hour_key))
-            adds += [(hour, m, int(n)) for m, n in zip(CALL_METRICS, counts, strict=True) if n]
-        await self._conn.executemany(_ADD, adds)
-        await self._set_state("ivr_call_event_id", upto)
-
-    async def _roll_sms(self, now: datetime) -> None:
-        first = await self._state("sms_rolled") is None
-        since = 0 if first else hour_of(now) - SMS_WINDOW_H
-        since_s = since * 3600.0
-        metrics = [*SMS_METRICS, *(f"reminder_{o}:%" for o in REMINDER_OUTCOMES)]
-        for metric in metrics:
-            op = "LIKE" if metric.endswith("%") else "="
-            await self._conn.execute(
-                f"DELETE FROM stat_hour WHERE hour >= ? AND metric {op} ?", (since, metric)
-            )
-        counts: dict[tuple[int, str], int] = {}
-        async with self._conn.execute(
-            "SELECT CAST(received_at / 3600 AS INTEGER), count(*) FROM sms_inbound"
-            " WHERE received_at >= ? GROUP BY 1",
-            (since_s,),
-        ) as cursor:
-            for hour, n in await cursor.fetchall():
-                counts[(int(hour), "sms_in")] = int(n)
-        async with self._conn.execute(_SMS_OUT, (since_s,)) as cursor:
-            for hour, total, delivered, failed in await cursor.fetchall():
-                for metric, n in (
-                    ("sms_out", total),
-                    ("sms_delivered", delivered),
-                    ("sms_failed", failed),
-                ):
-                    counts[(int(hour), metric)] = int(n)
-        # Reminder kinds live in the dedup key ("ready:<code>:<date>:<number>"); a few
-        # hundred rows a day, so split in Python rather than with dialect string functions.
-        async with self._conn.execute(_REMINDERS, (since_s,)) as cursor:
-            for created_at, not_before, state, key in await cursor.fetchall():
-                kind = str(key or "").split(":", 1)[0] or "other"
-                outcome = _reminder_outcome(str(state), float(created_at), float(not_before))
-                if outcome is not None:
-                    slot = (int(float(created_at) // 3600), f"reminder_{outcome}:{kind}")
-                    counts[slot] = counts.get(slot, 0) + 1
-        await self._conn.executemany(
-            _ADD, [(hour, metric, n) for (hour, metric), n in counts.items() if n]
-        )
-        await self._set_state("sms_rolled", hour_of(now))
-
-    async def _roll_sms_lookups(self, now: datetime) -> None:
-        # Hours before `done` are final (their log rows may be purged since); the
-        # current and later hours are recounted on every run.
-        done = await self._state(LOOKUP_LOG_DONE) or 0
-        since = max(done, hour_of(now) - LOOKUP_LOG_WINDOW_H)
-        await self._conn.execute(
-            "DELETE FROM stat_hour WHERE hour >= ? AND metric = 'lookup_sms'", (since,)
-        )
-        async with self._conn.execute(
-            "SELECT CAST(at / 3600 AS INTEGER), count(*) FROM sms_lookup_log"
-            " WHERE at >= ? GROUP BY 1",
-            (since * 3600.0,),
-        ) as cursor:
-            rows = [(int(h), "lookup_sms", int(n)) for h, n in await cursor.fetchall()]
-        await self._conn.executemany(_ADD, rows)
-        await self._set_state(LOOKUP_LOG_DONE, hour_of(now))
+        plan = await self._db.read(lambda conn: _plan(conn, now))
+        await self._db.run(lambda conn: _apply(conn, plan))
 
     # ---- reading
 
@@ -259,24 +151,132 @@ class StatsStore:
         last = hour_of(datetime.combine(end + timedelta(days=1), time(0), zone))
         summary = Summary(start, end, hours=[{} for _ in range(24)])
         # Integer division of (hour + offset) by 24 is the office day number; both
-        # groupings are answered from the primary key's range in one pass each.
-        async with self._conn.execute(
-            "SELECT (hour + ?) / 24, metric, sum(n) FROM stat_hour"
-            " WHERE hour >= ? AND hour < ? GROUP BY 1, 2",
-            (offset, first, last),
-        ) as cursor:
-            for day_number, metric, n in await cursor.fetchall():
-                day = date(1970, 1, 1) + timedelta(days=int(day_number))
-                summary.days.setdefault(day, {})[str(metric)] = int(n)
-                summary.totals[str(metric)] = summary.totals.get(str(metric), 0) + int(n)
-        async with self._conn.execute(
-            "SELECT (hour + ?) % 24, metric, sum(n) FROM stat_hour"
-            " WHERE hour >= ? AND hour < ? GROUP BY 1, 2",
-            (offset, first, last),
-        ) as cursor:
-            for hour, metric, n in await cursor.fetchall():
-                summary.hours[int(hour)][str(metric)] = int(n)
+        # groupings are answered from the primary key's range.
+        by_day, by_hour = await self._db.read(
+            lambda conn: (
+                conn.fetchall(
+                    "SELECT (hour + ?) / 24, metric, sum(n) FROM stat_hour"
+                    " WHERE hour >= ? AND hour < ? GROUP BY 1, 2",
+                    (offset, first, last),
+                ),
+                conn.fetchall(
+                    "SELECT (hour + ?) % 24, metric, sum(n) FROM stat_hour"
+                    " WHERE hour >= ? AND hour < ? GROUP BY 1, 2",
+                    (offset, first, last),
+                ),
+            )
+        )
+        for day_number, metric, n in by_day:
+            day = date(1970, 1, 1) + timedelta(days=int(day_number))
+            summary.days.setdefault(day, {})[str(metric)] = int(n)
+            summary.totals[str(metric)] = summary.totals.get(str(metric), 0) + int(n)
+        for hour, metric, n in by_hour:
+            summary.hours[int(hour)][str(metric)] = int(n)
         return summary
+
+
+@dataclass
+class _Plan:
+    """What one rollup writes: counts to add, hours to recount, watermarks to move."""
+
+    adds: list[tuple[int, str, int]] = field(default_factory=list)
+    # (from hour, metric LIKE pattern): rows deleted before `replaces` are inserted
+    clears: list[tuple[int, str]] = field(default_factory=list)
+    replaces: list[tuple[int, str, int]] = field(default_factory=list)
+    state: dict[str, int] = field(default_factory=dict)
+
+
+def _plan(conn: Conn, now: datetime) -> _Plan:
+    tables = {
+        str(row[0]) for row in conn.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    plan = _Plan()
+    if "ivr_call_event" in tables:
+        _plan_calls(conn, now, plan)
+    if "sms_message" in tables:
+        _plan_sms(conn, now, plan)
+    if "sms_lookup_log" in tables:
+        _plan_sms_lookups(conn, now, plan)
+    return plan
+
+
+def _apply(conn: Conn, plan: _Plan) -> None:
+    for since, pattern in plan.clears:
+        conn.execute("DELETE FROM stat_hour WHERE hour >= ? AND metric LIKE ?", (since, pattern))
+    conn.executemany(_ADD, [*plan.adds, *plan.replaces])
+    for key, value in plan.state.items():
+        conn.execute(
+            "INSERT INTO stat_state (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+
+def _state(conn: Conn, key: str) -> int | None:
+    value = conn.fetchval("SELECT value FROM stat_state WHERE key = ?", (key,))
+    return None if value is None else int(value)
+
+
+def _plan_calls(conn: Conn, now: datetime, plan: _Plan) -> None:
+    # A call's events are inserted together when it ends; rows written in the last
+    # minute may still be half-inserted, so they wait for the next run. `at` is text
+    # in the writer's zone (the office zone, as `now` must be): the cutoff is too.
+    done = _state(conn, "ivr_call_event_id") or 0
+    cutoff = (now - timedelta(minutes=1)).isoformat()
+    upto = conn.fetchval(
+        "SELECT max(id) FROM ivr_call_event WHERE id > ? AND at < ?", (done, cutoff)
+    )
+    if upto is None:
+        return
+    for hour_key, *counts in conn.fetchall(_CALLS_BY_HOUR, (done, int(upto))):
+        hour = _hour_from_key(str(hour_key))
+        plan.adds += [(hour, m, int(n)) for m, n in zip(CALL_METRICS, counts, strict=True) if n]
+    plan.state["ivr_call_event_id"] = int(upto)
+
+
+def _plan_sms(conn: Conn, now: datetime, plan: _Plan) -> None:
+    first = _state(conn, "sms_rolled") is None
+    since = 0 if first else hour_of(now) - SMS_WINDOW_H
+    since_s = since * 3600.0
+    plan.clears += [(since, m) for m in SMS_METRICS]
+    plan.clears += [(since, f"reminder_{o}:%") for o in REMINDER_OUTCOMES]
+    counts: dict[tuple[int, str], int] = {}
+    for hour, n in conn.fetchall(
+        "SELECT CAST(received_at / 3600 AS INTEGER), count(*) FROM sms_inbound"
+        " WHERE received_at >= ? GROUP BY 1",
+        (since_s,),
+    ):
+        counts[(int(hour), "sms_in")] = int(n)
+    for hour, total, delivered, failed in conn.fetchall(_SMS_OUT, (since_s,)):
+        for metric, n in (("sms_out", total), ("sms_delivered", delivered), ("sms_failed", failed)):
+            counts[(int(hour), metric)] = int(n)
+    # Reminder kinds live in the dedup key ("ready:<code>:<date>:<number>"); a few
+    # hundred rows a day, so split in Python rather than with dialect string functions.
+    for created_at, not_before, state, key in conn.fetchall(_REMINDERS, (since_s,)):
+        kind = str(key or "").split(":", 1)[0] or "other"
+        outcome = _reminder_outcome(str(state), float(created_at), float(not_before))
+        if outcome is not None:
+            slot = (int(float(created_at) // 3600), f"reminder_{outcome}:{kind}")
+            counts[slot] = counts.get(slot, 0) + 1
+    plan.replaces += [(hour, metric, n) for (hour, metric), n in counts.items() if n]
+    plan.state["sms_rolled"] = hour_of(now)
+
+
+def _plan_sms_lookups(conn: Conn, now: datetime, plan: _Plan) -> None:
+    # Hours before `done` are final (their log rows may be purged since); the
+    # current and later hours are recounted on every run.
+    done = _state(conn, LOOKUP_LOG_DONE) or 0
+    since = max(done, hour_of(now) - LOOKUP_LOG_WINDOW_H)
+    plan.clears.append((since, "lookup_sms"))
+    plan.replaces += [
+        (int(h), "lookup_sms", int(n))
+        for h, n in conn.fetchall(
+            "SELECT CAST(at / 3600 AS INTEGER), count(*) FROM sms_lookup_log"
+            " WHERE at >= ? GROUP BY 1",
+            (since * 3600.0,),
+        )
+    ]
+    plan.state[LOOKUP_LOG_DONE] = hour_of(now)
 
 
 _ADD = (

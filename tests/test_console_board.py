@@ -12,6 +12,7 @@ from pathlib import Path
 from console.board import CALLS_LISTED, Board, BoardHub, queue_sampler
 from ivr.store import IvrStore
 from kernel.bus import BusEvent, EventBus
+from kernel.db import Database
 from sms.outbox import migrate_file
 
 
@@ -113,7 +114,11 @@ async def test_queue_depths_come_from_the_outbox_and_notification_tables(tmp_pat
             "INSERT INTO notify_call (id, phone, dossier_code, kind, state, next_at, updated_at)"
             " VALUES ('n1', '+84912345678', 'c', 'result_ready', 'pending', '', '')"
         )
-    depths = await queue_sampler(database)()
+    db = await Database.open(database)
+    try:
+        depths = await queue_sampler(lambda: db)()
+    finally:
+        await db.close()
     assert depths == {
         "outbox": {"queued": 3, "submitted": 1},
         "reminders": {"due": 1, "held": 1},
