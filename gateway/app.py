@@ -24,6 +24,7 @@ from typing import Any
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from kernel.bus import EventBus
+from kernel.db import Database
 from kernel.looplag import LoopLagMonitor
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def components() -> dict[str, Component]:
     }
 
 
-async def migrate_all(settings: Settings) -> None:
+async def migrate_all(settings: Settings, db: Database | None = None) -> None:
     """Every component's tables, one after another, before any component starts.
 
     Migrations hold SQLite's write lock across awaits; run while the components
@@ -61,6 +62,9 @@ async def migrate_all(settings: Settings) -> None:
     from sms.outbox import migrate_file
 
     await migrate_file(settings.sqlite_path)
+    if db is not None:
+        await IvrStore.create(db)
+        return
     store = await IvrStore.open(settings.sqlite_path)
     await store.close()
 
@@ -87,9 +91,14 @@ async def _serve(
     from lookup.factory import open_lookup
 
     # A mistyped path must not become a new empty database that answers "not found".
-    async with open_lookup(settings, create=False) as lookup:
-        await migrate_all(settings)
-        runtime = Runtime(settings, lookup, bus or EventBus(), loop_lag)
+    async with contextlib.AsyncExitStack() as stack:
+        lookup = await stack.enter_async_context(open_lookup(settings, create=False))
+        # One Database for every store of this process (kernel/db.py).
+        db = await Database.open(settings.database) if settings.database_is_sqlite else None
+        if db is not None:
+            stack.push_async_callback(db.close)
+        await migrate_all(settings, db)
+        runtime = Runtime(settings, lookup, bus or EventBus(), loop_lag, db)
         async with asyncio.TaskGroup() as group:
             tasks = [
                 group.create_task(run(runtime), name=name) for name, run in components().items()

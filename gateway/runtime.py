@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from gateway.settings import Settings
 from kernel.bus import EventBus
+from kernel.db import Database
 from kernel.looplag import LoopLagMonitor
 from lookup.port import DossierLookup
 
@@ -23,3 +24,6 @@ class Runtime:
     bus: EventBus
     # The event loop's lag, started by the composition root (read by the metrics export).
     loop_lag: LoopLagMonitor | None = None
+    # The process's one Database (kernel.db) for every store; None: PostgreSQL stores are
+    # not there yet (issue 10), or a test that lets each component open its own.
+    db: Database | None = None

@@ -20,7 +20,6 @@ import asyncio
 import codecs
 import logging
 import random
-import sqlite3
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from panoramisk.message import Message as _Message
 from ivr.settings import AmiSettings
 from ivr.store import IvrStore, NotifyCall
 from kernel.bus import EventBus
+from kernel.db import DatabaseError
 from kernel.logs import mask_msisdn
 
 log = logging.getLogger(__name__)
@@ -360,7 +360,7 @@ class Dialer:
         while True:
             try:
                 await self.tick()
-            except sqlite3.Error:
+            except DatabaseError:
                 # A busy or broken database stops dialing for one round, not the monitor.
                 log.exception("notification calls: database error")
             try:

@@ -128,7 +128,11 @@ async def run(runtime: Runtime, *, started: asyncio.Event | None = None) -> None
     `started` is set once the server listens (for tests and the composition root).
     """
     settings = runtime.settings
-    store = await IvrStore.open(settings.sqlite_path) if settings.database_is_sqlite else None
+    store: IvrStore | None = None
+    if runtime.db is not None:
+        store = await IvrStore.create(runtime.db)
+    elif settings.database_is_sqlite:
+        store = await IvrStore.open(settings.sqlite_path)
     server = build_server(settings, runtime.lookup, bus=runtime.bus, store=store)
     await server.start()
     if started is not None:

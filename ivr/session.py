@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import sqlite3
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
@@ -28,6 +27,7 @@ from ivr.settings import AgiSettings
 from ivr.speech import Speech
 from ivr.store import IvrStore
 from kernel.bus import EventBus
+from kernel.db import DatabaseError
 from kernel.logs import mask_msisdn
 from lookup.codes import InvalidCode
 from lookup.model import PublicView
@@ -167,7 +167,7 @@ class InboundCall:
         try:
             async with asyncio.timeout(2.0):
                 await store.record_events(self.uniqueid, self.deps.now(), self.call.events)
-        except (sqlite3.Error, TimeoutError):
+        except (DatabaseError, TimeoutError):
             log.exception("call %s: events not recorded", self.uniqueid)
 
     async def _perform(self, actions: list[flow.Action]) -> flow.Event | None:

@@ -6,21 +6,19 @@ Owns two things that must outlive a restart or an AMI reconnect:
 - notify_call: one row per outbound notification call, the truth about whether
   it may be originated. A row is marked 'originating' (committed) *before* the
   Originate is sent, so a reconnect or a restart can never send it twice.
-Schema steps go through kernel.migrate (component "ivr"). Refuses: any AMI or
+Schema steps go through Database.migrate (component "ivr"). Refuses: any AMI or
 AGI I/O.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import aiosqlite
-
-from kernel.migrate import migrate
+from kernel.db import Database, IntegrityError, Row
 
 COMPONENT = "ivr"
 STEPS = (
@@ -67,45 +65,90 @@ class NotifyCall:
 
 
 class IvrStore:
-    """One autocommit connection; every write is its own transaction."""
+    """The voice side's tables on the process's Database (kernel.db): every
+    statement runs off the loop, one write at a time on the writer thread."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
+    def __init__(self, db: Database, *, owned: bool = False) -> None:
+        self._db = db
+        self._owned = owned  # opened by open(): closed by close()
+        # Call events waiting for the next group write, and the future that write settles.
+        self._pending: list[tuple[str, str, str]] = []
+        self._batch: asyncio.Future[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def create(cls, db: Database) -> IvrStore:
+        """On the composition root's Database: migrates, never closes it."""
+        await db.migrate(COMPONENT, STEPS)
+        return cls(db)
 
     @classmethod
     async def open(cls, path: Path | str) -> IvrStore:
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        """On a Database of its own (CLI, tests): close() closes it."""
+        db = await Database.open(path)
         try:
-            await conn.execute("PRAGMA busy_timeout = 5000")
-            await conn.execute("PRAGMA journal_mode = WAL")
-            # As kernel/db.py: WAL is durable at checkpoints and safe on a crash. FULL cost
-            # an fsync per call's events, 0.3 ms of CPU and 3 ms of the store's thread each
-            # (bench/agi_bench.py: 63 -> 38 us of server CPU per AGI command).
-            await conn.execute("PRAGMA synchronous = NORMAL")
-            await migrate(conn, COMPONENT, STEPS)
+            await db.migrate(COMPONENT, STEPS)
         except BaseException:
-            await conn.close()
+            await db.close()
             raise
-        return cls(conn)
+        return cls(db, owned=True)
 
     async def close(self) -> None:
-        await self._conn.close()
+        if self._writer is not None:
+            await asyncio.shield(self._writer)  # the events already handed over are stored
+        if self._owned:
+            await self._db.close()
 
     # ---- call events
 
     async def record_events(self, uniqueid: str, at: datetime, events: Iterable[str]) -> None:
+        """Store one call's events; returns once they are committed.
+
+        Calls that end together share one write (group commit): 1,000 hang-ups in
+        the same second are a few transactions, not 1,000 queued behind each other.
+        The write belongs to the store, not to the caller: a caller that stops
+        waiting (its own timeout, a cancel) does not take its events back.
+        """
         rows = [(uniqueid, at.isoformat(), e) for e in events]
-        if rows:
-            await self._conn.executemany(
-                "INSERT INTO ivr_call_event (uniqueid, at, event) VALUES (?, ?, ?)", rows
-            )
+        if not rows:
+            return
+        self._pending.extend(rows)
+        if self._batch is None:
+            self._batch = asyncio.get_running_loop().create_future()
+        batch = self._batch
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_events(), name="ivr-events")
+        await asyncio.shield(batch)
+
+    async def _write_events(self) -> None:
+        batch: asyncio.Future[None] | None = None
+        try:
+            while self._pending:
+                await asyncio.sleep(0)  # the calls ending in this same moment join the batch
+                rows, batch = self._pending, self._batch
+                self._pending, self._batch = [], None
+                assert batch is not None
+                try:
+                    await self._db.executemany(
+                        "INSERT INTO ivr_call_event (uniqueid, at, event) VALUES (?, ?, ?)", rows
+                    )
+                except Exception as exc:  # every waiting call hears of it, none is lost silently
+                    batch.set_exception(exc)
+                    batch.exception()  # retrieved: callers that stopped waiting log nothing
+                else:
+                    batch.set_result(None)
+        finally:
+            self._writer = None
+            for waiting in (batch, self._batch):  # cancelled (shutdown): nobody waits forever
+                if waiting is not None and not waiting.done():
+                    waiting.cancel()
 
     async def event_counts(self, since: datetime) -> dict[str, int]:
-        async with self._conn.execute(
+        rows = await self._db.fetchall(
             "SELECT event, count(*) FROM ivr_call_event WHERE at >= ? GROUP BY event",
             (since.isoformat(),),
-        ) as cursor:
-            return {str(e): int(n) for e, n in await cursor.fetchall()}
+        )
+        return {str(e): int(n) for e, n in rows}
 
     # ---- outbound notification calls
 
@@ -114,44 +157,41 @@ class IvrStore:
     ) -> bool:
         """Queue a call; False when this notification id is already known (never twice)."""
         try:
-            await self._conn.execute(
+            await self._db.execute(
                 "INSERT INTO notify_call (id, phone, dossier_code, kind, state, next_at,"
                 " updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
                 (id, phone, dossier_code, kind, now.isoformat(), now.isoformat()),
             )
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             return False
         return True
 
     async def due(self, now: datetime, limit: int) -> list[NotifyCall]:
-        async with self._conn.execute(
+        rows = await self._db.fetchall(
             f"SELECT {_FIELDS} FROM notify_call WHERE state = 'pending' AND next_at <= ?"
             " ORDER BY next_at LIMIT ?",
             (now.isoformat(), limit),
-        ) as cursor:
-            return [_call(row) for row in await cursor.fetchall()]
+        )
+        return [_call(row) for row in rows]
 
     async def in_state(self, state: str) -> list[NotifyCall]:
-        async with self._conn.execute(
+        rows = await self._db.fetchall(
             f"SELECT {_FIELDS} FROM notify_call WHERE state = ?", (state,)
-        ) as cursor:
-            return [_call(row) for row in await cursor.fetchall()]
+        )
+        return [_call(row) for row in rows]
 
     async def get(self, id: str) -> NotifyCall | None:
-        async with self._conn.execute(
-            f"SELECT {_FIELDS} FROM notify_call WHERE id = ?", (id,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        row = await self._db.fetchone(f"SELECT {_FIELDS} FROM notify_call WHERE id = ?", (id,))
         return None if row is None else _call(row)
 
     async def mark_originating(self, id: str, action_id: str, now: datetime) -> bool:
         """Claim a pending row for one Originate; False if it was not pending any more."""
-        cursor = await self._conn.execute(
+        changed = await self._db.execute(
             "UPDATE notify_call SET state = 'originating', attempts = attempts + 1,"
             " action_id = ?, updated_at = ? WHERE id = ? AND state = 'pending'",
             (action_id, now.isoformat(), id),
         )
-        return cursor.rowcount == 1
+        return changed == 1
 
     async def mark(
         self,
@@ -173,14 +213,13 @@ class IvrStore:
         if only_from:
             sql += f" AND state IN ({', '.join('?' * len(only_from))})"
             params += list(only_from)
-        cursor = await self._conn.execute(sql, params)
-        return cursor.rowcount == 1
+        return await self._db.execute(sql, params) == 1
 
 
 _FIELDS = "id, phone, dossier_code, kind, state, attempts, next_at, action_id, outcome, updated_at"
 
 
-def _call(row: sqlite3.Row | tuple[object, ...]) -> NotifyCall:
+def _call(row: Row) -> NotifyCall:
     id, phone, code, kind, state, attempts, next_at, action_id, outcome, updated_at = row
     return NotifyCall(
         str(id),
