@@ -78,3 +78,11 @@ def test_mixed_bench(tmp_path: Path) -> None:
     assert "failed calls 0 of" in out, out
     assert "duplicate parts 0" in out, out
     assert "reminders at the SMSC 1000 of 1000" in out, out
+
+
+def test_console_board_bench(tmp_path: Path) -> None:
+    out = _bench("bench/console_bench.py", "board", "--smoke", tmp_path=tmp_path)
+    assert "without browsers: reply -> next command" in out
+    assert "with browsers: reply -> next command" in out
+    assert "errors 0" in out
+    assert "ratio p99 with/without browsers" in out
