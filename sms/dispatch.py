@@ -31,6 +31,7 @@ from sms.codec import (
     to_default_alphabet,
 )
 from sms.outbox import Outbox, PartToSend
+from sms.routes import RouteFilter
 from sms.settings import SmppSettings
 
 log = logging.getLogger("sms.link")  # one logger for the link, whichever module speaks
@@ -77,8 +78,11 @@ class Dispatcher:
         outbox: Outbox,
         counters: Counters,
         wall: Callable[[], float],
+        route: Callable[[], RouteFilter | None] = lambda: None,
     ) -> None:
         self.settings = settings
+        # With several binds: the numbers this one sends to now (sms/routes.py).
+        self.route = route
         self.outbox = outbox
         self.counters = counters
         self.wall = wall
@@ -97,7 +101,7 @@ class Dispatcher:
     def claim(self, limit: int) -> list[PartToSend]:
         """Up to `limit` due parts, marked 'submitting' and committed before any byte leaves."""
         try:
-            parts = self.outbox.claim(limit, self.wall())
+            parts = self.outbox.claim(limit, self.wall(), self.route())
             self.outbox.commit()
             return parts
         except sqlite3.Error:
@@ -119,7 +123,7 @@ class Dispatcher:
 
     def next_due(self) -> float | None:
         """Wall time of the next queued part, None if none; raises sqlite3.Error."""
-        return self.outbox.next_due()
+        return self.outbox.next_due(self.route())
 
     def oldest_sent_at(self) -> float | None:
         return min((e.sent_at for e in self.inflight.values()), default=None)

@@ -55,6 +55,7 @@ from sms.outbox import Outbox
 from sms.outbox_watch import WATCH_S, OutboxWatch, SqliteOutboxWatch
 from sms.pacing import Pacer
 from sms.pdu import BadFraming, bind_refusal
+from sms.routes import RouteFilter
 from sms.settings import SmppSettings
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,8 @@ class SmppLink:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         watch: Callable[[], OutboxWatch] | None = None,
+        route: Callable[[], RouteFilter | None] = lambda: None,
+        name: str = "",
     ) -> None:
         if not settings.host:
             raise ValueError("no SMPP host configured")
@@ -151,12 +154,14 @@ class SmppLink:
         self._clock = clock
         self._wall = wall
         self._make_watch = watch or (lambda: SqliteOutboxWatch(database))
+        self._route = route  # several binds: what this one claims (sms/routes.py)
+        self.name = name
         self._stop = threading.Event()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        name = f"smpp-link {settings.host}:{settings.port}"
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        thread_name = f"smpp-link {settings.host}:{settings.port} {name}".rstrip()
+        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
         self.state = "down"
         self.counters = Counters()
         # Kept across reconnects: the SMSC counts per account, not per connection.
@@ -215,7 +220,9 @@ class SmppLink:
             if outbox is None:
                 return
             try:
-                dispatcher = Dispatcher(self._settings, outbox, self.counters, self._wall)
+                dispatcher = Dispatcher(
+                    self._settings, outbox, self.counters, self._wall, self._route
+                )
                 self._reconnect_loop(dispatcher)
             finally:
                 outbox.close()
@@ -429,6 +436,8 @@ class SmppLink:
                         idle_until = 0.0
                 # Send what the window, the pacer and any queue-full pause allow.
                 wait_send: float | None = None
+                if self.state == "throttled" and now >= pause_until:
+                    self._set_state("up")  # the pause is over: this bind takes its share again
                 if stopping_at is None and now >= pause_until and now >= idle_until:
                     free = s.window - len(dispatcher.inflight)
                     allowed = min(free, pacer.available(now))
@@ -498,6 +507,9 @@ class SmppLink:
                     pause_until = now + pause_s
                     pause_s = min(pause_s * 2, 30.0)
                     idle_until = 0.0
+                    # Other binds take this one's numbers meanwhile (sms/routes.py).
+                    paused = f"SMSC queue full; pause {pause_until - now:.0f} s"
+                    self._set_state("throttled", paused)
                 elif got.accepted:
                     pause_s = s.throttle_pause_s
         finally:

@@ -29,6 +29,7 @@ import aiosqlite
 
 from kernel.migrate import migrate
 from sms.codec import Concat, Receipt, choose_coding, encode, id_forms
+from sms.routes import RouteFilter
 
 COMPONENT = "sms"
 STEPS: tuple[str, ...] = (
@@ -314,30 +315,55 @@ class Outbox:
         )
         return cursor.rowcount
 
-    def next_due(self) -> float | None:
-        row = self._conn.execute(
-            "SELECT MIN(p.next_try) FROM sms_part p WHERE p.state = 'queued'"
-        ).fetchone()
+    def next_due(self, route: RouteFilter | None = None) -> float | None:
+        if route is None:
+            row = self._conn.execute(
+                "SELECT MIN(p.next_try) FROM sms_part p WHERE p.state = 'queued'"
+            ).fetchone()
+        else:  # only the numbers this bind sends to (sms/routes.py)
+            where, params = route.sql("m.msisdn")
+            row = self._conn.execute(
+                "SELECT MIN(p.next_try) FROM sms_part p JOIN sms_message m ON m.id = p.message_id"
+                " WHERE p.state = 'queued'" + where,
+                params,
+            ).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
-    def claim(self, limit: int, now: float) -> list[PartToSend]:
-        """Up to `limit` due parts, oldest message first, marked 'submitting' (not committed)."""
+    def claim(self, limit: int, now: float, route: RouteFilter | None = None) -> list[PartToSend]:
+        """Up to `limit` due parts, oldest message first, marked 'submitting' (not committed).
+
+        `route`: only the numbers one of several binds sends to (sms/routes.py); those
+        links share the outbox, so a part another link claimed since our read is skipped.
+        """
         if limit <= 0:
             return []
+        where, params = ("", []) if route is None else route.sql("m.msisdn")
         rows = self._conn.execute(
             "SELECT p.message_id, p.seq, m.msisdn, p.payload, m.data_coding, m.esm_class,"
             " p.attempts FROM sms_part p JOIN sms_message m ON m.id = p.message_id"
             " WHERE p.state = 'queued' AND p.next_try <= ?"
-            " ORDER BY p.next_try, p.message_id, p.seq LIMIT ?",
-            (now, limit),
+            + where
+            + " ORDER BY p.next_try, p.message_id, p.seq LIMIT ?",
+            (now, *params, limit),
         ).fetchall()
         parts = [PartToSend(r[0], r[1], r[2], bytes(r[3]), r[4], r[5], r[6] + 1) for r in rows]
-        self._conn.executemany(
-            "UPDATE sms_part SET state = 'submitting', attempts = attempts + 1"
-            " WHERE message_id = ? AND seq = ?",
-            [(p.message_id, p.seq) for p in parts],
-        )
-        return parts
+        if route is None:
+            self._conn.executemany(
+                "UPDATE sms_part SET state = 'submitting', attempts = attempts + 1"
+                " WHERE message_id = ? AND seq = ?",
+                [(p.message_id, p.seq) for p in parts],
+            )
+            return parts
+        claimed = []
+        for part in parts:
+            cursor = self._conn.execute(
+                "UPDATE sms_part SET state = 'submitting', attempts = attempts + 1"
+                " WHERE message_id = ? AND seq = ? AND state = 'queued'",
+                (part.message_id, part.seq),
+            )
+            if cursor.rowcount == 1:
+                claimed.append(part)
+        return claimed
 
     def submitted(
         self, message_id: int, seq: int, smsc_id: str, now: float, *, single: bool = False

@@ -13,6 +13,7 @@ short local write in WAL mode, cheaper than a thread hop per row.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -31,6 +32,7 @@ from sms.link import SmppLink
 from sms.outbox import Outbox, migrate_file
 from sms.replies import ReplyContext
 from sms.responder import Answer, answer
+from sms.routes import RouteBind, RouteFilter, Routes
 from sms.settings import SmppSettings
 
 log = logging.getLogger(__name__)
@@ -70,7 +72,13 @@ class SmsPump:
         # The SMS tables live in the dossier database unless told otherwise (`sms text`).
         self.database = outbox_path or Path(settings.sqlite_path)
         self.outbox: Outbox | None = None
-        self.link: SmppLink | None = None
+        # One link per SMSC bind (sms/routes.py routes each number to one of them).
+        self.binds = self.smpp.resolved_binds()
+        self.routes = Routes(
+            [RouteBind(b.name, frozenset(b.networks), b.default) for b, _ in self.binds]
+        )
+        self.links: dict[str, SmppLink] = {}
+        self.bind_states: dict[str, tuple[str, str]] = {}
         self._inbound = asyncio.Event()
         self.replied = 0
         self.link_restarts = 0
@@ -84,20 +92,24 @@ class SmsPump:
         await migrate_file(self.database)
         loop = asyncio.get_running_loop()
         self.outbox = Outbox.open(self.database)
-        self.link = self._start_link(loop)
+        for bind, smpp in self.binds:
+            self.links[bind.name] = self._start_link(loop, bind.name, smpp)
         self.ready.set()
         tick = min(5.0, self.settings.sms.reassembly_timeout_s / 4)
         try:
             self._inbound.set()  # rows stored before a crash are answered first
             while True:
-                if not self.link.alive:
+                for (bind, smpp), link in zip(self.binds, list(self.links.values()), strict=True):
+                    if link.alive:
+                        continue
                     # The thread catches everything in its loop; if it died anyway, say so
                     # loudly and start another (the outbox keeps every message meanwhile).
                     self.link_restarts += 1
-                    log.error("sms: the SMPP link thread died; restarting it")
-                    self._publish("dead", "link thread died; restarted")
-                    self.link.stop(0.0)  # joins the dead thread, closes its wake-up sockets
-                    self.link = self._start_link(loop)
+                    log.error("sms: the SMPP link thread (bind %s) died; restarting it", bind.name)
+                    self._publish(bind.name, "dead", "link thread died; restarted")
+                    link.stop(0.0)  # joins the dead thread, closes its wake-up sockets
+                    self.links[bind.name] = self._start_link(loop, bind.name, smpp)
+                self._publish_counters()
                 try:
                     async with asyncio.timeout(tick):
                         await self._inbound.wait()
@@ -112,7 +124,10 @@ class SmsPump:
                     # The rows stay 'new' and are answered on the next tick.
                     log.exception("sms: database unavailable while answering; retrying")
         finally:
-            await asyncio.to_thread(self.link.stop, 10.0)
+            # Every bind unbinds at once.
+            await asyncio.gather(
+                *(asyncio.to_thread(link.stop, 10.0) for link in self.links.values())
+            )
             self.outbox.close()
 
     def prune(self) -> tuple[int, int]:
@@ -129,24 +144,85 @@ class SmsPump:
             log.info("sms retention: %d incoming and %d sent messages deleted", inbound, messages)
         return inbound, messages
 
-    def _start_link(self, loop: asyncio.AbstractEventLoop) -> SmppLink:
+    @property
+    def link(self) -> SmppLink | None:
+        """The first (or only) bind's link."""
+        return next(iter(self.links.values()), None)
+
+    def _start_link(
+        self, loop: asyncio.AbstractEventLoop, name: str, smpp: SmppSettings
+    ) -> SmppLink:
+        def route() -> RouteFilter | None:
+            return self.routes.filter_for(name, self._available)
+
         link = SmppLink(
-            self.smpp,
+            smpp,
             self.database,
             on_inbound=lambda: _call_soon(loop, self._inbound.set),
-            on_state=lambda state, detail: _call_soon(loop, self._publish, state, detail),
+            on_state=lambda state, detail: _call_soon(loop, self._publish, name, state, detail),
+            route=route if len(self.binds) > 1 else lambda: None,
+            name=name,
         )
         link.start()
         return link
 
-    def _publish(self, state: str, detail: str) -> None:
-        self.link_state = (state, detail)
+    def _available(self, name: str) -> bool:
+        """Whether a bind sends now (read from the link threads: a dict lookup)."""
+        link = self.links.get(name)
+        return link is not None and link.state == "up"
+
+    def _publish(self, name: str, state: str, detail: str) -> None:
+        self.bind_states[name] = (state, detail)
         if state == "refused":
             self.bind_refused = detail
         elif state == "up":
             self.bind_refused = ""
+        # Who owns which network may have changed: every link looks at the outbox again.
+        for link in self.links.values():
+            with contextlib.suppress(OSError):  # a link stopped meanwhile (shutdown)
+                link.wake()
+        states = [self.bind_states.get(b.name, ("down", ""))[0] for b, _ in self.binds]
+        if len(self.binds) == 1:
+            self.link_state = (state, detail)
+        elif "up" in states:
+            self.link_state = ("up", f"{states.count('up')} of {len(states)} binds up")
+        else:
+            self.link_state = (state, f"no bind up ({name}: {detail or state})")
         if self.bus is not None:
-            self.bus.publish("sms", {"link": state, "detail": detail}, key="link")
+            link_state, link_detail = self.link_state
+            self.bus.publish("sms", {"link": link_state, "detail": link_detail}, key="link")
+            self._publish_counters()  # every bind: which networks each serves may change
+
+    def bind_event(self, name: str) -> dict[str, object]:
+        """One bind's state for the console's board and metrics (bus topic "sms")."""
+        smpp = next(s for b, s in self.binds if b.name == name)
+        bind = next(b for b, _ in self.binds if b.name == name)
+        state, detail = self.bind_states.get(name, ("down", ""))
+        link = self.links.get(name)
+        owners = self.routes.owners(self._available)
+        return {
+            "bind": name,
+            "state": state,  # connecting, up, throttled, down, refused, dead, stopped
+            "detail": detail,
+            "host": smpp.host,
+            "port": smpp.port,
+            "networks": list(bind.networks),
+            "default": bind.default or len(self.binds) == 1,
+            "serving": sorted(k for k, owner in owners.items() if owner == name),
+            "tps": smpp.tps,
+            "window": smpp.window,
+            "submitted": link.submitted if link else 0,
+            "throttled": link.throttled if link else 0,
+            "receipts": link.receipts if link else 0,
+            "reconnects": link.reconnects if link else 0,
+        }
+
+    def _publish_counters(self) -> None:
+        """Every tick: the binds' counters move without a state change."""
+        if self.bus is None:
+            return
+        for name in self.links:
+            self.bus.publish("sms", self.bind_event(name), key=f"bind:{name}")
 
     async def handle_pending(self) -> int:
         """Answer every stored, unanswered message; expire incomplete multipart ones."""
@@ -203,8 +279,8 @@ class SmsPump:
         return handled
 
     def wake(self) -> None:
-        if self.link is not None:
-            self.link.wake()
+        for link in self.links.values():
+            link.wake()
 
     def send(self, msisdn: str, text: str, *, kind: str, dedup_key: str | None = None,
              not_before: float = 0.0) -> int | None:  # fmt: skip

@@ -48,7 +48,7 @@ async def run(runtime: Runtime) -> None:
         return
     demo_smsc = None
     async with contextlib.AsyncExitStack() as stack:
-        if not smpp.host:
+        if not smpp.configured:
             if not settings.demo:
                 log.info("sms: no SMPP host configured (TRACUU_SMPP_HOST); SMS is off")
                 await asyncio.Event().wait()  # idle until cancelled

@@ -3,14 +3,51 @@
 Every field can be set from the environment: TRACUU_SMPP_WINDOW=20,
 TRACUU_SMS_ACCENTS=true, TRACUU_SMS_TEMPLATES='{"ready": "..."}'. The SMPP
 password comes from TRACUU_SMPP_PASSWORD only (SecretStr: never printed).
+
+Several SMSC binds: TRACUU_SMPP_BINDS='[{"name": "viettel", "host": "...",
+"system_id": "...", "networks": ["viettel"], "tps": 50}, {"name": "vnpt", ...,
+"default": true}]' and their passwords in TRACUU_SMPP_PASSWORDS='{"viettel": "..."}'.
 """
+
+from __future__ import annotations
 
 from datetime import time
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from kernel.section import Section
+from sms.routes import NETWORKS
+
+
+class BindSettings(Section):
+    """One SMSC bind of several (TRACUU_SMPP_BINDS, JSON): no password here, it comes
+    from TRACUU_SMPP_PASSWORDS='{"<name>": "..."}' (environment only). Unset fields
+    take the [smpp] values."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    host: str
+    port: int = Field(2775, ge=1, le=65535)
+    system_id: str = ""
+    system_type: str | None = None
+    # Networks this bind sends to (sms/routes.py NETWORKS: viettel, vinaphone, mobifone,
+    # vietnamobile, gmobile, itelecom, reddi); numbers of networks no bind names go to
+    # the default binds (without any marked default: the binds naming no network, else
+    # the first bind).
+    networks: tuple[str, ...] = ()
+    default: bool = False
+    tps: float | None = Field(None, gt=0)
+    window: int | None = Field(None, ge=1, le=1000)
+    source_addr: str | None = None
+    tls: bool | None = None
+
+    @field_validator("networks")
+    @classmethod
+    def _known_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(NETWORKS))
+        if unknown:
+            raise ValueError(f"unknown networks {unknown}; known: {', '.join(NETWORKS)}")
+        return value
 
 
 class SmppSettings(Section):
@@ -50,6 +87,50 @@ class SmppSettings(Section):
     # Unaccented replies still go out as data_coding 0, in this alphabet, and incoming
     # data_coding 0 is read in it. Accented (UCS-2) text is not affected.
     default_alphabet: Literal["gsm", "latin1", "ascii"] = "gsm"
+    # Several SMSC binds, routed by the recipient's network (sms/routes.py); empty = the
+    # one bind above (host, port, system_id, password) is the default route.
+    binds: tuple[BindSettings, ...] = ()
+    # Bind name -> password; from the environment only (TRACUU_SMPP_PASSWORDS, JSON).
+    passwords: dict[str, SecretStr] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _binds_named_once(self) -> SmppSettings:
+        names = [b.name for b in self.binds]
+        if len(set(names)) != len(names):
+            raise ValueError(f"SMPP bind names repeat: {names}")
+        unknown = set(self.passwords) - set(names)
+        if unknown:
+            raise ValueError(f"passwords for unknown SMPP binds: {sorted(unknown)}")
+        return self
+
+    @property
+    def configured(self) -> bool:
+        """Whether any SMSC is configured (else SMS is off, or the demo's own SMSC)."""
+        return bool(self.host or self.binds)
+
+    def resolved_binds(self) -> list[tuple[BindSettings, SmppSettings]]:
+        """Each bind with the whole link settings it runs with ([smpp] + its overrides);
+        without `binds`, the single [smpp] bind named "default"."""
+        if not self.binds:
+            base = self.model_copy(update={"binds": (), "passwords": {}})
+            single = BindSettings(name="default", host=self.host or "", default=True)
+            return [(single, base)]
+        out = []
+        for bind in self.binds:
+            update: dict[str, object] = {
+                "host": bind.host,
+                "port": bind.port,
+                "system_id": bind.system_id,
+                "password": self.passwords.get(bind.name, SecretStr("")),
+                "binds": (),
+                "passwords": {},
+            }
+            for key in ("system_type", "tps", "window", "source_addr", "tls"):
+                value = getattr(bind, key)
+                if value is not None:
+                    update[key] = value
+            out.append((bind, self.model_copy(update=update)))
+        return out
 
 
 class SmsSettings(Section):
