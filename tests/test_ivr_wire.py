@@ -553,3 +553,40 @@ async def test_digits_after_a_barge_in_are_read_by_one_get_data_and_a_hang_up_th
     # no prompt: keys are never between commands.
     assert sent[5:] == ['GET DATA "" 5000 12']
     assert "caller hung up" in caplog.text
+
+
+async def test_each_command_has_its_own_deadline_whatever_came_before() -> None:
+    """One timer serves every deadline: a short one after a long one still ends in time,
+    and a long one after a short one is not cut by the earlier deadline."""
+
+    async def script(channel: AgiChannel) -> list[object]:
+        replies: list[object] = []
+        # Long, answered; then short, unanswered: the timer must move earlier.
+        replies.append((await channel.run("ANSWER", timeout_s=30.0)).result)
+        with pytest.raises(TimeoutError):
+            await channel.run("NOOP", timeout_s=0.1)
+        return replies
+
+    outcome = Outcome()
+    async with asyncio.timeout(5), agi_server({"ivr": recording_route(outcome, script)}) as server:
+        sent = await raw_asterisk(server.port, ENV, [b"200 result=0\n"], close_after=False)
+        await outcome.done.wait()
+    assert outcome.error is None
+    assert outcome.replies == ["0"]
+    assert sent[:2] == ["ANSWER", "NOOP"]
+
+
+async def test_a_later_longer_deadline_is_not_cut_by_an_earlier_one() -> None:
+    async def script(channel: AgiChannel) -> list[object]:
+        first = await channel.run("ANSWER", timeout_s=0.05)
+        # Answered after the first command's deadline has passed: still in time.
+        second = await channel.run("GET DATA tracuu/ivr_enter_code 8000 12", timeout_s=5.0)
+        return [first.result, second.result]
+
+    outcome = Outcome()
+    async with asyncio.timeout(5), agi_server({"ivr": recording_route(outcome, script)}) as server:
+        answers = [b"200 result=0\n", Then(b"", 0.2, b"200 result=2411290001\n")]
+        await raw_asterisk(server.port, ENV, answers)
+        await outcome.done.wait()
+    assert outcome.error is None
+    assert outcome.replies == ["0", "2411290001"]
