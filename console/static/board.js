@@ -31,7 +31,7 @@ function duration(iso) {
   return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
 }
 
-function renderCalls(ivr) {
+function renderCalls(ivr, limit) {
   const body = document.querySelector("#calls tbody");
   body.replaceChildren();
   if (ivr.calls.length === 0) {
@@ -47,7 +47,9 @@ function renderCalls(ivr) {
   }
   el("total-calls").textContent = ivr.total + " cuộc gọi";
   const stages = Object.entries(ivr.by_stage).map(([s, n]) => (STAGE_VI[s] ?? s) + ": " + n);
-  el("by-stage").textContent = stages.join(" · ");
+  // The FastAGI server's line limit (agi.max_calls): calls past it hear "all lines busy".
+  el("by-stage").textContent = [limit ? "tối đa " + limit + " cuộc cùng lúc" : "", ...stages]
+    .filter(Boolean).join(" · ");
   el("more-calls").textContent = ivr.total > ivr.calls.length
     ? "Hiện " + ivr.calls.length + " cuộc gọi lâu nhất trong " + ivr.total + "." : "";
 }
@@ -76,7 +78,7 @@ function renderSms(sms, queues) {
 
 function render() {
   if (!latest) return;
-  renderCalls(latest.ivr);
+  renderCalls(latest.ivr, latest.line_limit);
   renderLines(latest.lines, latest.line_limit);
   renderSms(latest.sms, latest.queues);
 }
@@ -93,4 +95,4 @@ function connect() {
 }
 
 connect();
-setInterval(() => { if (latest) renderCalls(latest.ivr); }, 1000);  // durations tick
+setInterval(() => { if (latest) renderCalls(latest.ivr, latest.line_limit); }, 1000);  // durations tick
