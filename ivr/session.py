@@ -44,6 +44,7 @@ AGENCY_SEPARATORS = re.compile(r"[\s,;|+]+")
 # once when the caller hung up; without it, the -1 was a missing file (asterisk-wire.md).
 HANGUP_GRACE_S = 0.1
 SOUNDS = "tracuu/"  # <sounds>/vi/tracuu/<prompt id>.<ext>, channel language vi
+_STAGE_NAMES = {stage: stage.name.lower() for stage in flow.Stage}
 MINE_SPOKEN_MAX = 5  # "your dossiers" reads the newest five; an office phone has more
 _ANY_KEY = quote(ALL_KEYS)  # the escape digits of nearly every prompt, quoted once
 
@@ -137,11 +138,16 @@ class InboundCall:
         self._typed = ""  # a key that interrupted a prompt: the next answer's first digit
         self.agencies = route_agencies(request.params, deps.agencies, self.uniqueid)
         self.answered_at: datetime | None = None  # in the office's zone (deps.now)
+        # Said in every bus event of the call: worked out once, not at every step.
+        self._masked = mask_msisdn(self.caller)
+        self._since = ""
 
     async def run(self) -> None:
         settings = self.deps.settings
-        log.info("call %s from %s", self.uniqueid, mask_msisdn(self.caller))
+        log.info("call %s from %s", self.uniqueid, self._masked)
         now = self.answered_at = self.deps.now()
+        # The office's clock with its offset: the console shows this, not its own clock.
+        self._since = now.isoformat(timespec="seconds")
         event: flow.Event | None = flow.CallAnswered(
             officer_open=officer_open(now, settings.hours, settings.holidays),
             caller_known=self.caller is not None,
@@ -372,12 +378,11 @@ class InboundCall:
             return
         data: dict[str, Any] = {
             "uniqueid": self.uniqueid,
-            "caller": mask_msisdn(self.caller),
-            "stage": self.call.stage.name.lower(),
+            "caller": self._masked,
+            "stage": _STAGE_NAMES[self.call.stage],
             "events": list(self.call.events),
             "ended": ended,
-            # The office's clock with its offset: the console shows this, not its own clock.
-            "since": self.answered_at.isoformat(timespec="seconds") if self.answered_at else "",
+            "since": self._since,
         }
         if ended:
             bus.forget("ivr_call", self.uniqueid)
