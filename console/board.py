@@ -47,6 +47,7 @@ class Board:
     calls: dict[str, dict[str, Any]] = field(default_factory=dict)
     lines: dict[str, Any] | None = None  # None: no AMI snapshot yet
     sms: dict[str, Any] = field(default_factory=dict)
+    binds: dict[str, dict[str, Any]] = field(default_factory=dict)  # one per SMSC bind
     queues: dict[str, Any] = field(default_factory=dict)
     version: int = 0  # bumped on every change: a tick sends a frame only if it moved
 
@@ -66,6 +67,11 @@ class Board:
                 self.lines = dict(data)
             case "sms" if "link" in data:
                 self.sms = {"link": data["link"], "detail": data.get("detail", "")}
+            case "sms" if "bind" in data:  # sms/pump.py bind_event: state and counters
+                self.binds[str(data["bind"])] = {
+                    k: data.get(k)
+                    for k in ("bind", "state", "detail", "tps", "throttled", "reconnects")
+                }
             case "board_queues":
                 self.queues = dict(data)
             case _:
@@ -87,6 +93,7 @@ class Board:
                 "calls": oldest[:CALLS_LISTED],
             },
             "sms": self.sms,
+            "binds": [self.binds[name] for name in sorted(self.binds)],
             "queues": self.queues,
         }
 

@@ -51,6 +51,36 @@ def test_the_board_lists_the_longest_calls_and_counts_the_rest_by_step() -> None
     assert frame["lines"]["waiting"] == 2
 
 
+def test_each_smsc_bind_shows_its_state_and_counters() -> None:
+    board = Board(line_limit=10)
+    for name, state in (("viettel", "throttled"), ("mobifone", "up")):
+        board.apply(
+            BusEvent(
+                "sms",
+                {
+                    "bind": name,
+                    "state": state,
+                    "detail": "",
+                    "tps": 20,
+                    "throttled": 3,
+                    "reconnects": 1,
+                    "host": "10.0.0.1",
+                    "networks": ["viettel"],
+                },
+            )
+        )
+    binds = board.frame()["binds"]
+    assert [b["bind"] for b in binds] == ["mobifone", "viettel"]
+    assert binds[1] == {
+        "bind": "viettel",
+        "state": "throttled",
+        "detail": "",
+        "tps": 20,
+        "throttled": 3,
+        "reconnects": 1,
+    }
+
+
 def test_events_the_board_does_not_show_change_nothing() -> None:
     board = Board(line_limit=10)
     board.apply(BusEvent("prompt_wanted", {"text": "x"}))

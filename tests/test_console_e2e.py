@@ -247,3 +247,23 @@ def test_try_a_call_shows_and_plays_the_prompts_in_order(running: Gateway, brows
     chromium.screenshot(browser, "try-a-call")
     browser.find_element(By.ID, "hangup").click()
     wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-call-ended"))
+
+
+def test_try_an_sms_and_print_the_recording_scripts(running: Gateway, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(running.url + "/try")
+    wait = WebDriverWait(browser, 30)
+    browser.find_element(By.ID, "sms-text").send_keys("HS 000.00.18.H26-241129-0001")
+    browser.find_element(By.CSS_SELECTOR, "#sms button[type=submit]").click()
+    wait.until(lambda d: d.find_element(By.ID, "sms-meta").text)
+    assert "000.00.18.H26-241129-0001" in browser.find_element(By.ID, "sms-reply").text
+    assert browser.find_element(By.ID, "sms-meta").text.startswith("Mã hoá: GSM-7 · ")
+    chromium.screenshot(browser, "try-an-sms")
+
+    browser.get(running.url + "/studio/print")
+    count = wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-count"))
+    assert int(count) > 100  # nothing is recorded yet: every spoken prompt is to be read
+    assert "Xin chào, đây là tổng đài" in browser.find_element(By.ID, "scripts").text
+    chromium.screenshot(browser, "studio-print")

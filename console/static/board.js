@@ -65,10 +65,14 @@ function renderLines(lines, limit) {
   ].map(span));
 }
 
-function renderSms(sms, queues) {
+function renderSms(sms, queues, binds) {
   el("sms").textContent = sms.link
     ? "SMSC: " + (LINK_VI[sms.link] ?? sms.link) + (sms.detail ? " (" + sms.detail + ")" : "")
     : "Chưa có thông tin kết nối SMSC.";
+  // More than one bind (one per network): each with its state, throttles and reconnects.
+  el("binds").replaceChildren(...(binds.length > 1 ? binds : []).map((b) => span(
+    b.bind + ": " + (LINK_VI[b.state] ?? b.state) + (b.detail ? " (" + b.detail + ")" : "")
+    + " · bị giới hạn " + (b.throttled ?? 0) + " lần · kết nối lại " + (b.reconnects ?? 0) + " lần")));
   const outbox = Object.entries(queues.outbox ?? {}).map(([s, n]) => (OUTBOX_VI[s] ?? s) + ": " + n);
   el("outbox").textContent = "Hộp thư đi: " + (outbox.length ? outbox.join(", ") : "trống");
   const r = queues.reminders ?? { due: 0, held: 0 };
@@ -80,7 +84,7 @@ function render() {
   if (!latest) return;
   renderCalls(latest.ivr, latest.line_limit);
   renderLines(latest.lines, latest.line_limit);
-  renderSms(latest.sms, latest.queues);
+  renderSms(latest.sms, latest.queues, latest.binds ?? []);
 }
 
 function connect() {
