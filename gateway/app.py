@@ -258,6 +258,12 @@ def run_demo(settings: Settings, count: int, traffic_per_min: float = 0.0) -> in
         if traffic_per_min > 0 and settings.agi.port:
             from peers import traffic
 
+            print(
+                f"  traffic  about {traffic_per_min:g} simulated calls and SMS a minute, to watch"
+                " on the console's board (tracuu demo --traffic-per-min 0: none)",
+                file=sys.stderr,
+                flush=True,
+            )
             host = "127.0.0.1" if settings.agi.host in ("0.0.0.0", "::") else settings.agi.host
             await traffic.calls(host, settings.agi.port, every_s=60 / traffic_per_min)
 
