@@ -87,6 +87,8 @@ class Conn(Protocol):
     def fetchval(self, sql: str, params: Params = ()) -> Any: ...
     def execute(self, sql: str, params: Params = ()) -> int: ...
     def executemany(self, sql: str, rows: Iterable[Params]) -> int: ...
+    def begin(self) -> None:
+        """Take the write lock now, unless a transaction is open (in a job: always)."""
 
 
 class Transaction(Protocol):
@@ -537,6 +539,43 @@ class _SyncConn:
             return cursor.rowcount
         finally:
             cursor.close()
+
+    def begin(self) -> None:
+        if not self.raw.in_transaction:
+            self.raw.execute("BEGIN IMMEDIATE")
+
+
+class BlockingConnection(_SyncConn):
+    """Conn on a connection of its own, for a thread that is NOT the event loop's and
+    groups its writes itself (the SMPP link thread: one commit per batch of PDUs).
+    Statements start a transaction implicitly; commit() ends it. Never on the loop:
+    there, use Database."""
+
+    __slots__ = ()
+
+    @classmethod
+    def open(cls, url: object) -> BlockingConnection:
+        path = sqlite_path(_secret(url))
+        raw = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)
+        raw.row_factory = sqlite3.Row
+        raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        raw.execute("PRAGMA journal_mode = WAL")
+        raw.execute("PRAGMA synchronous = NORMAL")
+        raw.execute("PRAGMA foreign_keys = ON")
+        return cls(raw)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.in_transaction
+
+    def commit(self) -> None:
+        self.raw.commit()
+
+    def rollback(self) -> None:
+        self.raw.rollback()
+
+    def close(self) -> None:
+        self.raw.close()
 
 
 def _connect(path: str, reader: bool) -> sqlite3.Connection:

@@ -147,8 +147,8 @@ async def _job(tmp_path: Path, **sms: object) -> tuple[ReminderJob, Outbox, Sqli
 
 
 def _queued(outbox: Outbox) -> list[tuple[str, str, float]]:
-    conn = outbox._conn
-    return list(conn.execute("SELECT msisdn, dedup_key, not_before FROM sms_message ORDER BY id"))
+    rows = outbox._conn.fetchall("SELECT msisdn, dedup_key, not_before FROM sms_message ORDER BY id")
+    return [(r[0], r[1], r[2]) for r in rows]
 
 
 async def test_job_queues_once_then_dedups(tmp_path: Path) -> None:
