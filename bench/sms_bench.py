@@ -239,7 +239,11 @@ async def reminders_child(count: int) -> dict[str, Any]:
                 outbox.watch(d.code, 4, d.due_on.isoformat(), None, _to_json(d))
         settings = Settings(database=str(database))
         catalog = load_catalog()
-        job = ReminderJob(settings, None, outbox, catalog)  # type: ignore[arg-type]
+        outbox.close()
+        from kernel.db import Database
+
+        db = await Database.open(database)
+        job = ReminderJob(settings, None, db, catalog)  # type: ignore[arg-type]
         ctx = ReplyContext(catalog=catalog, office=settings.office, today=today)
         from sms.reminder_job import Summary
 
@@ -248,7 +252,7 @@ async def reminders_child(count: int) -> dict[str, Any]:
         started, cpu = time.perf_counter(), time.process_time()
         await job.calendar(today, ctx, now, now, summary)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-        outbox.close()
+        await db.close()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "reminders": count,

@@ -351,10 +351,18 @@ class _ThreadReply:
         self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
     def deliver(self, result: Any, error: BaseException | None) -> None:
+        _resolve(self.future, result, error)
+
+
+def _resolve(
+    future: concurrent.futures.Future[Any], result: Any, error: BaseException | None
+) -> None:
+    """Settle a thread-side future unless whoever waited gave up (cancelled it)."""
+    with contextlib.suppress(concurrent.futures.InvalidStateError):
         if error is None:
-            self.future.set_result(result)
+            future.set_result(result)
         else:
-            self.future.set_exception(error)
+            future.set_exception(error)
 
 
 class _Worker:
@@ -389,22 +397,22 @@ class _Worker:
         """Ends the thread after the jobs already queued (a shared queue: any one reader)."""
         if self._thread.is_alive():
             self.jobs.put(None)
-        elif not self._stopped.done():
-            self._stopped.set_result(None)
+        else:
+            _resolve(self._stopped, None, None)
         return self._stopped
 
     def _main(self) -> None:
         try:
             raw = self._connect()
         except sqlite3.Error as exc:
-            self._started.set_exception(DatabaseError(f"cannot open the database: {exc}"))
-            self._stopped.set_result(None)
+            _resolve(self._started, None, DatabaseError(f"cannot open the database: {exc}"))
+            _resolve(self._stopped, None, None)
             return
         except BaseException as exc:
-            self._started.set_exception(exc)
-            self._stopped.set_result(None)
+            _resolve(self._started, None, exc)
+            _resolve(self._stopped, None, None)
             return
-        self._started.set_result(None)
+        _resolve(self._started, None, None)
         conn = _SyncConn(raw)
         try:
             while True:
@@ -420,7 +428,7 @@ class _Worker:
                     reply.deliver(result, None)
         finally:
             raw.close()
-            self._stopped.set_result(None)
+            _resolve(self._stopped, None, None)
 
 
 class _Session:

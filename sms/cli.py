@@ -337,17 +337,18 @@ def _reminders(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _reminders_async(settings: Settings, now: datetime) -> str:
+    from kernel.db import Database
     from lookup.factory import open_lookup
     from prompts.catalog import load_catalog
-    from sms.outbox import Outbox, migrate_file
+    from sms.outbox import COMPONENT, STEPS
     from sms.reminder_job import ReminderJob
 
-    await migrate_file(settings.sqlite_path)
-    outbox = Outbox.open(settings.sqlite_path)
+    db = await Database.open(settings.database)
     try:
+        await db.migrate(COMPONENT, STEPS)
         async with open_lookup(settings) as lookup:
-            job = ReminderJob(settings, lookup, outbox, load_catalog())
+            job = ReminderJob(settings, lookup, db, load_catalog())
             summary = await job.run_once(now)
         return summary.line()
     finally:
-        outbox.close()
+        await db.close()

@@ -7,21 +7,29 @@ page of changes is applied and its cursor saved in one transaction, so a crash
 re-reads at most that page and the dedup key absorbs the repeat.
 Opted-out numbers are skipped. Reminders outside the sending window are queued
 with not_before = next opening (deferred, not dropped).
+
+Never a stall of the event loop: every read and write is a kernel.db job (off
+the loop), and the pure work between them (planning, composing texts) runs in
+slices of SLICE reminders with a yield between, so a calendar of 100,000
+reminders leaves calls and SMS their turn. The calendar commits per batch of
+BATCH reminders; a crash in between is absorbed by the dedup keys.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
 import operator
-import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.settings import Settings
+from kernel.db import Conn, Database, DatabaseError
 from lookup.model import Dossier, PublicView, Status
 from lookup.port import DossierLookup, LookupUnavailable
 from prompts.catalog import Catalog
@@ -29,12 +37,15 @@ from sms import reminders
 from sms.address import to_msisdn
 from sms.outbox import Outbox
 from sms.replies import ReplyContext
+from sms.watch import candidate_queries
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CURSOR_KEY = "reminders.cursor"
 PAGE = 1000
-BATCH = 2000  # reminders stored per executemany
+BATCH = 500  # reminders stored per write job: short holds of the writer (and of the GIL)
+SLICE = 250  # reminders planned or composed between two yields to the event loop
 # Dossiers in these statuses need no calendar reminder any more.
 _DONE = frozenset({Status.REFUSED, Status.WITHDRAWN, Status.STOPPED, Status.RETURNED})
 
@@ -111,11 +122,11 @@ _SHAPE = operator.attrgetter(*(f.name for f in dataclasses.fields(PublicView) if
 
 class ReminderJob:
     def __init__(
-        self, settings: Settings, lookup: DossierLookup, outbox: Outbox, catalog: Catalog
+        self, settings: Settings, lookup: DossierLookup, db: Database, catalog: Catalog
     ) -> None:
         self.settings = settings
         self.lookup = lookup
-        self.outbox = outbox
+        self.db = db
         self.catalog = catalog
         self.rules = rules_from(settings)
         problems = reminders.check_templates(settings.sms.templates)
@@ -140,21 +151,24 @@ class ReminderJob:
             short_code=self.settings.smpp.source_addr,
             max_parts=self.settings.sms.max_parts,
         )
-        cursor = self.outbox.get_state(CURSOR_KEY)
+        cursor = await self.db.read(lambda c: Outbox(c).get_state(CURSOR_KEY))
         while True:
             changes = await self.lookup.changed_since(cursor, PAGE)
             due: list[reminders.Reminder] = []
-            for dossier in changes.dossiers:
-                due += reminders.plan(reminders.on_change(dossier, today, self.rules), dossier)
+            for dossiers in _slices(changes.dossiers):
+                for dossier in dossiers:
+                    due += reminders.plan(reminders.on_change(dossier, today, self.rules), dossier)
+                await asyncio.sleep(0)
             fees = await self._fees_for(due)
-            with self.outbox.transaction():
-                for dossier in changes.dossiers:
-                    self._watch(dossier)
-                self._queue(
-                    due, today=today, ctx=ctx, now=now.timestamp(), not_before=not_before,
-                    summary=summary, fees=fees,
-                )  # fmt: skip
-                self.outbox.set_state(CURSOR_KEY, changes.cursor)
+            batches = await self._compose(due, today=today, ctx=ctx, summary=summary, fees=fees)
+            watched = [_watch_row(d) for d in changes.dossiers]
+            kept = await self.db.run(
+                functools.partial(
+                    _store_page, watched=watched, batches=batches, cursor=changes.cursor,
+                    accents=ctx.accents, now=now.timestamp(), not_before=not_before,
+                )
+            )  # fmt: skip
+            _count(kept, due, batches, summary)
             summary.changed += len(changes.dossiers)
             cursor = changes.cursor
             if not changes.more:
@@ -168,34 +182,38 @@ class ReminderJob:
         self, today: date, ctx: ReplyContext, now: float, not_before: float, summary: Summary
     ) -> None:
         """Appointment-soon and not-collected reminders from the watch table."""
-        due: list[reminders.Reminder] = []
-        for row in self.outbox.watch_candidates(
+        queries = candidate_queries(
             today,
             days_before=self.rules.days_before,
             not_collected_days=self.rules.not_collected_days,
             catch_up_days=self.rules.catch_up_days,
-        ):
-            view, numbers = _view_from_json(row)
-            events = reminders.scheduled(view, today, self.rules)
-            if events:
-                due += reminders.plan_view(events, view, numbers)
-        with self.outbox.transaction():
-            self._queue(
-                due, today=today, ctx=ctx, now=now, not_before=not_before, summary=summary, fees={}
-            )
-
-    def _watch(self, dossier: Dossier) -> None:
-        if dossier.status in _DONE:
-            self.outbox.unwatch(dossier.code)
-            return
-        ready = dossier.ready_on or (dossier.status_at.date() if dossier.status_at else None)
-        self.outbox.watch(
-            dossier.code,
-            int(dossier.status),
-            (dossier.rescheduled_on or dossier.due_on).isoformat(),
-            ready.isoformat() if ready else None,
-            _to_json(dossier),
         )
+        for sql, params in queries:
+            after = ""
+            # Page by page (keyset): a short read on a reader thread, the page's planning
+            # and texts on the loop in slices, its reminders stored in short write jobs.
+            # Memory stays one page whatever the size of the watch table.
+            while page := await self.db.read(
+                functools.partial(_candidates, sql=sql, params=params, after=after)
+            ):
+                after = page[-1][0]
+                due: list[reminders.Reminder] = []
+                for chunk in _slices(page):
+                    for _, row in chunk:
+                        view, numbers = _view_from_json(row)
+                        events = reminders.scheduled(view, today, self.rules)
+                        if events:
+                            due += reminders.plan_view(events, view, numbers)
+                    await asyncio.sleep(0)
+                batches = await self._compose(due, today=today, ctx=ctx, summary=summary, fees={})
+                kept: set[str] = set()
+                for batch in batches:  # one short write transaction each: others write between
+                    kept |= await self.db.run(
+                        functools.partial(
+                            _store, items=batch, accents=ctx.accents, now=now, not_before=not_before
+                        )
+                    )
+                _count(kept, due, batches, summary)
 
     async def _fees_for(self, due: list[reminders.Reminder]) -> dict[str, str]:
         for reminder in due:
@@ -229,36 +247,104 @@ class ReminderJob:
             return shape.replace(placeholder, view.code)
         return reminders.text(reminder, today, ctx, templates=self.settings.sms.templates, fee=fee)
 
-    def _queue(
+    async def _compose(
         self,
         due: list[reminders.Reminder],
         *,
         today: date,
         ctx: ReplyContext,
-        now: float,
-        not_before: float,
         summary: Summary,
         fees: dict[str, str],
-    ) -> None:
-        opted_out = self.outbox.opted_out_among({r.msisdn for r in due})
+    ) -> list[list[tuple[str, str, str]]]:
+        """(msisdn, text, dedup_key) batches of the reminders to numbers not opted out."""
+        numbers = {r.msisdn for r in due}
+        opted_out = await self.db.read(lambda c: Outbox(c).opted_out_among(numbers))
         wanted = [r for r in due if r.msisdn not in opted_out]
         summary.opted_out += len(due) - len(wanted)
-        new_keys: set[str] = set()
+        batches: list[list[tuple[str, str, str]]] = []
         for start in range(0, len(wanted), BATCH):  # bounded memory per statement batch
-            items = [
-                (r.msisdn, self._text(r, today, ctx, fees.get(r.view.procedure_code, "")),
-                 r.dedup_key)
-                for r in wanted[start : start + BATCH]
-            ]  # fmt: skip
-            new_keys |= self.outbox.enqueue_many(
-                items, kind="reminder", accents=ctx.accents, now=now, not_before=not_before
-            )
-        summary.duplicates += len(wanted) - len(new_keys)
-        summary.queued += len(new_keys)
-        for reminder in wanted:
-            if reminder.dedup_key in new_keys:
-                kind = reminder.kind.value
-                summary.by_kind[kind] = summary.by_kind.get(kind, 0) + 1
+            batch: list[tuple[str, str, str]] = []
+            for chunk in _slices(wanted[start : start + BATCH]):
+                batch += [
+                    (r.msisdn, self._text(r, today, ctx, fees.get(r.view.procedure_code, "")),
+                     r.dedup_key)
+                    for r in chunk
+                ]  # fmt: skip
+                await asyncio.sleep(0)
+            batches.append(batch)
+        return batches
+
+
+def _slices(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), SLICE):
+        yield items[start : start + SLICE]
+
+
+def _watch_row(dossier: Dossier) -> tuple[str, int, str, str | None, str] | str:
+    """The sms_watch row of a changed dossier, or its code alone when it is done."""
+    if dossier.status in _DONE:
+        return dossier.code
+    ready = dossier.ready_on or (dossier.status_at.date() if dossier.status_at else None)
+    return (
+        dossier.code,
+        int(dossier.status),
+        (dossier.rescheduled_on or dossier.due_on).isoformat(),
+        ready.isoformat() if ready else None,
+        _to_json(dossier),
+    )
+
+
+def _candidates(
+    conn: Conn, *, sql: str, params: tuple[str, ...], after: str
+) -> list[tuple[str, str]]:
+    return Outbox(conn).candidates_after(sql, params, after)
+
+
+def _store(
+    conn: Conn, *, items: list[tuple[str, str, str]], accents: bool, now: float, not_before: float
+) -> set[str]:
+    return Outbox(conn).enqueue_many(
+        items, kind="reminder", accents=accents, now=now, not_before=not_before
+    )
+
+
+def _store_page(
+    conn: Conn,
+    *,
+    watched: Iterable[tuple[str, int, str, str | None, str] | str],
+    batches: list[list[tuple[str, str, str]]],
+    cursor: str,
+    accents: bool,
+    now: float,
+    not_before: float,
+) -> set[str]:
+    """One page of changes in one transaction: projection, reminders, cursor."""
+    outbox = Outbox(conn)
+    for row in watched:
+        if isinstance(row, str):
+            outbox.unwatch(row)
+        else:
+            outbox.watch(*row)
+    kept: set[str] = set()
+    for batch in batches:
+        kept |= _store(conn, items=batch, accents=accents, now=now, not_before=not_before)
+    outbox.set_state(CURSOR_KEY, cursor)
+    return kept
+
+
+def _count(
+    kept: set[str],
+    due: list[reminders.Reminder],
+    batches: list[list[tuple[str, str, str]]],
+    summary: Summary,
+) -> None:
+    """Queued: newly stored; duplicates: composed (not opted out) but already there."""
+    summary.duplicates += sum(len(b) for b in batches) - len(kept)
+    summary.queued += len(kept)
+    for reminder in due:
+        if reminder.dedup_key in kept:
+            kind = reminder.kind.value
+            summary.by_kind[kind] = summary.by_kind.get(kind, 0) + 1
 
 
 async def run(job: ReminderJob, wake: Any, poll_s: float) -> None:
@@ -271,6 +357,6 @@ async def run(job: ReminderJob, wake: Any, poll_s: float) -> None:
                 wake()
         except LookupUnavailable:
             log.warning("reminders: dossier store unavailable; retrying in %.0f s", poll_s)
-        except sqlite3.Error:
+        except DatabaseError:
             log.exception("reminders: database error; retrying in %.0f s", poll_s)
         await asyncio.sleep(poll_s)

@@ -14,9 +14,9 @@ import logging
 from pydantic import SecretStr
 
 from gateway.runtime import Runtime
+from kernel.db import Database
 from prompts.catalog import load_catalog
 from sms import reminder_job
-from sms.outbox import Outbox
 from sms.pump import SmsPump
 from sms.settings import SmppSettings
 
@@ -77,9 +77,11 @@ async def run(runtime: Runtime) -> None:
             tasks.create_task(pump.run())
             async with asyncio.timeout(30):
                 await pump.ready.wait()  # the SMS tables exist from here on
-            outbox = Outbox.open(pump.database)
-            stack.callback(outbox.close)
-            job = reminder_job.ReminderJob(settings, runtime.lookup, outbox, catalog)
+            db = runtime.db
+            if db is None or pump.database != settings.sqlite_path:
+                db = await Database.open(pump.database)
+                stack.push_async_callback(db.close)
+            job = reminder_job.ReminderJob(settings, runtime.lookup, db, catalog)
             tasks.create_task(reminder_job.run(job, pump.wake, settings.sms.reminder_poll_s))
             if demo_smsc is not None and settings.sms.demo_traffic_per_min > 0:
                 from peers import traffic

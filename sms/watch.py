@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 from kernel.db import Conn
 
-SLICE = 2000  # candidate rows per read: a scan of 100,000 is 50 short reads
+PAGE = 1000  # candidate rows per read: a scan of 100,000 is 100 short reads
 
 
 class Watch:
@@ -37,18 +37,33 @@ class Watch:
             not_collected_days=not_collected_days,
             catch_up_days=catch_up_days,
         ):
-            yield from (r[0] for r in self._conn.fetchall(query, params))
+            after = ""
+            while page := self.candidates_after(query, params, after):
+                yield from (r[1] for r in page)
+                after = page[-1][0]
+
+    def candidates_after(
+        self, query: str, params: tuple[str, ...], after: str, limit: int = PAGE
+    ) -> list[tuple[str, str]]:
+        """One page of one candidate_queries() question: (code, dossier) after `after`,
+        in code order (keyset paging: each page is a short read, the whole is one pass)."""
+        rows = self._conn.fetchall(
+            f"{query} AND code > ? ORDER BY code LIMIT ?", (*params, after, limit)
+        )
+        return [(r[0], r[1]) for r in rows]
 
 
 def candidate_queries(
     today: date, *, days_before: int, not_collected_days: int, catch_up_days: int
 ) -> list[tuple[str, tuple[str, ...]]]:
-    """The calendar's two questions to sms_watch, as (SQL, parameters)."""
+    """The calendar's two questions to sms_watch, as (SQL, parameters); page them with
+    Watch.candidates_after."""
     queries: list[tuple[str, tuple[str, ...]]] = []
     if days_before:
         queries.append(
             (
-                "SELECT dossier FROM sms_watch WHERE status IN (2, 4) AND due > ? AND due <= ?",
+                "SELECT code, dossier FROM sms_watch"
+                " WHERE status IN (2, 4) AND due > ? AND due <= ?",
                 (today.isoformat(), (today + timedelta(days=days_before)).isoformat()),
             )
         )
@@ -57,7 +72,8 @@ def candidate_queries(
         oldest = newest - timedelta(days=catch_up_days)
         queries.append(
             (
-                "SELECT dossier FROM sms_watch WHERE status = 9 AND ready >= ? AND ready <= ?",
+                "SELECT code, dossier FROM sms_watch"
+                " WHERE status = 9 AND ready >= ? AND ready <= ?",
                 (oldest.isoformat(), newest.isoformat()),
             )
         )

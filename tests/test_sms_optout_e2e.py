@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import date, datetime, time
 from pathlib import Path
 
+from kernel.db import Database
 from lookup import demo
 from lookup.model import Status
 from lookup.sqlite import DossierStore
@@ -33,13 +34,13 @@ async def text_and_wait_reply(world: World, sender: str, body: str) -> str:
 
 async def run_reminders(world: World, today: date) -> Summary:
     """One reminder run inside the sending window; waits until the link sent it all."""
-    outbox = world.outbox()
+    db = await Database.open(world.pump.database)
     try:
-        job = ReminderJob(world.settings, world.pump.lookup, outbox, world.pump.catalog)
+        job = ReminderJob(world.settings, world.pump.lookup, db, world.pump.catalog)
         now = datetime.combine(today, time(10, 0), world.settings.zone)
         summary = await job.run_once(now)
     finally:
-        outbox.close()
+        await db.close()
     world.pump.wake()
     expected = len(world.smsc.record.submits) + summary.queued
     await world.smsc.wait_for(lambda: len(world.smsc.record.submits) >= expected)

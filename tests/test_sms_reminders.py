@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gateway.settings import OfficeSettings, Settings
+from kernel.db import Database
 from lookup import demo
 from lookup.model import Status
 from lookup.sqlite import DossierStore, SqliteLookup
@@ -138,16 +139,20 @@ async def _job(tmp_path: Path, **sms: object) -> tuple[ReminderJob, Outbox, Sqli
     settings = Settings(database=str(database), sms=SmsSettings(**sms))  # type: ignore[arg-type]
     lookup = await SqliteLookup.open(database)
     outbox = Outbox.open(database)
+    db = await Database.open(database)
     try:
-        return ReminderJob(settings, lookup, outbox, CATALOG), outbox, lookup, database
+        return ReminderJob(settings, lookup, db, CATALOG), outbox, lookup, database
     except ValueError:
         outbox.close()
+        await db.close()
         await lookup.close()
         raise
 
 
 def _queued(outbox: Outbox) -> list[tuple[str, str, float]]:
-    rows = outbox._conn.fetchall("SELECT msisdn, dedup_key, not_before FROM sms_message ORDER BY id")
+    rows = outbox._conn.fetchall(
+        "SELECT msisdn, dedup_key, not_before FROM sms_message ORDER BY id"
+    )
     return [(r[0], r[1], r[2]) for r in rows]
 
 
@@ -164,6 +169,7 @@ async def test_job_queues_once_then_dedups(tmp_path: Path) -> None:
     finally:
         outbox.close()
         await lookup.close()
+        await job.db.close()
     assert first.by_kind == {"delayed": 1, "ready": 1, "received": 1, "supplement": 1, "soon": 1}
     assert first.queued == 5
     assert first.deferred == 0
@@ -192,6 +198,7 @@ async def test_job_defers_outside_window_and_skips_opted_out(tmp_path: Path) -> 
     finally:
         outbox.close()
         await lookup.close()
+        await job.db.close()
     # Only the dossier of 0987654321 (received, soon); the three of 0912345678 are skipped.
     assert summary.queued == 2
     assert summary.opted_out == 3
@@ -218,6 +225,7 @@ async def test_job_sends_a_new_status_once(tmp_path: Path) -> None:
     finally:
         outbox.close()
         await lookup.close()
+        await job.db.close()
     assert later.by_kind == {"ready": 1}
     assert later.changed == 1
     assert latest.queued == 0
