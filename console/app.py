@@ -1,9 +1,10 @@
 """The operator console as an aiohttp application (app factory, AppKeys).
 
-It shows what operators need to watch the switchboard: live line use from the
-event bus (server-sent events), a dossier look-up that returns the public view
-only, and a health endpoint. It refuses to show personal data: there is no
-second factor on this page.
+The platform (console/platform.py: sign-in, roles, CSRF, layout) comes first;
+then the pages: the live board over server-sent events, a dossier look-up that
+returns the public view only, and health. Every route declares who may open it
+(console/access.py). It refuses to show personal data: there is no second
+factor on this console.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ from typing import Any
 from aiohttp import web
 
 from console import board, history, studio, trycall
+from console.access import client_of, current_user, public, requires
+from console.audit import audit
+from console.layout import NavEntry, add_nav, render
+from console.platform import setup_platform
+from console.roles import Role
+from console.settings import HttpSettings
+from console.throttle import RateLimiter
 from kernel.bus import EventBus
 from kernel.db import Database
 from lookup.port import DossierLookup, LookupUnavailable
@@ -33,31 +41,9 @@ BUS = web.AppKey("bus", EventBus)
 TODAY = web.AppKey[Any]("today")  # () -> date in the office's time zone
 STREAMS = web.AppKey[set[asyncio.Task[Any]]]("streams")  # /events handlers, ended at shutdown
 MAX_CODE_LENGTH = 64
-# Codes are guessable (date + daily counter): cap look-ups per client address.
-LOOKUPS_PER_MINUTE = 30
+# Codes are guessable (date + daily counter): look-ups are capped per client address
+# (settings.http.public_lookups_per_minute).
 MAX_TRACKED_CLIENTS = 10_000
-
-
-class RateLimiter:
-    """At most `limit` events per client in any `window_s`; bounded memory.
-
-    Pure: the caller passes `now` (monotonic seconds).
-    """
-
-    def __init__(self, limit: int, window_s: float, max_clients: int) -> None:
-        self.limit, self.window_s, self.max_clients = limit, window_s, max_clients
-        self._seen: dict[str, list[float]] = {}
-
-    def allow(self, client: str, now: float) -> bool:
-        # pop + re-insert keeps the dict ordered by last use: the first key is the stalest.
-        recent = [t for t in self._seen.pop(client, ()) if now - t < self.window_s]
-        allowed = len(recent) < self.limit
-        if allowed:
-            recent.append(now)
-        self._seen[client] = recent
-        if len(self._seen) > self.max_clients:
-            del self._seen[next(iter(self._seen))]
-        return allowed
 
 
 LIMITER = web.AppKey("limiter", RateLimiter)
@@ -75,10 +61,17 @@ def create_app(
     zone: tzinfo | None = None,
     try_config: trycall.TryConfig | None = None,
     sounds: SoundsSettings | None = None,
+    http: HttpSettings | None = None,
+    accounts: Path | str | None = None,
 ) -> web.Application:
     """`line_limit`: calls served at once (settings.agi.max_calls); `database`: the SQLite
-    file whose queues the board samples (None: no queue depths)."""
+    file whose queues the board samples (None: no queue depths); `accounts`: the SQLite
+    file of console users and the audit log (default: `database`, else in memory)."""
+    http = http or HttpSettings()
     app = web.Application(client_max_size=64 * 1024)
+    if accounts is None:
+        accounts = database if database is not None else ":memory:"
+    setup_platform(app, http, accounts, zone or UTC)
     if database is not None:
         app.cleanup_ctx.append(_open_database(database))  # first: the others use it
     sampler = None if database is None else board.queue_sampler(lambda: app[DB])
@@ -88,28 +81,59 @@ def create_app(
     app[BUS] = bus
     app[TODAY] = today
     app[STREAMS] = set()
-    app[LIMITER] = RateLimiter(LOOKUPS_PER_MINUTE, 60.0, MAX_TRACKED_CLIENTS)
+    app[LIMITER] = RateLimiter(http.public_lookups_per_minute, 60.0, MAX_TRACKED_CLIENTS)
     app.on_shutdown.append(_end_streams)
     app.router.add_get("/", index)
     app.router.add_get("/healthz", health)
     app.router.add_get("/api/lines", lines)
     app.router.add_get("/api/dossiers/{code}", dossier)
     app.router.add_get("/events", events)
+    add_nav(app, NavEntry("/", "Bảng trực", "Live board", Role.OPERATOR, order=10))
     if database is not None:
         history.add_routes(app, lambda: app[DB], zone or UTC)
+        app[history.AUDIT] = _export_audit
+        add_nav(app, NavEntry("/stats", "Thống kê", "Statistics", Role.OPERATOR, order=20))
     if try_config is not None:
         trycall.add_routes(app, try_config)
+        add_nav(app, NavEntry("/try", "Gọi thử, nhắn thử", "Try a call", Role.OPERATOR, order=30))
     if sounds is not None:
         studio.add_routes(app, sounds, zone or UTC)
+        app[studio.USER] = _user_name
+        app[studio.AUDIT] = _prompt_audit
+        add_nav(app, NavEntry("/studio", "Lời thoại", "Prompt studio", Role.EDITOR, order=40))
     app.router.add_static("/static/", Path(str(resources.files("console").joinpath("static"))))
     return app
 
 
-async def index(request: web.Request) -> web.Response:
-    page = resources.files("console").joinpath("static/index.html").read_text("utf-8")
-    return web.Response(text=page, content_type="text/html", charset="utf-8")
+def _user_name(request: web.Request) -> str:
+    user = current_user(request)
+    return user.name if user is not None else "console"
 
 
+# The pages' own action names -> the audit log's (console/audit.py).
+_ACTIONS = {
+    "stats_export": "export.stats_csv",
+    "prompt_recorded": "prompt.record",
+    "prompt_approve": "prompt.approve",
+    "prompt_rollback": "prompt.rollback",
+}
+
+
+async def _export_audit(request: web.Request, action: str, detail: dict[str, str]) -> None:
+    await audit(request, _ACTIONS.get(action, action), request.path, detail)
+
+
+async def _prompt_audit(request: web.Request, action: str, detail: dict[str, str]) -> None:
+    target = detail.get("prompt") or request.match_info.get("prompt", "-")
+    await audit(request, _ACTIONS.get(action, action), target, detail)
+
+
+@requires(Role.OPERATOR)
+async def index(request: web.Request) -> web.StreamResponse:
+    return await render(request, "board.html")
+
+
+@public
 async def health(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
@@ -124,13 +148,15 @@ def _snapshot(bus: EventBus, topic: str) -> list[dict[str, Any]]:
     return [dict(event.data) for (t, _), event in bus.latest.items() if t == topic]
 
 
+@requires(Role.OPERATOR)
 async def lines(request: web.Request) -> web.Response:
     bus = request.app[BUS]
     return web.json_response({topic: _snapshot(bus, topic) for topic in LIVE_TOPICS})
 
 
+@public
 async def dossier(request: web.Request) -> web.Response:
-    client = request.remote or "-"
+    client = client_of(request)
     if not request.app[LIMITER].allow(client, asyncio.get_running_loop().time()):
         return _error(429, "Tra cứu quá nhiều lần, vui lòng thử lại sau một phút.")
     code = request.match_info["code"].strip()
@@ -160,6 +186,7 @@ async def _end_streams(app: web.Application) -> None:
         task.cancel()
 
 
+@requires(Role.OPERATOR)
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: the live board, a whole frame at a time (console/board.py)."""
     task = asyncio.current_task()

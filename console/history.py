@@ -17,10 +17,12 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, datetime, timedelta, tzinfo
-from importlib import resources
 
 from aiohttp import web
 
+from console.access import requires
+from console.layout import static_page
+from console.roles import Role
 from console.stats import COMPONENT, STEPS, StatsStore, to_csv
 from kernel.db import Database
 
@@ -88,9 +90,9 @@ async def count_lookup(app: web.Application, channel: str) -> None:
         log.exception("statistics: %s look-up not counted", channel)
 
 
+@requires(Role.OPERATOR)
 async def page(request: web.Request) -> web.Response:
-    html = resources.files("console").joinpath("static/stats.html").read_text("utf-8")
-    return web.Response(text=html, content_type="text/html", charset="utf-8")
+    return await static_page(request, "stats.html")
 
 
 def date_range(request: web.Request) -> tuple[date, date]:
@@ -114,12 +116,14 @@ def _bad(message: str) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=body, content_type="application/json")
 
 
+@requires(Role.OPERATOR)
 async def summary(request: web.Request) -> web.Response:
     start, end = date_range(request)
     result = await request.app[STATS].summary(start, end, request.app[ZONE])
     return web.json_response(result.as_json())
 
 
+@requires(Role.ADMIN)
 async def export_csv(request: web.Request) -> web.Response:
     start, end = date_range(request)
     result = await request.app[STATS].summary(start, end, request.app[ZONE])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import date, datetime
+from pathlib import Path
 
 from aiohttp import web
 
@@ -14,6 +15,8 @@ from gateway.runtime import Runtime
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
+
+ACCOUNTS_FALLBACK = Path("var/console.sqlite3")
 
 
 async def run(runtime: Runtime) -> None:
@@ -31,6 +34,9 @@ async def run(runtime: Runtime) -> None:
         zone=settings.zone,
         try_config=TryConfig(settings, runtime.lookup, lambda: _agi_address(settings)),
         sounds=settings.sounds,
+        http=settings.http,
+        # Until the stores share kernel/db.py (and PostgreSQL), accounts live in SQLite.
+        accounts=settings.sqlite_path if settings.database_is_sqlite else ACCOUNTS_FALLBACK,
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

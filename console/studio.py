@@ -16,12 +16,14 @@ import asyncio
 import logging
 import tempfile
 from collections.abc import Awaitable, Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from console.access import requires
+from console.layout import static_page
+from console.roles import Role
 from kernel.times import iso_for_people
 from prompts.audio import Rejected, ToolFailed
 from prompts.recordings import approve_version, import_recording, rollback_version
@@ -74,17 +76,18 @@ def _prompt_id(request: web.Request) -> str:
     return prompt
 
 
-def _static(name: str) -> web.Response:
-    html = resources.files("console").joinpath(f"static/{name}").read_text("utf-8")
-    return web.Response(text=html, content_type="text/html", charset="utf-8")
+async def _static(request: web.Request, name: str) -> web.Response:
+    return await static_page(request, name)
 
 
+@requires(Role.EDITOR)
 async def page(request: web.Request) -> web.Response:
-    return _static("studio.html")
+    return await _static(request, "studio.html")
 
 
+@requires(Role.EDITOR)
 async def print_page(request: web.Request) -> web.Response:
-    return _static("studio-print.html")
+    return await _static(request, "studio-print.html")
 
 
 def _rows(store: Store) -> list[dict[str, Any]]:
@@ -92,12 +95,14 @@ def _rows(store: Store) -> list[dict[str, Any]]:
     return [row.to_dict() for row in report.rows]
 
 
+@requires(Role.EDITOR)
 async def prompts(request: web.Request) -> web.Response:
     """Every prompt: script, group, what callers hear (recorded / tts / missing), stale."""
     rows = await asyncio.to_thread(_rows, _store(request))
     return web.json_response({"prompts": rows})
 
 
+@requires(Role.EDITOR)
 async def versions(request: web.Request) -> web.Response:
     prompt = _prompt_id(request)
     zone = request.app[ZONE]
@@ -132,6 +137,7 @@ def _history_line(line: str, zone: Any) -> str:
     return f"{iso_for_people(at, zone)} {what}"
 
 
+@requires(Role.EDITOR)
 async def version_audio(request: web.Request) -> web.StreamResponse:
     """A version's 8 kHz WAV: the draft exactly as callers would hear it."""
     prompt = _prompt_id(request)
@@ -147,6 +153,7 @@ async def version_audio(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
 
 
+@requires(Role.EDITOR)
 async def upload(request: web.Request) -> web.Response:
     """A recording from the browser (MediaRecorder) or a file: multipart field 'audio'."""
     prompt = _prompt_id(request)
@@ -195,10 +202,12 @@ def _import(sounds: SoundsSettings, prompt: str, path: Path, by: str, file_name:
     return imported.version
 
 
+@requires(Role.EDITOR)
 async def approve(request: web.Request) -> web.Response:
     return await _switch(request, "approve")
 
 
+@requires(Role.EDITOR)
 async def rollback(request: web.Request) -> web.Response:
     return await _switch(request, "rollback")
 

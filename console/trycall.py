@@ -25,6 +25,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from console.access import requires
+from console.layout import static_page
+from console.roles import Role
 from gateway.settings import Settings
 from ivr.available import LivePrompts
 from ivr.cli import words_for
@@ -57,13 +60,12 @@ def add_routes(app: web.Application, config: TryConfig) -> None:
     app.router.add_post("/api/try/sms", try_sms)
 
 
+@requires(Role.OPERATOR)
 async def page(request: web.Request) -> web.Response:
-    from importlib import resources
-
-    html = resources.files("console").joinpath("static/try.html").read_text("utf-8")
-    return web.Response(text=html, content_type="text/html", charset="utf-8")
+    return await static_page(request, "try.html")
 
 
+@requires(Role.OPERATOR)
 async def audio(request: web.Request) -> web.StreamResponse:
     """A live prompt as callers hear it (the 8 kHz WAV Asterisk plays)."""
     prompt = request.match_info["prompt"]
@@ -207,6 +209,7 @@ def _timeout_s(raw: str) -> float:
     return MAX_WAIT_S if ms < 0 else min(ms / 1000, MAX_WAIT_S)
 
 
+@requires(Role.OPERATOR)
 async def call_socket(request: web.Request) -> web.WebSocketResponse:
     config = request.app[TRY]
     socket = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4096)
@@ -283,6 +286,7 @@ def _dynamic_texts(settings: Settings) -> dict[str, str]:
 # ---- try an SMS
 
 
+@requires(Role.OPERATOR)
 async def try_sms(request: web.Request) -> web.Response:
     from prompts.catalog import load_catalog
     from sms.codec import DC_GSM, DC_UCS2, choose_coding, split_text

@@ -58,6 +58,7 @@ async def migrate_all(settings: Settings, db: Database | None = None) -> None:
     """
     if not settings.database_is_sqlite:
         return  # PostgreSQL: the lookup migrates its own; SMS and IVR stores need SQLite
+    from console.accounts import AccountStore
     from ivr.store import IvrStore
     from sms.outbox import migrate_file
 
@@ -67,6 +68,8 @@ async def migrate_all(settings: Settings, db: Database | None = None) -> None:
         return
     store = await IvrStore.open(settings.sqlite_path)
     await store.close()
+    accounts = await AccountStore.open(settings.sqlite_path)
+    await accounts.close()
 
 
 async def serve(

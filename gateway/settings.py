@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,6 +24,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from console.settings import HttpSettings
 from ivr.settings import AgiSettings, AmiSettings
 from kernel.dsn import DatabaseUrl
 from kernel.section import Section
@@ -48,11 +49,6 @@ class OfficeSettings(Section):
     collection_place: str = "Bộ phận Một cửa"
     # Shown in reminders ("giờ làm việc"); the IVR's transfer hours are in ivr settings.
     hours: str = "Thứ Hai đến Thứ Sáu, 7 giờ 30 đến 17 giờ"
-
-
-class HttpSettings(Section):
-    host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)  # 0: any free port (tests)
 
 
 DEMO_AGENCIES = (

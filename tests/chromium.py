@@ -57,3 +57,14 @@ def screenshot(driver: Any, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     driver.save_screenshot(str(path))
     return path
+
+
+def sign_in(driver: Any, port: int, name: str, password: str) -> None:
+    """Sign in through the console's form (the user exists already)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(f"http://127.0.0.1:{port}/login")
+    driver.find_element(By.ID, "name").send_keys(name)
+    driver.find_element(By.ID, "password").send_keys(password + "\n")
+    WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.ID, "sign-out"))

@@ -13,9 +13,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from console.app import create_app
+from console.roles import Role
 from kernel.bus import EventBus
 from lookup import demo
 from lookup.sqlite import DossierStore, SqliteLookup
+from tests.console_auth import cheap_passwords, sign_in
 
 TODAY = date(2026, 11, 29)
 PERSONAL = ("0912345678", "+84912345678", "001190012345", "739204")
@@ -35,7 +37,8 @@ async def lookup(tmp_path: Path) -> AsyncIterator[SqliteLookup]:
 @pytest.fixture
 async def console(aiohttp_client, lookup: SqliteLookup) -> tuple[TestClient, EventBus]:  # type: ignore[no-untyped-def]
     bus = EventBus()
-    client = await aiohttp_client(create_app(lookup, bus, lambda: TODAY))
+    client = await aiohttp_client(cheap_passwords(create_app(lookup, bus, lambda: TODAY)))
+    await sign_in(client, Role.OPERATOR)
     return client, bus
 
 
@@ -131,7 +134,10 @@ async def test_index_page_is_vietnamese_html(console: tuple[TestClient, EventBus
     response = await client.get("/")
     assert response.status == 200
     assert response.content_type == "text/html"
-    assert "Tổng đài tra cứu hồ sơ" in await response.text()
+    text = await response.text()
+    assert '<html lang="vi">' in text
+    assert "Tổng đài tra cứu hồ sơ" in text
+    assert "Bảng trực" in text
 
 
 async def test_lookups_are_rate_limited_per_client(console: tuple[TestClient, EventBus]) -> None:
@@ -146,7 +152,7 @@ async def test_lookups_are_rate_limited_per_client(console: tuple[TestClient, Ev
 
 
 def test_rate_limiter_window_and_memory_bound() -> None:
-    from console.app import RateLimiter
+    from console.throttle import RateLimiter
 
     limiter = RateLimiter(limit=2, window_s=60.0, max_clients=2)
     assert [limiter.allow("a", t) for t in (0.0, 1.0, 2.0)] == [True, True, False]

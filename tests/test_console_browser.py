@@ -1,6 +1,7 @@
-"""The console page in a real headless Chromium: live lines appear, a look-up shows dates.
+"""The console in a real headless Chromium: sign in, live lines appear, a look-up shows dates.
 
 Skipped only when Chromium is not installed (scripts/bootstrap test installs it).
+Each test saves a screenshot under var/screenshots/.
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from console.access import ACCOUNTS
 from console.app import create_app
+from console.roles import Role
+from console.signin import PASSWORDS
 from kernel.bus import EventBus
 from lookup import demo
 from lookup.sqlite import DossierStore, SqliteLookup
+from tests.console_auth import PASSWORD, cheap_passwords
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -26,6 +31,14 @@ pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER), reason="needs Debian chromium and chromium-driver"
 )
 TODAY = date(2026, 11, 29)
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
+
+
+def screenshot(driver: object, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    driver.save_screenshot(str(path))  # type: ignore[attr-defined]
+    return path
 
 
 class ConsoleServer:
@@ -45,8 +58,11 @@ class ConsoleServer:
 
     async def _start(self) -> None:
         self.lookup = await SqliteLookup.open(self.database)
-        self.runner = web.AppRunner(create_app(self.lookup, self.bus, lambda: TODAY))
+        app = cheap_passwords(create_app(self.lookup, self.bus, lambda: TODAY))
+        self.runner = web.AppRunner(app)
         await self.runner.setup()
+        hashed = await app[PASSWORDS].hash(PASSWORD)
+        await app[ACCOUNTS].add_user("Nguyễn.Thị.Lan", Role.OPERATOR, hashed)
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
         self.port = self.runner.addresses[0][1]
@@ -95,6 +111,7 @@ def browser(tmp_path: Path) -> Iterator[object]:
         "--disable-component-update",
         "--disable-sync",
         "--no-first-run",
+        "--window-size=1280,900",
         f"--user-data-dir={tmp_path / 'chromium'}",
     ):
         options.add_argument(flag)
@@ -106,12 +123,55 @@ def browser(tmp_path: Path) -> Iterator[object]:
         driver.quit()
 
 
-def test_operator_sees_a_call_appear_and_leave(server: ConsoleServer, browser: object) -> None:
+def sign_in(driver: object, port: int, name: str = "Nguyễn.Thị.Lan") -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(f"http://127.0.0.1:{port}/")  # type: ignore[attr-defined]
+    WebDriverWait(driver, 10).until(lambda d: "/login" in d.current_url)
+    driver.find_element(By.ID, "name").send_keys(name)  # type: ignore[attr-defined]
+    driver.find_element(By.ID, "password").send_keys(PASSWORD + "\n")  # type: ignore[attr-defined]
+    WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.ID, "sign-out"))
+
+
+def test_sign_in_with_a_wrong_then_the_right_password(
+    server: ConsoleServer, browser: object
+) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver: object = browser
     driver.get(f"http://127.0.0.1:{server.port}/")  # type: ignore[attr-defined]
+    wait = WebDriverWait(driver, 10)
+    wait.until(lambda d: "/login" in d.current_url)
+    driver.find_element(By.ID, "name").send_keys("Nguyễn.Thị.Lan")  # type: ignore[attr-defined]
+    driver.find_element(By.ID, "password").send_keys("sai mật khẩu\n")  # type: ignore[attr-defined]
+    error = wait.until(lambda d: d.find_elements(By.ID, "error"))
+    assert error[0].text == "Tên đăng nhập hoặc mật khẩu không đúng."
+    font = driver.execute_script(  # type: ignore[attr-defined]
+        "return document.fonts.check('16px \"Be Vietnam Pro\"', 'Tên đăng nhập hoặc mật khẩu')"
+    )
+    assert font is True
+    screenshot(driver, "console-sign-in-refused")
+
+    driver.find_element(By.ID, "password").send_keys(PASSWORD + "\n")  # type: ignore[attr-defined]
+    who = wait.until(lambda d: d.find_elements(By.ID, "who"))
+    assert who[0].text == "Nguyễn.Thị.Lan · Trực tổng đài"
+    nav = driver.find_element(By.CSS_SELECTOR, "nav.main").text  # type: ignore[attr-defined]
+    assert "Bảng trực" in nav
+    assert "Người dùng" not in nav  # an operator sees no admin pages
+    screenshot(driver, "console-signed-in")
+
+    driver.find_element(By.ID, "sign-out").click()  # type: ignore[attr-defined]
+    wait.until(lambda d: d.current_url.endswith("/login"))
+
+
+def test_operator_sees_a_call_appear_and_leave(server: ConsoleServer, browser: object) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver: object = browser
+    sign_in(driver, server.port)
     wait = WebDriverWait(driver, 10)
     wait.until(lambda d: "trực tiếp" in d.find_element(By.ID, "status").text)
 
@@ -144,6 +204,7 @@ def test_operator_sees_a_call_appear_and_leave(server: ConsoleServer, browser: o
         )
     )
 
+    screenshot(driver, "console-board-call")
     server.publish("ivr_call_ended", {"uniqueid": "1764400000.7"})
     wait.until(lambda d: d.find_element(By.ID, "total-calls").text == "0 cuộc gọi")
 
@@ -155,7 +216,7 @@ def test_operator_looks_up_a_code_and_reads_vietnamese_dates(
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver: object = browser
-    driver.get(f"http://127.0.0.1:{server.port}/")  # type: ignore[attr-defined]
+    sign_in(driver, server.port)
     box = driver.find_element(By.ID, "code")  # type: ignore[attr-defined]
     box.send_keys("000.00.18.h26 - 241129 - 0002\n")
     result = WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "result").text or None)
@@ -163,6 +224,7 @@ def test_operator_looks_up_a_code_and_reads_vietnamese_dates(
     assert "Trạng thái: Đang xử lý (quá hạn)" in result
     assert "Ngày hẹn trả: 26/11/2026" in result  # due three days before TODAY
     assert "0912345678" not in result
+    screenshot(driver, "console-board-lookup")
 
     box.clear()
     box.send_keys("000.00.18.H26-241129-0999\n")

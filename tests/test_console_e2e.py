@@ -24,12 +24,16 @@ from typing import Any
 import pytest
 
 import gateway.app
+from console.accounts import AccountStore
+from console.passwords import hash_password_blocking
+from console.roles import Role
 from gateway.app import seed_demo, serve
 from gateway.settings import Settings
 from kernel.bus import EventBus
 from peers.asterisk import CallRecord, SimulatedAsterisk
 from prompts.catalog import load_catalog
 from tests import chromium
+from tests.console_auth import PASSWORD
 
 pytestmark = [chromium.needs_chromium, pytest.mark.slow]
 
@@ -107,7 +111,8 @@ def running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway
         database=str(tmp_path / "tracuu.sqlite3"),
         demo=True,
         agi={"port": free_port()},
-        http={"port": free_port()},
+        # A fixed session key: the signed-in board survives the gateway's restart.
+        http={"port": free_port(), "session_key": "e2e-" + "k" * 40},
         sms={"demo_smsc_port": 0},
         sounds={"dir": tmp_path / "sounds", "engine": "espeak"},
     )
@@ -120,6 +125,7 @@ def running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway
         gateway.app, "components", lambda: {k: v for k, v in components.items() if k != "prompts"}
     )
     asyncio.run(seed_demo(settings, count=5))
+    asyncio.run(_add_editor(settings))
     running = Gateway(settings)
     running.start()
     try:
@@ -127,6 +133,17 @@ def running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway
     finally:
         running.stop()
         running.close()
+
+
+EDITOR = "Nguyễn Thị Lan"
+
+
+async def _add_editor(settings: Settings) -> None:
+    store = await AccountStore.open(settings.sqlite_path)
+    try:
+        await store.add_user(EDITOR, Role.EDITOR, hash_password_blocking(PASSWORD))
+    finally:
+        await store.close()
 
 
 @pytest.fixture
@@ -150,6 +167,7 @@ def test_a_simulated_call_appears_on_the_board_and_leaves_it(
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    chromium.sign_in(browser, running.settings.http.port, EDITOR, PASSWORD)
     browser.get(running.url + "/")
     wait = WebDriverWait(browser, 30)
     wait.until(lambda d: "trực tiếp" in d.find_element(By.ID, "status").text)
@@ -170,6 +188,7 @@ def test_the_board_comes_back_by_itself_after_a_gateway_restart(
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    chromium.sign_in(browser, running.settings.http.port, EDITOR, PASSWORD)
     browser.get(running.url + "/")
     wait = WebDriverWait(browser, 60)
     wait.until(lambda d: "trực tiếp" in d.find_element(By.ID, "status").text)
@@ -189,6 +208,7 @@ def test_record_a_prompt_hear_the_draft_approve_and_callers_get_it(
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    chromium.sign_in(browser, running.settings.http.port, EDITOR, PASSWORD)
     browser.get(running.url + "/studio")
     wait = WebDriverWait(browser, 60)
     wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-prompts"))
@@ -226,6 +246,7 @@ def test_try_a_call_shows_and_plays_the_prompts_in_order(running: Gateway, brows
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    chromium.sign_in(browser, running.settings.http.port, EDITOR, PASSWORD)
     browser.get(running.url + "/try")
     wait = WebDriverWait(browser, 60)
     browser.find_element(By.ID, "dial").click()

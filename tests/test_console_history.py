@@ -13,10 +13,12 @@ from aiohttp.test_utils import TestClient
 
 from console.app import create_app
 from console.history import STATS
+from console.roles import Role
 from kernel.bus import EventBus
 from lookup import demo
 from lookup.sqlite import DossierStore, SqliteLookup
 from tests import console_year as year
+from tests.console_auth import cheap_passwords, sign_in
 
 TODAY = date(2026, 11, 29)
 
@@ -44,7 +46,8 @@ async def client(aiohttp_client, tmp_path: Path) -> TestClient:  # type: ignore[
         )
     lookup = await SqliteLookup.open(database)
     app = create_app(lookup, EventBus(), lambda: TODAY, database=database, zone=year.ZONE)
-    test_client = await aiohttp_client(app)
+    test_client = await aiohttp_client(cheap_passwords(app))
+    await sign_in(test_client, Role.ADMIN, send_token=True)
     yield test_client
     await lookup.close()
 

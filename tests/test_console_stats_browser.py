@@ -15,11 +15,15 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from console.access import ACCOUNTS
 from console.app import create_app
+from console.roles import Role
+from console.signin import PASSWORDS
 from kernel.bus import EventBus
 from lookup.sqlite import SqliteLookup
 from tests import chromium
 from tests import console_year as year
+from tests.console_auth import PASSWORD, cheap_passwords
 
 pytestmark = chromium.needs_chromium
 DAY = date(2026, 11, 28)
@@ -43,8 +47,12 @@ class Console:
         app = create_app(
             self.lookup, EventBus(), lambda: DAY, database=self.database, zone=year.ZONE
         )
+        cheap_passwords(app)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
+        # The CSV export is the admins' (an operator sees the charts only).
+        hashed = await app[PASSWORDS].hash(PASSWORD)
+        await app[ACCOUNTS].add_user("quantri", Role.ADMIN, hashed)
         await web.TCPSite(self.runner, "127.0.0.1", 0).start()
         self.port = self.runner.addresses[0][1]
 
@@ -83,6 +91,7 @@ def test_statistics_are_drawn_and_exported_as_csv(console: Console, tmp_path: Pa
     driver: Any = chromium.start(tmp_path / "profile", downloads)
     try:
         first = (DAY - timedelta(days=1)).isoformat()
+        chromium.sign_in(driver, console.port, "quantri", PASSWORD)
         driver.get(f"http://127.0.0.1:{console.port}/stats?from={first}&to={DAY.isoformat()}")
         wait = WebDriverWait(driver, 15)
         wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded"))

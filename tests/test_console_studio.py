@@ -18,10 +18,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from console.app import create_app
-from console.studio import USER
+from console.roles import Role
 from kernel.bus import EventBus
 from lookup.sqlite import SqliteLookup
 from prompts.settings import SoundsSettings
+from tests.console_auth import cheap_passwords, sign_in
 
 PROMPT = "ivr_welcome"
 
@@ -68,8 +69,9 @@ async def client(
         sounds=sounds,
         zone=ZoneInfo("Asia/Ho_Chi_Minh"),
     )
-    app[USER] = lambda request: "Nguyễn Thị Lan"
-    yield await aiohttp_client(app)
+    client = await aiohttp_client(cheap_passwords(app))
+    await sign_in(client, Role.EDITOR, name="Nguyễn Thị Lan", send_token=True)
+    yield client
     await lookup.close()
 
 

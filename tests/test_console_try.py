@@ -15,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from console.app import create_app
+from console.roles import Role
 from console.trycall import TryConfig
 from gateway.settings import Settings
 from ivr.service import build_server
@@ -22,6 +23,7 @@ from kernel.bus import EventBus
 from lookup import demo
 from lookup.sqlite import DossierStore, SqliteLookup
 from prompts.catalog import load_catalog
+from tests.console_auth import cheap_passwords, sign_in
 
 TODAY = date(2026, 11, 29)
 
@@ -59,7 +61,9 @@ async def client(aiohttp_client, settings: Settings) -> AsyncIterator[TestClient
     await server.start()
     config = TryConfig(settings, lookup, lambda: ("127.0.0.1", server.port))
     app = create_app(lookup, EventBus(), lambda: TODAY, try_config=config)
-    yield await aiohttp_client(app)
+    client = await aiohttp_client(cheap_passwords(app))
+    await sign_in(client, Role.OPERATOR, send_token=True)
+    yield client
     await server.stop(drain_s=1.0)
     await lookup.close()
 

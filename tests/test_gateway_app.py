@@ -44,7 +44,7 @@ async def test_demo_gateway_starts_every_component_and_stops_cleanly(settings: S
     with sqlite3.connect(settings.sqlite_path) as db:
         components = dict(db.execute("SELECT component, version FROM schema_version"))
         dossiers = db.execute("SELECT count(*) FROM dossier").fetchone()[0]
-    assert set(components) == {"lookup", "sms", "ivr", "console_stats"}
+    assert set(components) == {"lookup", "sms", "ivr", "console_stats", "console_accounts"}
     assert dossiers == 27  # 7 fixed demo dossiers + 20 generated
 
 
