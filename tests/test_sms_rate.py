@@ -17,6 +17,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from kernel.db import Database
 from prompts.catalog import load_catalog
 from sms.outbox import Outbox
 from sms.reminder_job import ReminderJob
@@ -107,9 +108,12 @@ async def test_reminders_queued_by_the_cli_are_sent_by_the_running_gateway(
         await until(world, lambda w: set(states(w)) == {"delivered"})
         # The server's own job, next: the CLI moved the shared cursor, and what it would
         # have queued is already queued (and sent), so it queues nothing twice.
-        assert world.pump.outbox is not None
-        job = ReminderJob(world.settings, world.pump.lookup, world.pump.outbox, load_catalog())
-        summary = await job.run_once(now)
+        db = await Database.open(world.pump.database)
+        try:
+            job = ReminderJob(world.settings, world.pump.lookup, db, load_catalog())
+            summary = await job.run_once(now)
+        finally:
+            await db.close()
         assert (summary.changed, summary.queued) == (0, 0)
     submitted = {s.destination for s in world.smsc.record.submits}
     outbox = world.outbox()
