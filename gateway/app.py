@@ -243,6 +243,41 @@ def run(settings: Settings) -> int:
     return _run(settings)
 
 
+DEMO_ADMIN = "demo"
+
+
+async def seed_demo_admin(settings: Settings) -> str:
+    """The demo's admin account with a fresh random password, returned to be printed once.
+
+    A new password at every start: the one printed before stops working, so a demo left
+    running on an office network is not open with yesterday's printed password.
+    """
+    import secrets
+
+    from console.accounts import AccountStore
+    from console.cli import accounts_path
+    from console.passwords import hash_password_blocking
+    from console.roles import Role
+
+    password = secrets.token_urlsafe(9)  # 12 characters, ~72 bits
+    hashed = await asyncio.to_thread(hash_password_blocking, password)
+    path = accounts_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = await AccountStore.open(path)
+    try:
+        if await store.by_name(DEMO_ADMIN) is None:
+            await store.add_user(DEMO_ADMIN, Role.ADMIN, hashed)
+            await store.audit("demo", "user.add", DEMO_ADMIN, {"role": Role.ADMIN.key})
+        else:
+            await store.set_password(DEMO_ADMIN, hashed)  # ends the old password's sessions
+            await store.set_role(DEMO_ADMIN, Role.ADMIN)
+            await store.set_disabled(DEMO_ADMIN, False)
+            await store.audit("demo", "user.password", DEMO_ADMIN)
+    finally:
+        await store.close()
+    return password
+
+
 def run_demo(settings: Settings, count: int, traffic_per_min: float = 0.0) -> int:
     """`traffic_per_min`: simulated calls (through the FastAGI server) and SMS (through
     the local test SMSC) a minute, so the console's board moves; 0 = none."""
@@ -250,14 +285,24 @@ def run_demo(settings: Settings, count: int, traffic_per_min: float = 0.0) -> in
         update={"sms": settings.sms.model_copy(update={"demo_traffic_per_min": traffic_per_min})}
     )
 
+    password = ""
+
     async def before() -> None:
+        nonlocal password
         if settings.database_is_sqlite:
             await seed_demo(settings, count)
+        password = await seed_demo_admin(settings)
 
     async def banner(bus: EventBus) -> None:
         local_smsc = settings.database_is_sqlite and not settings.smpp.host
         port = await demo_smsc_port(bus, timeout_s=30.0) if local_smsc else None
         print(demo_banner(settings, port, tracuu_command()), file=sys.stderr, flush=True)
+        print(
+            f"  sign in  {DEMO_ADMIN} / {password}  (admin; a new one-time password at every"
+            " start of the demo)",
+            file=sys.stderr,
+            flush=True,
+        )
         if traffic_per_min > 0 and settings.agi.port:
             from peers import traffic
 

@@ -53,6 +53,7 @@ async def calls(
     """A paced call every ~every_s seconds, each in its own task, until cancelled."""
     rng = rng or random.Random()
     running: set[asyncio.Task[object]] = set()
+    failed: list[str] = []  # warned once: a stopping gateway refuses every call after
     try:
         for n in itertools.count(1):
             await asyncio.sleep(_jittered(every_s, rng))
@@ -60,7 +61,7 @@ async def calls(
             peer = SimulatedAsterisk(
                 keys, caller=caller, pace_s=pace_s, uniqueid=f"demo.{n}", max_commands=200
             )
-            task: asyncio.Task[object] = asyncio.create_task(_one_call(peer, host, port))
+            task: asyncio.Task[object] = asyncio.create_task(_one_call(peer, host, port, failed))
             running.add(task)
             task.add_done_callback(running.discard)
     finally:
@@ -68,11 +69,12 @@ async def calls(
             task.cancel()
 
 
-async def _one_call(peer: SimulatedAsterisk, host: str, port: int) -> object:
+async def _one_call(peer: SimulatedAsterisk, host: str, port: int, failed: list[str]) -> object:
     try:
         return await peer.call(host, port, timeout_s=300)
     except OSError as exc:
-        log.warning("demo traffic: call not placed: %s", exc)
+        (log.debug if failed else log.warning)("demo traffic: call not placed: %s", exc)
+        failed.append(str(exc))
         return None
 
 

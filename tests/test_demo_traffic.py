@@ -70,3 +70,34 @@ async def test_demo_traffic_moves_the_board_and_gets_sms_replies(settings: Setti
                 await running
     assert seen_call
     assert replies >= 1
+
+
+async def test_the_demo_admin_gets_a_new_one_time_password_at_every_start(
+    settings: Settings,
+) -> None:
+    from console.accounts import AccountStore
+    from console.passwords import Passwords
+    from console.roles import Role
+    from gateway.app import DEMO_ADMIN, seed_demo_admin
+
+    await seed_demo(settings, count=0)
+    first = await seed_demo_admin(settings)
+    second = await seed_demo_admin(settings)
+    store = await AccountStore.open(settings.sqlite_path)
+    try:
+        found = await store.by_name(DEMO_ADMIN)
+        log = await store.audit_log()
+    finally:
+        await store.close()
+    assert found is not None
+    user, stored = found
+    assert user.role is Role.ADMIN
+    assert first != second
+    assert len(second) >= 12
+    passwords = Passwords()
+    assert await passwords.verify(stored, second)
+    assert not await passwords.verify(stored, first)  # the password printed before is gone
+    assert [e.action for e in log][:2] in (
+        ["user.password", "user.add"],
+        ["user.add", "user.password"],
+    )
