@@ -1,4 +1,4 @@
-"""Console accounts and the audit log, in the shared SQLite file.
+"""Console accounts and the audit log, in the shared database (kernel/db.py).
 
 Users sign in with a name and a password (Argon2id hash, console/passwords.py)
 and hold one role (console/roles.py). `session_epoch` grows when a password is
@@ -20,10 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiosqlite
-
 from console.roles import Role
-from kernel.migrate import migrate
+from kernel.db import Conn, Database, IntegrityError, Row
 
 log = logging.getLogger(__name__)
 
@@ -111,31 +109,45 @@ def _now() -> str:
 _USER_COLUMNS = "id, name, role, disabled, session_epoch"
 
 
-def _user(row: aiosqlite.Row) -> User:
+def _user(row: Row) -> User:
     return User(int(row[0]), str(row[1]), Role.parse(str(row[2])), bool(row[3]), int(row[4]))
 
 
 class AccountStore:
-    """Users and the audit log on one aiosqlite connection (autocommit)."""
+    """Users and the audit log, through kernel/db.py (never blocking the loop)."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
+    def __init__(self, db: Database, *, owned: bool = False) -> None:
+        self._db = db
+        self._owned = owned
 
     @classmethod
     async def open(cls, path: Path | str) -> AccountStore:
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        """A store with a Database of its own (the command line, tests)."""
+        db = await Database.open(path)
         try:
-            await conn.execute("PRAGMA busy_timeout = 5000")
-            if str(path) != ":memory:":
-                await conn.execute("PRAGMA journal_mode = WAL")
-            await migrate(conn, COMPONENT, STEPS)
+            await db.migrate(COMPONENT, STEPS)
         except BaseException:
-            await conn.close()
+            await db.close()
             raise
-        return cls(conn)
+        return cls(db, owned=True)
+
+    @classmethod
+    async def on(cls, db: Database) -> AccountStore:
+        """A store on the process's Database (migrated here; closed by its owner)."""
+        await db.migrate(COMPONENT, STEPS)
+        return cls(db)
 
     async def close(self) -> None:
-        await self._conn.close()
+        if self._owned:
+            await self._db.close()
+
+    async def _write_one(self, sql: str, params: tuple[object, ...]) -> Row | None:
+        """A write with RETURNING: on the writer, in its own transaction."""
+
+        def job(conn: Conn) -> Row | None:
+            return conn.fetchone(sql, params)
+
+        return await self._db.run(job)
 
     # -- users ---------------------------------------------------------------
 
@@ -143,47 +155,42 @@ class AccountStore:
         name = check_name(name)
         now = _now()
         try:
-            cursor = await self._conn.execute(
+            row = await self._write_one(
                 "INSERT INTO console_user"
                 " (login, name, role, password_hash, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?) RETURNING " + _USER_COLUMNS,
                 (login_key(name), name, role.key, password_hash, now, now),
             )
-        except aiosqlite.IntegrityError as exc:
+        except IntegrityError as exc:
             raise UserExists(f"Tài khoản {name} đã có.") from exc
-        row = await cursor.fetchone()
-        await cursor.close()
         assert row is not None
         return _user(row)
 
     async def user(self, user_id: int) -> User | None:
-        async with self._conn.execute(
+        row = await self._db.fetchone(
             "SELECT " + _USER_COLUMNS + " FROM console_user WHERE id = ?", (user_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return None if row is None else _user(row)
 
     async def by_name(self, name: str) -> tuple[User, str] | None:
         """The user and their password hash, for signing in."""
-        async with self._conn.execute(
+        row = await self._db.fetchone(
             "SELECT " + _USER_COLUMNS + ", password_hash FROM console_user WHERE login = ?",
             (login_key(name),),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return None if row is None else (_user(row), str(row[5]))
 
     async def users(self) -> list[User]:
-        async with self._conn.execute(
+        rows = await self._db.fetchall(
             "SELECT " + _USER_COLUMNS + " FROM console_user ORDER BY login"
-        ) as cursor:
-            return [_user(row) for row in await cursor.fetchall()]
+        )
+        return [_user(row) for row in rows]
 
     async def count_admins(self) -> int:
-        async with self._conn.execute(
+        count = await self._db.fetchval(
             "SELECT COUNT(*) FROM console_user WHERE role = ? AND disabled = 0", (Role.ADMIN.key,)
-        ) as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+        )
+        return int(count or 0)
 
     async def set_password(self, name: str, password_hash: str) -> User:
         """New password; every session of the user ends."""
@@ -203,13 +210,11 @@ class AccountStore:
         )
 
     async def _update(self, name: str, assignments: str, values: tuple[object, ...]) -> User:
-        cursor = await self._conn.execute(
+        row = await self._write_one(
             "UPDATE console_user SET " + assignments + ", updated_at = ? WHERE login = ?"
             " RETURNING " + _USER_COLUMNS,
             (*values, _now(), login_key(name)),
         )
-        row = await cursor.fetchone()
-        await cursor.close()
         if row is None:
             raise NoSuchUser(f"Không có tài khoản {name}.")
         return _user(row)
@@ -224,7 +229,7 @@ class AccountStore:
         detail: Mapping[str, object] | None = None,
         client: str = "-",
     ) -> None:
-        await self._conn.execute(
+        await self._db.execute(
             "INSERT INTO console_audit (at, actor, action, target, detail, client)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (
@@ -240,12 +245,11 @@ class AccountStore:
 
     async def audit_log(self, limit: int = 200, before_id: int | None = None) -> list[AuditEntry]:
         """Newest first."""
-        async with self._conn.execute(
+        rows = await self._db.fetchall(
             "SELECT id, at, actor, action, target, detail, client FROM console_audit"
             " WHERE id < ? ORDER BY id DESC LIMIT ?",
             (before_id if before_id is not None else 2**62, limit),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return [
             AuditEntry(
                 int(row[0]),

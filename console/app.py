@@ -69,11 +69,9 @@ def create_app(
     file of console users and the audit log (default: `database`, else in memory)."""
     http = http or HttpSettings()
     app = web.Application(client_max_size=64 * 1024)
-    if accounts is None:
-        accounts = database if database is not None else ":memory:"
-    setup_platform(app, http, accounts, zone or UTC)
     if database is not None:
         app.cleanup_ctx.append(_open_database(database))  # first: the others use it
+    setup_platform(app, http, _accounts_where(app, database, accounts), zone or UTC)
     sampler = None if database is None else board.queue_sampler(lambda: app[DB])
     app[HUB] = board.BoardHub(bus, board.Board(line_limit), sampler, zone)
     app.cleanup_ctx.append(_run_hub)
@@ -196,6 +194,16 @@ async def events(request: web.Request) -> web.StreamResponse:
         return await board.stream(request, request.app[HUB])
     finally:
         request.app[STREAMS].discard(task)
+
+
+def _accounts_where(
+    app: web.Application, database: Path | None, accounts: Path | str | None
+) -> Path | str | Callable[[], Database]:
+    if accounts is not None:
+        return accounts
+    if database is not None:
+        return lambda: app[DB]  # the console's Database, opened first
+    return ":memory:"
 
 
 def _open_database(database: Path) -> Callable[[web.Application], AsyncIterator[None]]:

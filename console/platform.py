@@ -39,6 +39,7 @@ from console.roles import Role
 from console.sessions import ConsoleCookieStorage
 from console.settings import HttpSettings
 from console.throttle import LoginThrottle
+from kernel.db import Database
 
 HTTP = web.AppKey("http_settings", HttpSettings)
 
@@ -73,9 +74,13 @@ def _harden(response: web.StreamResponse) -> None:
 
 
 def setup_platform(
-    app: web.Application, http: HttpSettings, accounts: Path | str, zone: tzinfo
+    app: web.Application,
+    http: HttpSettings,
+    accounts: Path | str | Callable[[], Database],
+    zone: tzinfo,
 ) -> None:
-    """`accounts`: the SQLite file of users and the audit log (":memory:" in some tests)."""
+    """`accounts`: where users and the audit log live: the app's Database (a callable
+    giving it once the app starts), or a file of their own (":memory:" in some tests)."""
     app[HTTP] = http
     app[signin.PASSWORDS] = Passwords()
     app[signin.THROTTLE] = LoginThrottle()
@@ -102,9 +107,14 @@ def setup_platform(
     add_nav(app, NavEntry("/audit", "Nhật ký thao tác", "Audit log", Role.ADMIN, order=90))
 
 
-def _account_store(path: Path | str) -> Callable[[web.Application], AsyncIterator[None]]:
+def _account_store(
+    where: Path | str | Callable[[], Database],
+) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
-        store = await AccountStore.open(path)
+        if callable(where):
+            store = await AccountStore.on(where())
+        else:
+            store = await AccountStore.open(where)
         app[ACCOUNTS] = store
         try:
             yield

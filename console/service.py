@@ -36,7 +36,7 @@ async def run(runtime: Runtime) -> None:
         sounds=settings.sounds,
         http=settings.http,
         # Until the stores share kernel/db.py (and PostgreSQL), accounts live in SQLite.
-        accounts=settings.sqlite_path if settings.database_is_sqlite else ACCOUNTS_FALLBACK,
+        accounts=None if settings.database_is_sqlite else ACCOUNTS_FALLBACK,
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

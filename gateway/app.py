@@ -65,6 +65,7 @@ async def migrate_all(settings: Settings, db: Database | None = None) -> None:
     await migrate_file(settings.sqlite_path)
     if db is not None:
         await IvrStore.create(db)
+        await AccountStore.on(db)
         return
     store = await IvrStore.open(settings.sqlite_path)
     await store.close()
