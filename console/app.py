@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from console import board, history, studio, trycall
+from console import board, history, kiosk, studio, trycall
 from console.access import client_of, current_user, public, requires
 from console.audit import audit
 from console.layout import NavEntry, add_nav, render
@@ -87,6 +87,8 @@ def create_app(
     app.router.add_get("/api/dossiers/{code}", dossier)
     app.router.add_get("/events", events)
     add_nav(app, NavEntry("/", "Bảng trực", "Live board", Role.OPERATOR, order=10))
+    kiosk.add_routes(app)
+    add_nav(app, NavEntry("/kiosk", "Tra cứu tại quầy", "Counter kiosk", Role.OPERATOR, order=70))
     if database is not None:
         history.add_routes(app, lambda: app[DB], zone or UTC)
         app[history.AUDIT] = _export_audit
@@ -167,7 +169,9 @@ async def dossier(request: web.Request) -> web.Response:
         return _error(503, "Hệ thống tra cứu đang bận, vui lòng thử lại sau.")
     except ValueError:  # lookup.codes.InvalidCode is a ValueError
         return _error(400, "Mã hồ sơ không hợp lệ.")
-    await history.count_lookup(request.app, "web")
+    # The kiosk page asks with ?channel=kiosk: only the statistics tell them apart.
+    channel = "kiosk" if request.query.get("channel") == "kiosk" else "web"
+    await history.count_lookup(request.app, channel)
     if view is None:
         return _error(404, "Không tìm thấy hồ sơ.")
     return web.json_response(as_json(view, request.app[TODAY]()))

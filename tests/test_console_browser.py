@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -231,3 +232,40 @@ def test_operator_looks_up_a_code_and_reads_vietnamese_dates(
     WebDriverWait(driver, 10).until(
         lambda d: d.find_element(By.ID, "result").text == "Không tìm thấy hồ sơ."
     )
+
+
+def test_kiosk_scan_shows_the_public_status_large_and_resets(
+    server: ConsoleServer, browser: object
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver: Any = browser
+    driver.get(f"http://127.0.0.1:{server.port}/kiosk?reset_s=3")  # no sign-in
+    wait = WebDriverWait(driver, 15)
+    assert driver.switch_to.active_element.get_attribute("id") == "code"  # ready for a scan
+    # A barcode scanner types the code and Enter into whatever has focus.
+    driver.switch_to.active_element.send_keys("000.00.18.H26-241129-0001\n")
+    status = wait.until(lambda d: d.find_element(By.ID, "status").text or None)
+    assert status == "Đã xử lý xong"
+    facts = driver.find_element(By.ID, "facts").text
+    assert "000.00.18.H26-241129-0001" in facts
+    assert "Ngày hẹn trả" in facts
+    size = driver.execute_script(
+        "return parseFloat(getComputedStyle(document.getElementById('status')).fontSize)"
+    )
+    assert size >= 32  # large text, readable from a step away
+    page = driver.page_source
+    assert not any(value in page for value in ("0912345678", "Nguyễn Thị Lan", "001190012345"))
+    screenshot(driver, "kiosk-scan")
+    # Cleared for the next citizen, focus back on the input.
+    wait.until(lambda d: not d.find_element(By.ID, "answer").is_displayed())
+    assert driver.switch_to.active_element.get_attribute("id") == "code"
+
+    driver.switch_to.active_element.send_keys("000.00.18.H26-241129-0999\n")
+    wait.until(lambda d: d.find_element(By.ID, "message").text == "Không tìm thấy hồ sơ.")
+
+    driver.set_window_size(390, 844)  # a phone or a small tablet at the counter
+    driver.switch_to.active_element.send_keys("000.00.18.H26-241129-0002\n")
+    wait.until(lambda d: "quá hạn" in d.find_element(By.ID, "status").text)
+    screenshot(driver, "kiosk-phone")

@@ -47,6 +47,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/users"): ADMIN,
     ("POST", "/users/{name}"): ADMIN,
     ("GET", "/audit"): ADMIN,
+    ("GET", "/kiosk"): PUBLIC,
     # history and statistics (console/history.py); exports are the admins'
     ("GET", "/stats"): OPERATOR,
     ("GET", "/api/stats"): OPERATOR,
