@@ -35,6 +35,7 @@ import multiprocessing
 import os
 import platform
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -459,6 +460,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     office = ctx.Process(target=office_main, args=(str(database), args.reminders, office_end))
     office_started = time.perf_counter()
     office.start()
+    spy = None
+    if args.spy:
+        # Where the gateway's CPU goes during the wave (py-spy, installed by hand).
+        assert gateway.pid is not None
+        spy = subprocess.Popen(
+            ["py-spy", "record", "-p", str(gateway.pid), "-r", "100", "-f", "raw",
+             "-o", args.spy, "--nonblocking", "-d", str(int(args.max_s))],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
     deadline = time.perf_counter() + args.max_s
     at_smsc = 0
     while time.perf_counter() < deadline:
@@ -468,6 +478,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if at_smsc >= args.reminders:
             break
     reminders_s = time.perf_counter() - office_started
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait()
     office_result = office_conn.recv()
     office.join()
     smsc_conn.send("stop-incoming")
@@ -516,6 +529,7 @@ def main() -> None:
     parser.add_argument("--tps", type=float, default=2000.0, help="SMS parts a second")
     parser.add_argument("--sms-rate", type=float, default=50.0, help="incoming texts a second")
     parser.add_argument("--max-s", type=float, default=300.0, help="give the reminders this long")
+    parser.add_argument("--spy", default="", help="py-spy record the gateway during the wave")
     parser.add_argument("--smoke", action="store_true", help="a small size for CI")
     args = parser.parse_args()
     if args.smoke:
