@@ -8,6 +8,10 @@ does not share the GIL with the link thread; the gateway side is the real
 SmppLink thread and the SQLite outbox. Figures, each with its goal:
 
 1. sustained rate at a configured TPS, SMSC throttling above it: >= 99 %, 0 throttled
+   ("tps": a token-bucket SMSC at 200/s; "pace": a strict SMSC, at most 50 accepted in
+   any sliding second, tps = 50)
+1b. "adapt": the same strict SMSC allowing 30/s while tps = 50: the rate the link
+   learns (rate/SMSC limit) and the throttles it costs
 2. window vs send-and-wait, SMSC answering each submit after 20 ms: >= 10x
 3. loopback, no delay: outbox -> SMSC -> receipts matched: >= 3,000 msg/s
 4. 100,000 due reminders selected and queued: <= 5 s, RSS <= 200 MB (own process)
@@ -120,10 +124,12 @@ def run_link(
         finally:
             link.stop(10)
         LAST_CPU[:] = [_cpu_s() - cpu[0], _cpu_s(smsc.process.pid) - cpu[1]]
+        LAST_RATE[:] = [link.pacer.rate]
         return done - bound[0]
 
 
 LAST_CPU = [0.0, 0.0]
+LAST_RATE = [0.0]  # the pacer's rate when the run ended
 
 
 def last_done(database: Path, states: tuple[str, ...]) -> bool:
@@ -149,6 +155,35 @@ def bench_tps(smoke: bool) -> dict[str, Any]:
         "ratio": round(rate / tps, 4),
         "throttled": stats["throttled"],
     }
+
+
+def _paced(tps: float, limit: float, count: int) -> dict[str, Any]:
+    """`count` messages at `tps` against an SMSC allowing `limit` in any sliding second."""
+    smsc = Smsc("--max-tps", str(limit), "--tps-counting", "sliding", "--no-receipts")
+    try:
+        run_link(count, smsc, window=10, tps=tps, until=("submitted",), timeout_s=count / 5)
+        stats = smsc.stats()
+    finally:
+        smsc.close()
+    rate = (stats["submits"] - 1) / (stats["last_at"] - stats["first_at"])
+    return {
+        "configured_tps": tps,
+        "smsc_limit": limit,
+        "messages": count,
+        "measured_tps": round(rate, 2),
+        "ratio_to_limit": round(rate / limit, 4),
+        "throttled": stats["throttled"],
+        "most_in_a_second": stats["most_in_a_second"],
+        "rate_learnt": round(LAST_RATE[0], 2),
+    }
+
+
+def bench_pace(smoke: bool) -> dict[str, Any]:
+    return _paced(50.0, 50.0, 150 if smoke else 1_500)
+
+
+def bench_adapt(smoke: bool) -> dict[str, Any]:
+    return _paced(50.0, 30.0, 120 if smoke else 900)
 
 
 def bench_window(smoke: bool) -> dict[str, Any]:
@@ -279,7 +314,9 @@ def bench_reminders(smoke: bool) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="small sizes (seconds)")
-    parser.add_argument("--only", choices=["tps", "window", "loopback", "reminders"])
+    parser.add_argument(
+        "--only", choices=["tps", "pace", "adapt", "window", "loopback", "reminders"]
+    )
     args = parser.parse_args()
     print(
         f"# {platform.node()} {platform.machine()} {platform.python_version()}"
@@ -287,6 +324,8 @@ def main() -> None:
     )
     parts = {
         "tps": bench_tps,
+        "pace": bench_pace,
+        "adapt": bench_adapt,
         "window": bench_window,
         "loopback": bench_loopback,
         "reminders": bench_reminders,

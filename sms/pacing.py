@@ -12,11 +12,13 @@ Two limits, both counted per message part (every UDH part is one submit_sm):
   rate + 1 parts in a closed one-second window, which is what made an SMSC
   allowing 50/s throttle every 51st part at tps = 50.
 
-When the SMSC still throttles, the rate adapts (AIMD) instead of pausing a
-fixed second: it drops to what the SMSC accepted in the second before the
-refused part (by BETA if it accepted nothing; by a NUDGE if it accepted all
-we sent, which is jitter or a limit just below ours), then probes back up by STEP
-after every clean second of full-rate sending, never above the configured tps.
+When the SMSC still throttles below the configured rate, the rate adapts
+(AIMD) instead of pausing a fixed second: it drops to the most parts the SMSC
+took in any one second over the last few seconds (by BETA if it took
+none), then probes back up by STEP after a clean second of full-rate sending
+(a refused probe doubles that wait, up to MAX_PROBE_S), never above the
+configured tps. A refusal when the SMSC has taken a full window at our rate is
+jitter between its clock and ours: the part goes again, the rate stays.
 Throttles of parts sent before the last decrease are answers to the old rate
 and are not counted again.
 """
@@ -24,16 +26,17 @@ and are not counted again.
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import Counter, deque
 
 WINDOW_S = 1.0
 MARGIN_S = 0.005  # 0.5 % of the rate, against clock jitter between us and the SMSC
 CATCH_UP_S = 0.1  # late by less than this: the owed slots may still go
 BETA = 0.8  # multiplicative decrease when the accepted count tells nothing
 STEP = 0.05  # additive increase: this share of the configured tps (at least one part/s)
-NUDGE = 0.01  # the decrease when the SMSC took all we sent and still refused one
-PROBE_S = 1.0  # clean seconds at full rate before each increase
+PROBE_S = 1.0  # clean seconds at full rate before each increase...
+MAX_PROBE_S = 32.0  # ...doubling up to this while every probe is refused
 MIN_RATE = 1.0
+HISTORY_S = 5.0  # how far back a refusal looks for what the SMSC has taken
 
 
 class Pacer:
@@ -45,10 +48,14 @@ class Pacer:
         self.adaptive = adaptive
         self._next = now  # the next free slot
         self._sent: deque[float] = deque()  # send times in the last window (+ margin)
-        self._accepted: deque[float] = deque()  # send times of accepted parts, same span
+        # Send times over the last HISTORY_S, and those of parts the SMSC refused.
+        self._history: deque[float] = deque()
+        self._refused: deque[float] = deque()
         self._changed_at = now  # the last decrease or increase
         self._decreased_at = -math.inf
         self._sent_since_change = 0
+        self._probe_s = PROBE_S
+        self._probing = False  # the last change was an increase
         self.decreases = 0
         self.increases = 0
 
@@ -72,8 +79,11 @@ class Pacer:
         horizon = now - WINDOW_S - MARGIN_S
         while self._sent and self._sent[0] <= horizon:
             self._sent.popleft()
-        while self._accepted and self._accepted[0] <= horizon:
-            self._accepted.popleft()
+        past = now - HISTORY_S
+        while self._history and self._history[0] <= past:
+            self._history.popleft()
+        while self._refused and self._refused[0] <= past:
+            self._refused.popleft()
 
     def available(self, now: float) -> int:
         """How many parts may leave now."""
@@ -90,6 +100,7 @@ class Pacer:
         """`count` parts left at `now` (each takes a slot and a place in the window)."""
         for _ in range(count):
             self._sent.append(now)
+            self._history.append(now)
             self._next += self._interval
         self._sent_since_change += count
 
@@ -105,33 +116,63 @@ class Pacer:
 
     def accepted(self, sent_at: float, now: float) -> None:
         """The SMSC accepted a part sent at `sent_at`; may probe the rate back up."""
-        self._accepted.append(sent_at)
         if not self.adaptive or self.rate >= self.ceiling:
             return
-        clean_for = now - self._changed_at
-        full_rate = self._sent_since_change >= self.rate * PROBE_S * 0.9
-        if clean_for >= PROBE_S and full_rate:
+        if self._sent_since_change < self.rate * PROBE_S * 0.9:
+            return  # not sending at full rate: nothing learnt about the SMSC's limit
+        if now - self._changed_at >= self._probe_s:
+            if self._probing:  # the last probe held: the SMSC's limit moved up
+                self._probe_s = PROBE_S
             self.rate = min(self.ceiling, self.rate + self._step)
             self._changed(now)
+            self._probing = True
             self.increases += 1
 
     def throttled(self, sent_at: float, now: float) -> None:
         """The SMSC refused a part sent at `sent_at` as over its rate."""
-        if not self.adaptive or sent_at < self._decreased_at:
+        if not self.adaptive:
+            return
+        taken = self._most_taken(sent_at)
+        self._refused.append(sent_at)
+        if sent_at < self._decreased_at:
             return  # an answer to the old rate: already acted on
-        accepted = sum(1 for t in self._accepted if sent_at - WINDOW_S <= t < sent_at)
-        if accepted == 0:
-            new = self.rate * BETA  # nothing to learn from: back off
-        elif accepted < self.rate:
-            new = float(accepted)  # what the SMSC took in its last second
-        else:
-            # It took all we sent at this rate, then refused one: jitter between our
-            # clock and its own, or a limit just below ours. One step down, not a halving.
-            new = self.rate - max(1.0, self.ceiling * NUDGE)
+        if taken >= self.limit:
+            # It has taken a full second at this rate: the refusal is jitter between
+            # our clock and its own (a part it read late), not a lower limit. The part
+            # goes again; the rate stays.
+            return
+        # What it has shown it takes (BETA if it took nothing at all: back off).
+        new = float(taken) if taken else self.rate * BETA
+        if self._probing:
+            # A probe refused: the limit is where it was. Probe less often, so a steady
+            # SMSC limit costs a few refusals a minute, not one a second.
+            self._probe_s = min(self._probe_s * 2, MAX_PROBE_S)
+        self._probing = False
         self.rate = max(MIN_RATE, min(new, self.ceiling))
         self._decreased_at = now
         self._changed(now)
         self.decreases += 1
+
+    def _most_taken(self, before: float) -> int:
+        """The most parts the SMSC took in any one second over the last HISTORY_S: what
+        it has shown it allows. Not just the last window: a loop that fell behind sent fewer
+        than the SMSC allows, and a refusal then is jitter, not a lower limit. Parts
+        still unanswered count as taken (the SMSC counts them on arrival)."""
+        refused = Counter(self._refused)
+        taken = []
+        for t in self._history:
+            if t >= before:
+                break
+            if refused[t]:
+                refused[t] -= 1
+            else:
+                taken.append(t)
+        most, start = 0, 0
+        for end, t in enumerate(taken):
+            while taken[start] <= t - WINDOW_S:
+                start += 1
+            most = max(most, end - start + 1)
+        return most
 
     def _changed(self, now: float) -> None:
         self._changed_at = now

@@ -71,11 +71,13 @@ class SmppSettings(Section):
     connect_timeout_s: float = Field(10.0, gt=0)
     # Outstanding submit_sm without submit_sm_resp (Kannel's default is 10).
     window: int = Field(10, ge=1, le=1000)
-    # Message parts per second; every UDH part is one submit_sm.
+    # Message parts per second; every UDH part is one submit_sm. Never more than this in
+    # any sliding second; an SMSC that throttles below it gets a lower rate (sms/pacing.py).
     tps: float = Field(20.0, gt=0)
     reconnect_min_s: float = Field(1.0, gt=0)
     reconnect_max_s: float = Field(60.0, gt=0)
-    # After ESME_RTHROTTLED / ESME_RMSGQFUL nothing is sent for this long (doubling, max 30 s).
+    # After ESME_RMSGQFUL (the SMSC's queue is full) nothing is sent for this long (doubling,
+    # max 30 s). ESME_RTHROTTLED lowers the rate instead of pausing.
     throttle_pause_s: float = Field(1.0, gt=0)
     # Temporary errors are retried this many times, then the message is failed;
     # the wait doubles from retry_delay_s (2, 4, 8, 16 s by default).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+from collections import deque
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -106,13 +107,13 @@ def test_throttle_with_nothing_accepted_backs_off_by_beta() -> None:
     assert pacer.rate == 100.0 * BETA
 
 
-def test_a_refusal_after_all_was_taken_costs_a_nudge() -> None:
+def test_a_refusal_after_a_full_window_was_taken_is_jitter() -> None:
     pacer = Pacer(50.0, 0.0)
     for i in range(50):
-        pacer.sent(i * 0.02)
-        pacer.accepted(i * 0.02, i * 0.02)
-    pacer.throttled(1.0, 1.001)  # the SMSC's clock saw 51 in its second: jitter
-    assert pacer.rate == 49.0
+        pacer.sent(i * 1.005 / 50)
+        pacer.accepted(i * 1.005 / 50, i * 1.005 / 50)
+    pacer.throttled(1.005, 1.006)  # the SMSC's clock saw 51 in its second
+    assert (pacer.rate, pacer.decreases) == (50.0, 0)
 
 
 def test_not_adaptive_keeps_the_rate() -> None:
@@ -120,3 +121,38 @@ def test_not_adaptive_keeps_the_rate() -> None:
     pacer.sent(0.0)
     pacer.throttled(0.0, 0.001)
     assert pacer.rate == 100.0
+
+
+def simulate(pacer: Pacer, smsc_limit: int, seconds: float) -> tuple[list[float], int]:
+    """An always-busy link against an SMSC accepting `smsc_limit` in any sliding second
+    (answers are instant); the accepted send times and the count of refusals."""
+    window: deque[float] = deque()
+    accepted: list[float] = []
+    refused, now = 0, 0.0
+    while now < seconds:
+        for _ in range(pacer.available(now)):
+            pacer.sent(now)
+            while window and window[0] <= now - 1.0:
+                window.popleft()
+            if len(window) >= smsc_limit:
+                refused += 1
+                pacer.throttled(now, now)
+            else:
+                window.append(now)
+                accepted.append(now)
+                pacer.accepted(now, now)
+        now += max(pacer.wait_s(now), 0.001)
+    return accepted, refused
+
+
+def test_a_steady_stricter_smsc_costs_a_few_refusals_a_minute() -> None:
+    accepted, refused = simulate(Pacer(50.0, 0.0), smsc_limit=30, seconds=60.0)
+    assert refused <= 10  # the first lesson, then probes ever further apart
+    last_half = [t for t in accepted if t >= 30.0]
+    assert len(last_half) >= 0.97 * 30 * 30
+
+
+def test_at_the_smscs_limit_no_refusal_at_all() -> None:
+    accepted, refused = simulate(Pacer(50.0, 0.0), smsc_limit=50, seconds=30.0)
+    assert refused == 0
+    assert len(accepted) >= 0.99 * 50 * 30

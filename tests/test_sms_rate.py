@@ -65,10 +65,9 @@ async def test_an_smsc_stricter_than_the_setting_gets_a_lower_rate(tmp_path: Pat
     assert record.texts_to(STRANGER) == [f"tin {i}" for i in range(count)]  # in order
     assert pacer.decreases >= 1
     assert pacer.rate < 60.0
-    assert pacer.rate >= limit * 0.6  # learnt from what the SMSC took, not collapsed
-    # Every refusal taught the rate something (a fixed pause refused the first part
-    # after every pause, at a rate that never changed).
-    assert record.throttled <= pacer.decreases
+    # Learnt from what the SMSC took (not collapsed, and not a fixed pause after each
+    # refusal at a rate that never changed).
+    assert limit * 0.6 <= pacer.rate <= limit + 3
 
 
 async def test_a_message_queued_elsewhere_is_sent_without_a_doorbell(tmp_path: Path) -> None:
