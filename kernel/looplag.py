@@ -151,15 +151,18 @@ class LoopLagMonitor:
 
     def _watchdog(self) -> None:
         period = max(0.005, min(self.interval_s, self.warn_s / 4))
+        # Sampled from half the warning threshold on: a stall just over it (110 ms) would
+        # otherwise end between two looks and be logged "not sampled".
+        sample_after = self.warn_s / 2
         logged_stuck = 0
         while not self._stop.wait(period):
             tick, due = self._tick, self._tick_due
             overdue = time.monotonic() - due
-            if overdue <= self.warn_s:
+            if overdue <= sample_after:
                 continue
             sampled = self._sampled
             if sampled is None or sampled[0] != tick:
-                # The first sample inside the stall: what was running once it passed warn_s.
+                # The first sample inside the stall: what was running half-way to warn_s.
                 self._sampled = (tick, self._stack())
             if overdue > self.stuck_log_s and logged_stuck != tick:
                 logged_stuck = tick
