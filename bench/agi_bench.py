@@ -14,6 +14,7 @@ drives two servers in turn, each in its own process pinned to the first core:
   baseline  a plain asyncio streams server (BaselineServer below) that reads the
             environment and sends the very command sequence the tracuu flow sent
             for the same keys, reading one reply line each: no flow, no lookup.
+  protocol  the same script on an asyncio.Protocol (ProtocolBaseline): the floor.
 
 What is measured: the server process's CPU time (user + system, every thread, from
 /proc/<pid>/stat) between the moment the load starts and the moment the last call
@@ -142,7 +143,7 @@ async def _server(kind: str, db: Path, sequence: list[str], profile: str, out: C
         await server.start()
         port = server.port
     else:
-        base = BaselineServer(sequence)
+        base = BaselineServer(sequence) if kind == "baseline" else ProtocolBaseline(sequence)
         await base.start()
         port = base.port
     profiler = cProfile.Profile() if profile else None
@@ -229,6 +230,59 @@ class BaselineServer:
             pass
         finally:
             writer.close()
+
+
+class ProtocolBaseline(BaselineServer):
+    """The same fixed script on an asyncio.Protocol: no StreamReader, no task per call.
+
+    Issue 8's second reference point (15-16 us where streams cost 18-19 us).
+    """
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        commands = self._commands
+        self._server = await loop.create_server(
+            lambda: _ScriptProtocol(commands), "127.0.0.1", 0, backlog=511
+        )
+
+
+class _ScriptProtocol(asyncio.Protocol):
+    def __init__(self, commands: list[bytes]) -> None:
+        self._commands = commands
+        self._next = 0
+        self._buffer = b""
+        self._started = False
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        assert self._transport is not None
+        self._buffer += data
+        if not self._started:
+            end = self._buffer.find(b"\n\n")
+            if end < 0:
+                return
+            self._buffer = self._buffer[end + 2 :]
+            self._started = True
+            self._send()
+            return
+        while (end := self._buffer.find(b"\n")) >= 0:
+            line, self._buffer = self._buffer[:end], self._buffer[end + 1 :]
+            if line.startswith(b"HANGUP"):
+                self._transport.close()
+                return
+            self._send()
+
+    def _send(self) -> None:
+        assert self._transport is not None
+        if self._next >= len(self._commands):
+            self._transport.close()
+            return
+        self._transport.write(self._commands[self._next])
+        self._next += 1
 
 
 # ---- the load generator (its own process)
@@ -382,7 +436,7 @@ def main() -> None:
         f"server on CPU 0, load generator on CPU 1"
     )
     figures = {}
-    for kind in ("tracuu", "baseline"):
+    for kind in ("tracuu", "baseline", "protocol"):
         profile = args.profile if kind == "tracuu" else ""
         result = measure(
             kind,
@@ -405,6 +459,7 @@ def main() -> None:
         for failure in result["failed"][:3]:
             print("   ", failure)
     print(f"ratio tracuu / baseline: {figures['tracuu'] / figures['baseline']:.2f}")
+    print(f"ratio tracuu / protocol baseline: {figures['tracuu'] / figures['protocol']:.2f}")
     if args.profile:
         stats = pstats.Stats(args.profile)
         stats.sort_stats("tottime").print_stats(25)
