@@ -351,7 +351,12 @@ def _report(
         if s.destination.startswith(REMINDER_PREFIX) and (s.udh is None or s.udh[2] == 1)
     )
     answered = {s.destination for s in submits if s.destination.startswith(INCOMING_PREFIX)}
+    times = [s.at for s in submits if s.destination.startswith(REMINDER_PREFIX)]
+    span = max(times) - min(times) if len(times) > 1 else 0.0
     return {
+        "reminder_parts": len(times),
+        "reminder_send_s": round(span, 1),  # first part to last, at the SMSC
+        "reminder_parts_per_s": round(len(times) / span, 1) if span else None,
         "submits": len(submits),
         "reminder_numbers": len(firsts),
         "reminder_messages": sum(firsts.values()),
@@ -552,7 +557,8 @@ def main() -> None:
         f"of {calls['calls']}; incoming answered {sms['incoming_answered']} of "
         f"{sms['incoming_sent']}; reminders at the SMSC {sms['reminder_messages']} of "
         f"{args.reminders} ({sms['reminder_numbers']} numbers, duplicate parts "
-        f"{sms['reminder_duplicate_parts']}) in {result['reminders_at_smsc_s']} s; calls "
+        f"{sms['reminder_duplicate_parts']}) in {result['reminders_at_smsc_s']} s, sent at "
+        f"{sms['reminder_parts_per_s']} parts/s; calls "
         f"recorded {result['calls_recorded']} of {result['calls_completed']}; loop lag max "
         f"{lag['lag_max_ms']:.0f} ms, stalls over 100 ms {lag['lag_stalls_over_100ms']}"
     )
