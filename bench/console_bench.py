@@ -126,25 +126,45 @@ async def _callers(port: int, codes: list[str], pace_s: float, ramp_s: float) ->
     return {"gaps_ms": gaps, "errors": errors, "wall_s": time.perf_counter() - started}
 
 
+BENCH_USER, BENCH_PASSWORD = "bench", "mật khẩu đo tải"
+
+
 def browsers_main(port: int, n: int, out: Any, stop: Any) -> None:
     out.send(asyncio.run(_browsers(port, n, stop)))
 
 
 async def _browsers(port: int, n: int, stop: Any) -> dict[str, Any]:
+    import re
+
     import aiohttp
 
     frames = [0] * n
     received = [0] * n
+    base = f"http://127.0.0.1:{port}"
+
+    async def sign_in(session: aiohttp.ClientSession) -> None:
+        """One operator signed in through the real form; the tabs share its cookie."""
+        page = await (await session.get(f"{base}/login")).text()
+        found = re.search(r'name="_csrf" value="([^"]+)"', page)
+        assert found, "no CSRF token on the sign-in page"
+        form = {"_csrf": found.group(1), "name": BENCH_USER, "password": BENCH_PASSWORD}
+        done = await session.post(
+            f"{base}/login", data={**form, "next": "/"}, allow_redirects=False
+        )
+        assert done.status == 303, f"sign-in refused: {done.status}"
 
     async def one(i: int, session: aiohttp.ClientSession) -> None:
-        async with session.get(f"http://127.0.0.1:{port}/events") as response:
+        async with session.get(f"{base}/events") as response:
+            assert response.status == 200, f"/events answered {response.status}"
             async for line in response.content:
                 received[i] += len(line)
                 if line.startswith(b"event: board"):
                     frames[i] += 1
 
     connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    jar = aiohttp.CookieJar(unsafe=True)  # cookies for 127.0.0.1 (an IP address)
+    async with aiohttp.ClientSession(connector=connector, cookie_jar=jar) as session:
+        await sign_in(session)
         tasks = [asyncio.create_task(one(i, session)) for i in range(n)]
         while not stop.is_set():  # noqa: ASYNC110 - another process's Event
             await asyncio.sleep(0.2)
@@ -193,7 +213,10 @@ async def board(calls: int, browsers: int, pace_ms: float, ramp_s: float, count:
         keypad_samples,
         raise_fd_limit,
     )
+    from console.access import ACCOUNTS
     from console.app import HUB, create_app
+    from console.roles import Role
+    from console.signin import PASSWORDS
     from gateway.settings import Agency, Settings
     from ivr.service import build_server
     from kernel.bus import EventBus
@@ -217,6 +240,8 @@ async def board(calls: int, browsers: int, pace_ms: float, ramp_s: float, count:
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         http_port = runner.addresses[0][1]
+        password_hash = await app[PASSWORDS].hash(BENCH_PASSWORD)
+        await app[ACCOUNTS].add_user(BENCH_USER, Role.OPERATOR, password_hash)
         codes = keypad_samples(db, calls, seed=calls)
         del TODAY
         try:
@@ -232,9 +257,14 @@ async def board(calls: int, browsers: int, pace_ms: float, ramp_s: float, count:
             watchers = ctx.Process(target=browsers_main, args=(http_port, browsers, send, stop))
             watchers.start()
             hub = app[HUB]
-            async with asyncio.timeout(60):
-                while hub.clients < browsers:  # noqa: ASYNC110 - a count, not an event
-                    await asyncio.sleep(0.1)
+            try:
+                async with asyncio.timeout(60):
+                    while hub.clients < browsers:  # noqa: ASYNC110 - a count, not an event
+                        await asyncio.sleep(0.1)
+            except TimeoutError:
+                stop.set()
+                watchers.join(10)
+                raise
             watched = await _phase(server.port, codes, pace_ms / 1000, ramp_s)
             stop.set()
             seen: dict[str, Any] = await asyncio.to_thread(receive.recv)

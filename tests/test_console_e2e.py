@@ -274,6 +274,7 @@ def test_try_an_sms_and_print_the_recording_scripts(running: Gateway, browser: A
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    chromium.sign_in(browser, running.settings.http.port, EDITOR, PASSWORD)
     browser.get(running.url + "/try")
     wait = WebDriverWait(browser, 30)
     browser.find_element(By.ID, "sms-text").send_keys("HS 000.00.18.H26-241129-0001")
