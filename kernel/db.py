@@ -46,7 +46,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from kernel.migrate import statements
 
@@ -54,6 +54,16 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Params = Sequence[Any]
+
+
+class Variants(NamedTuple):
+    """A migration step written twice, where SQLite's and PostgreSQL's SQL differ."""
+
+    sqlite: str
+    postgresql: str
+
+
+Step = str | Variants
 
 BUSY_TIMEOUT_MS = 5000
 READERS = 2
@@ -112,7 +122,9 @@ class Database:
         (a str, a Path, or kernel.dsn.DatabaseUrl)."""
         text = _secret(url)
         if text.startswith(POSTGRES_SCHEMES):
-            raise DatabaseError("PostgreSQL stores are not available yet (issue 10)")
+            from kernel.db_postgres import PostgresDatabase
+
+            return await PostgresDatabase.open_url(text)
         return await SqliteDatabase.open_path(sqlite_path(text), readers=readers)
 
     async def close(self) -> None:
@@ -155,14 +167,27 @@ class Database:
         """run() for a thread that is not the event loop's (e.g. the SMPP socket thread)."""
         raise NotImplementedError
 
-    async def migrate(self, component: str, steps: Sequence[str]) -> int:
+    async def migrate(self, component: str, steps: Sequence[Step]) -> int:
         """Apply the component's pending schema steps; return its version afterwards.
 
         Steps are append-only scripts (never edit a released one, add a new one).
         The pending ones run with the version bump in one write transaction, so a
-        crash or a second process never applies a step twice or half.
+        crash or a second process never applies a step twice or half. A step that
+        cannot be written portably is a Variants(sqlite=..., postgresql=...).
         """
         return await self.run(lambda conn: migrate_steps(conn, component, steps))
+
+    def try_lock(self, key: int) -> AbstractAsyncContextManager[bool]:
+        """`async with db.try_lock(KEY) as mine:` whether this process may do the work
+        only one may do at a time across gateway instances (a reminder scan). SQLite
+        serves one machine, whose processes share its write lock: always True.
+        PostgreSQL: a session-level advisory lock, free again when its holder dies."""
+        return _always_yours()
+
+
+@asynccontextmanager
+async def _always_yours() -> AsyncIterator[bool]:
+    yield True
 
 
 class SqliteDatabase(Database):
@@ -553,7 +578,7 @@ class _SyncConn:
             self.raw.execute("BEGIN IMMEDIATE")
 
 
-class BlockingConnection(_SyncConn):
+class BlockingConnection:
     """Conn on a connection of its own, for a thread that is NOT the event loop's and
     groups its writes itself (the SMPP link thread: one commit per batch of PDUs).
     Statements start a transaction implicitly; commit() ends it. Never on the loop:
@@ -561,9 +586,54 @@ class BlockingConnection(_SyncConn):
 
     __slots__ = ()
 
+    @staticmethod
+    def open(url: object) -> BlockingConnection:
+        text = _secret(url)
+        if text.startswith(POSTGRES_SCHEMES):
+            from kernel.db_postgres import PostgresBlockingConnection
+
+            return PostgresBlockingConnection.connect(text)
+        return SqliteBlockingConnection.open_path(sqlite_path(text))
+
+    def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        raise NotImplementedError
+
+    def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        raise NotImplementedError
+
+    def fetchval(self, sql: str, params: Params = ()) -> Any:
+        raise NotImplementedError
+
+    def execute(self, sql: str, params: Params = ()) -> int:
+        raise NotImplementedError
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> int:
+        raise NotImplementedError
+
+    def begin(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def in_transaction(self) -> bool:
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def rollback(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class SqliteBlockingConnection(_SyncConn, BlockingConnection):
+    """BlockingConnection on a SQLite file."""
+
+    __slots__ = ()
+
     @classmethod
-    def open(cls, url: object) -> BlockingConnection:
-        path = sqlite_path(_secret(url))
+    def open_path(cls, path: str) -> SqliteBlockingConnection:
         raw = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)
         raw.row_factory = sqlite3.Row
         raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -649,7 +719,9 @@ _CREATE = (
 )
 
 
-def migrate_steps(conn: Conn, component: str, steps: Sequence[str]) -> int:
+def migrate_steps(
+    conn: Conn, component: str, steps: Sequence[Step], *, backend: str = "sqlite"
+) -> int:
     """The pending steps of one component, inside the caller's write transaction."""
     conn.execute(_CREATE)
     found = conn.fetchval("SELECT version FROM schema_version WHERE component = ?", (component,))
@@ -660,7 +732,7 @@ def migrate_steps(conn: Conn, component: str, steps: Sequence[str]) -> int:
             f"({len(steps)}): refusing to run against it"
         )
     for step in steps[version:]:
-        for statement in statements(step):
+        for statement in statements(_for_backend(step, backend)):
             conn.execute(statement)
     if version < len(steps):
         conn.execute(
@@ -669,6 +741,16 @@ def migrate_steps(conn: Conn, component: str, steps: Sequence[str]) -> int:
             (component, len(steps)),
         )
     return len(steps)
+
+
+def _for_backend(step: Step, backend: str) -> str:
+    if backend == "sqlite":
+        return step.sqlite if isinstance(step, Variants) else step
+    if isinstance(step, Variants):
+        return step.postgresql
+    from kernel.db_postgres import postgres_ddl
+
+    return postgres_ddl(step)
 
 
 def numbered(sql: str) -> str:

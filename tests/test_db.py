@@ -160,6 +160,7 @@ async def test_a_thread_that_is_not_the_loop_runs_jobs_blocking(db: Database) ->
         db.run_blocking(lambda c: None)
 
 
+@pytest.mark.sqlite_only
 async def test_a_lock_held_by_another_process_never_stalls_the_loop(tmp_path: Path) -> None:
     path = tmp_path / "t.sqlite3"
     db = await Database.open(path)
@@ -210,6 +211,7 @@ async def test_many_batches_of_the_same_statement_at_once(db: Database) -> None:
     assert await db.fetchval("SELECT count(*) FROM item") == 5 * 200 * 20
 
 
+@pytest.mark.sqlite_only
 async def test_urls_and_an_in_memory_database(tmp_path: Path) -> None:
     assert sqlite_path("sqlite:///var/x.db") == "var/x.db"
     assert sqlite_path("/abs/x.db") == "/abs/x.db"
