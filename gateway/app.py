@@ -164,8 +164,10 @@ def demo_banner(settings: Settings, smsc_port: int | None, tracuu: str = "tracuu
     """What the demo prints once it runs: where each part listens and a command to try."""
     if not settings.database_is_sqlite:
         sms = "off: the SMS outbox needs a SQLite database"
-    elif settings.smpp.host:
-        sms = f"bound to the SMSC at {settings.smpp.host}:{settings.smpp.port}"
+    elif settings.smpp.configured:
+        binds = settings.smpp.resolved_binds()
+        at = ", ".join(f"{s.host}:{s.port}" for _, s in binds)
+        sms = f"bound to the SMSC{'s' if len(binds) > 1 else ''} at {at}"
     elif smsc_port is None:
         sms = "the test SMSC did not start (see the log above)"
     else:
@@ -295,7 +297,7 @@ def run_demo(settings: Settings, count: int, traffic_per_min: float = 0.0) -> in
         password = await seed_demo_admin(settings)
 
     async def banner(bus: EventBus) -> None:
-        local_smsc = settings.database_is_sqlite and not settings.smpp.host
+        local_smsc = settings.database_is_sqlite and not settings.smpp.configured
         port = await demo_smsc_port(bus, timeout_s=30.0) if local_smsc else None
         print(demo_banner(settings, port, tracuu_command()), file=sys.stderr, flush=True)
         print(

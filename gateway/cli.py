@@ -73,7 +73,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.app import run_demo
 
-    if not settings.smpp.host:
+    if not settings.smpp.configured:
         # Demo mode's SMSC: without its extra, say so now in one line, not as a
         # component fault once the other components have started.
         import peers.smsc  # noqa: F401

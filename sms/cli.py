@@ -203,8 +203,11 @@ async def _text_async(sender: str, text: str, settings: Settings, timeout_s: flo
 
 
 def _send_test(args: argparse.Namespace, settings: Settings) -> int:
-    if not settings.smpp.host:
-        print("tracuu sms send-test: no SMSC configured (set TRACUU_SMPP_HOST)", file=sys.stderr)
+    if not settings.smpp.configured:
+        print(
+            "tracuu sms send-test: no SMSC configured (set TRACUU_SMPP_HOST or TRACUU_SMPP_BINDS)",
+            file=sys.stderr,
+        )
         return 2
     number = _number(args.number)
     if number is None:

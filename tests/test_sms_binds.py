@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -104,15 +105,9 @@ class TwoOperators:
             outbox.close()
 
     def uncertain(self) -> int:
-        outbox = self.outbox()
-        try:
-            return int(
-                outbox._conn.execute(
-                    "SELECT COUNT(*) FROM sms_part WHERE uncertain = 1"
-                ).fetchone()[0]
-            )
-        finally:
-            outbox.close()
+        with contextlib.closing(sqlite3.connect(self.database)) as conn:
+            query = "SELECT COUNT(*) FROM sms_part WHERE uncertain = 1"
+            return int(conn.execute(query).fetchone()[0])
 
 
 def bind(name: str, port: int, **more: Any) -> dict[str, Any]:
@@ -248,3 +243,11 @@ async def test_a_batch_with_one_smsc_dropped_midway_is_sent_once(tmp_path: Path)
     assert world.viettel.record.connections == 2  # it dropped once and came back
     # Nothing for another network went through Viettel's bind.
     assert all(d.startswith(("8496", "8497")) for d in destinations(world.viettel))
+
+
+def test_the_demo_banner_names_every_bind() -> None:
+    from gateway.app import demo_banner
+
+    smpp = SmppSettings(binds=(bind("viettel", 2775), bind("vnpt", 2776)))
+    said = demo_banner(Settings(smpp=smpp), None)
+    assert "bound to the SMSCs at 127.0.0.1:2775, 127.0.0.1:2776" in said
