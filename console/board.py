@@ -37,6 +37,7 @@ HEARTBEAT_S = 15.0  # keeps proxies from closing an idle stream
 RETRY_MS = 2000  # how soon a browser reconnects after the stream drops
 CALLS_LISTED = 50  # the longest-running calls; the rest are counted by step
 SAMPLE_S = 5.0  # queue depths from the database
+BROADCAST_SLICE = 20  # browsers woken per loop iteration
 
 
 @dataclass
@@ -120,6 +121,8 @@ class BoardHub:
         self._clients: set[asyncio.Queue[bytes]] = set()
         self._frame = encode(board.frame())
         self._sent_version = board.version
+        self._frame_number = 0  # encodings so far
+        self._delivered = 0  # the frame number every browser has been offered
 
     @property
     def clients(self) -> int:
@@ -135,7 +138,7 @@ class BoardHub:
                 tasks.create_task(self._sample(self.sampler))
             while True:
                 await asyncio.sleep(tick_s)
-                self.tick()
+                await self.broadcast()
 
     async def _fold(self, events: Any) -> None:
         async for event in events:
@@ -151,19 +154,42 @@ class BoardHub:
                 self.bus.publish("board_queues", queues, key="board")
             await asyncio.sleep(SAMPLE_S)
 
-    def tick(self) -> None:
+    def _refresh(self) -> None:
+        """Encode the frame again if the board moved since the last encoding."""
         if self.board.version == self._sent_version:
             return
         self._sent_version = self.board.version
         now = datetime.now(self.zone).astimezone(self.zone).isoformat(timespec="seconds")
         self._frame = encode(self.board.frame(now))
+        self._frame_number += 1
+
+    def tick(self) -> None:
+        """The newest frame to every browser that has not had it, all at once."""
+        self._refresh()
+        if self._delivered == self._frame_number:
+            return
+        self._delivered = self._frame_number
         for queue in self._clients:
             _offer(queue, self._frame)
+
+    async def broadcast(self) -> None:
+        """tick(), a slice of browsers at a time: each browser's write is a task that
+        wakes on its frame, and 200 of them in one loop iteration would hold every
+        call's next command for milliseconds. Between slices the calls go first."""
+        self._refresh()
+        if self._delivered == self._frame_number:
+            return
+        self._delivered = self._frame_number
+        frame = self._frame
+        for n, queue in enumerate(tuple(self._clients), 1):
+            _offer(queue, frame)
+            if n % BROADCAST_SLICE == 0:
+                await asyncio.sleep(0)
 
     @contextlib.asynccontextmanager
     async def client(self) -> AsyncIterator[asyncio.Queue[bytes]]:
         queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1)
-        self.tick()  # brings the frame up to date (and sends it to the others early)
+        self._refresh()  # the whole picture as of now; the others get it at the next tick
         queue.put_nowait(self._frame)  # the whole picture first
         self._clients.add(queue)
         try:
