@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from aiohttp import web
 
 from console.access import requires
-from console.layout import static_page
+from console.layout import render
 from console.roles import Role
 from console.stats import COMPONENT, STEPS, StatsStore, to_csv
 from kernel.db import Database
@@ -92,7 +92,7 @@ async def count_lookup(app: web.Application, channel: str) -> None:
 
 @requires(Role.OPERATOR)
 async def page(request: web.Request) -> web.Response:
-    return await static_page(request, "stats.html")
+    return await render(request, "stats.html")
 
 
 def date_range(request: web.Request) -> tuple[date, date]:

@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from console.access import requires
-from console.layout import static_page
+from console.layout import render, static_page
 from console.roles import Role
 from kernel.times import iso_for_people
 from prompts.audio import Rejected, ToolFailed
@@ -82,7 +82,7 @@ async def _static(request: web.Request, name: str) -> web.Response:
 
 @requires(Role.EDITOR)
 async def page(request: web.Request) -> web.Response:
-    return await _static(request, "studio.html")
+    return await render(request, "studio.html")
 
 
 @requires(Role.EDITOR)

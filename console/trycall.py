@@ -26,7 +26,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from console.access import requires
-from console.layout import static_page
+from console.layout import render
 from console.roles import Role
 from gateway.settings import Settings
 from ivr.available import LivePrompts
@@ -62,7 +62,7 @@ def add_routes(app: web.Application, config: TryConfig) -> None:
 
 @requires(Role.OPERATOR)
 async def page(request: web.Request) -> web.Response:
-    return await static_page(request, "try.html")
+    return await render(request, "try.html")
 
 
 @requires(Role.OPERATOR)
