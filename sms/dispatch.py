@@ -79,10 +79,15 @@ class Dispatcher:
         counters: Counters,
         wall: Callable[[], float],
         route: Callable[[], RouteFilter | None] = lambda: None,
+        *,
+        scope: str = "",
     ) -> None:
         self.settings = settings
         # With several binds: the numbers this one sends to now (sms/routes.py).
         self.route = route
+        # With several binds: this bind's name, kept with each SMSC message id so a
+        # receipt from one SMSC never matches another's part with the same id.
+        self.scope = scope
         self.outbox = outbox
         self.counters = counters
         self.wall = wall
@@ -195,7 +200,9 @@ class Dispatcher:
             got.accepted.append(entry.sent_at)
             single = not part.esm_class & ESM_UDHI  # only split messages carry a UDH
             message_id = pdu.message_id.decode("latin-1")
-            self.outbox.submitted(part.message_id, part.seq, message_id, wall, single=single)
+            self.outbox.submitted(
+                part.message_id, part.seq, message_id, wall, single=single, scope=self.scope
+            )
         elif status in (wire.THROTTLED, wire.QUEUE_FULL):
             if status == wire.THROTTLED:
                 got.throttled.append(entry.sent_at)
@@ -234,7 +241,7 @@ class Dispatcher:
                     log.warning("unreadable delivery receipt ignored")
                     return True
                 self.counters.receipts += 1
-                if not self.outbox.apply_receipt(receipt, self.wall()):
+                if not self.outbox.apply_receipt(receipt, self.wall(), self.scope):
                     log.info("receipt for id %s kept until its submit_sm_resp", receipt.message_id)
                 return True
             sar = None

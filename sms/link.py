@@ -144,6 +144,7 @@ class SmppLink:
         watch: Callable[[], OutboxWatch] | None = None,
         route: Callable[[], RouteFilter | None] = lambda: None,
         name: str = "",
+        receipt_scope: str = "",
     ) -> None:
         if not settings.host:
             raise ValueError("no SMPP host configured")
@@ -156,6 +157,7 @@ class SmppLink:
         self._make_watch = watch or (lambda: SqliteOutboxWatch(database))
         self._route = route  # several binds: what this one claims (sms/routes.py)
         self.name = name
+        self._receipt_scope = receipt_scope  # several binds: ids are kept per bind
         self._stop = threading.Event()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -221,7 +223,12 @@ class SmppLink:
                 return
             try:
                 dispatcher = Dispatcher(
-                    self._settings, outbox, self.counters, self._wall, self._route
+                    self._settings,
+                    outbox,
+                    self.counters,
+                    self._wall,
+                    self._route,
+                    scope=self._receipt_scope,
                 )
                 self._reconnect_loop(dispatcher)
             finally:

@@ -172,17 +172,26 @@ class Outgoing:
         return claimed
 
     def submitted(
-        self, message_id: int, seq: int, smsc_id: str, now: float, *, single: bool = False
+        self,
+        message_id: int,
+        seq: int,
+        smsc_id: str,
+        now: float,
+        *,
+        single: bool = False,
+        scope: str = "",
     ) -> None:
-        """`single`: the message has this one part (its state is the part's)."""
+        """`single`: the message has this one part (its state is the part's). `scope`:
+        the bind's name when there are several (their SMSCs' ids may collide)."""
+        forms = _scoped(smsc_id, scope)
         changed = self._conn.execute(
             "UPDATE sms_part SET state = 'submitted', smsc_id = ?, status = 0"
             " WHERE message_id = ? AND seq = ? AND state = 'submitting'",
-            (id_forms(smsc_id)[0], message_id, seq),
+            (forms[0], message_id, seq),
         )
         if changed:
             self._roll_up(message_id, now, "submitted" if single else None)
-            self._early_receipt(id_forms(smsc_id), now)
+            self._early_receipt(forms, now, scope)
 
     def retry(self, message_id: int, seq: int, status: int, at: float | None, now: float) -> None:
         """A temporary refusal: the part waits until `at`; None keeps its place in the
@@ -215,12 +224,14 @@ class Outgoing:
         self._conn.execute("UPDATE sms_message SET error = ? WHERE id = ?", (error, message_id))
         self._roll_up(message_id, now)
 
-    def apply_receipt(self, receipt: Receipt, now: float) -> bool:
-        """Match a delivery receipt to its part (any id spelling); roll the message up."""
+    def apply_receipt(self, receipt: Receipt, now: float, scope: str = "") -> bool:
+        """Match a delivery receipt to its part (any id spelling; `scope` as in
+        submitted: a receipt matches only parts sent through its own bind)."""
         if not receipt.final:
             return True
         state = {"DELIVRD": "delivered", "EXPIRED": "expired"}.get(receipt.stat, "failed")
-        for form in id_forms(receipt.message_id):
+        forms = _scoped(receipt.message_id, scope)
+        for form in forms:
             row = self._conn.fetchone(
                 "SELECT p.message_id, p.seq, m.esm_class FROM sms_part p"
                 " JOIN sms_message m ON m.id = p.message_id WHERE p.smsc_id = ?"
@@ -243,12 +254,12 @@ class Outgoing:
                 return True
         self._conn.execute(
             "INSERT INTO sms_orphan_receipt (smsc_id, stat, err, at) VALUES (?, ?, ?, ?)",
-            (id_forms(receipt.message_id)[0], receipt.stat, receipt.err, now),
+            (forms[0], receipt.stat, receipt.err, now),
         )
         self._conn.execute("DELETE FROM sms_orphan_receipt WHERE at < ?", (now - 86_400,))
         return False
 
-    def _early_receipt(self, forms: tuple[str, ...], now: float) -> None:
+    def _early_receipt(self, forms: tuple[str, ...], now: float, scope: str = "") -> None:
         marks = ",".join("?" * len(forms))
         rows = self._conn.fetchall(
             f"SELECT smsc_id, stat, err, at FROM sms_orphan_receipt WHERE smsc_id IN ({marks})",
@@ -260,7 +271,8 @@ class Outgoing:
                 " AND at = ?",
                 (smsc_id, stat, err, at),
             )
-            self.apply_receipt(Receipt(smsc_id, stat, err), now)
+            unscoped = smsc_id.removeprefix(f"{scope}:") if scope else smsc_id
+            self.apply_receipt(Receipt(unscoped, stat, err), now, scope)
         if rows:
             self._conn.execute("DELETE FROM sms_orphan_receipt WHERE at < ?", (now - 86_400,))
 
@@ -336,3 +348,9 @@ class Outgoing:
     def has_dedup(self, key: str) -> bool:
         found = self._conn.fetchone("SELECT 1 FROM sms_message WHERE dedup_key = ?", (key,))
         return found is not None
+
+
+def _scoped(smsc_id: str, scope: str) -> tuple[str, ...]:
+    """id_forms, each prefixed with the bind's name when there are several binds."""
+    forms = id_forms(smsc_id)
+    return tuple(f"{scope}:{form}" for form in forms) if scope else forms

@@ -162,6 +162,8 @@ class SmsPump:
             on_state=lambda state, detail: _call_soon(loop, self._publish, name, state, detail),
             route=route if len(self.binds) > 1 else lambda: None,
             name=name,
+            # One bind keeps SMSC ids as they are (rows from before an upgrade still match).
+            receipt_scope=name if len(self.binds) > 1 else "",
         )
         link.start()
         return link

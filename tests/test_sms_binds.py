@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -123,14 +122,16 @@ async def until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
 
 @contextlib.asynccontextmanager
 async def two_operators(
-    tmp_path: Path, viettel: Personality | None = None, *, viettel_up: bool = True
+    tmp_path: Path,
+    viettel: Personality | None = None,
+    *,
+    viettel_up: bool = True,
+    other: Personality | None = None,
 ) -> AsyncIterator[TwoOperators]:
     database = tmp_path / "tracuu.sqlite3"
     await seed(database, date.today())
-    async with TestSmsc(viettel) as smsc_a, TestSmsc() as smsc_b:
-        # Both test SMSCs count message ids from the same number; real operators' ids
-        # can collide too, but receipts are matched by id alone (see the report).
-        smsc_b.ids = itertools.count(0x7F000000)
+    # Both test SMSCs count message ids from the same number, as two operators' may.
+    async with TestSmsc(viettel) as smsc_a, TestSmsc(other) as smsc_b:
         port_a = smsc_a.port
         if not viettel_up:
             await smsc_a.close()
@@ -206,6 +207,20 @@ async def test_failover_while_a_bind_is_down_then_back(tmp_path: Path) -> None:
     assert destinations(world.other) == [VIETTEL]
     assert destinations(back) == [VIETTEL]
     assert [s.text for s in back.record.submits] == ["da ve duong chinh"]
+
+
+async def test_a_receipt_matches_only_its_own_binds_message(tmp_path: Path) -> None:
+    """Both SMSCs give their first message the same id; Viettel's is delivered, the
+    other operator's fails: each message gets its own SMSC's verdict."""
+    async with two_operators(tmp_path, other=Personality(receipts="failed")) as world:
+        viettel = world.pump.send(VIETTEL, "mot", kind="test")
+        other = world.pump.send(VINAPHONE, "hai", kind="test")
+        await until(lambda: world.states() == {"delivered": 1, "failed": 1})
+        with contextlib.closing(sqlite3.connect(world.database)) as conn:
+            states = dict(conn.execute("SELECT id, state FROM sms_message").fetchall())
+    [sent_a], [sent_b] = world.viettel.record.submits, world.other.record.submits
+    assert sent_a.message_id == sent_b.message_id  # the collision this test is about
+    assert states == {viettel: "delivered", other: "failed"}
 
 
 async def test_incoming_on_either_bind_is_answered_once(tmp_path: Path) -> None:
