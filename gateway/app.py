@@ -58,19 +58,22 @@ async def migrate_all(settings: Settings, db: Database | None = None) -> None:
     """
     if not settings.database_is_sqlite:
         return  # PostgreSQL: the lookup migrates its own; SMS and IVR stores need SQLite
+    from console import stats
     from console.accounts import AccountStore
     from ivr.store import IvrStore
-    from sms.outbox import migrate_file
+    from sms.outbox import COMPONENT, STEPS
 
-    await migrate_file(settings.sqlite_path)
-    if db is not None:
+    owned = db is None
+    if db is None:
+        db = await Database.open(settings.database)
+    try:
+        await db.migrate(COMPONENT, STEPS)
         await IvrStore.create(db)
         await AccountStore.on(db)
-        return
-    store = await IvrStore.open(settings.sqlite_path)
-    await store.close()
-    accounts = await AccountStore.open(settings.sqlite_path)
-    await accounts.close()
+        await db.migrate(stats.COMPONENT, stats.STEPS)
+    finally:
+        if owned:
+            await db.close()
 
 
 async def serve(

@@ -57,6 +57,10 @@ class History:
         )
         messages = self._conn.execute(f"DELETE FROM sms_message WHERE {done}", (older_than,))
         self._conn.execute("DELETE FROM sms_inbound_part WHERE received_at < ?", (older_than,))
+        self._forget_senders(older_than)
+        return inbound, messages
+
+    def _forget_senders(self, older_than: float) -> None:
         for key, value in self._conn.fetchall(
             "SELECT key, value FROM sms_state WHERE key LIKE 'refused:%' OR key LIKE 'quiet:%'"
         ):
@@ -66,4 +70,30 @@ class History:
                 stale = True
             if stale:
                 self._conn.execute("DELETE FROM sms_state WHERE key = ?", (key,))
-        return inbound, messages
+
+    def prune_slice(self, older_than: float, limit: int) -> tuple[int, int]:
+        """One bounded slice of prune(): at most `limit` incoming rows and `limit`
+        messages; call again while either count equals `limit`. Per-number state and
+        reassembly leftovers (small tables) go whole in the first slice."""
+        inbound = self._conn.execute(
+            "DELETE FROM sms_inbound WHERE id IN (SELECT id FROM sms_inbound"
+            " WHERE state = 'handled' AND received_at < ? LIMIT ?)",
+            (older_than, limit),
+        )
+        ids = [
+            int(r[0])
+            for r in self._conn.fetchall(
+                "SELECT id FROM sms_message WHERE state IN ('delivered', 'failed', 'expired',"
+                " 'submitted') AND updated_at < ? LIMIT ?",
+                (older_than, limit),
+            )
+        ]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            self._conn.execute(f"DELETE FROM sms_part WHERE message_id IN ({marks})", chunk)
+            self._conn.execute(f"DELETE FROM sms_message WHERE id IN ({marks})", chunk)
+        if inbound < limit and len(ids) < limit:  # the last slice: the small tables too
+            self._conn.execute("DELETE FROM sms_inbound_part WHERE received_at < ?", (older_than,))
+            self._forget_senders(older_than)
+        return inbound, len(ids)

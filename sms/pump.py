@@ -6,16 +6,20 @@ handled, so a crash at any point neither loses a question nor answers it twice
 (sms_message.inbound_id is unique). Other components queue messages through
 send(), which rings the link's doorbell. Link state goes to the event bus.
 
-This side uses its own synchronous SQLite connection: every statement is a
-short local write in WAL mode, cheaper than a thread hop per row.
+Off the loop: every read and write of this side is a kernel.db job. A message
+is answered in three steps: the sender's state read (one read job), the answer
+composed on the loop (the lookup awaited there), then one write job that applies
+what the policy decided, marks the message handled and queues the reply.
+Retention deletes in slices of PRUNE_SLICE rows, one short write job each.
+send() (the CLI's send-test and tests) still writes on its own connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from datetime import date, datetime
@@ -23,21 +27,25 @@ from pathlib import Path
 
 from gateway.settings import Settings
 from kernel.bus import EventBus
+from kernel.db import Conn, Database, DatabaseError
 from kernel.logs import mask_msisdn
 from lookup.port import DossierLookup
 from prompts.catalog import Catalog, load_catalog
 from sms import commands, replies
 from sms.address import is_phone_number
+from sms.incoming import Inbound
 from sms.link import SmppLink
-from sms.outbox import Outbox, migrate_file
+from sms.outbox import COMPONENT, STEPS, Outbox
 from sms.replies import ReplyContext
 from sms.responder import Answer, answer
 from sms.routes import RouteBind, RouteFilter, Routes
+from sms.senders import Deferred
 from sms.settings import SmppSettings
 
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 3600.0
+PRUNE_SLICE = 2000  # rows per retention write job: other writers get the writer between
 
 
 def reply_context(settings: Settings, catalog: Catalog, today: date) -> ReplyContext:
@@ -62,7 +70,9 @@ class SmsPump:
         catalog: Catalog | None = None,
         wall: Callable[[], float] = time.time,
         outbox_path: Path | None = None,
+        db: Database | None = None,
     ) -> None:
+        """`db`: the process's Database (kernel.db) on the same file; None: its own."""
         self.settings = settings
         self.smpp = smpp or settings.smpp
         self.lookup = lookup
@@ -71,7 +81,9 @@ class SmsPump:
         self.wall = wall
         # The SMS tables live in the dossier database unless told otherwise (`sms text`).
         self.database = outbox_path or Path(settings.sqlite_path)
-        self.outbox: Outbox | None = None
+        self.outbox: Outbox | None = None  # send()'s own connection
+        self.db = db
+        self._own_db = db is None
         # One link per SMSC bind (sms/routes.py routes each number to one of them).
         self.binds = self.smpp.resolved_binds()
         self.routes = Routes(
@@ -89,7 +101,9 @@ class SmsPump:
 
     async def run(self) -> None:
         """Run until cancelled; the link is unbound and joined on the way out."""
-        await migrate_file(self.database)
+        if self.db is None:
+            self.db = await Database.open(self.database)
+        await self.db.migrate(COMPONENT, STEPS)
         loop = asyncio.get_running_loop()
         self.outbox = Outbox.open(self.database)
         for bind, smpp in self.binds:
@@ -118,9 +132,9 @@ class SmsPump:
                 self._inbound.clear()
                 try:
                     if self.wall() - self._pruned_at >= PRUNE_EVERY_S:
-                        self.prune()
+                        await self.prune()
                     await self.handle_pending()
-                except sqlite3.Error:
+                except DatabaseError:
                     # The rows stay 'new' and are answered on the next tick.
                     log.exception("sms: database unavailable while answering; retrying")
         finally:
@@ -129,17 +143,24 @@ class SmsPump:
                 *(asyncio.to_thread(link.stop, 10.0) for link in self.links.values())
             )
             self.outbox.close()
+            if self._own_db and self.db is not None:
+                await self.db.close()
 
-    def prune(self) -> tuple[int, int]:
-        """Retention (sms.retention_days): forget old texts and phone numbers."""
-        assert self.outbox is not None
+    async def prune(self) -> tuple[int, int]:
+        """Retention (sms.retention_days): forget old texts and phone numbers, in slices."""
+        db = self._db()
         now = self.wall()
         self._pruned_at = now
         days = self.settings.sms.retention_days
         if not days:
             return 0, 0
-        with self.outbox.transaction():
-            inbound, messages = self.outbox.prune(now - days * 86_400.0)
+        older_than = now - days * 86_400.0
+        inbound = messages = 0
+        while True:
+            some, many = await db.run(lambda c: Outbox(c).prune_slice(older_than, PRUNE_SLICE))
+            inbound, messages = inbound + some, messages + many
+            if some < PRUNE_SLICE and many < PRUNE_SLICE:
+                break
         if inbound or messages:
             log.info("sms retention: %d incoming and %d sent messages deleted", inbound, messages)
         return inbound, messages
@@ -226,56 +247,57 @@ class SmsPump:
         for name in self.links:
             self.bus.publish("sms", self.bind_event(name), key=f"bind:{name}")
 
+    def _db(self) -> Database:
+        if self.db is None:
+            raise RuntimeError("the pump is not running (run() opens its database)")
+        return self.db
+
     async def handle_pending(self) -> int:
         """Answer every stored, unanswered message; expire incomplete multipart ones."""
-        outbox = self.outbox
-        assert outbox is not None
+        db = self._db()
         now = self.wall()
-        with outbox.transaction():
-            outbox.expire_partials(now - self.settings.sms.reassembly_timeout_s, now)
+        timeout_s = self.settings.sms.reassembly_timeout_s
+        await db.run(lambda c: Outbox(c).expire_partials(now - timeout_s, now))
         handled = 0
-        while batch := outbox.pending_inbound(100):
+        while batch := await db.read(lambda c: Outbox(c).pending_inbound(100)):
             for inbound in batch:
                 if not is_phone_number(inbound.msisdn, inbound.ton):
                     # Stored (the SMSC got its ESME_ROK), never answered.
-                    with outbox.transaction():
-                        outbox.mark_handled(inbound.id)
+                    await db.run(functools.partial(_handled, inbound=inbound))
                     log.info("sms from a non-phone sender stored, not answered")
                     continue
                 today = datetime.fromtimestamp(now, self.settings.zone).date()
                 ctx = reply_context(self.settings, self.catalog, today)
+                sender = await db.read(
+                    functools.partial(Deferred.read, msisdn=inbound.msisdn, now=now)
+                )
                 try:
                     reply = await answer(
                         inbound.body,
                         inbound.msisdn,
                         lookup=self.lookup,
-                        outbox=outbox,
+                        outbox=sender,
                         ctx=ctx,
                         settings=self.settings.sms,
                         now=now,
                     )
-                except sqlite3.Error:
+                except DatabaseError:
                     raise  # the database: the row stays 'new', retried next tick
                 except Exception:
                     # A bug on one message must neither stop the pump nor come back
                     # every tick: the row is kept, the citizen gets "system busy".
                     log.exception("sms: could not answer incoming message %d", inbound.id)
-                    outbox.rollback()
+                    sender.writes.clear()  # nothing of the failed answer is stored
                     reply = Answer(replies.busy_reply(ctx), commands.Unrecognised(""))
-                with outbox.transaction():
-                    outbox.mark_handled(inbound.id)
-                    if not reply.text:
-                        continue  # a repeated refusal: answered by silence
-                    outbox.enqueue(
-                        inbound.msisdn,
-                        reply.text,
-                        kind="reply",
-                        accents=self.settings.sms.accents,
-                        now=now,
-                        inbound_id=inbound.id,
+                await db.run(
+                    functools.partial(
+                        _handled, inbound=inbound, sender=sender, reply=reply.text,
+                        accents=self.settings.sms.accents, now=now,
                     )
-                log.info("reply to %s queued", mask_msisdn(inbound.msisdn))
-                handled += 1
+                )  # fmt: skip
+                if reply.text:
+                    log.info("reply to %s queued", mask_msisdn(inbound.msisdn))
+                    handled += 1
             self.replied += len(batch)
             self.wake()
         return handled
@@ -305,3 +327,24 @@ class SmsPump:
 def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: str) -> None:
     """From the link thread into the loop (a closed loop raises RuntimeError: ignored)."""
     loop.call_soon_threadsafe(callback, *args)
+
+
+def _handled(
+    conn: Conn,
+    *,
+    inbound: Inbound,
+    sender: Deferred | None = None,
+    reply: str = "",
+    accents: bool = False,
+    now: float = 0.0,
+) -> None:
+    """One incoming message answered, in one transaction: what the policy decided,
+    the message marked handled, its reply queued (none: a repeated refusal)."""
+    outbox = Outbox(conn)
+    if sender is not None:
+        sender.apply(outbox)
+    outbox.mark_handled(inbound.id)
+    if reply:
+        outbox.enqueue(
+            inbound.msisdn, reply, kind="reply", accents=accents, now=now, inbound_id=inbound.id
+        )

@@ -20,8 +20,8 @@ from lookup.model import PublicView, Status
 from lookup.port import DossierLookup, LookupUnavailable, Proof, SecretGuard
 from sms import commands, policy, replies
 from sms.address import to_e164
-from sms.outbox import Outbox
 from sms.replies import ReplyContext
+from sms.senders import SenderStore
 from sms.settings import SmsSettings
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def limits(settings: SmsSettings) -> policy.Limits:
     )
 
 
-def sender_state(outbox: Outbox, msisdn: str, now: float) -> policy.SenderState:
+def sender_state(outbox: SenderStore, msisdn: str, now: float) -> policy.SenderState:
     """What sms.policy.decide needs to know about a sender, read from the outbox."""
     return policy.SenderState(
         answered_last_hour=outbox.lookups_since(msisdn, now - policy.HOUR_S),
@@ -61,7 +61,7 @@ async def answer(
     msisdn: str,
     *,
     lookup: DossierLookup,
-    outbox: Outbox,
+    outbox: SenderStore,
     ctx: ReplyContext,
     settings: SmsSettings,
     now: float,
@@ -99,7 +99,7 @@ async def answer(
     return Answer(text, command)
 
 
-def _apply(decision: policy.Decision, outbox: Outbox, msisdn: str, now: float) -> None:
+def _apply(decision: policy.Decision, outbox: SenderStore, msisdn: str, now: float) -> None:
     """Store what the decision changes (before any lookup: no await in between)."""
     if decision.subscription is policy.Subscription.STOP:
         outbox.set_opt_out(msisdn, True, now)

@@ -14,7 +14,6 @@ import logging
 from pydantic import SecretStr
 
 from gateway.runtime import Runtime
-from kernel.db import Database
 from prompts.catalog import load_catalog
 from sms import reminder_job
 from sms.pump import SmsPump
@@ -72,16 +71,15 @@ async def run(runtime: Runtime) -> None:
             smpp = demo_smpp(smpp, smsc.port)
             demo_smsc = smsc
         catalog = load_catalog()
-        pump = SmsPump(settings, runtime.lookup, runtime.bus, smpp=smpp, catalog=catalog)
+        pump = SmsPump(
+            settings, runtime.lookup, runtime.bus, smpp=smpp, catalog=catalog, db=runtime.db
+        )
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(pump.run())
             async with asyncio.timeout(30):
                 await pump.ready.wait()  # the SMS tables exist from here on
-            db = runtime.db
-            if db is None or pump.database != settings.sqlite_path:
-                db = await Database.open(pump.database)
-                stack.push_async_callback(db.close)
-            job = reminder_job.ReminderJob(settings, runtime.lookup, db, catalog)
+            assert pump.db is not None  # opened by run() before ready
+            job = reminder_job.ReminderJob(settings, runtime.lookup, pump.db, catalog)
             tasks.create_task(reminder_job.run(job, pump.wake, settings.sms.reminder_poll_s))
             if demo_smsc is not None and settings.sms.demo_traffic_per_min > 0:
                 from peers import traffic
