@@ -85,6 +85,7 @@ class Personality:
     submit_delay_s: float = 0.0  # each submit_sm_resp waits this long (responses in order)
     throttle_first: int = 0  # the first N submit_sm get ESME_RTHROTTLED
     syserr_first: int = 0  # the first N submit_sm get ESME_RSYSERR (a temporary error)
+    queue_full_first: int = 0  # the first N submit_sm get ESME_RMSGQFUL (the SMSC's queue is full)
     max_tps: float | None = None  # beyond this (1-second window): ESME_RTHROTTLED
     # How max_tps is counted: "bucket" (token bucket, 100 ms burst) or "sliding" (at most
     # max_tps accepted submits in any sliding second, as strict operator SMSCs count).
@@ -329,6 +330,10 @@ class _Session:
         if n <= p.throttle_first or self._over_tps(now):
             rec.throttled += 1
             self.send(ops.SubmitSMResp(seqNum=pdu.seqNum, status=pt.CommandStatus.ESME_RTHROTTLED))
+            return
+        if n <= p.queue_full_first:
+            rec.throttled += 1
+            self.send(ops.SubmitSMResp(seqNum=pdu.seqNum, status=pt.CommandStatus.ESME_RMSGQFUL))
             return
         if n <= p.syserr_first:
             self.send(ops.SubmitSMResp(seqNum=pdu.seqNum, status=pt.CommandStatus.ESME_RSYSERR))

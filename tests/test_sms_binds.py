@@ -223,6 +223,25 @@ async def test_a_receipt_matches_only_its_own_binds_message(tmp_path: Path) -> N
     assert states == {viettel: "delivered", other: "failed"}
 
 
+async def test_while_an_smsc_queue_is_full_the_other_bind_carries_its_numbers(
+    tmp_path: Path,
+) -> None:
+    async with two_operators(tmp_path, Personality(queue_full_first=1)) as world:
+        world.pump.send(VIETTEL, "hang doi day", kind="test")
+        # Viettel's SMSC refuses it (queue full): its bind pauses, the other sends it.
+        await world.other.wait_submits(1)
+        assert world.viettel.record.throttled == 1
+        # After the pause Viettel's bind is back and takes its numbers again.
+        await until(lambda: world.pump.links["viettel"].state == "up")
+        world.pump.send(VIETTEL, "da het day", kind="test")
+        await world.viettel.wait_submits(1)
+        await until(lambda: world.states() == {"delivered": 2})
+        throttled_seen = world.bus.latest[("sms", "bind:viettel")].data["throttled"]
+    assert [s.text for s in world.other.record.submits] == ["hang doi day"]
+    assert [s.text for s in world.viettel.record.submits] == ["da het day"]
+    assert throttled_seen == 1
+
+
 async def test_incoming_on_either_bind_is_answered_once(tmp_path: Path) -> None:
     async with two_operators(tmp_path) as world:
         assert await world.viettel.deliver(VINAPHONE, f"HS {CODE}") == 0
