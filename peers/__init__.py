@@ -2,7 +2,7 @@
 
 - `peers.asterisk`: Asterisk's side of a FastAGI call, faithful to res_agi.c
   (`tracuu call`, the voice tests and benchmarks dial the real server with it).
-- `peers.smsc`: a small SMSC on smpp.pdu3, independent of the gateway's smpplib
+- `peers.smsc`: a small SMSC on smpp.pdu3, independent of the gateway's sms/pdu.py
   (demo mode binds to it, `tracuu sms text` texts through it; `python -m
   peers.smsc` runs one on its own).
 

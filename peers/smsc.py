@@ -1,10 +1,11 @@
 """A small SMSC on loopback, for tests, benchmarks and demo mode.
 
-Built on smpp.pdu3 (the codec vumi2 uses), not on smpplib, so the gateway's
+Built on smpp.pdu3 (the codec vumi2 uses), not on the gateway's sms/pdu.py, so its
 SMPP is checked against an independent implementation. PDUs are read by their
 length prefix with readexactly. Behaviour comes from a Personality:
 delivery receipts (delivered or failed, TLV and/or text, hex or decimal ids),
-throttling, slow responses, abrupt disconnects, an SMSC-initiated unbind.
+throttling (token bucket or a strict sliding second), slow responses, abrupt
+disconnects, an SMSC-initiated unbind, TLS.
 It records what it received; tests assert on that record in their own body.
 
 Not a product SMSC: one bind at a time is the use case (later binds replace
@@ -19,6 +20,7 @@ import contextlib
 import io
 import itertools
 import logging
+import ssl
 import struct
 import time
 from collections.abc import Callable
@@ -472,8 +474,9 @@ class TestSmsc:
     __test__ = False  # not a pytest class
 
     def __init__(self, personality: Personality | None = None, host: str = "127.0.0.1",
-                 port: int = 0) -> None:  # fmt: skip
+                 port: int = 0, tls: ssl.SSLContext | None = None) -> None:  # fmt: skip
         self.personality = personality or Personality()
+        self.tls = tls  # SMPP over TLS (a server context), as some operators require
         self.record = Record()
         self.host, self.port = host, port
         self.ids = itertools.count(0x1A2B0000)
@@ -492,7 +495,7 @@ class TestSmsc:
         self._waiting = 0  # coroutines in wait_for: only then is every submit announced
 
     async def __aenter__(self) -> TestSmsc:
-        self._server = await asyncio.start_server(self._accept, self.host, self.port)
+        self._server = await asyncio.start_server(self._accept, self.host, self.port, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
