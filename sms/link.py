@@ -46,6 +46,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,19 @@ class _Connection:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.close()
+
+
+@dataclass
+class _Bound:
+    """The serve loop's state for one bind."""
+
+    last_io: float  # the last PDU either way (enquire_link after enquire_link_s of silence)
+    pause_s: float  # the next queue-full pause (doubling)
+    pause_until: float = 0.0
+    enquire_at: float | None = None  # our enquire_link awaiting its answer
+    stopping_at: float | None = None
+    idle_until: float = 0.0  # nothing due in the outbox before this (doorbell, watch)
+    watched_at: float = 0.0
 
 
 class SmppLink:
@@ -417,110 +431,117 @@ class SmppLink:
     # ------------------------------------------------------------ bound
 
     def _serve(self, conn: _Connection, dispatcher: Dispatcher) -> None:
-        s = self._settings
-        pacer = self.pacer
-        last_io = self._clock()
-        enquire: tuple[int, float] | None = None
-        pause_until = 0.0
-        pause_s = s.throttle_pause_s
-        stopping_at: float | None = None
-        idle_until = 0.0  # nothing due in the outbox before this (refreshed by the doorbell)
+        """Bound: send what is due and allowed, keep the link alive, read; until stop()."""
+        bound = _Bound(last_io=self._clock(), pause_s=self._settings.throttle_pause_s)
         watch = self._make_watch()
-        watched_at = self._clock()
+        bound.watched_at = self._clock()
         try:
             while True:
                 now = self._clock()
-                if self._stop.is_set() and stopping_at is None:
-                    stopping_at = now
-                if stopping_at is not None and (
-                    not dispatcher.inflight or now - stopping_at > STOP_DRAIN_S
+                if self._stop.is_set() and bound.stopping_at is None:
+                    bound.stopping_at = now
+                if bound.stopping_at is not None and (
+                    not dispatcher.inflight or now - bound.stopping_at > STOP_DRAIN_S
                 ):
                     self._unbind(conn, dispatcher)
                     return
-                if idle_until > now and now - watched_at >= WATCH_S:
-                    watched_at = now
+                if bound.idle_until > now and now - bound.watched_at >= WATCH_S:
+                    bound.watched_at = now
                     if watch.changed():  # another process queued something
-                        idle_until = 0.0
-                # Send what the window, the pacer and any queue-full pause allow.
-                wait_send: float | None = None
-                if self.state == "throttled" and now >= pause_until:
+                        bound.idle_until = 0.0
+                if self.state == "throttled" and now >= bound.pause_until:
                     self._set_state("up")  # the pause is over: this bind takes its share again
-                if stopping_at is None and now >= pause_until and now >= idle_until:
-                    free = s.window - len(dispatcher.inflight)
-                    allowed = min(free, pacer.available(now))
-                    if allowed > 0:
-                        parts = dispatcher.claim(allowed)
-                        if parts:
-                            # The claim's commit takes a varying while: the pacer counts
-                            # the moment the bytes leave, as the SMSC will.
-                            now = self._clock()
-                            out = [dispatcher.submit(p, conn.sequences.next(), now) for p in parts]
-                            pacer.sent(now, len(parts))
-                            conn.send(b"".join(out))  # one write for the batch
-                            self.counters.submitted += len(parts)
-                            last_io = now
-                        if len(parts) < allowed:
-                            idle_until = self._next_due(dispatcher, now)
-                            wait_send = max(0.0, idle_until - now)
-                        else:
-                            wait_send = 0.0 if free > len(parts) else None
-                    elif free > 0:
-                        wait_send = pacer.wait_s(now)
-                elif now < pause_until:
-                    wait_send = pause_until - now
-                elif stopping_at is None:
-                    wait_send = max(0.0, idle_until - now)
-                # A request without an answer for too long: the link is dead.
-                oldest = dispatcher.oldest_sent_at()
-                if oldest is not None and now - oldest > s.response_timeout_s:
-                    raise LinkDead(f"no submit_sm_resp for {s.response_timeout_s:.0f} s")
-                if enquire is not None and now - enquire[1] > s.response_timeout_s:
-                    raise LinkDead(f"no enquire_link_resp for {s.response_timeout_s:.0f} s")
-                if enquire is None and now - last_io >= s.enquire_link_s:
-                    sequence = conn.sequences.next()
-                    conn.send(wire.encode(wire.ENQUIRE_LINK, sequence))
-                    enquire = (sequence, now)
-                    last_io = now
-                timeout = s.enquire_link_s - (now - last_io)
-                if wait_send is not None:
-                    timeout = min(timeout, wait_send)
-                if stopping_at is not None:
-                    timeout = min(timeout, 0.1)
-                timeout = max(0.0, min(timeout, WATCH_S))
-                if conn.buffered():
-                    ready: list[Any] = [conn.sock]
-                else:
-                    ready = select.select([conn.sock, self._wake_r], [], [], timeout)[0]
-                if self._wake_r in ready:
-                    self._drain_wakeup()
-                    idle_until = 0.0
-                if conn.sock not in ready:
-                    continue
-                last_io = self._clock()
-                got = self._read_batch(conn, dispatcher)
-                now = self._clock()
-                if got.enquire_answered:
-                    enquire = None
-                if got.requeued:
-                    idle_until = 0.0  # a part is due again later: recompute the next due time
-                for sent_at in got.accepted:
-                    pacer.accepted(sent_at, now)
-                for sent_at in got.throttled:
-                    pacer.throttled(sent_at, now)
-                if got.throttled:
-                    idle_until = 0.0  # the refused part is queued again, first in line
-                if got.queue_full:
-                    # The SMSC's queue is full, whatever our rate: wait (doubling).
-                    pause_until = now + pause_s
-                    pause_s = min(pause_s * 2, 30.0)
-                    idle_until = 0.0
-                    # Other binds take this one's numbers meanwhile (sms/routes.py).
-                    paused = f"SMSC queue full; pause {pause_until - now:.0f} s"
-                    self._set_state("throttled", paused)
-                elif got.accepted:
-                    pause_s = s.throttle_pause_s
+                wait_send = self._send_due(conn, dispatcher, bound, now)
+                self._keep_alive(conn, dispatcher, bound, now)
+                if self._wait(conn, bound, now, wait_send):
+                    bound.last_io = self._clock()
+                    self._absorb(self._read_batch(conn, dispatcher), bound)
         finally:
             watch.close()
+
+    def _send_due(
+        self, conn: _Connection, dispatcher: Dispatcher, bound: _Bound, now: float
+    ) -> float | None:
+        """Send what the window, the pacer and any queue-full pause allow; how long until
+        more could go (None: when an answer frees the window)."""
+        if bound.stopping_at is not None:
+            return None
+        if now < bound.pause_until:
+            return bound.pause_until - now
+        if now < bound.idle_until:
+            return bound.idle_until - now
+        free = self._settings.window - len(dispatcher.inflight)
+        allowed = min(free, self.pacer.available(now))
+        if allowed <= 0:
+            return self.pacer.wait_s(now) if free > 0 else None
+        parts = dispatcher.claim(allowed)
+        if parts:
+            # The claim's commit takes a varying while: the pacer counts the moment the
+            # bytes leave, as the SMSC will.
+            sent_at = self._clock()
+            out = [dispatcher.submit(p, conn.sequences.next(), sent_at) for p in parts]
+            self.pacer.sent(sent_at, len(parts))
+            conn.send(b"".join(out))  # one write for the batch
+            self.counters.submitted += len(parts)
+            bound.last_io = sent_at
+        if len(parts) < allowed:
+            bound.idle_until = self._next_due(dispatcher, now)
+            return max(0.0, bound.idle_until - now)
+        return 0.0 if free > len(parts) else None
+
+    def _keep_alive(
+        self, conn: _Connection, dispatcher: Dispatcher, bound: _Bound, now: float
+    ) -> None:
+        """enquire_link after enquire_link_s of silence; a request unanswered for
+        response_timeout_s means a half-open link (LinkDead)."""
+        s = self._settings
+        oldest = dispatcher.oldest_sent_at()
+        if oldest is not None and now - oldest > s.response_timeout_s:
+            raise LinkDead(f"no submit_sm_resp for {s.response_timeout_s:.0f} s")
+        if bound.enquire_at is not None and now - bound.enquire_at > s.response_timeout_s:
+            raise LinkDead(f"no enquire_link_resp for {s.response_timeout_s:.0f} s")
+        if bound.enquire_at is None and now - bound.last_io >= s.enquire_link_s:
+            conn.send(wire.encode(wire.ENQUIRE_LINK, conn.sequences.next()))
+            bound.enquire_at = bound.last_io = now
+
+    def _wait(self, conn: _Connection, bound: _Bound, now: float, wait_send: float | None) -> bool:
+        """Wait for the SMSC, the doorbell or the next thing to do; True if PDUs wait."""
+        timeout = self._settings.enquire_link_s - (now - bound.last_io)
+        if wait_send is not None:
+            timeout = min(timeout, wait_send)
+        if bound.stopping_at is not None:
+            timeout = min(timeout, 0.1)
+        timeout = max(0.0, min(timeout, WATCH_S))  # the outbox watch looks twice a second
+        if conn.buffered():
+            return True
+        ready = select.select([conn.sock, self._wake_r], [], [], timeout)[0]
+        if self._wake_r in ready:
+            self._drain_wakeup()
+            bound.idle_until = 0.0
+        return conn.sock in ready
+
+    def _absorb(self, got: Batch, bound: _Bound) -> None:
+        """What a batch of PDUs means for the pace and the loop."""
+        now = self._clock()
+        if got.enquire_answered:
+            bound.enquire_at = None
+        for sent_at in got.accepted:
+            self.pacer.accepted(sent_at, now)
+        for sent_at in got.throttled:
+            self.pacer.throttled(sent_at, now)
+        if got.requeued or got.throttled:
+            # A part is due again (a refused one first in line): look at the queue again.
+            bound.idle_until = 0.0
+        if got.queue_full:
+            # The SMSC's queue is full, whatever our rate: wait (doubling).
+            paused = f"SMSC queue full; pause {bound.pause_s:.0f} s"
+            bound.pause_until = now + bound.pause_s
+            bound.pause_s = min(bound.pause_s * 2, 30.0)
+            bound.idle_until = 0.0
+            # Other binds take this one's numbers meanwhile (sms/routes.py).
+            self._set_state("throttled", paused)
+        elif got.accepted:
+            bound.pause_s = self._settings.throttle_pause_s
 
     def _next_due(self, dispatcher: Dispatcher, now: float) -> float:
         try:
