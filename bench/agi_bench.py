@@ -174,10 +174,11 @@ async def _server(kind: str, db: Path, sequence: list[str], profile: str, out: C
 
 async def _tracuu_server(db: Path) -> tuple[Any, list[Any]]:
     """What `tracuu serve` builds for the voice side, over the bench's dossier file."""
-    from gateway.settings import Agency, Settings
+    from gateway.settings import Settings
     from ivr.service import build_server
     from ivr.store import IvrStore
     from kernel.bus import EventBus
+    from kernel.office import Agency
     from lookup.sqlite import SqliteLookup
 
     settings = Settings(

@@ -44,9 +44,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.settings import Agency, Settings
+from gateway.settings import Settings
 from ivr.agi_wire import AgiChannel, Reply
 from ivr.service import build_server
+from kernel.office import Agency
 from lookup.demo import generate
 from lookup.model import PublicView
 from lookup.sqlite import DossierStore, SqliteLookup

@@ -1,10 +1,6 @@
-"""What every long-running component receives from the composition root.
-
-A component is `async def run(runtime: Runtime) -> None` in `<package>/service.py`:
-it runs until cancelled, cleans up on cancellation, and raises only for a fault
-that should stop the gateway. Components take what they need from here and
-never read the environment themselves.
-"""
+"""The runtime the composition root hands every component: the whole Settings aggregate,
+the one shared lookup and the event bus. Components type it as kernel.runtime.Runtime
+with the slice of the settings they read; this dataclass fits each of them."""
 
 from __future__ import annotations
 

@@ -27,29 +27,10 @@ from pydantic_settings import (
 from console.settings import HttpSettings
 from ivr.settings import AgiSettings, AmiSettings
 from kernel.dsn import DatabaseUrl
-from kernel.section import Section
+from kernel.office import Agency, OfficeSettings
 from lookup.settings import LookupSettings
 from prompts.settings import SoundsSettings
 from sms.settings import SmppSettings, SmsSettings
-
-
-class Agency(Section):
-    """An agency whose dossiers this switchboard answers for."""
-
-    id: str  # the agency identifier at the front of its dossier codes, e.g. 000.00.18.H26
-    name: str  # as citizens know it, e.g. "UBND phường Cửa Nam"
-
-
-class OfficeSettings(Section):
-    """The one-stop office, as messages name it."""
-
-    name: str = "Bộ phận Một cửa UBND phường"
-    address: str = ""
-    # Where results are collected unless a dossier says otherwise.
-    collection_place: str = "Bộ phận Một cửa"
-    # Shown in reminders ("giờ làm việc"); the IVR's transfer hours are in ivr settings.
-    hours: str = "Thứ Hai đến Thứ Sáu, 7 giờ 30 đến 17 giờ"
-
 
 DEMO_AGENCIES = (
     Agency(id="000.00.18.H26", name="UBND phường Cửa Nam"),

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from gateway.settings import Settings
+from ivr.settings import VoiceConfig
 from ivr.words import Said, Words, transcript
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def _host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _call(args: argparse.Namespace, settings: Settings) -> int:
+def _call(args: argparse.Namespace, settings: VoiceConfig) -> int:
     bad = [g for g in args.keys.split() if not _KEY_GROUP.fullmatch(g)]
     if bad:
         sys.stderr.write(
@@ -102,7 +102,7 @@ def _call(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_call_async(args, settings))
 
 
-async def _call_async(args: argparse.Namespace, settings: Settings) -> int:
+async def _call_async(args: argparse.Namespace, settings: VoiceConfig) -> int:
     from ivr.available import LivePrompts
     from ivr.service import build_server
     from lookup.factory import open_lookup
@@ -204,7 +204,9 @@ async def _call_async(args: argparse.Namespace, settings: Settings) -> int:
 _DOSSIER_PAGES = 200
 
 
-async def words_for(settings: Settings, record: CallRecord, lookup: DossierLookup | None) -> Words:
+async def words_for(
+    settings: VoiceConfig, record: CallRecord, lookup: DossierLookup | None
+) -> Words:
     """The words of every prompt of this call: catalog scripts, then the free texts the
     voice side speaks, looked for from the cheapest source on until all are known."""
     from lookup.port import LookupUnavailable
@@ -255,11 +257,11 @@ def notification_id(kind: str, code: str, phone: str) -> str:
 FINISHED = frozenset({"REFUSED", "WITHDRAWN", "STOPPED", "RETURNED"})
 
 
-def _notify_call(args: argparse.Namespace, settings: Settings) -> int:
+def _notify_call(args: argparse.Namespace, settings: VoiceConfig) -> int:
     return asyncio.run(_notify_call_async(args, settings))
 
 
-async def _notify_call_async(args: argparse.Namespace, settings: Settings) -> int:
+async def _notify_call_async(args: argparse.Namespace, settings: VoiceConfig) -> int:
     from datetime import UTC, datetime
 
     from ivr.store import IvrStore

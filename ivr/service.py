@@ -12,8 +12,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from gateway.runtime import Runtime
-from gateway.settings import Settings
 from ivr import flow
 from ivr.agi_wire import AgiChannel, Request
 from ivr.ami_monitor import AmiMonitor
@@ -21,9 +19,11 @@ from ivr.available import LivePrompts
 from ivr.notify import notification_call
 from ivr.server import AgiServer, Route
 from ivr.session import CallDeps, InboundCall
+from ivr.settings import VoiceConfig
 from ivr.speech import Speech
 from ivr.store import IvrStore
 from kernel.bus import EventBus
+from kernel.runtime import Runtime
 from lookup.port import DossierLookup
 from messages.parts import dynamic_prompt_id
 from prompts.catalog import Catalog, load_catalog
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 def build_server(
-    settings: Settings,
+    settings: VoiceConfig,
     lookup: DossierLookup,
     *,
     bus: EventBus | None = None,
@@ -122,7 +122,9 @@ class _Wanted:
             self._bus.publish(PROMPT_WANTED, {"text": text})
 
 
-async def run(runtime: Runtime, *, started: asyncio.Event | None = None) -> None:
+async def run(
+    runtime: Runtime[VoiceConfig, DossierLookup], *, started: asyncio.Event | None = None
+) -> None:
     """FastAGI (and AMI when settings.ami.host is set) until cancelled; then a graceful stop.
 
     `started` is set once the server listens (for tests and the composition root).

@@ -4,11 +4,16 @@ Everything lives under [agi] and [ami] so the root Settings needs no new
 section: TRACUU_AGI_MAX_CALLS=300, TRACUU_AGI_HOLIDAYS='["2026-09-02"]'.
 """
 
+from collections.abc import Mapping
 from datetime import date, time
+from typing import Any, Protocol, Self
 
 from pydantic import Field, SecretStr, model_validator
 
 from kernel.section import Section
+from lookup.settings import LookupConfig
+from messages.numbers import Region
+from prompts.settings import SoundsSettings
 
 
 class OfficeHours(Section):
@@ -81,3 +86,24 @@ class AmiSettings(Section):
     # night wait for the morning (courtesy; Decree 91/2020 sets 07:00-22:00 for adverts).
     notify_window_start: time = time(8, 0)
     notify_window_end: time = time(20, 0)
+
+
+class VoiceConfig(LookupConfig, Protocol):
+    """What the voice component and `tracuu call` read of the settings aggregate
+    (gateway.settings.Settings fits)."""
+
+    @property
+    def agi(self) -> AgiSettings: ...
+
+    @property
+    def ami(self) -> AmiSettings: ...
+
+    @property
+    def sounds(self) -> SoundsSettings: ...
+
+    @property
+    def region(self) -> Region: ...
+
+    def model_copy(
+        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> Self: ...

@@ -15,7 +15,7 @@ import sys
 from datetime import date, datetime
 from pathlib import Path
 
-from gateway.settings import Settings
+from lookup.settings import LookupConfig
 
 FOUND, NOT_FOUND, INVALID, UNAVAILABLE = 0, 1, 2, 3
 
@@ -44,18 +44,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     init.set_defaults(handler=_db_init)
 
 
-def _today(settings: Settings) -> date:
+def _today(settings: LookupConfig) -> date:
     return datetime.now(settings.zone).date()
 
 
-def _lookup(args: argparse.Namespace, settings: Settings) -> int:
+def _lookup(args: argparse.Namespace, settings: LookupConfig) -> int:
     if (args.code is None) == (args.keypad is None):
         print("tracuu lookup: give a CODE or --keypad DIGITS (one of them)", file=sys.stderr)
         return INVALID
     return asyncio.run(_lookup_async(args, settings))
 
 
-async def _lookup_async(args: argparse.Namespace, settings: Settings) -> int:
+async def _lookup_async(args: argparse.Namespace, settings: LookupConfig) -> int:
     from lookup.codes import InvalidCode
     from lookup.factory import open_lookup
     from lookup.port import LookupUnavailable
@@ -91,14 +91,14 @@ async def _lookup_async(args: argparse.Namespace, settings: Settings) -> int:
     return FOUND
 
 
-def _import(args: argparse.Namespace, settings: Settings) -> int:
+def _import(args: argparse.Namespace, settings: LookupConfig) -> int:
     if not args.file.is_file():
         print(f"tracuu import: no such file: {args.file}", file=sys.stderr)
         return 2
     return asyncio.run(_import_async(args.file, settings))
 
 
-async def _import_async(path: Path, settings: Settings) -> int:
+async def _import_async(path: Path, settings: LookupConfig) -> int:
     from lookup.factory import open_store
     from lookup.importer import UnreadableFile, import_file
     from lookup.port import LookupUnavailable
@@ -126,14 +126,14 @@ async def _import_async(path: Path, settings: Settings) -> int:
     return 1 if report.rejected else 0
 
 
-def _demo_data(args: argparse.Namespace, settings: Settings) -> int:
+def _demo_data(args: argparse.Namespace, settings: LookupConfig) -> int:
     if args.count < 0:
         print("tracuu demo-data: --count cannot be negative", file=sys.stderr)
         return 2
     return asyncio.run(_demo_async(args, settings))
 
 
-async def _demo_async(args: argparse.Namespace, settings: Settings) -> int:
+async def _demo_async(args: argparse.Namespace, settings: LookupConfig) -> int:
     from lookup import demo
     from lookup.factory import open_store
     from lookup.port import LookupUnavailable
@@ -157,11 +157,11 @@ async def _demo_async(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _db_init(args: argparse.Namespace, settings: Settings) -> int:
+def _db_init(args: argparse.Namespace, settings: LookupConfig) -> int:
     return asyncio.run(_db_init_async(settings))
 
 
-async def _db_init_async(settings: Settings) -> int:
+async def _db_init_async(settings: LookupConfig) -> int:
     from lookup.factory import open_store
     from lookup.port import LookupUnavailable
     from lookup.sqlite import STEPS
@@ -176,7 +176,7 @@ async def _db_init_async(settings: Settings) -> int:
     return 0
 
 
-def _where(settings: Settings) -> str:
+def _where(settings: LookupConfig) -> str:
     """The database for messages: the SQLite path, or the PostgreSQL URL without a password."""
     if settings.database_is_sqlite:
         return str(settings.sqlite_path)

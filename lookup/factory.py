@@ -20,10 +20,10 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Protocol
 
-from gateway.settings import Settings
 from lookup.lockout import SecretPolicy
 from lookup.model import Dossier, Procedure
 from lookup.port import DossierLookup
+from lookup.settings import LookupConfig
 
 
 class DossierWriter(Protocol):
@@ -37,7 +37,7 @@ class DossierWriter(Protocol):
 
 
 @asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[DossierWriter]:
+async def open_store(settings: LookupConfig) -> AsyncIterator[DossierWriter]:
     """The writer for settings.database (creating or upgrading its schema)."""
     store: DossierWriter
     if settings.database_is_sqlite:
@@ -55,7 +55,9 @@ async def open_store(settings: Settings) -> AsyncIterator[DossierWriter]:
 
 
 @asynccontextmanager
-async def open_lookup(settings: Settings, *, create: bool = True) -> AsyncIterator[DossierLookup]:
+async def open_lookup(
+    settings: LookupConfig, *, create: bool = True
+) -> AsyncIterator[DossierLookup]:
     """The reader; with create=False a missing SQLite file is LookupUnavailable."""
     lookup: DossierLookup
     agencies = {agency.id: agency.name for agency in settings.agencies}

@@ -1,9 +1,13 @@
 """Settings of the shared dossier lookup (which backend, and how to reach it)."""
 
-from typing import Literal
+from pathlib import Path
+from typing import Literal, Protocol
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr
 
+from kernel.dsn import DatabaseUrl
+from kernel.office import Agency, OfficeSettings
 from kernel.section import Section
 
 
@@ -44,3 +48,29 @@ class LookupSettings(Section):
     backend: Literal["database", "http"] = "database"
     http: HttpLookupSettings = HttpLookupSettings()
     second_factor: SecondFactorSettings = SecondFactorSettings()
+
+
+class LookupConfig(Protocol):
+    """What opening the lookup reads of the settings aggregate (gateway.settings.Settings
+    fits): lookup/ takes this slice, never the aggregate, so it imports no composition root."""
+
+    @property
+    def database(self) -> DatabaseUrl: ...
+
+    @property
+    def database_is_sqlite(self) -> bool: ...
+
+    @property
+    def sqlite_path(self) -> Path: ...
+
+    @property
+    def agencies(self) -> tuple[Agency, ...]: ...
+
+    @property
+    def office(self) -> OfficeSettings: ...
+
+    @property
+    def lookup(self) -> LookupSettings: ...
+
+    @property
+    def zone(self) -> ZoneInfo: ...

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gateway.settings import Settings
     from prompts.render import RenderResult
+    from prompts.settings import PromptsConfig
 
 
 def _current_user() -> str:
@@ -73,13 +73,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     export.set_defaults(handler=_export)
 
 
-def _scripts(settings: Settings) -> dict[str, str]:
+def _scripts(settings: PromptsConfig) -> dict[str, str]:
     from prompts.service import scripts_for, store_for
 
     return {s.id: s.text for s in scripts_for(store_for(settings.sounds).read())}
 
 
-def _render(args: argparse.Namespace, settings: Settings) -> int:
+def _render(args: argparse.Namespace, settings: PromptsConfig) -> int:
     import asyncio
 
     from prompts.service import render_missing
@@ -99,7 +99,7 @@ def _render(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if result.failed or dynamic.failed else 0
 
 
-async def _render_dynamic(settings: Settings, engine: str | None) -> RenderResult | None:
+async def _render_dynamic(settings: PromptsConfig, engine: str | None) -> RenderResult | None:
     from lookup.factory import open_lookup
     from lookup.port import LookupUnavailable
     from prompts.service import DossierTexts, refresh_dynamic
@@ -119,7 +119,7 @@ async def _render_dynamic(settings: Settings, engine: str | None) -> RenderResul
         return None
 
 
-async def _needed_dynamic(settings: Settings) -> dict[str, str] | None:
+async def _needed_dynamic(settings: PromptsConfig) -> dict[str, str] | None:
     from lookup.factory import open_lookup
     from lookup.port import LookupUnavailable
     from prompts.service import needed_dynamic
@@ -136,7 +136,7 @@ async def _needed_dynamic(settings: Settings) -> dict[str, str] | None:
         return None
 
 
-def _status(args: argparse.Namespace, settings: Settings) -> int:
+def _status(args: argparse.Namespace, settings: PromptsConfig) -> int:
     import asyncio
 
     from prompts.service import inspect, scripts_for, store_for
@@ -153,7 +153,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 2
 
 
-def _import(args: argparse.Namespace, settings: Settings) -> int:
+def _import(args: argparse.Namespace, settings: PromptsConfig) -> int:
     from prompts.audio import Rejected, ToolFailed
     from prompts.recordings import import_recording
     from prompts.service import store_for
@@ -184,7 +184,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _switch(args: argparse.Namespace, settings: Settings, rule: str) -> int:
+def _switch(args: argparse.Namespace, settings: PromptsConfig, rule: str) -> int:
     from prompts.recordings import approve_version, rollback_version
     from prompts.service import store_for
     from prompts.store import StoreError
@@ -215,15 +215,15 @@ def _switch(args: argparse.Namespace, settings: Settings, rule: str) -> int:
     return 0
 
 
-def _approve(args: argparse.Namespace, settings: Settings) -> int:
+def _approve(args: argparse.Namespace, settings: PromptsConfig) -> int:
     return _switch(args, settings, "approve")
 
 
-def _rollback(args: argparse.Namespace, settings: Settings) -> int:
+def _rollback(args: argparse.Namespace, settings: PromptsConfig) -> int:
     return _switch(args, settings, "rollback")
 
 
-def _versions(args: argparse.Namespace, settings: Settings) -> int:
+def _versions(args: argparse.Namespace, settings: PromptsConfig) -> int:
     from kernel.times import iso_for_people
     from prompts.service import store_for
     from prompts.versions import state
@@ -248,7 +248,7 @@ def _versions(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _export(args: argparse.Namespace, settings: Settings) -> int:
+def _export(args: argparse.Namespace, settings: PromptsConfig) -> int:
     from prompts.service import inspect, scripts_for, store_for
 
     store = store_for(settings.sounds)

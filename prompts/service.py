@@ -25,9 +25,8 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from typing import Any, TypeVar
 
-from gateway.runtime import Runtime
-from gateway.settings import Settings
 from kernel.bus import EventBus
+from kernel.runtime import Runtime
 from lookup.model import Procedure
 from lookup.port import DossierLookup, LookupUnavailable
 from messages.parts import clean_text, dynamic_prompt_id
@@ -35,7 +34,7 @@ from messages.voice import OFFICER_HOURS_PROMPT, officer_hours_script, voice_tex
 from prompts.audio import FORMATS, ToolFailed
 from prompts.coverage import Report, Script, build_report
 from prompts.render import RenderResult, render_dynamic, render_placeholders
-from prompts.settings import SoundsSettings
+from prompts.settings import PromptsConfig, SoundsSettings
 from prompts.store import Manifest, Store, StoreError
 from prompts.tts import Synthesizer, shared_synthesizer
 from prompts.wanted import PROMPT_WANTED
@@ -132,7 +131,7 @@ def log_report(report: Report, *, render_follows: bool = False) -> None:
 
 
 def check(
-    settings: Settings | SoundsSettings,
+    settings: PromptsConfig | SoundsSettings,
     catalog: Iterable[Script] | None = None,
     *,
     render_follows: bool = False,
@@ -147,7 +146,7 @@ def check(
 
 
 def render_missing(
-    settings: Settings,
+    settings: PromptsConfig,
     engine: str | None = None,
     catalog: Iterable[Script] | None = None,
     stop: threading.Event | None = None,
@@ -174,7 +173,7 @@ def render_missing(
 
 
 def dynamic_texts(
-    settings: Settings, procedures: Iterable[Procedure], from_dossiers: Iterable[str] = ()
+    settings: PromptsConfig, procedures: Iterable[Procedure], from_dossiers: Iterable[str] = ()
 ) -> list[str]:
     """Every free text the voice side speaks: the guidance menu's (messages.voice.voice_texts),
     the office's name, collection place and hours, and texts found in dossiers."""
@@ -184,7 +183,7 @@ def dynamic_texts(
     return [t for t in dict.fromkeys(clean_text(t) for t in texts) if t]
 
 
-def settings_scripts(settings: Settings) -> dict[str, str]:
+def settings_scripts(settings: PromptsConfig) -> dict[str, str]:
     """Prompts with a fixed id whose script comes from the settings (the office hours the
     call flow and the dialplan's fallback say after "ivr_officer_closed")."""
     return {OFFICER_HOURS_PROMPT: officer_hours_script(settings.agi.hours)}
@@ -233,7 +232,7 @@ async def _off_loop(work: Callable[[threading.Event], T]) -> T:
         raise
 
 
-def _synthesizer(settings: Settings) -> Synthesizer:
+def _synthesizer(settings: PromptsConfig) -> Synthesizer:
     sounds = settings.sounds
     return shared_synthesizer(
         sounds.engine,
@@ -243,7 +242,7 @@ def _synthesizer(settings: Settings) -> Synthesizer:
     )
 
 
-async def render_texts(settings: Settings, texts: Iterable[str]) -> RenderResult:
+async def render_texts(settings: PromptsConfig, texts: Iterable[str]) -> RenderResult:
     """Placeholders for these free texts, in a worker thread."""
     sounds = settings.sounds
     synthesizer = _synthesizer(settings)
@@ -260,7 +259,7 @@ async def render_texts(settings: Settings, texts: Iterable[str]) -> RenderResult
     )
 
 
-async def render_settings_scripts(settings: Settings) -> RenderResult:
+async def render_settings_scripts(settings: PromptsConfig) -> RenderResult:
     """Placeholders for settings_scripts(); re-rendered when the settings change."""
     sounds = settings.sounds
     scripts = settings_scripts(settings)
@@ -278,7 +277,7 @@ async def render_settings_scripts(settings: Settings) -> RenderResult:
 
 
 async def refresh_dynamic(
-    settings: Settings, lookup: DossierLookup, dossiers: DossierTexts | None = None
+    settings: PromptsConfig, lookup: DossierLookup, dossiers: DossierTexts | None = None
 ) -> RenderResult:
     """Placeholders for the free texts the answers speak, from the lookup and the settings."""
     try:
@@ -294,7 +293,7 @@ async def refresh_dynamic(
     return result
 
 
-async def needed_dynamic(settings: Settings, lookup: DossierLookup) -> dict[str, str]:
+async def needed_dynamic(settings: PromptsConfig, lookup: DossierLookup) -> dict[str, str]:
     """id -> text of every dynamic prompt the data and the settings call for now: what
     refresh_dynamic renders (for `tracuu prompts status`, which must count them)."""
     try:
@@ -308,7 +307,7 @@ async def needed_dynamic(settings: Settings, lookup: DossierLookup) -> dict[str,
 
 
 async def prepare(
-    settings: Settings,
+    settings: PromptsConfig,
     lookup: DossierLookup,
     catalog: Iterable[Script] | None = None,
     dossiers: DossierTexts | None = None,
@@ -339,7 +338,7 @@ async def prepare(
 _SURVIVABLE = (OSError, StoreError, ToolFailed)
 
 
-async def run(runtime: Runtime) -> None:
+async def run(runtime: Runtime[PromptsConfig, DossierLookup]) -> None:
     """Gateway component: prepare at start-up, then refresh the dynamic prompts periodically,
     and render at once what a call asked for."""
     async with asyncio.TaskGroup() as tasks:
@@ -357,7 +356,7 @@ async def run(runtime: Runtime) -> None:
                 log.exception("dynamic voice prompts could not be rendered")
 
 
-async def render_wanted(settings: Settings, bus: EventBus, *, gather_s: float = 0.5) -> None:
+async def render_wanted(settings: PromptsConfig, bus: EventBus, *, gather_s: float = 0.5) -> None:
     """Render the free texts calls asked for ("prompt_wanted"), a batch at a time.
 
     Texts arriving within `gather_s` of each other are rendered together (one ffmpeg

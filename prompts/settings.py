@@ -1,11 +1,15 @@
 """Settings of the voice prompts: where Asterisk finds them, how placeholders are made."""
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Protocol, Self
 
 from pydantic import Field
 
 from kernel.section import Section
+from lookup.settings import LookupConfig
+from messages.numbers import Region
+from messages.voice import OpeningWindow
 
 
 class SoundsSettings(Section):
@@ -37,3 +41,29 @@ class SoundsSettings(Section):
     @property
     def store_dir(self) -> Path:
         return self.store if self.store is not None else self.dir / ".tracuu"
+
+
+class OfficerHours(Protocol):
+    """The voice side's section, as far as prompts reads it: the hours an officer takes
+    transfers, spoken by messages.voice.OFFICER_HOURS_PROMPT (ivr.settings.AgiSettings fits)."""
+
+    @property
+    def hours(self) -> Sequence[OpeningWindow]: ...
+
+
+class PromptsConfig(LookupConfig, Protocol):
+    """What the prompts component and `tracuu prompts` read of the settings aggregate
+    (gateway.settings.Settings fits)."""
+
+    @property
+    def sounds(self) -> SoundsSettings: ...
+
+    @property
+    def region(self) -> Region: ...
+
+    @property
+    def agi(self) -> OfficerHours: ...
+
+    def model_copy(
+        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> Self: ...

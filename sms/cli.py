@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway.settings import Settings
+from sms.settings import SmsConfig
 
 if TYPE_CHECKING:
     from sms.outbox import Outbox
@@ -79,11 +79,11 @@ def _number(raw: str) -> str | None:
     return None if e164 is None else e164.removeprefix("+")
 
 
-def _today(settings: Settings) -> datetime:
+def _today(settings: SmsConfig) -> datetime:
     return datetime.now(settings.zone)
 
 
-def _missing_database(settings: Settings, command: str) -> bool:
+def _missing_database(settings: SmsConfig, command: str) -> bool:
     """A mistyped TRACUU_DATABASE must not become a new empty file that answers "not found"."""
     if settings.database_is_sqlite and not settings.sqlite_path.exists():
         print(
@@ -98,7 +98,7 @@ def _missing_database(settings: Settings, command: str) -> bool:
 # ---------------------------------------------------------------- reply
 
 
-def _reply(args: argparse.Namespace, settings: Settings) -> int:
+def _reply(args: argparse.Namespace, settings: SmsConfig) -> int:
     sender = _number(args.sender)
     if sender is None:
         print(f"tracuu sms reply: {args.sender!r} is not a phone number", file=sys.stderr)
@@ -109,7 +109,7 @@ def _reply(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _reply_async(sender: str, text: str, settings: Settings) -> str:
+async def _reply_async(sender: str, text: str, settings: SmsConfig) -> str:
     from lookup.factory import open_lookup
     from prompts.catalog import load_catalog
     from sms.outbox import Outbox, migrate_file
@@ -144,7 +144,7 @@ TEXT_NOTE = (
 )
 
 
-def _text(args: argparse.Namespace, settings: Settings) -> int:
+def _text(args: argparse.Namespace, settings: SmsConfig) -> int:
     sender = _number(args.sender)
     if sender is None:
         print(f"tracuu sms text: {args.sender!r} is not a phone number", file=sys.stderr)
@@ -161,7 +161,7 @@ def _text(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _text_async(sender: str, text: str, settings: Settings, timeout_s: float) -> list[str]:
+async def _text_async(sender: str, text: str, settings: SmsConfig, timeout_s: float) -> list[str]:
     """A private test SMSC and link; the outbox in a temporary file, so a gateway
     running on the real database never sends this conversation to a real SMSC."""
     from lookup.factory import open_lookup
@@ -202,7 +202,7 @@ async def _text_async(sender: str, text: str, settings: Settings, timeout_s: flo
 # ---------------------------------------------------------------- send-test
 
 
-def _send_test(args: argparse.Namespace, settings: Settings) -> int:
+def _send_test(args: argparse.Namespace, settings: SmsConfig) -> int:
     if not settings.smpp.configured:
         print(
             "tracuu sms send-test: no SMSC configured (set TRACUU_SMPP_HOST or TRACUU_SMPP_BINDS)",
@@ -218,7 +218,7 @@ def _send_test(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if state in ("submitted", "delivered") else 1
 
 
-async def _send_test_async(number: str, settings: Settings, timeout_s: float) -> str:
+async def _send_test_async(number: str, settings: SmsConfig, timeout_s: float) -> str:
     """The test message's final state, or why it failed. A message the link never took
     (bind refused, SMSC unreachable) is cancelled: it must not go out days later, the
     next time a gateway binds on this database."""
@@ -287,7 +287,7 @@ def _cancel_test(outbox: Outbox, message_id: int, why: str) -> str:
 # ---------------------------------------------------------------- outbox
 
 
-def _outbox(args: argparse.Namespace, settings: Settings) -> int:
+def _outbox(args: argparse.Namespace, settings: SmsConfig) -> int:
     from kernel.logs import mask_msisdn
     from kernel.times import for_people
     from sms.outbox import Outbox, migrate_sync
@@ -318,7 +318,7 @@ def _outbox(args: argparse.Namespace, settings: Settings) -> int:
 # ---------------------------------------------------------------- reminders
 
 
-def _reminders(args: argparse.Namespace, settings: Settings) -> int:
+def _reminders(args: argparse.Namespace, settings: SmsConfig) -> int:
     now = _today(settings)
     if args.now:
         try:
@@ -339,7 +339,7 @@ def _reminders(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _reminders_async(settings: Settings, now: datetime) -> str:
+async def _reminders_async(settings: SmsConfig, now: datetime) -> str:
     from kernel.db import Database
     from lookup.factory import open_lookup
     from prompts.catalog import load_catalog

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
-from gateway.settings import Settings
 from kernel.bus import EventBus
 from kernel.db import Conn, Database, DatabaseError
 from kernel.logs import mask_msisdn
@@ -40,7 +39,7 @@ from sms.replies import ReplyContext
 from sms.responder import Answer, answer
 from sms.routes import RouteBind, RouteFilter, Routes
 from sms.senders import Deferred
-from sms.settings import SmppSettings
+from sms.settings import SmppSettings, SmsConfig
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ PRUNE_EVERY_S = 3600.0
 PRUNE_SLICE = 2000  # rows per retention write job: other writers get the writer between
 
 
-def reply_context(settings: Settings, catalog: Catalog, today: date) -> ReplyContext:
+def reply_context(settings: SmsConfig, catalog: Catalog, today: date) -> ReplyContext:
     return ReplyContext(
         catalog=catalog,
         office=settings.office,
@@ -62,7 +61,7 @@ def reply_context(settings: Settings, catalog: Catalog, today: date) -> ReplyCon
 class SmsPump:
     def __init__(
         self,
-        settings: Settings,
+        settings: SmsConfig,
         lookup: DossierLookup,
         bus: EventBus | None = None,
         *,

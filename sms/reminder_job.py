@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from gateway.settings import Settings
 from kernel.db import Conn, Database, DatabaseError
 from lookup.model import Dossier, PublicView, Status
 from lookup.port import DossierLookup, LookupUnavailable
@@ -37,6 +36,7 @@ from sms import reminders
 from sms.address import to_msisdn
 from sms.outbox import Outbox
 from sms.replies import ReplyContext
+from sms.settings import SmsConfig
 from sms.watch import candidate_queries
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class Summary:
         )
 
 
-def rules_from(settings: Settings) -> reminders.Rules:
+def rules_from(settings: SmsConfig) -> reminders.Rules:
     return reminders.Rules(
         days_before=settings.sms.reminder_days_before,
         not_collected_days=settings.sms.not_collected_days,
@@ -122,7 +122,7 @@ _SHAPE = operator.attrgetter(*(f.name for f in dataclasses.fields(PublicView) if
 
 class ReminderJob:
     def __init__(
-        self, settings: Settings, lookup: DossierLookup, db: Database, catalog: Catalog
+        self, settings: SmsConfig, lookup: DossierLookup, db: Database, catalog: Catalog
     ) -> None:
         self.settings = settings
         self.lookup = lookup

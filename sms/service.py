@@ -13,11 +13,12 @@ import logging
 
 from pydantic import SecretStr
 
-from gateway.runtime import Runtime
+from kernel.runtime import Runtime
+from lookup.port import DossierLookup
 from prompts.catalog import load_catalog
 from sms import reminder_job
 from sms.pump import SmsPump
-from sms.settings import SmppSettings
+from sms.settings import SmppSettings, SmsConfig
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def demo_smpp(smpp: SmppSettings, port: int) -> SmppSettings:
     )
 
 
-async def run(runtime: Runtime) -> None:
+async def run(runtime: Runtime[SmsConfig, DossierLookup]) -> None:
     settings = runtime.settings
     smpp = settings.smpp
     if not settings.database_is_sqlite:

@@ -12,11 +12,12 @@ Several SMSC binds: TRACUU_SMPP_BINDS='[{"name": "viettel", "host": "...",
 from __future__ import annotations
 
 from datetime import time
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from kernel.section import Section
+from lookup.settings import LookupConfig
 from sms.routes import NETWORKS
 
 
@@ -164,3 +165,17 @@ class SmsSettings(Section):
     # SMS a minute the demo texts itself through that SMSC, so the console moves
     # (`tracuu demo --traffic-per-min`; 0 = none).
     demo_traffic_per_min: float = Field(0.0, ge=0, le=600)
+
+
+class SmsConfig(LookupConfig, Protocol):
+    """What the SMS component and `tracuu sms`/`tracuu reminders` read of the settings
+    aggregate (gateway.settings.Settings fits)."""
+
+    @property
+    def smpp(self) -> SmppSettings: ...
+
+    @property
+    def sms(self) -> SmsSettings: ...
+
+    @property
+    def demo(self) -> bool: ...

@@ -8,7 +8,7 @@ import itertools
 from datetime import date, datetime
 from pathlib import Path
 
-from gateway.settings import OfficeSettings
+from kernel.office import OfficeSettings
 from lookup.model import FullView, Procedure, PublicView, Status
 from messages import compose, notices
 from messages.fragments import ALL_FRAGMENTS

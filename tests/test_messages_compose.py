@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 import pytest
 
-from gateway.settings import OfficeSettings
+from kernel.office import OfficeSettings
 from lookup.codes import Reason
 from lookup.model import FullView, Procedure, PublicView, Status
 from messages import compose

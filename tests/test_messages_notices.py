@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 import pytest
 
-from gateway.settings import OfficeSettings
+from kernel.office import OfficeSettings
 from lookup.model import PublicView, Status
 from messages import compose, notices
 from messages.gsm import fits_one_segment

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.settings import OfficeSettings
+from kernel.office import OfficeSettings
 from lookup.model import Dossier, PublicView, Status
 from messages import compose, notices
 from messages.parts import Message, dynamic_texts

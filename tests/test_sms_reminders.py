@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.settings import OfficeSettings, Settings
+from gateway.settings import Settings
 from kernel.db import Database
+from kernel.office import OfficeSettings
 from lookup import demo
 from lookup.model import Status
 from lookup.sqlite import DossierStore, SqliteLookup

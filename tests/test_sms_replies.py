@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.settings import OfficeSettings
+from kernel.office import OfficeSettings
 from lookup import demo
 from lookup.model import FullView, Procedure, PublicView, Status
 from lookup.sqlite import DossierStore, SqliteLookup

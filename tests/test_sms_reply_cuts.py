@@ -7,7 +7,7 @@ from datetime import date
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.settings import OfficeSettings
+from kernel.office import OfficeSettings
 from lookup.model import Procedure
 from prompts.catalog import load_catalog
 from sms import replies

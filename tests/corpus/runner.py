@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
-from gateway.settings import OfficeSettings
+from kernel.office import OfficeSettings
 from lookup import demo
 from lookup.model import Dossier, Status
 from lookup.sqlite import DossierStore, SqliteLookup
