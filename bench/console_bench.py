@@ -217,9 +217,10 @@ async def board(calls: int, browsers: int, pace_ms: float, ramp_s: float, count:
     from console.app import HUB, create_app
     from console.roles import Role
     from console.signin import PASSWORDS
-    from gateway.settings import Agency, Settings
+    from gateway.settings import Settings
     from ivr.service import build_server
     from kernel.bus import EventBus
+    from kernel.office import Agency
     from lookup.sqlite import SqliteLookup
 
     raise_fd_limit()

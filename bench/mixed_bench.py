@@ -157,8 +157,9 @@ def gateway_main(config: dict[str, Any], log_path: str, out: Connection) -> None
 
 async def _gateway(config: dict[str, Any], out: Connection) -> dict[str, Any]:
     from gateway.app import serve
-    from gateway.settings import Agency, Settings
+    from gateway.settings import Settings
     from kernel.looplag import LoopLagMonitor
+    from kernel.office import Agency
 
     settings = Settings(
         database=config["database"],
