@@ -110,3 +110,14 @@ async def test_the_page_loads_the_vendored_chart_library(client: TestClient) -> 
     assert "uPlot" in await script.text()
     licence = await (await client.get("/static/vendor/uplot/LICENSE")).text()
     assert "MIT" in licence
+    assert 'id="csv"' in page  # an admin may export
+
+
+async def test_an_operator_sees_no_csv_export_and_cannot_fetch_it(client: TestClient) -> None:
+    await client.post("/logout", allow_redirects=False)
+    client.session.headers.pop("X-CSRF-Token", None)  # the admin's session's token
+    await sign_in(client, Role.OPERATOR, send_token=True)
+    page = await (await client.get("/stats")).text()
+    assert "Lịch sử và thống kê" in page
+    assert 'id="csv"' not in page
+    assert (await client.get("/api/stats.csv")).status == 403
