@@ -18,10 +18,9 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from console.roles import Role
-from kernel.db import Conn, Database, IntegrityError, Row
+from kernel.db import Conn, Database, IntegrityError, Location, Row
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +120,7 @@ class AccountStore:
         self._owned = owned
 
     @classmethod
-    async def open(cls, path: Path | str) -> AccountStore:
+    async def open(cls, path: Location) -> AccountStore:
         """A store with a Database of its own (the command line, tests)."""
         db = await Database.open(path)
         try:

@@ -29,7 +29,7 @@ from console.roles import Role
 from console.settings import HttpSettings
 from console.throttle import RateLimiter
 from kernel.bus import EventBus
-from kernel.db import Database
+from kernel.db import Database, Location
 from lookup.port import DossierLookup, LookupUnavailable
 from lookup.public import as_json
 from prompts.settings import SoundsSettings
@@ -57,7 +57,7 @@ def create_app(
     today: Any,
     *,
     line_limit: int = 0,
-    database: Path | None = None,
+    database: Location | None = None,
     zone: tzinfo | None = None,
     try_config: trycall.TryConfig | None = None,
     sounds: SoundsSettings | None = None,
@@ -201,7 +201,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 def _accounts_where(
-    app: web.Application, database: Path | None, accounts: Path | str | None
+    app: web.Application, database: Location | None, accounts: Path | str | None
 ) -> Path | str | Callable[[], Database]:
     if accounts is not None:
         return accounts
@@ -210,7 +210,7 @@ def _accounts_where(
     return ":memory:"
 
 
-def _open_database(database: Path) -> Callable[[web.Application], AsyncIterator[None]]:
+def _open_database(database: Location) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         app[DB] = await Database.open(database)
         try:

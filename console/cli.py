@@ -18,9 +18,9 @@ import argparse
 import asyncio
 import getpass
 import sys
-from pathlib import Path
 
 from gateway.settings import Settings
+from kernel.db import Location
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,10 +51,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         command.set_defaults(handler=_disable if action == "disable" else _enable)
 
 
-def accounts_path(settings: Settings) -> Path:
-    from console.service import ACCOUNTS_FALLBACK
-
-    return settings.sqlite_path if settings.database_is_sqlite else ACCOUNTS_FALLBACK
+def accounts_path(settings: Settings) -> Location:
+    """Console accounts live with every other store (SQLite file or PostgreSQL)."""
+    return settings.database
 
 
 def _read_password() -> str:
@@ -73,7 +72,7 @@ def _run(settings: Settings, work: str, args: argparse.Namespace) -> int:
     from console.roles import Role
 
     path = accounts_path(settings)
-    if not path.exists():
+    if settings.database_is_sqlite and not settings.sqlite_path.exists():
         print(
             f"tracuu: {path} does not exist; create it with `tracuu db init` first",
             file=sys.stderr,

@@ -30,13 +30,12 @@ async def run(runtime: Runtime) -> None:
         runtime.bus,
         today,
         line_limit=settings.agi.max_calls,
-        database=settings.sqlite_path if settings.database_is_sqlite else None,
+        database=settings.database,
         zone=settings.zone,
         try_config=TryConfig(settings, runtime.lookup, lambda: _agi_address(settings)),
         sounds=settings.sounds,
         http=settings.http,
-        # Until the stores share kernel/db.py (and PostgreSQL), accounts live in SQLite.
-        accounts=None if settings.database_is_sqlite else ACCOUNTS_FALLBACK,
+        accounts=None,
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -27,9 +27,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
-from pathlib import Path
 
-from kernel.db import Conn, Database
+from kernel.db import Conn, Database, Location
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +112,7 @@ class StatsStore:
         self._owned = owned
 
     @classmethod
-    async def open(cls, path: Path | str) -> StatsStore:
+    async def open(cls, path: Location) -> StatsStore:
         db = await Database.open(path)
         try:
             await db.migrate(COMPONENT, STEPS)

@@ -305,8 +305,8 @@ async def try_sms(request: web.Request) -> web.Response:
         return web.json_response(
             {"error": "Cần số điện thoại người gửi và nội dung tin nhắn."}, status=400
         )
-    await migrate_file(settings.sqlite_path)
-    outbox = Outbox.open(settings.sqlite_path)
+    await migrate_file(settings.database)
+    outbox = Outbox.open(settings.database)
     try:
         ctx = reply_context(settings, load_catalog(), datetime.now(settings.zone).date())
         result = await answer(

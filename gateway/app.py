@@ -56,8 +56,6 @@ async def migrate_all(settings: Settings, db: Database | None = None) -> None:
     Migrations hold SQLite's write lock across awaits; run while the components
     start, they raced the SMS side's synchronous writes (see kernel/migrate.py).
     """
-    if not settings.database_is_sqlite:
-        return  # PostgreSQL: the lookup migrates its own; SMS and IVR stores need SQLite
     from console import stats
     from console.accounts import AccountStore
     from ivr.store import IvrStore
@@ -101,9 +99,8 @@ async def _serve(
     async with contextlib.AsyncExitStack() as stack:
         lookup = await stack.enter_async_context(open_lookup(settings, create=False))
         # One Database for every store of this process (kernel/db.py).
-        db = await Database.open(settings.database) if settings.database_is_sqlite else None
-        if db is not None:
-            stack.push_async_callback(db.close)
+        db = await Database.open(settings.database)
+        stack.push_async_callback(db.close)
         await migrate_all(settings, db)
         runtime = Runtime(settings, lookup, bus or EventBus(), loop_lag, db)
         async with asyncio.TaskGroup() as group:
@@ -165,9 +162,7 @@ DEMO_SMSC_EVENT = ("sms", "demo_smsc")
 
 def demo_banner(settings: Settings, smsc_port: int | None, tracuu: str = "tracuu") -> str:
     """What the demo prints once it runs: where each part listens and a command to try."""
-    if not settings.database_is_sqlite:
-        sms = "off: the SMS outbox needs a SQLite database"
-    elif settings.smpp.configured:
+    if settings.smpp.configured:
         binds = settings.smpp.resolved_binds()
         at = ", ".join(f"{s.host}:{s.port}" for _, s in binds)
         sms = f"bound to the SMSC{'s' if len(binds) > 1 else ''} at {at}"
@@ -268,7 +263,8 @@ async def seed_demo_admin(settings: Settings) -> str:
     password = secrets.token_urlsafe(9)  # 12 characters, ~72 bits
     hashed = await asyncio.to_thread(hash_password_blocking, password)
     path = accounts_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if settings.database_is_sqlite:
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     store = await AccountStore.open(path)
     try:
         if await store.by_name(DEMO_ADMIN) is None:
@@ -300,7 +296,7 @@ def run_demo(settings: Settings, count: int, traffic_per_min: float = 0.0) -> in
         password = await seed_demo_admin(settings)
 
     async def banner(bus: EventBus) -> None:
-        local_smsc = settings.database_is_sqlite and not settings.smpp.configured
+        local_smsc = not settings.smpp.configured
         port = await demo_smsc_port(bus, timeout_s=30.0) if local_smsc else None
         print(demo_banner(settings, port, tracuu_command()), file=sys.stderr, flush=True)
         print(

@@ -281,9 +281,6 @@ async def _notify_call_async(args: argparse.Namespace, settings: VoiceConfig) ->
     except InvalidCode as exc:
         sys.stderr.write(f"tracuu: not a dossier code: {exc}\n")
         return 2
-    if not settings.database_is_sqlite:
-        sys.stderr.write("tracuu: notification calls need the SQLite database\n")
-        return 2
     # A call about a dossier that does not exist would read the citizen nothing true.
     try:
         async with open_lookup(settings, create=False) as lookup:  # a typo'd path: no new file
@@ -310,7 +307,7 @@ async def _notify_call_async(args: argparse.Namespace, settings: VoiceConfig) ->
             f"({view.status.name.lower()}): it is finished, an appointment call may not fit\n"
         )
     notify_id = notification_id(args.kind, code, phone)
-    store = await IvrStore.open(settings.sqlite_path)
+    store = await IvrStore.open(settings.database)
     try:
         added = await store.add_notification(notify_id, phone, code, args.kind, datetime.now(UTC))
     finally:

@@ -133,8 +133,8 @@ async def run(
     store: IvrStore | None = None
     if runtime.db is not None:
         store = await IvrStore.create(runtime.db)
-    elif settings.database_is_sqlite:
-        store = await IvrStore.open(settings.sqlite_path)
+    else:
+        store = await IvrStore.open(settings.database)
     server = build_server(settings, runtime.lookup, bus=runtime.bus, store=store)
     await server.start()
     if started is not None:

@@ -16,9 +16,8 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
-from kernel.db import Database, IntegrityError, Row
+from kernel.db import Database, IntegrityError, Location, Row
 
 COMPONENT = "ivr"
 STEPS = (
@@ -83,7 +82,7 @@ class IvrStore:
         return cls(db)
 
     @classmethod
-    async def open(cls, path: Path | str) -> IvrStore:
+    async def open(cls, path: Location) -> IvrStore:
         """On a Database of its own (CLI, tests): close() closes it."""
         db = await Database.open(path)
         try:

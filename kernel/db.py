@@ -48,12 +48,15 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, TypeVar
 
+from kernel.dsn import DatabaseUrl
 from kernel.migrate import statements
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Params = Sequence[Any]
+# Where a store lives: a SQLite path or URL, or a postgresql:// URL (kernel.dsn).
+Location = str | Path | DatabaseUrl
 
 
 class Variants(NamedTuple):
@@ -86,6 +89,17 @@ class DatabaseError(Exception):
 
 class IntegrityError(DatabaseError):
     """A constraint refused the write (unique key, foreign key, check)."""
+
+
+# What a store may raise, whatever the backend (a SQLite BlockingConnection lets
+# sqlite3's own errors through).
+DB_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, DatabaseError)
+
+
+def backend_of(conn: object) -> str:
+    """'sqlite' or 'postgresql': for the few statements that must differ (a claim's
+    FOR UPDATE SKIP LOCKED), chosen where they are written."""
+    return str(getattr(conn, "backend", "sqlite"))
 
 
 class Conn(Protocol):
@@ -535,6 +549,7 @@ class _SyncConn:
     before a method returns: no cursor or statement outlives the call."""
 
     __slots__ = ("raw",)
+    backend = "sqlite"
 
     def __init__(self, raw: sqlite3.Connection) -> None:
         self.raw = raw
@@ -732,7 +747,14 @@ def migrate_steps(
             f"({len(steps)}): refusing to run against it"
         )
     for step in steps[version:]:
-        for statement in statements(_for_backend(step, backend)):
+        script = _for_backend(step, backend)
+        if backend != "sqlite":
+            # One script as it is: PostgreSQL takes several statements at once, and a
+            # function body's own ';' must not be split on.
+            if script.strip():
+                conn.execute(script)
+            continue
+        for statement in statements(script):
             conn.execute(statement)
     if version < len(steps):
         conn.execute(
@@ -778,6 +800,10 @@ def sqlite_path(url: str) -> str:
         if url.startswith(prefix):
             return url.removeprefix(prefix)
     return url
+
+
+def is_postgres(url: object) -> bool:
+    return _secret(url).startswith(POSTGRES_SCHEMES)
 
 
 def _secret(url: object) -> str:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import queue
 import re
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
@@ -86,13 +87,16 @@ async def _translated(coro: Awaitable[T]) -> T:
 
 
 def _blocking(coro: Coroutine[Any, Any, T]) -> T:
-    """Wait for a coroutine on the private loop from a thread that is not a loop's."""
+    """Wait for a coroutine on the private loop, from any thread but that loop's. (A
+    BlockingConnection used on an application loop blocks it, as SQLite's does.)"""
     try:
-        asyncio.get_running_loop()
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
     except RuntimeError:
-        return _on_private(coro).result()
-    coro.close()
-    raise RuntimeError("a blocking PostgreSQL call on an event loop would block it: await")
+        running = None
+    if running is not None and running is _private_loop():
+        coro.close()
+        raise RuntimeError("a blocking PostgreSQL call on its own loop would never return")
+    return _on_private(coro).result()
 
 
 async def _from_loop(coro: Coroutine[Any, Any, T]) -> T:
@@ -169,6 +173,8 @@ class _Statements:
 class _SyncConn:
     """Conn for a job thread: each statement a round trip to the private loop."""
 
+    backend = "postgresql"
+
     def __init__(self, statements: _Statements) -> None:
         self._s = statements
 
@@ -214,6 +220,41 @@ class _AsyncTx:
 
 
 # ---------------------------------------------------------------- the Database
+
+
+class _DaemonPool:
+    """Job threads that never hold the interpreter's exit (ThreadPoolExecutor's are
+    joined at exit: a job waiting on a dead server would hang it)."""
+
+    def __init__(self, size: int) -> None:
+        self._jobs: queue.SimpleQueue[
+            tuple[Callable[[], Any], concurrent.futures.Future[Any]] | None
+        ] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._main, name=f"db-postgres-job{n}", daemon=True)
+            for n in range(size)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, work: Callable[[], T]) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._jobs.put((work, future))
+        return future
+
+    def _main(self) -> None:
+        while (item := self._jobs.get()) is not None:
+            work, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(work())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    def shutdown(self, wait: bool = False) -> None:
+        for _ in self._threads:
+            self._jobs.put(None)
 
 
 class _Held:
@@ -264,7 +305,7 @@ class PostgresDatabase(Database):
         self._pool = pool
         self._write_lock = write_lock
         self._url = url
-        self._jobs = concurrent.futures.ThreadPoolExecutor(JOB_THREADS, "db-postgres-job")
+        self._jobs = _DaemonPool(JOB_THREADS)
         self._holder: contextvars.ContextVar[asyncio.Task[Any] | None] = contextvars.ContextVar(
             f"tracuu_pg_tx_{id(self)}", default=None
         )
@@ -449,6 +490,42 @@ def postgres_ddl(step: str) -> str:
     return step
 
 
+# ---------------------------------------------------------------- LISTEN
+
+
+class Listener:
+    """LISTEN on a channel of its own connection: changed() says whether a NOTIFY came
+    since the last call. Asking costs no query (a flag set by the private loop), so an
+    idle sender may ask as often as it likes."""
+
+    def __init__(self, url: str, channel: str) -> None:
+        self._channel = channel
+        self._heard = threading.Event()
+        self._heard.set()  # the first look is a real one
+
+        async def go() -> asyncpg.Connection:
+            conn = await asyncpg.connect(url)
+            await conn.add_listener(channel, self._notified)
+            return conn
+
+        self._conn = _blocking(go())
+
+    def _notified(self, *_: object) -> None:
+        self._heard.set()
+
+    def changed(self) -> bool:
+        if self._conn.is_closed():
+            return True  # cannot tell: look at the queue
+        if not self._heard.is_set():
+            return False
+        self._heard.clear()
+        return True
+
+    def close(self) -> None:
+        if not self._conn.is_closed():
+            _blocking(self._conn.close())
+
+
 # ---------------------------------------------------------------- a blocking connection
 
 
@@ -457,6 +534,7 @@ class PostgresBlockingConnection(BlockingConnection):
     not the event loop's. Statements open a transaction implicitly; commit() ends it."""
 
     __slots__ = ("_conn", "_statements", "_tx")
+    backend = "postgresql"
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn

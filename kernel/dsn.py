@@ -38,6 +38,10 @@ class DatabaseUrl:
 
     @property
     def sqlite_path(self) -> Path:
+        """The SQLite file. A PostgreSQL URL has none: taking it for a path once wrote a
+        private SQLite outbox named 'postgresql:/...' in the working directory."""
+        if not self.is_sqlite:
+            raise ValueError(f"{self.masked()} is a PostgreSQL URL, not a SQLite file")
         return Path(self._value.removeprefix(SQLITE_PREFIX))
 
     def masked(self) -> str:

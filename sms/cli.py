@@ -116,8 +116,8 @@ async def _reply_async(sender: str, text: str, settings: SmsConfig) -> str:
     from sms.pump import reply_context
     from sms.responder import answer
 
-    await migrate_file(settings.sqlite_path)
-    outbox = Outbox.open(settings.sqlite_path)
+    await migrate_file(settings.database)
+    outbox = Outbox.open(settings.database)
     try:
         async with open_lookup(settings) as lookup:
             ctx = reply_context(settings, load_catalog(), _today(settings).date())
@@ -294,8 +294,8 @@ def _outbox(args: argparse.Namespace, settings: SmsConfig) -> int:
 
     if _missing_database(settings, "sms outbox"):
         return 3
-    migrate_sync(settings.sqlite_path)
-    outbox = Outbox.open(settings.sqlite_path)
+    migrate_sync(settings.database)
+    outbox = Outbox.open(settings.database)
     try:
         counts = outbox.counts()
         print("states: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty"))

@@ -47,13 +47,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from kernel.db import Location
 from sms import pdu as wire
 from sms.dispatch import Batch, Counters, Dispatcher
 from sms.outbox import Outbox
-from sms.outbox_watch import WATCH_S, OutboxWatch, SqliteOutboxWatch
+from sms.outbox_watch import WATCH_S, OutboxWatch, outbox_watch
 from sms.pacing import Pacer
 from sms.pdu import BadFraming, bind_refusal
 from sms.routes import RouteFilter
@@ -149,7 +149,7 @@ class SmppLink:
     def __init__(
         self,
         settings: SmppSettings,
-        database: Path | str,
+        database: Location,
         *,
         on_inbound: Callable[[], None] = lambda: None,
         on_state: Callable[[str, str], None] = lambda state, detail: None,
@@ -168,7 +168,7 @@ class SmppLink:
         self._on_state = on_state
         self._clock = clock
         self._wall = wall
-        self._make_watch = watch or (lambda: SqliteOutboxWatch(database))
+        self._make_watch = watch or (lambda: outbox_watch(database))
         self._route = route  # several binds: what this one claims (sms/routes.py)
         self.name = name
         self._receipt_scope = receipt_scope  # several binds: ids are kept per bind

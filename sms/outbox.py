@@ -19,9 +19,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
-from kernel.db import BlockingConnection, Conn, Database
+from kernel.db import BlockingConnection, Conn, Database, Location, Step, Variants
 from sms.history import History, MessageRow
 from sms.incoming import Inbound, Incoming
 from sms.outgoing import FINAL, Outgoing, PartToSend
@@ -31,7 +30,7 @@ from sms.watch import Watch
 __all__ = ["FINAL", "Inbound", "MessageRow", "Outbox", "PartToSend", "migrate_file"]
 
 COMPONENT = "sms"
-STEPS: tuple[str, ...] = (
+STEPS: tuple[Step, ...] = (
     """
     CREATE TABLE sms_message (
         id INTEGER PRIMARY KEY,
@@ -134,10 +133,25 @@ STEPS: tuple[str, ...] = (
     CREATE INDEX sms_inbound_received ON sms_inbound (received_at);
     CREATE INDEX sms_message_updated ON sms_message (updated_at);
     """,
+    Variants(
+        # SQLite: idle links watch PRAGMA data_version (sms/outbox_watch.py).
+        sqlite="",
+        # PostgreSQL: new parts NOTIFY tracuu_outbox at commit (one per transaction,
+        # PostgreSQL folds equal ones), waking every gateway's idle links.
+        postgresql="""
+        CREATE FUNCTION tracuu_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('tracuu_outbox', '');
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER sms_part_notify AFTER INSERT ON sms_part
+            FOR EACH STATEMENT EXECUTE FUNCTION tracuu_outbox_notify();
+        """,
+    ),
 )
 
 
-async def migrate_file(path: Path | str) -> None:
+async def migrate_file(path: Location) -> None:
     """Create or upgrade the SMS tables in the shared database file."""
     db = await Database.open(path)
     try:
@@ -146,7 +160,7 @@ async def migrate_file(path: Path | str) -> None:
         await db.close()
 
 
-def migrate_sync(path: Path | str) -> None:
+def migrate_sync(path: Location) -> None:
     """The same migration for synchronous callers (CLI, tests) without a loop."""
     import asyncio
 
@@ -160,7 +174,7 @@ class Outbox(Outgoing, Incoming, Senders, Watch, History):
         self._conn = conn
 
     @classmethod
-    def open(cls, path: Path | str) -> Outbox:
+    def open(cls, path: Location) -> Outbox:
         """On a BlockingConnection of its own: for a thread that is not the event loop's
         (the SMPP link thread, CLI commands without a loop, tests). The file must be
         migrated (migrate_file)."""

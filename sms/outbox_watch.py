@@ -18,7 +18,11 @@ import sqlite3
 from pathlib import Path
 from typing import Protocol
 
+from kernel.db import Location, is_postgres, sqlite_path
+
 WATCH_S = 0.5
+# PostgreSQL: the channel an insert into sms_part notifies (the sms component's step 7).
+CHANNEL = "tracuu_outbox"
 
 
 class OutboxWatch(Protocol):
@@ -26,6 +30,16 @@ class OutboxWatch(Protocol):
         """True if the outbox may hold new work since the last call (false alarms are fine)."""
 
     def close(self) -> None: ...
+
+
+def outbox_watch(database: Location) -> OutboxWatch:
+    """The watch for where the outbox lives."""
+    if is_postgres(database):
+        from kernel.db_postgres import Listener
+
+        return Listener(database.get_secret_value() if hasattr(database, "get_secret_value")
+                        else str(database), CHANNEL)  # fmt: skip
+    return SqliteOutboxWatch(sqlite_path(str(database)))
 
 
 class SqliteOutboxWatch:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kernel.db import Conn
+from kernel.db import Conn, backend_of
 from sms.codec import Receipt, choose_coding, encode, id_forms
 from sms.routes import RouteFilter
 
@@ -107,7 +107,10 @@ class Outgoing:
                          now, key, None))  # fmt: skip
         before = self._conn.fetchval("SELECT COALESCE(MAX(id), 0) FROM sms_message")
         self._conn.executemany(_INSERT_MESSAGE, rows)
-        fresh = self._conn.fetchall("SELECT id, dedup_key FROM sms_message WHERE id > ?", (before,))
+        found = self._conn.fetchall("SELECT id, dedup_key FROM sms_message WHERE id > ?", (before,))
+        # Another gateway instance may have stored messages meanwhile (PostgreSQL): ours are
+        # the keys of this batch (one reminder scan at a time: sms/reminder_job.py).
+        fresh = [(message_id, key) for message_id, key in found if key in encoded]
         parts = []
         for message_id, key in fresh:
             for seq, payload in enumerate(_referenced(encoded[key].parts, message_id), 1):
@@ -144,12 +147,17 @@ class Outgoing:
         if limit <= 0:
             return []
         where, params = ("", []) if route is None else route.sql("m.msisdn")
+        # PostgreSQL, several gateway instances: the parts another instance is claiming
+        # are locked by its transaction; skip them rather than wait, never take them twice.
+        # (SQLite has one writer at a time: its claim is whole already.)
+        lock = " FOR UPDATE OF p SKIP LOCKED" if backend_of(self._conn) == "postgresql" else ""
         rows = self._conn.fetchall(
             "SELECT p.message_id, p.seq, m.msisdn, p.payload, m.data_coding, m.esm_class,"
             " p.attempts FROM sms_part p JOIN sms_message m ON m.id = p.message_id"
             " WHERE p.state = 'queued' AND p.next_try <= ?"
             + where
-            + " ORDER BY p.next_try, p.message_id, p.seq LIMIT ?",
+            + " ORDER BY p.next_try, p.message_id, p.seq LIMIT ?"
+            + lock,
             (now, *params, limit),
         )
         parts = [PartToSend(r[0], r[1], r[2], bytes(r[3]), r[4], r[5], r[6] + 1) for r in rows]

@@ -26,7 +26,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from kernel.bus import EventBus
-from kernel.db import Conn, Database, DatabaseError
+from kernel.db import Conn, Database, DatabaseError, Location
 from kernel.logs import mask_msisdn
 from lookup.port import DossierLookup
 from prompts.catalog import Catalog, load_catalog
@@ -79,7 +79,7 @@ class SmsPump:
         self.catalog = catalog or load_catalog()
         self.wall = wall
         # The SMS tables live in the dossier database unless told otherwise (`sms text`).
-        self.database = outbox_path or Path(settings.sqlite_path)
+        self.database: Location = outbox_path or settings.database
         self.outbox: Outbox | None = None  # send()'s own connection
         self.db = db
         self._own_db = db is None

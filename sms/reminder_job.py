@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CURSOR_KEY = "reminders.cursor"
+# One reminder scan at a time across gateway instances (Database.try_lock: a
+# PostgreSQL advisory lock, free again when its holder dies).
+SCAN_LOCK = 0x7472_6163_0001
 PAGE = 1000
 BATCH = 500  # reminders stored per write job: short holds of the writer (and of the GIL)
 SLICE = 250  # reminders planned or composed between two yields to the event loop
@@ -58,8 +61,11 @@ class Summary:
     opted_out: int = 0
     deferred: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
+    busy: bool = False  # another instance was scanning: this one did nothing
 
     def line(self) -> str:
+        if self.busy:
+            return "another gateway instance is running the reminder scan: nothing done here"
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.by_kind.items())) or "none"
         return (
             f"{self.changed} changed dossiers read; {self.queued} reminders queued ({kinds});"
@@ -136,7 +142,14 @@ class ReminderJob:
         self._shapes: dict[tuple[object, ...], str] = {}
 
     async def run_once(self, now: datetime) -> Summary:
-        """Read all changes since the saved cursor, then the calendar; queue what is due."""
+        """Read all changes since the saved cursor, then the calendar; queue what is due.
+        While another instance scans, nothing (Summary.busy): its scan covers the same."""
+        async with self.db.try_lock(SCAN_LOCK) as mine:
+            if not mine:
+                return Summary(busy=True)
+            return await self._scan(now)
+
+    async def _scan(self, now: datetime) -> Summary:
         local = now.astimezone(self.settings.zone)
         today = local.date()
         summary = Summary()

@@ -41,11 +41,6 @@ def demo_smpp(smpp: SmppSettings, port: int) -> SmppSettings:
 async def run(runtime: Runtime[SmsConfig, DossierLookup]) -> None:
     settings = runtime.settings
     smpp = settings.smpp
-    if not settings.database_is_sqlite:
-        # The outbox is SQLite-only for now (docs: "PostgreSQL later").
-        log.error("sms: the SMS outbox needs a SQLite database; SMS is off")
-        await asyncio.Event().wait()
-        return
     demo_smsc = None
     async with contextlib.AsyncExitStack() as stack:
         if not smpp.configured:

@@ -29,6 +29,20 @@ PORT = 54339
 _schemas = itertools.count()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if ON_POSTGRES:
+        # A test that leaves a store unclosed (harmless with sqlite3, which does not warn
+        # in 3.11) leaves an asyncpg connection to the garbage collector.
+        config.addinivalue_line(
+            "filterwarnings", "ignore:unclosed connection <asyncpg:ResourceWarning"
+        )
+        config.addinivalue_line(
+            "filterwarnings",
+            "ignore:Exception ignored in. <function Connection.__del__"
+            ":pytest.PytestUnraisableExceptionWarning",
+        )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if not ON_POSTGRES:
         return

@@ -119,6 +119,7 @@ def test_send_test_through_a_configured_smsc(
     assert capsys.readouterr().out == "test message: delivered\n"
 
 
+@pytest.mark.sqlite_only  # reads or breaks the SQLite file itself
 def test_send_test_with_a_wrong_password_says_so_and_cancels_the_message(
     database: Path,
     capsys: pytest.CaptureFixture[str],
@@ -142,6 +143,7 @@ def test_send_test_with_a_wrong_password_says_so_and_cancels_the_message(
     assert parts == [("failed",)]  # nothing left for the next bind to send
 
 
+@pytest.mark.sqlite_only  # reads or breaks the SQLite file itself
 def test_send_test_to_an_unreachable_smsc_cancels_the_message(
     database: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -202,6 +202,7 @@ async def test_enquire_link_when_idle(tmp_path: Path) -> None:
         await world.smsc.wait_for(lambda: world.smsc.record.enquire_links >= 3)
 
 
+@pytest.mark.sqlite_only  # reads or breaks the SQLite file itself
 async def test_store_failure_answers_retry_later(tmp_path: Path) -> None:
     async with sms_world(tmp_path) as world:
         await world.smsc.wait_bound()
@@ -239,6 +240,7 @@ async def test_temporary_errors_are_retried_then_given_up(tmp_path: Path) -> Non
     assert row.error == "submit_sm_resp 0x8 after 3 attempt(s)"
 
 
+@pytest.mark.sqlite_only  # reads or breaks the SQLite file itself
 async def test_incomplete_multipart_is_answered_after_the_timeout(tmp_path: Path) -> None:
     async with sms_world(tmp_path, sms={"reassembly_timeout_s": 0.2}) as world:
         header = bytes((5, 0, 3, 42, 2, 1))
@@ -257,6 +259,7 @@ async def test_incomplete_multipart_is_answered_after_the_timeout(tmp_path: Path
         ]
 
 
+@pytest.mark.sqlite_only  # reads or breaks the SQLite file itself
 async def test_receipt_before_submit_resp_is_kept_and_applied(tmp_path: Path) -> None:
     personality = Personality(receipt_before_resp=True, receipt_id_decimal=True)
     async with sms_world(tmp_path, personality) as world:

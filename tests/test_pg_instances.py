@@ -1,0 +1,95 @@
+"""Several gateway instances on one PostgreSQL (issue 10), and every store opened
+through the one factory: a postgresql:// URL is never taken for a file path."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from gateway.cli import main
+from kernel.dsn import DatabaseUrl
+from sms.outbox import Outbox, PartToSend, migrate_file
+
+pytestmark = pytest.mark.postgres
+_names = itertools.count()
+
+
+@pytest.fixture
+async def url(pg_server: str) -> str:
+    name = f"inst{next(_names)}"
+    conn = await asyncpg.connect(pg_server)
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}")
+    finally:
+        await conn.close()
+    return f"{pg_server}&search_path={name}"
+
+
+def test_a_postgresql_url_has_no_sqlite_file() -> None:
+    with pytest.raises(ValueError, match="PostgreSQL URL, not a SQLite file"):
+        _ = DatabaseUrl("postgresql://tracuu:secret@127.0.0.1:25432/postgres").sqlite_path
+
+
+def test_sms_commands_on_postgresql_write_no_file(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TRACUU_DATABASE", url)
+    monkeypatch.setenv("TRACUU_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["sms", "outbox"]) == 0
+    assert capsys.readouterr().out.startswith("states: ")
+
+    async def tables() -> set[str]:
+        conn = await asyncpg.connect(url)
+        try:
+            rows = await conn.fetch("SELECT component FROM schema_version")
+        finally:
+            await conn.close()
+        return {r[0] for r in rows}
+
+    assert "sms" in asyncio.run(tables())  # the outbox is in PostgreSQL ...
+    assert list(tmp_path.rglob("*")) == []  # ... and no 'postgresql:' file appeared
+
+
+async def test_two_instances_claiming_one_outbox_send_each_part_once(url: str) -> None:
+    await migrate_file(url)
+    queued = Outbox.open(url)
+    try:
+        now = time.time()
+        for n in range(300):  # some long (two parts): parts, not messages, are claimed
+            text = f"Tin nhan {n}" + (" dai" * 60 if n % 5 == 0 else "")
+            queued.enqueue(f"8491234{n:04d}", text, kind="test", accents=False, now=now)
+        queued.commit()
+        total = int(queued._conn.fetchval("SELECT count(*) FROM sms_part"))
+        queued.commit()
+    finally:
+        queued.close()
+    start = threading.Barrier(2)
+    sent: dict[str, list[PartToSend]] = {"one": [], "two": []}
+
+    def instance(name: str) -> None:
+        outbox = Outbox.open(url)  # each "gateway" its own connection, as its link thread
+        try:
+            start.wait()
+            while True:
+                parts = outbox.claim(7, time.time() + 1)
+                outbox.commit()
+                if not parts:
+                    return
+                sent[name] += parts
+        finally:
+            outbox.close()
+
+    async with asyncio.timeout(60):
+        await asyncio.gather(*(asyncio.to_thread(instance, n) for n in sent))
+    keys = [(p.message_id, p.seq) for p in sent["one"] + sent["two"]]
+    assert len(keys) == total > 300  # every part claimed ...
+    assert len(set(keys)) == total  # ... exactly once across the two instances
+    assert sent["one"]
+    assert sent["two"]  # both took a share
