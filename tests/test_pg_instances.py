@@ -93,3 +93,27 @@ async def test_two_instances_claiming_one_outbox_send_each_part_once(url: str) -
     assert len(set(keys)) == total  # ... exactly once across the two instances
     assert sent["one"]
     assert sent["two"]  # both took a share
+
+
+async def test_a_notification_call_is_claimed_by_one_instance_only(url: str) -> None:
+    from datetime import UTC, datetime
+
+    from ivr.store import IvrStore
+
+    one, two = await IvrStore.open(url), await IvrStore.open(url)
+    try:
+        now = datetime.now(UTC)
+        ids = [f"n{n}" for n in range(40)]
+        for id in ids:
+            assert await one.add_notification(id, "84912345678", "X", "result_ready", now)
+        assert not await two.add_notification(ids[0], "84912345678", "X", "result_ready", now)
+
+        async def dial_all(store: IvrStore, who: str) -> list[str]:
+            return [i for i in ids if await store.mark_originating(i, f"{who}/{i}", now)]
+
+        async with asyncio.timeout(30):
+            got_one, got_two = await asyncio.gather(dial_all(one, "a"), dial_all(two, "b"))
+        assert sorted(got_one + got_two) == sorted(ids)  # each call dialled once, by one
+    finally:
+        await one.close()
+        await two.close()
