@@ -49,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kernel.db import Location
+from kernel.db import Location, is_postgres
 from sms import pdu as wire
 from sms.dispatch import Batch, Counters, Dispatcher
 from sms.outbox import Outbox
@@ -61,6 +61,7 @@ from sms.settings import SmppSettings
 
 log = logging.getLogger(__name__)
 
+RECOVER_AFTER_S = 120.0  # a part 'submitting' this long has lost its instance
 MAX_READ_BATCH = 256  # PDUs handled per loop turn before their commit
 STOP_DRAIN_S = 2.0  # on shutdown, wait this long for outstanding responses
 RECV_BYTES = 65_536
@@ -260,7 +261,11 @@ class SmppLink:
             try:
                 outbox = Outbox.open(self._database)
                 try:
-                    recovered = outbox.recover()
+                    # PostgreSQL: other gateway instances may be submitting right now;
+                    # only parts claimed long ago (a dead instance's) are resent.
+                    recovered = outbox.recover(
+                        self._wall() - RECOVER_AFTER_S if is_postgres(self._database) else None
+                    )
                     outbox.commit()
                 except BaseException:
                     outbox.close()

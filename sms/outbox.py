@@ -148,6 +148,12 @@ STEPS: tuple[Step, ...] = (
             FOR EACH STATEMENT EXECUTE FUNCTION tracuu_outbox_notify();
         """,
     ),
+    """
+    -- When a part was claimed: with several gateway instances on one database, a link
+    -- starting up requeues only parts left 'submitting' long ago (by a dead instance),
+    -- never those another instance is submitting now.
+    ALTER TABLE sms_part ADD COLUMN claimed_at REAL;
+    """,
 )
 
 

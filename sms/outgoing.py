@@ -118,10 +118,18 @@ class Outgoing:
         self._conn.executemany(_INSERT_PART, parts)
         return {key for _, key in fresh}
 
-    def recover(self) -> int:
-        """After a start or a link drop: parts caught mid-submit go back, marked uncertain."""
+    def recover(self, claimed_before: float | None = None) -> int:
+        """After a start or a link drop: parts caught mid-submit go back, marked uncertain.
+        `claimed_before`: only parts claimed before then (several instances share the
+        outbox: the others' parts in flight are not ours to resend)."""
+        if claimed_before is None:
+            return self._conn.execute(
+                "UPDATE sms_part SET state = 'queued', uncertain = 1 WHERE state = 'submitting'"
+            )
         return self._conn.execute(
             "UPDATE sms_part SET state = 'queued', uncertain = 1 WHERE state = 'submitting'"
+            " AND (claimed_at IS NULL OR claimed_at < ?)",
+            (claimed_before,),
         )
 
     def next_due(self, route: RouteFilter | None = None) -> float | None:
@@ -163,17 +171,17 @@ class Outgoing:
         parts = [PartToSend(r[0], r[1], r[2], bytes(r[3]), r[4], r[5], r[6] + 1) for r in rows]
         if route is None:
             self._conn.executemany(
-                "UPDATE sms_part SET state = 'submitting', attempts = attempts + 1"
-                " WHERE message_id = ? AND seq = ?",
-                [(p.message_id, p.seq) for p in parts],
+                "UPDATE sms_part SET state = 'submitting', attempts = attempts + 1,"
+                " claimed_at = ? WHERE message_id = ? AND seq = ?",
+                [(now, p.message_id, p.seq) for p in parts],
             )
             return parts
         claimed = []
         for part in parts:
             changed = self._conn.execute(
-                "UPDATE sms_part SET state = 'submitting', attempts = attempts + 1"
-                " WHERE message_id = ? AND seq = ? AND state = 'queued'",
-                (part.message_id, part.seq),
+                "UPDATE sms_part SET state = 'submitting', attempts = attempts + 1,"
+                " claimed_at = ? WHERE message_id = ? AND seq = ? AND state = 'queued'",
+                (now, part.message_id, part.seq),
             )
             if changed == 1:
                 claimed.append(part)

@@ -117,3 +117,26 @@ async def test_a_notification_call_is_claimed_by_one_instance_only(url: str) -> 
     finally:
         await one.close()
         await two.close()
+
+
+async def test_an_instance_starting_leaves_another_s_parts_in_flight(url: str) -> None:
+    await migrate_file(url)
+
+    def work() -> tuple[int, int]:
+        one, two = Outbox.open(url), Outbox.open(url)
+        try:
+            now = time.time()
+            one.enqueue("84912345678", "Xin chao", kind="test", accents=False, now=now)
+            one.commit()
+            assert len(one.claim(5, now)) == 1  # instance one is submitting it
+            one.commit()
+            fresh = two.recover(time.time() - 120)  # instance two starts up
+            two.commit()
+            later = two.recover(time.time() + 1)  # ... much later: one has died
+            two.commit()
+            return fresh, later
+        finally:
+            one.close()
+            two.close()
+
+    assert await asyncio.to_thread(work) == (0, 1)
