@@ -37,7 +37,7 @@ from sms.link import SmppLink
 from sms.outbox import COMPONENT, STEPS, Outbox
 from sms.replies import ReplyContext
 from sms.responder import Answer, answer
-from sms.routes import RouteBind, RouteFilter, Routes
+from sms.routes import OTHER, RouteBind, RouteFilter, Routes
 from sms.senders import Deferred
 from sms.settings import SmppSettings, SmsConfig
 
@@ -229,7 +229,8 @@ class SmsPump:
             "host": smpp.host,
             "port": smpp.port,
             "networks": list(bind.networks),
-            "default": bind.default or len(self.binds) == 1,
+            # The default route: numbers of networks no bind names (sms/routes.py).
+            "default": self.routes.preference(OTHER)[0] == name,
             "serving": sorted(k for k, owner in owners.items() if owner == name),
             "tps": smpp.tps,
             "window": smpp.window,

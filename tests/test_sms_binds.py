@@ -186,6 +186,8 @@ async def test_each_number_goes_to_its_networks_bind(tmp_path: Path) -> None:
     assert event["networks"] == ["viettel"]
     assert event["serving"] == ["viettel"]
     assert event["port"] == world.viettel.port
+    assert event["default"] is False  # "other" names no network: it is the default route
+    assert world.bus.latest[("sms", "bind:other")].data["default"] is True
 
 
 async def test_failover_while_a_bind_is_down_then_back(tmp_path: Path) -> None:
