@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from console import board, history, kiosk, studio, trycall
+from console import board, events_api, history, kiosk, studio, trycall
 from console.access import client_of, current_user, public, requires
 from console.audit import audit
 from console.layout import NavEntry, add_nav, render
@@ -63,10 +63,12 @@ def create_app(
     sounds: SoundsSettings | None = None,
     http: HttpSettings | None = None,
     accounts: Path | str | None = None,
+    dossier_writer: events_api.WriterFactory | None = None,
 ) -> web.Application:
     """`line_limit`: calls served at once (settings.agi.max_calls); `database`: the SQLite
     file whose queues the board samples (None: no queue depths); `accounts`: the SQLite
-    file of console users and the audit log (default: `database`, else in memory)."""
+    file of console users and the audit log (default: `database`, else in memory);
+    `dossier_writer`: opens the store that POST /api/dossier-events writes to."""
     http = http or HttpSettings()
     app = web.Application(client_max_size=64 * 1024)
     if database is not None:
@@ -101,6 +103,8 @@ def create_app(
         app[studio.USER] = _user_name
         app[studio.AUDIT] = _prompt_audit
         add_nav(app, NavEntry("/studio", "Lời thoại", "Prompt studio", Role.EDITOR, order=40))
+    # Last: its store opens after the pages' own (the push API is the least urgent).
+    events_api.add_routes(app, http, bus, dossier_writer)
     app.router.add_static("/static/", Path(str(resources.files("console").joinpath("static"))))
     return app
 

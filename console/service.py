@@ -13,6 +13,7 @@ from console.app import create_app
 from console.trycall import TryConfig
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from lookup.factory import open_store
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ async def run(runtime: Runtime) -> None:
         sounds=settings.sounds,
         http=settings.http,
         accounts=None,
+        dossier_writer=lambda: open_store(settings),
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

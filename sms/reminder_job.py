@@ -18,6 +18,7 @@ BATCH reminders; a crash in between is absorbed by the dedup keys.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import json
@@ -360,9 +361,17 @@ def _count(
             summary.by_kind[kind] = summary.by_kind.get(kind, 0) + 1
 
 
-async def run(job: ReminderJob, wake: Any, poll_s: float) -> None:
-    """Run the job every poll_s seconds until cancelled; a lookup outage is waited out."""
+async def run(
+    job: ReminderJob, wake: Any, poll_s: float, nudge: asyncio.Event | None = None
+) -> None:
+    """Run the job every poll_s seconds until cancelled; a lookup outage is waited out.
+
+    `nudge`: set when dossiers changed (a one-stop system's push, console/events_api.py):
+    the job runs at once instead of at its next poll.
+    """
+    nudge = nudge or asyncio.Event()
     while True:
+        nudge.clear()
         try:
             summary = await job.run_once(datetime.now(job.settings.zone))
             if summary.queued:
@@ -372,4 +381,14 @@ async def run(job: ReminderJob, wake: Any, poll_s: float) -> None:
             log.warning("reminders: dossier store unavailable; retrying in %.0f s", poll_s)
         except DatabaseError:
             log.exception("reminders: database error; retrying in %.0f s", poll_s)
-        await asyncio.sleep(poll_s)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(poll_s):
+                await nudge.wait()
+
+
+async def nudge_on_changes(bus: Any, nudge: asyncio.Event, topic: str = "dossiers_changed") -> None:
+    """Set `nudge` whenever the bus says dossiers changed (until cancelled)."""
+    async with bus.subscribe() as events:
+        async for event in events:
+            if event.topic == topic:
+                nudge.set()

@@ -76,7 +76,11 @@ async def run(runtime: Runtime[SmsConfig, DossierLookup]) -> None:
                 await pump.ready.wait()  # the SMS tables exist from here on
             assert pump.db is not None  # opened by run() before ready
             job = reminder_job.ReminderJob(settings, runtime.lookup, pump.db, catalog)
-            tasks.create_task(reminder_job.run(job, pump.wake, settings.sms.reminder_poll_s))
+            # A one-stop system's push (the console's POST /api/dossier-events) runs the
+            # job at once, through the bus: the same code as the poll.
+            nudge = asyncio.Event()
+            tasks.create_task(reminder_job.nudge_on_changes(runtime.bus, nudge))
+            tasks.create_task(reminder_job.run(job, pump.wake, settings.sms.reminder_poll_s, nudge))
             if demo_smsc is not None and settings.sms.demo_traffic_per_min > 0:
                 from peers import traffic
 

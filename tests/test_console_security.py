@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from console.access import ACCOUNTS, PUBLIC, Access, access_of
+from console.access import ACCOUNTS, PUBLIC, TOKEN, Access, access_of
 from console.app import create_app
 from console.roles import Role
 from console.settings import HttpSettings
@@ -48,6 +48,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/users/{name}"): ADMIN,
     ("GET", "/audit"): ADMIN,
     ("GET", "/kiosk"): PUBLIC,
+    ("POST", "/api/dossier-events"): TOKEN,
     # history and statistics (console/history.py); exports are the admins'
     ("GET", "/stats"): OPERATOR,
     ("GET", "/api/stats"): OPERATOR,
