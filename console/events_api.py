@@ -13,6 +13,8 @@ the reminders the change calls for at once instead of at its next poll.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -38,7 +40,6 @@ class DossierWriter(Protocol):
 
 
 WriterFactory = Callable[[], AbstractAsyncContextManager[DossierWriter]]
-WRITER = web.AppKey[DossierWriter]("dossier_writer")
 EVENTS_HTTP = web.AppKey("events_http", HttpSettings)
 EVENTS_BUS = web.AppKey("events_bus", EventBus)
 
@@ -91,7 +92,7 @@ async def dossier_events(request: web.Request) -> web.Response:
             rejected.append({"index": index, "reason": str(exc)})
             continue
         accepted.append(dossier)
-    stored = await request.app[WRITER].upsert_dossiers(accepted) if accepted else 0
+    stored = await (await request.app[WRITER].get()).upsert_dossiers(accepted) if accepted else 0
     if stored:
         request.app[EVENTS_BUS].publish(CHANGED_TOPIC, {"count": stored, "source": "api"})
         await request.app[ACCOUNTS].audit(
@@ -117,10 +118,37 @@ def add_routes(
     app.router.add_post("/api/dossier-events", dossier_events)
 
 
+class LazyWriter:
+    """The store, opened at the first push (not at start-up: a gateway stopped while
+    starting leaves nothing half-open) and closed with the app."""
+
+    def __init__(self, factory: WriterFactory) -> None:
+        self._factory = factory
+        self._stack = contextlib.AsyncExitStack()
+        self._store: DossierWriter | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> DossierWriter:
+        async with self._lock:
+            if self._store is None:
+                self._store = await self._stack.enter_async_context(self._factory())
+            return self._store
+
+    async def close(self) -> None:
+        async with self._lock:
+            self._store = None
+            await self._stack.aclose()
+
+
+WRITER = web.AppKey("dossier_writer", LazyWriter)
+
+
 def _writer(factory: WriterFactory) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
-        async with factory() as store:
-            app[WRITER] = store
+        app[WRITER] = LazyWriter(factory)
+        try:
             yield
+        finally:
+            await app[WRITER].close()
 
     return context
