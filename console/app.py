@@ -20,13 +20,14 @@ from typing import Any
 
 from aiohttp import web
 
-from console import board, events_api, history, kiosk, studio, trycall
+from console import board, events_api, history, kiosk, openapi, ops, studio, trycall
 from console.access import client_of, current_user, public, requires
 from console.audit import audit
 from console.layout import NavEntry, add_nav, render
 from console.platform import setup_platform
 from console.roles import Role
 from console.settings import HttpSettings
+from console.signin import THROTTLE
 from console.throttle import RateLimiter
 from kernel.bus import EventBus
 from kernel.db import Database, Location
@@ -64,6 +65,7 @@ def create_app(
     http: HttpSettings | None = None,
     accounts: Path | str | None = None,
     dossier_writer: events_api.WriterFactory | None = None,
+    ops_config: ops.OpsConfig | None = None,
 ) -> web.Application:
     """`line_limit`: calls served at once (settings.agi.max_calls); `database`: the SQLite
     file whose queues the board samples (None: no queue depths); `accounts`: the SQLite
@@ -105,6 +107,20 @@ def create_app(
         add_nav(app, NavEntry("/studio", "Lời thoại", "Prompt studio", Role.EDITOR, order=40))
     # Last: its store opens after the pages' own (the push API is the least urgent).
     events_api.add_routes(app, http, bus, dossier_writer)
+    app.router.add_get("/api/openapi.json", openapi.openapi_json)
+    ops.add_routes(
+        app,
+        ops.Sources(
+            bus,
+            lookup,
+            lambda: app.get(DB),
+            ops_config or ops.OpsConfig(),
+            lambda: {
+                "sign_in": app[THROTTLE].held_back,
+                "public_lookup": app[LIMITER].refused,
+            },
+        ),
+    )
     app.router.add_static("/static/", Path(str(resources.files("console").joinpath("static"))))
     return app
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from console.app import create_app
+from console.ops import OpsConfig
 from console.trycall import TryConfig
 from gateway.runtime import Runtime
 from gateway.settings import Settings
@@ -38,6 +39,13 @@ async def run(runtime: Runtime) -> None:
         http=settings.http,
         accounts=None,
         dossier_writer=lambda: open_store(settings),
+        ops_config=OpsConfig(
+            smpp_configured=bool(settings.smpp.host)
+            or (settings.demo and settings.database_is_sqlite),
+            ami_configured=bool(settings.ami.host),
+            loop_lag=runtime.loop_lag,
+            lookup_latency=runtime.lookup_latency,
+        ),
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

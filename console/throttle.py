@@ -9,6 +9,7 @@ class RateLimiter:
     def __init__(self, limit: int, window_s: float, max_clients: int) -> None:
         self.limit, self.window_s, self.max_clients = limit, window_s, max_clients
         self._seen: dict[str, list[float]] = {}
+        self.refused = 0  # since start (the metrics read it)
 
     def allow(self, client: str, now: float) -> bool:
         # pop + re-insert keeps the dict ordered by last use: the first key is the stalest.
@@ -16,6 +17,8 @@ class RateLimiter:
         allowed = len(recent) < self.limit
         if allowed:
             recent.append(now)
+        else:
+            self.refused += 1
         self._seen[client] = recent
         if len(self._seen) > self.max_clients:
             del self._seen[next(iter(self._seen))]

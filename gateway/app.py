@@ -19,12 +19,13 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from kernel.bus import EventBus
 from kernel.db import Database
+from kernel.histogram import LatencyHistogram
 from kernel.looplag import LoopLagMonitor
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ async def _serve(
     settings: Settings, stop: asyncio.Event, bus: EventBus | None, loop_lag: LoopLagMonitor
 ) -> None:
     from lookup.factory import open_lookup
+    from lookup.port import DossierLookup
+    from lookup.timed import TimedLookup
 
     # A mistyped path must not become a new empty database that answers "not found".
     async with contextlib.AsyncExitStack() as stack:
@@ -102,7 +105,10 @@ async def _serve(
         db = await Database.open(settings.database)
         stack.push_async_callback(db.close)
         await migrate_all(settings, db)
-        runtime = Runtime(settings, lookup, bus or EventBus(), loop_lag, db)
+        # Every component's look-ups are timed for /metrics.
+        latency = LatencyHistogram()
+        timed = cast(DossierLookup, TimedLookup(lookup, latency))
+        runtime = Runtime(settings, timed, bus or EventBus(), loop_lag, db, latency)
         async with asyncio.TaskGroup() as group:
             tasks = [
                 group.create_task(run(runtime), name=name) for name, run in components().items()

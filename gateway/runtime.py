@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from gateway.settings import Settings
 from kernel.bus import EventBus
 from kernel.db import Database
+from kernel.histogram import LatencyHistogram
 from kernel.looplag import LoopLagMonitor
 from lookup.port import DossierLookup
 
@@ -23,3 +24,5 @@ class Runtime:
     # The process's one Database (kernel.db) for every store; None: PostgreSQL stores are
     # not there yet (issue 10), or a test that lets each component open its own.
     db: Database | None = None
+    # Every dossier look-up's latency (lookup/timed.py wraps `lookup`), read by /metrics.
+    lookup_latency: LatencyHistogram | None = None

@@ -49,6 +49,9 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/audit"): ADMIN,
     ("GET", "/kiosk"): PUBLIC,
     ("POST", "/api/dossier-events"): TOKEN,
+    ("GET", "/api/openapi.json"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,  # counts and states for Prometheus, no personal data
     # history and statistics (console/history.py); exports are the admins'
     ("GET", "/stats"): OPERATOR,
     ("GET", "/api/stats"): OPERATOR,
