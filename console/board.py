@@ -28,7 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from kernel.bus import BusEvent, EventBus
-from kernel.db import Conn, Database
+from kernel.db import Conn, Database, table_names
 
 log = logging.getLogger(__name__)
 
@@ -240,9 +240,7 @@ def queue_sampler(db: Callable[[], Database]) -> Sampler:
 
 
 def _depths(conn: Conn, now: float) -> dict[str, Any]:
-    tables = {
-        str(row[0]) for row in conn.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
-    }
+    tables = table_names(conn)
     out: dict[str, Any] = {}
     if "sms_message" in tables:
         rows = conn.fetchall(

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from kernel.db import Conn, Database, Location
+from kernel.db import Conn, Database, Location, table_names
 
 log = logging.getLogger(__name__)
 
@@ -186,9 +186,7 @@ class _Plan:
 
 
 def _plan(conn: Conn, now: datetime) -> _Plan:
-    tables = {
-        str(row[0]) for row in conn.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
-    }
+    tables = table_names(conn)
     plan = _Plan()
     if "ivr_call_event" in tables:
         _plan_calls(conn, now, plan)

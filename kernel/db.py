@@ -775,6 +775,17 @@ def _for_backend(step: Step, backend: str) -> str:
     return postgres_ddl(step)
 
 
+def table_names(conn: Conn) -> set[str]:
+    """The tables of the database (of the current schema on PostgreSQL)."""
+    if backend_of(conn) == "postgresql":
+        sql = (
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        )
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    return {str(row[0]) for row in conn.fetchall(sql)}
+
+
 def numbered(sql: str) -> str:
     """`?` placeholders as `$1, $2, ...` (PostgreSQL), leaving quoted text alone."""
     out: list[str] = []

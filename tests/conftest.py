@@ -114,6 +114,13 @@ def _stores_on_postgres(request: pytest.FixtureRequest, monkeypatch: pytest.Monk
     def open_blocking(url: object) -> kernel_db.BlockingConnection:
         return original_blocking(target(url))
 
+    def watch(url: object) -> object:
+        return original_watch(target(url))
+
+    from sms import link
+
+    original_watch = link.outbox_watch
+    monkeypatch.setattr(link, "outbox_watch", watch)  # the link's LISTEN, same schema
     monkeypatch.setattr(kernel_db.Database, "open", staticmethod(open_db))
     monkeypatch.setattr(kernel_db.BlockingConnection, "open", staticmethod(open_blocking))
     request.node.stash[_REDIRECT] = redirect

@@ -154,6 +154,7 @@ def test_login_throttle_forgets_after_its_window() -> None:
     assert throttle.retry_after_s("lan", "c", 61.0) == 0.0
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 def test_user_add_from_the_command_line(tmp_path: Path) -> None:
     database = tmp_path / "tracuu.sqlite3"
     env = {"TRACUU_DATABASE": str(database), "PATH": "/usr/bin:/bin", "TRACUU_CONFIG": "none"}

@@ -9,6 +9,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from console.board import CALLS_LISTED, Board, BoardHub, queue_sampler
 from ivr.store import IvrStore
 from kernel.bus import BusEvent, EventBus
@@ -120,6 +122,7 @@ async def test_a_browser_that_connects_gets_the_whole_picture_first() -> None:
     assert frame["sms"] == {"link": "up", "detail": ""}
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_queue_depths_come_from_the_outbox_and_notification_tables(tmp_path: Path) -> None:
     database = tmp_path / "tracuu.sqlite3"
     await migrate_file(database)

@@ -52,6 +52,7 @@ async def client(aiohttp_client, tmp_path: Path) -> TestClient:  # type: ignore[
     await lookup.close()
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_the_summary_of_a_range_counts_the_calls_of_its_days(client: TestClient) -> None:
     yesterday = (TODAY - timedelta(days=1)).isoformat()
     response = await client.get(f"/api/stats?from={yesterday}&to={TODAY.isoformat()}")
@@ -72,6 +73,7 @@ async def test_the_summary_of_a_range_counts_the_calls_of_its_days(client: TestC
         ("from=2020-01-01&to=2026-12-01", "Khoảng thời gian tối đa là 3 năm."),
     ],
 )
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_a_wrong_range_gets_a_vietnamese_answer(
     client: TestClient, query: str, message: str
 ) -> None:
@@ -80,6 +82,7 @@ async def test_a_wrong_range_gets_a_vietnamese_answer(
     assert await response.json() == {"error": message}
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_the_csv_export_opens_in_excel_with_vietnamese_headers(client: TestClient) -> None:
     yesterday = (TODAY - timedelta(days=1)).isoformat()
     response = await client.get(f"/api/stats.csv?from={yesterday}&to={yesterday}")
@@ -93,6 +96,7 @@ async def test_the_csv_export_opens_in_excel_with_vietnamese_headers(client: Tes
     assert rows[1][:4] == ["28/11/2026", "2", "1", "1"]
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_web_lookups_are_counted_by_channel(client: TestClient) -> None:
     await client.get("/api/dossiers/000.00.18.H26-241129-0001")
     await client.get("/api/dossiers/000.00.18.H26-241129-0999")
@@ -102,6 +106,7 @@ async def test_web_lookups_are_counted_by_channel(client: TestClient) -> None:
     assert summary.total("lookup_web") == 2
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_the_page_loads_the_vendored_chart_library(client: TestClient) -> None:
     page = await (await client.get("/stats")).text()
     assert "Lịch sử và thống kê" in page
@@ -113,6 +118,7 @@ async def test_the_page_loads_the_vendored_chart_library(client: TestClient) -> 
     assert 'id="csv"' in page  # an admin may export
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_an_operator_sees_no_csv_export_and_cannot_fetch_it(client: TestClient) -> None:
     await client.post("/logout", allow_redirects=False)
     client.session.headers.pop("X-CSRF-Token", None)  # the admin's session's token

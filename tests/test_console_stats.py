@@ -26,6 +26,7 @@ def year_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return database
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_a_year_of_traffic_adds_up_per_day_hour_and_in_total(year_db: Path) -> None:
     store = await StatsStore.open(year_db)
     try:
@@ -48,6 +49,7 @@ async def test_a_year_of_traffic_adds_up_per_day_hour_and_in_total(year_db: Path
     assert summary.reminder_kinds() == ["ready", "soon"]
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_rolling_up_again_counts_nothing_twice_and_picks_up_new_calls(
     year_db: Path, tmp_path: Path
 ) -> None:
@@ -76,6 +78,7 @@ async def test_rolling_up_again_counts_nothing_twice_and_picks_up_new_calls(
     assert counts == {"calls": 1, "abandoned": 1, "funnel_menu": 1}
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_web_and_kiosk_lookups_and_sms_lookups_are_counted(tmp_path: Path) -> None:
     database = tmp_path / "tracuu.sqlite3"
     await year.schemas(database)
@@ -98,6 +101,7 @@ async def test_web_and_kiosk_lookups_and_sms_lookups_are_counted(tmp_path: Path)
     assert summary.total("lookup_kiosk") == 2
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_the_csv_has_a_row_per_office_day_in_vietnamese_dates(year_db: Path) -> None:
     store = await StatsStore.open(year_db)
     try:

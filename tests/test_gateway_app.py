@@ -26,6 +26,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     )
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_demo_gateway_starts_every_component_and_stops_cleanly(settings: Settings) -> None:
     await seed_demo(settings, count=20)
     bus = EventBus()

@@ -211,6 +211,7 @@ async def test_failover_while_a_bind_is_down_then_back(tmp_path: Path) -> None:
     assert [s.text for s in back.record.submits] == ["da ve duong chinh"]
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_a_receipt_matches_only_its_own_binds_message(tmp_path: Path) -> None:
     """Both SMSCs give their first message the same id; Viettel's is delivered, the
     other operator's fails: each message gets its own SMSC's verdict."""
@@ -257,6 +258,7 @@ async def test_incoming_on_either_bind_is_answered_once(tmp_path: Path) -> None:
         assert CODE in answer.text
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_a_batch_with_one_smsc_dropped_midway_is_sent_once(tmp_path: Path) -> None:
     """200 messages across networks; Viettel's SMSC drops its connection at its 40th
     submit_sm. Every message arrives; a part goes out twice only if the outbox marked

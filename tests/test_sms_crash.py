@@ -93,6 +93,7 @@ async def stop(process: subprocess.Popen[bytes], sig: int) -> None:
     await asyncio.to_thread(process.wait, 15)
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 @pytest.mark.slow
 async def test_sigkill_mid_batch_loses_nothing(tmp_path: Path) -> None:
     total = 2000  # the kill must land mid-batch: far more than one window in flight
@@ -126,6 +127,7 @@ async def test_sigkill_mid_batch_loses_nothing(tmp_path: Path) -> None:
     assert smsc.record.connections == 2
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_smsc_drop_mid_batch_loses_nothing(tmp_path: Path) -> None:
     total = 100
     personality = Personality(drop_at=40, submit_delay_s=0.002)

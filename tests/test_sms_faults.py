@@ -86,6 +86,7 @@ async def test_huge_command_length_reconnects(tmp_path: Path) -> None:
     assert smsc.record.texts_to(STRANGER) == [PUBLIC_READY]
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_truncated_payload_tlv_is_rejected_not_half_read(tmp_path: Path) -> None:
     body = deliver_body(b"84987000222", b"HS 1") + struct.pack(">HH", 0x0424, 50) + b"ab"
     async with sms_world(tmp_path) as world:
@@ -103,6 +104,7 @@ async def test_truncated_payload_tlv_is_rejected_not_half_read(tmp_path: Path) -
     assert smsc.record.connections == 1
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 @pytest.mark.parametrize("esm_class", [0x08, 0x10, 0x18, 0x20])
 async def test_non_mo_esm_classes_are_acknowledged_not_answered(
     tmp_path: Path, esm_class: int
@@ -117,6 +119,7 @@ async def test_non_mo_esm_classes_are_acknowledged_not_answered(
     assert [s.destination for s in world.smsc.record.submits] == [STRANGER]
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_deliver_before_bind_resp_is_stored_then_acknowledged(tmp_path: Path) -> None:
     personality = Personality(before_bind_resp=("enquire", "deliver"))
     async with sms_world(tmp_path, personality) as world:
@@ -162,6 +165,7 @@ async def test_refused_bind_is_not_taken_for_bound(
         ("dec0", True, "both"),
     ],
 )
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_padded_message_ids_match_their_receipts(
     tmp_path: Path, style: str, decimal: bool, via: str
 ) -> None:
@@ -228,6 +232,7 @@ async def test_a_dead_link_thread_is_restarted(
     assert world.smsc.record.texts_to(STRANGER) == [PUBLIC_READY]
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_latin1_default_alphabet_both_ways(tmp_path: Path) -> None:
     async with sms_world(tmp_path, default_alphabet="latin1") as world:
         smsc = world.smsc
@@ -243,6 +248,7 @@ async def test_latin1_default_alphabet_both_ways(tmp_path: Path) -> None:
     assert smsc.record.submits[1].short_message == PUBLIC_READY.encode("latin-1")
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_non_phone_senders_are_stored_not_answered(tmp_path: Path) -> None:
     from smpp.pdu import pdu_types as pt
 
@@ -269,6 +275,7 @@ async def test_non_phone_senders_are_stored_not_answered(tmp_path: Path) -> None
     assert tons[3] == (5,)
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_retention_deletes_old_texts_and_numbers(tmp_path: Path) -> None:
     from sms.outbox import Outbox
 
@@ -306,6 +313,7 @@ async def test_retention_deletes_old_texts_and_numbers(tmp_path: Path) -> None:
     assert optout == [("84900000001",)]
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_a_bug_on_one_message_answers_busy_and_the_pump_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -17,6 +17,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from kernel.db import Database
 from prompts.catalog import load_catalog
 from sms.outbox import Outbox
@@ -85,6 +87,7 @@ async def test_a_message_queued_elsewhere_is_sent_without_a_doorbell(tmp_path: P
     assert world.smsc.record.texts_to(STRANGER) == ["tu noi khac"]
 
 
+@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_reminders_queued_by_the_cli_are_sent_by_the_running_gateway(
     tmp_path: Path,
 ) -> None:
