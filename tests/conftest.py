@@ -46,7 +46,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if not ON_POSTGRES:
         return
-    skip = pytest.mark.skip(reason="about SQLite itself (TRACUU_TEST_DATABASE=postgres)")
+    skip = pytest.mark.skip(
+        reason="sqlite_only: works on the SQLite file itself (TRACUU_TEST_DATABASE=postgres)"
+    )
     for item in items:
         if item.get_closest_marker("sqlite_only"):
             item.add_marker(skip)
