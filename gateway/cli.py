@@ -90,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"tracuu: invalid settings:\n{exc}", file=sys.stderr)
         return 2
-    setup_logging(args.log_level, settings.zone)  # log times in the office's zone
+    # Log times in the office's zone; text lines or JSON (settings.log_format).
+    setup_logging(args.log_level, settings.zone, settings.log_format)
     handler: Handler = args.handler
     try:
         return run_to_closed_pipe(handler, args, settings)

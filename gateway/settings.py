@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     sounds: SoundsSettings = SoundsSettings()
     http: HttpSettings = HttpSettings()
     demo: bool = False
+    # "json": one JSON object a log line, for a log collector (TRACUU_LOG_FORMAT=json).
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("timezone")
     @classmethod

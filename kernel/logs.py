@@ -8,9 +8,11 @@ starts with its time in ISO 8601 with the offset, in the office's zone
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from datetime import datetime, tzinfo
+from typing import Literal
 
 _NOISY = ("smpp", "panoramisk", "aiosqlite", "asyncio")
 # Phone-shaped numbers in free text: Vietnamese 0…/84…/+84… (9–11 more digits), or
@@ -57,10 +59,32 @@ class IsoFormatter(logging.Formatter):
 LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def setup_logging(level: str = "INFO", zone: tzinfo | None = None) -> None:
-    """Log lines to stderr, times in `zone` (settings.zone) with their offset."""
+class JsonFormatter(IsoFormatter):
+    """One JSON object a line, for log collectors (settings.log_format = "json"):
+    time (ISO 8601 with the offset), level, logger, message, and exc when there is one."""
+
+    def __init__(self, zone: tzinfo | None = None) -> None:
+        super().__init__(LINE_FORMAT, zone)
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),  # masked already by MaskingFilter
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(
+    level: str = "INFO", zone: tzinfo | None = None, fmt: Literal["text", "json"] = "text"
+) -> None:
+    """Log lines to stderr, times in `zone` (settings.zone) with their offset; `fmt`
+    "json" writes one JSON object a line instead (settings.log_format)."""
     handler = logging.StreamHandler()
-    handler.setFormatter(IsoFormatter(LINE_FORMAT, zone))
+    handler.setFormatter(JsonFormatter(zone) if fmt == "json" else IsoFormatter(LINE_FORMAT, zone))
     handler.addFilter(MaskingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
