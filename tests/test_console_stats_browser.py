@@ -8,7 +8,7 @@ import sqlite3
 import threading
 import time as clock
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +117,31 @@ def test_statistics_are_drawn_and_exported_as_csv(console: Console, tmp_path: Pa
     assert lines[0].startswith("Ngày,Cuộc gọi,Được phục vụ")
     assert lines[1].startswith("27/11/2026,10,7,3")
     assert lines[-1].startswith("Tổng,30,21,9")
+
+
+def test_a_month_with_two_busy_days_is_drawn_over_the_whole_month(console: Console) -> None:
+    """The axis spans the range asked for, a quiet day drawn as 0 (not two points stretched
+    over years, nor a line joining the busy days across the quiet ones)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver: Any = chromium.start(console.database.parent / "profile")
+    try:
+        first = DAY - timedelta(days=29)
+        chromium.sign_in(driver, console.port, "quantri", PASSWORD)
+        driver.get(f"http://127.0.0.1:{console.port}/stats?from={first}&to={DAY.isoformat()}")
+        wait = WebDriverWait(driver, 15)
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded"))
+        drawn = driver.execute_script(
+            "const u = charts['chart-days'];"
+            "return {days: u.data[0], calls: u.data[1], min: u.scales.x.min, max: u.scales.x.max};"
+        )
+        chromium.screenshot(driver, "stats-month")
+    finally:
+        driver.quit()
+    start = datetime.combine(first, time(), UTC).timestamp()
+    end = datetime.combine(DAY, time(), UTC).timestamp()
+    assert len(drawn["days"]) == 30
+    assert (drawn["days"][0], drawn["days"][-1]) == (start, end)
+    assert (drawn["min"], drawn["max"]) == (start, end)
+    assert drawn["calls"] == [0] * 28 + [10, 20]

@@ -55,8 +55,22 @@ function chart(id, xs, series, bars) {
   charts[id] = new uPlot(opts, [xs, ...series.map(([, values]) => values)], el(id));
 }
 
+// The API lists only the days that have data; the axis spans the whole range asked for,
+// with 0 on a quiet day (a lone day of data otherwise stretched the axis over years, and a
+// line joined two busy days across the quiet ones between them).
+function everyDay(s) {
+  const byDay = new Map(s.days.map((d) => [d.day, d]));
+  const days = [];
+  const end = Date.parse(s.end + "T00:00:00Z");
+  for (let t = Date.parse(s.start + "T00:00:00Z"); t <= end; t += 86400e3) {
+    const day = new Date(t).toISOString().slice(0, 10);
+    days.push(byDay.get(day) ?? { day });
+  }
+  return days;
+}
+
 function draw(s) {
-  const days = s.days;
+  const days = everyDay(s);
   const xs = days.map((d) => Date.parse(d.day + "T00:00:00Z") / 1000);
   const col = (m) => days.map((d) => d[m] ?? 0);
   const t = s.totals;
