@@ -29,7 +29,17 @@ from messages.notices import (
     reminder_supplement,
 )
 from messages.parts import CodeDigits, FreeText, Message, Number, Part, Phrase, Punct, clean_text
-from messages.pieces import FREE, Office, Parts, amount, collect, duration, head, sentence, when
+from messages.pieces import (
+    Office,
+    Parts,
+    amount,
+    collect,
+    duration,
+    exempt,
+    head,
+    sentence,
+    when,
+)
 
 __all__ = [
     "CodeProblem",
@@ -158,7 +168,7 @@ def status_answer(
         if place:
             view = replace(view, collection_place=short_place(place, place_chars))
     parts: Parts = (*head(view, compact=compact), Phrase(_STATUS_PHRASE[view.status]))
-    if view.status is Status.PAYMENT and clean_text(fee) and amount(fee) != FREE:
+    if view.status is Status.PAYMENT and clean_text(fee) and not exempt(fee):
         parts += sentence("fee_amount", *amount(fee))
     return parts + _by_status(view, today, office, compact=compact)
 

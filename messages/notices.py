@@ -12,7 +12,7 @@ from datetime import date
 
 from lookup.model import PublicView
 from messages.parts import FreeText, Message, Number, Phrase, Punct, clean_text
-from messages.pieces import FREE, Office, Parts, amount, collect, head, sentence, when
+from messages.pieces import Office, Parts, amount, collect, exempt, head, sentence, when
 
 
 def _code(view: PublicView) -> Parts:
@@ -36,7 +36,7 @@ def reminder_supplement(view: PublicView) -> Message:
 def reminder_payment(view: PublicView, *, fee: str = "") -> Message:
     """Hồ sơ <code> cần nộp phí, lệ phí[. Số tiền: <fee>]. Liên hệ Bộ phận Một cửa."""
     parts: Parts = (*_code(view), Phrase("status_payment"))
-    if clean_text(fee) and amount(fee) != FREE:
+    if clean_text(fee) and not exempt(fee):
         parts += sentence("fee_amount", *amount(fee))
     return (*parts, Phrase("contact_payment"))
 

@@ -79,6 +79,16 @@ def amount(text: str) -> Parts:
     return (FreeText(cleaned),)
 
 
+def exempt(text: str) -> bool:
+    """Whether a procedure's fee says nothing is charged ("Miễn lệ phí", "Không thu phí", …).
+
+    Such a fee is no amount to pay: a payment notice leaves it out rather than say
+    "Số tiền: Miễn lệ phí" to someone asked to pay. (Guidance still reads it as written.)
+    """
+    words = clean_text(text).casefold().rstrip(". ")
+    return amount(words) == FREE or words.startswith(("miễn", "không thu"))
+
+
 def duration(text: str) -> Parts:
     """A processing time: "3 ngày làm việc" spoken from fragments, else as is."""
     cleaned = clean_text(text)

@@ -206,7 +206,7 @@ def test_returned_without_a_date_says_so_plainly() -> None:
 
 
 def test_payment_without_a_fee_or_free_states_no_amount() -> None:
-    for fee in ("", "Miễn phí", "  "):
+    for fee in ("", "Miễn phí", "  ", "Miễn lệ phí", "Không thu lệ phí."):
         message = compose.status_answer(view(Status.PAYMENT), TODAY, office=OFFICE, fee=fee)
         assert "Số tiền" not in text(message), fee
         assert "fee_amount" not in prompts(message)

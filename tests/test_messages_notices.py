@@ -74,7 +74,9 @@ def test_payment_with_and_without_an_amount() -> None:
         f"Hồ sơ {CODE} cần nộp phí, lệ phí hoặc thuế. Số tiền: 1.500.000 đồng. "
         "Ông/Bà vui lòng liên hệ Bộ phận Một cửa để nộp."
     )
-    for fee in ("", "miễn phí"):
+    # Nothing to pay is no amount: the spellings offices use for an exempt procedure.
+    exempt = ("miễn phí", "Miễn lệ phí", "MIỄN LỆ PHÍ.", "Miễn thu lệ phí", "Không thu phí")
+    for fee in ("", *exempt):
         assert text(notices.reminder_payment(view(Status.PAYMENT), fee=fee)) == (
             f"Hồ sơ {CODE} cần nộp phí, lệ phí hoặc thuế. "
             "Ông/Bà vui lòng liên hệ Bộ phận Một cửa để nộp."
