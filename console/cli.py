@@ -19,7 +19,7 @@ import asyncio
 import getpass
 import sys
 
-from gateway.settings import Settings
+from console.settings import ConsoleConfig
 from kernel.db import Location
 
 
@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         command.set_defaults(handler=_disable if action == "disable" else _enable)
 
 
-def accounts_path(settings: Settings) -> Location:
+def accounts_path(settings: ConsoleConfig) -> Location:
     """Console accounts live with every other store (SQLite file or PostgreSQL)."""
     return settings.database
 
@@ -66,7 +66,7 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-def _run(settings: Settings, work: str, args: argparse.Namespace) -> int:
+def _run(settings: ConsoleConfig, work: str, args: argparse.Namespace) -> int:
     from console.accounts import AccountStore, NoSuchUser, UserExists
     from console.passwords import WeakPassword, hash_password_blocking
     from console.roles import Role
@@ -117,25 +117,25 @@ def _run(settings: Settings, work: str, args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
-def _add(args: argparse.Namespace, settings: Settings) -> int:
+def _add(args: argparse.Namespace, settings: ConsoleConfig) -> int:
     return _run(settings, "add", args)
 
 
-def _list(args: argparse.Namespace, settings: Settings) -> int:
+def _list(args: argparse.Namespace, settings: ConsoleConfig) -> int:
     return _run(settings, "list", args)
 
 
-def _passwd(args: argparse.Namespace, settings: Settings) -> int:
+def _passwd(args: argparse.Namespace, settings: ConsoleConfig) -> int:
     return _run(settings, "passwd", args)
 
 
-def _role(args: argparse.Namespace, settings: Settings) -> int:
+def _role(args: argparse.Namespace, settings: ConsoleConfig) -> int:
     return _run(settings, "role", args)
 
 
-def _disable(args: argparse.Namespace, settings: Settings) -> int:
+def _disable(args: argparse.Namespace, settings: ConsoleConfig) -> int:
     return _run(settings, "disable", args)
 
 
-def _enable(args: argparse.Namespace, settings: Settings) -> int:
+def _enable(args: argparse.Namespace, settings: ConsoleConfig) -> int:
     return _run(settings, "enable", args)

@@ -11,17 +11,18 @@ from aiohttp import web
 
 from console.app import create_app
 from console.ops import OpsConfig
+from console.settings import ConsoleConfig
 from console.trycall import TryConfig
-from gateway.runtime import Runtime
-from gateway.settings import Settings
+from kernel.runtime import Runtime
 from lookup.factory import open_store
+from lookup.port import DossierLookup
 
 log = logging.getLogger(__name__)
 
 ACCOUNTS_FALLBACK = Path("var/console.sqlite3")
 
 
-async def run(runtime: Runtime) -> None:
+async def run(runtime: Runtime[ConsoleConfig, DossierLookup]) -> None:
     settings = runtime.settings
 
     def today() -> date:
@@ -58,7 +59,7 @@ async def run(runtime: Runtime) -> None:
         await runner.cleanup()
 
 
-def _agi_address(settings: Settings) -> tuple[str, int]:
+def _agi_address(settings: ConsoleConfig) -> tuple[str, int]:
     """Where try-a-call dials: this gateway's own FastAGI server."""
     host = settings.agi.host
     return ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host), settings.agi.port

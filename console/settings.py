@@ -8,10 +8,13 @@ TRACUU_HTTP_API_TOKEN=<the one-stop system's token>. Secrets come from the envir
 from __future__ import annotations
 
 from ipaddress import IPv4Network, IPv6Network, ip_network
+from typing import Protocol
 
 from pydantic import Field, SecretStr, field_validator
 
+from ivr.settings import VoiceConfig
 from kernel.section import Section
+from sms.settings import SmsConfig
 
 Network = IPv4Network | IPv6Network
 
@@ -58,3 +61,12 @@ class HttpSettings(Section):
         if value is not None and len(value.get_secret_value()) < 24:
             raise ValueError("api_token needs at least 24 characters")
         return value
+
+
+class ConsoleConfig(VoiceConfig, SmsConfig, Protocol):
+    """What the console and `tracuu user` read of the settings aggregate
+    (gateway.settings.Settings fits): its own [http], and what try-a-call and
+    try-an-SMS hand to the voice and SMS sides."""
+
+    @property
+    def http(self) -> HttpSettings: ...

@@ -28,7 +28,7 @@ from aiohttp import WSMsgType, web
 from console.access import requires
 from console.layout import render
 from console.roles import Role
-from gateway.settings import Settings
+from console.settings import ConsoleConfig
 from ivr.available import LivePrompts
 from ivr.cli import words_for
 from lookup.port import DossierLookup, LookupUnavailable
@@ -44,7 +44,7 @@ MAX_SMS_CHARS = 480
 
 @dataclass(frozen=True)
 class TryConfig:
-    settings: Settings
+    settings: ConsoleConfig
     lookup: DossierLookup
     agi_address: Callable[[], tuple[str, int]]  # where the FastAGI server listens now
 
@@ -274,7 +274,7 @@ async def _listen(socket: web.WebSocketResponse, peer: BrowserAsterisk) -> None:
         peer.caller_hung_up()  # the tab closed, or the call is over: nobody listens
 
 
-def _dynamic_texts(settings: Settings) -> dict[str, str]:
+def _dynamic_texts(settings: ConsoleConfig) -> dict[str, str]:
     from prompts.store import Store, StoreError
 
     try:

@@ -17,6 +17,7 @@ from typing import Protocol, TypeVar
 
 from kernel.bus import EventBus
 from kernel.db import Database
+from kernel.histogram import LatencyHistogram
 from kernel.looplag import LoopLagMonitor
 
 S_co = TypeVar("S_co", covariant=True)
@@ -39,4 +40,7 @@ class Runtime(Protocol[S_co, L_co]):
     @property
     def db(self) -> Database | None:
         """The process's one Database for every store; None: each store opens its own."""
-        ...
+
+    @property
+    def lookup_latency(self) -> LatencyHistogram | None:
+        """Every dossier look-up's latency, for the metrics export; None: not measured."""
