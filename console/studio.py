@@ -26,8 +26,8 @@ from console.layout import render, static_page
 from console.roles import Role
 from kernel.times import iso_for_people
 from prompts.audio import Rejected, ToolFailed
+from prompts.inventory import inspect, scripts_for, store_for
 from prompts.recordings import approve_version, import_recording, rollback_version
-from prompts.service import inspect, scripts_for, store_for
 from prompts.settings import SoundsSettings
 from prompts.store import PROMPT_ID, Store, StoreError
 from prompts.versions import Refused, state

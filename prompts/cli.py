@@ -74,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _scripts(settings: PromptsConfig) -> dict[str, str]:
-    from prompts.service import scripts_for, store_for
+    from prompts.inventory import scripts_for, store_for
 
     return {s.id: s.text for s in scripts_for(store_for(settings.sounds).read())}
 
@@ -139,7 +139,7 @@ async def _needed_dynamic(settings: PromptsConfig) -> dict[str, str] | None:
 def _status(args: argparse.Namespace, settings: PromptsConfig) -> int:
     import asyncio
 
-    from prompts.service import inspect, scripts_for, store_for
+    from prompts.inventory import inspect, scripts_for, store_for
 
     store = store_for(settings.sounds)
     # The dynamic texts the data needs count too: a missing one is a call's fallback.
@@ -155,8 +155,8 @@ def _status(args: argparse.Namespace, settings: PromptsConfig) -> int:
 
 def _import(args: argparse.Namespace, settings: PromptsConfig) -> int:
     from prompts.audio import Rejected, ToolFailed
+    from prompts.inventory import store_for
     from prompts.recordings import import_recording
-    from prompts.service import store_for
 
     try:
         done = import_recording(
@@ -185,8 +185,8 @@ def _import(args: argparse.Namespace, settings: PromptsConfig) -> int:
 
 
 def _switch(args: argparse.Namespace, settings: PromptsConfig, rule: str) -> int:
+    from prompts.inventory import store_for
     from prompts.recordings import approve_version, rollback_version
-    from prompts.service import store_for
     from prompts.store import StoreError
     from prompts.versions import Refused
 
@@ -225,7 +225,7 @@ def _rollback(args: argparse.Namespace, settings: PromptsConfig) -> int:
 
 def _versions(args: argparse.Namespace, settings: PromptsConfig) -> int:
     from kernel.times import iso_for_people
-    from prompts.service import store_for
+    from prompts.inventory import store_for
     from prompts.versions import state
 
     store = store_for(settings.sounds)
@@ -249,7 +249,7 @@ def _versions(args: argparse.Namespace, settings: PromptsConfig) -> int:
 
 
 def _export(args: argparse.Namespace, settings: PromptsConfig) -> int:
-    from prompts.service import inspect, scripts_for, store_for
+    from prompts.inventory import inspect, scripts_for, store_for
 
     store = store_for(settings.sounds)
     scripts = scripts_for(store.read())

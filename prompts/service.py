@@ -31,71 +31,17 @@ from lookup.model import Procedure
 from lookup.port import DossierLookup, LookupUnavailable
 from messages.parts import clean_text, dynamic_prompt_id
 from messages.voice import OFFICER_HOURS_PROMPT, officer_hours_script, voice_texts
-from prompts.audio import FORMATS, ToolFailed
-from prompts.coverage import Report, Script, build_report
+from prompts.audio import ToolFailed
+from prompts.coverage import Report, Script
+from prompts.inventory import inspect, scripts_for, store_for
 from prompts.render import RenderResult, render_dynamic, render_placeholders
 from prompts.settings import PromptsConfig, SoundsSettings
-from prompts.store import Manifest, Store, StoreError
+from prompts.store import StoreError
 from prompts.tts import Synthesizer, shared_synthesizer
 from prompts.wanted import PROMPT_WANTED
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-def store_for(sounds: SoundsSettings) -> Store:
-    return Store(sounds.dir, sounds.store_dir)
-
-
-# Catalog groups that are only ever written (SMS wording), never spoken: no audio.
-TEXT_ONLY_GROUPS = frozenset({"sms"})
-
-
-def scripts_for(
-    manifest: Manifest,
-    catalog: Iterable[Script] | None = None,
-    needed: Mapping[str, str] | None = None,
-) -> list[Script]:
-    """Every prompt to cover: the spoken catalog entries, then the dynamic texts known
-    (the manifest's, and `needed`: those the data calls for, rendered or not)."""
-    if catalog is None:
-        from prompts.catalog import load_catalog
-
-        catalog = [Script(p.id, p.text, p.group, p.note) for p in load_catalog()]
-    scripts = [s for s in catalog if s.group not in TEXT_ONLY_GROUPS]
-    known = {s.id for s in scripts}
-    scripts += [
-        Script(
-            pid,
-            text,
-            "dynamic",
-            "Tên thủ tục, cơ quan, nơi trả kết quả, giấy tờ hoặc giờ làm việc; đọc rõ, đều."
-            if pid.startswith("txt_")
-            else "Lấy từ cài đặt (giờ làm việc agi.hours); đọc chậm, rõ từng mốc giờ.",
-        )
-        for pid, text in {**(needed or {}), **manifest.dynamic}.items()
-        if pid not in known
-    ]
-    return scripts
-
-
-def inspect(store: Store, scripts: Iterable[Script]) -> Report:
-    """The coverage report, from the manifest and the files really on disk."""
-    manifest = store.read()
-    scripts = list(scripts)
-    disk: dict[str, dict[str, str]] = {}
-    for script in scripts:
-        live = manifest.record(script.id).live_version
-        if live is not None:
-            problems = store.live_matches(script.id, live)
-        else:
-            problems = {
-                fmt: "unmanaged" if store.live_path(script.id, fmt).is_file() else "missing"
-                for fmt in FORMATS
-            }
-        if problems:
-            disk[script.id] = problems
-    return build_report(scripts, manifest.records, disk)
 
 
 def log_report(report: Report, *, render_follows: bool = False) -> None:

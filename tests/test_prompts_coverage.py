@@ -28,8 +28,9 @@ from lookup.port import LookupUnavailable
 from messages.parts import dynamic_prompt_id
 from prompts.catalog import load_catalog
 from prompts.coverage import Script, build_report
+from prompts.inventory import inspect, scripts_for
 from prompts.render import render_placeholders
-from prompts.service import check, inspect, prepare
+from prompts.service import check, prepare
 from prompts.settings import SoundsSettings
 from prompts.store import Store
 from prompts.tts import EspeakSynthesizer, Speech
@@ -528,7 +529,7 @@ def test_sms_wording_is_not_a_voice_prompt_to_record(settings: Settings) -> None
     texts_only = {p.id for p in catalog if p.group == "sms"}
     assert "sms_opted_out" in texts_only
 
-    scripts = prompts_service.scripts_for(store.read())
+    scripts = scripts_for(store.read())
     listed = {s.id for s in scripts}
 
     assert not listed & texts_only

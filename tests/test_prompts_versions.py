@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from prompts.audio import FORMATS
+from prompts.inventory import inspect
 from prompts.recordings import approve_version, import_recording, rollback_version
 from prompts.render import render_placeholders
-from prompts.service import inspect
 from prompts.settings import SoundsSettings
 from prompts.store import Store, write_atomically
 from prompts.tts import EspeakSynthesizer
