@@ -261,12 +261,18 @@ def _export(args: argparse.Namespace, settings: PromptsConfig) -> int:
         for s in scripts:
             writer.writerow([s.id, s.group, s.text, s.note, rows[s.id].source])
         return 0
-    print("Recording script, tracuu: read each script exactly as written; one file per prompt id")
+    # Printed for the staff who record: in their words (the ids stay, to name the files).
+    print("Kịch bản thu âm tổng đài tra cứu hồ sơ: đọc đúng từng chữ như viết; mỗi mã một tệp")
     print()
     for number, s in enumerate(scripts, 1):
-        print(f"{number}. [{s.id}] ({s.group}; now: {rows[s.id].source})")
+        now = _HEARD_NOW.get(rows[s.id].source, rows[s.id].source)
+        print(f"{number}. [{s.id}] (người gọi đang nghe: {now})")
         print(f"   {s.text}")
         if s.note:
-            print(f"   Note: {s.note}")
+            print(f"   Ghi chú: {s.note}")
         print()
     return 0
+
+
+# What callers hear now, as the prompt studio says it.
+_HEARD_NOW = {"recorded": "bản thu", "tts": "giọng máy (tạm)", "missing": "chưa có"}

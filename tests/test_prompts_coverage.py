@@ -363,7 +363,9 @@ def test_export_script_lists_every_prompt_with_its_note(
 
     code, out, _ = _cli(capsys, "export-script")
     first = next(iter(catalog))
-    assert f"1. [{first.id}] ({first.group}; now: missing)\n   {first.text}\n" in out
+    assert out.startswith("Kịch bản thu âm")  # for the staff who record: Vietnamese
+    assert f"1. [{first.id}] (người gọi đang nghe: chưa có)\n   {first.text}\n" in out
+    assert f"   Ghi chú: {first.note}\n" in out
 
 
 def test_import_into_the_real_settings_honours_the_size_cap(

@@ -227,7 +227,7 @@ def test_the_quick_safe_commands_run_as_written_in_readme_order(tmp_path: Path) 
     # The README's walk-through, start to end: nothing silently left out.
     assert len(ran) >= 17, ran
     assert {_subcommand(_words(line)) for line in ran} == set(RUN) | set(INLINE_RUN)
-    assert (here / "scripts.txt").read_text(encoding="utf-8").startswith("Recording script")
+    assert (here / "scripts.txt").read_text(encoding="utf-8").startswith("Kịch bản thu âm")
 
 
 @pytest.mark.slow
