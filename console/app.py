@@ -31,6 +31,8 @@ from console.signin import THROTTLE
 from console.throttle import RateLimiter
 from kernel.bus import EventBus
 from kernel.db import Database, Location
+from lookup.codes import InvalidCode, QueryKind, Reason, extract_code
+from lookup.model import PublicView
 from lookup.port import DossierLookup, LookupUnavailable
 from lookup.public import as_json
 from prompts.settings import SoundsSettings
@@ -183,7 +185,7 @@ async def dossier(request: web.Request) -> web.Response:
     if not code or len(code) > MAX_CODE_LENGTH:
         return _error(400, "Mã hồ sơ không hợp lệ.")
     try:
-        view = await request.app[LOOKUP].by_code(code)
+        found = await _find(request.app[LOOKUP], code)
     except LookupUnavailable:
         log.warning("console look-up: lookup unavailable")
         return _error(503, "Hệ thống tra cứu đang bận, vui lòng thử lại sau.")
@@ -192,9 +194,30 @@ async def dossier(request: web.Request) -> web.Response:
     # The kiosk page asks with ?channel=kiosk: only the statistics tell them apart.
     channel = "kiosk" if request.query.get("channel") == "kiosk" else "web"
     await history.count_lookup(request.app, channel)
-    if view is None:
+    if not found:
         return _error(404, "Không tìm thấy hồ sơ.")
-    return web.json_response(as_json(view, request.app[TODAY]()))
+    if len(found) > 1:
+        codes = ", ".join(view.code for view in found)
+        return _error(
+            409,
+            f"Có {len(found)} hồ sơ trùng ngày và số thứ tự này: {codes}. "
+            "Vui lòng nhập mã hồ sơ đầy đủ.",
+        )
+    return web.json_response(as_json(found[0], request.app[TODAY]()))
+
+
+async def _find(lookup: DossierLookup, code: str) -> list[PublicView]:
+    """The dossiers `code` names: a whole code, or the date and sequence alone (the short
+    code a caller keys, "2411290001" or "241129-0001"), searched across every agency in
+    the database as the phone line and SMS do, so several may answer."""
+    try:
+        view = await lookup.by_code(code)
+    except InvalidCode as invalid:
+        found = extract_code(code)
+        if invalid.reason is not Reason.MISSING_PART or found.kind is not QueryKind.DATE_SEQUENCE:
+            raise
+        return await lookup.by_keypad_digits(found.query, any_agency=True)
+    return [] if view is None else [view]
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -111,6 +111,8 @@ SPEC: dict[str, Any] = {
                          "schema": {"type": "string", "enum": ["web", "kiosk"]}}],
             responses={"200": _json(DOSSIER_VIEW), "400": _json(_ERROR, "invalid code"),
                        "404": _json(_ERROR, "no such dossier"),
+                       "409": _json(_ERROR, "a date and sequence alone that several "
+                                    "agencies share: the error lists their codes"),
                        "429": _json(_ERROR, "too many look-ups"),
                        "503": _json(_ERROR, "the dossier store is unavailable")},
         )},

@@ -241,3 +241,25 @@ async def test_a_push_queues_the_reminder_at_once_in_the_running_gateway(
             async with asyncio.timeout(60):
                 await running
     assert ready_reminders() == [f"ready:{code}:{today.isoformat()}:84912345678"]
+
+
+async def test_the_short_code_a_caller_keys_is_looked_up_across_agencies(
+    api: tuple[TestClient, EventBus],
+) -> None:
+    """At the kiosk or on a site, "2411290002" (the date and sequence on the receipt, as the
+    phone line takes it) finds its dossier; digits two agencies share ask for the whole code."""
+    client, _ = api
+    fixed = {d.code for d in demo.fixed_dossiers(TODAY)}
+    assert "000.00.18.H26-241129-0002" in fixed
+    for short in ("2411290002", "241129-0002", "241129 0002"):
+        response = await client.get(f"/api/dossiers/{short}")
+        assert response.status == 200, short
+        assert (await response.json())["code"] == "000.00.18.H26-241129-0002"
+    shared = await client.get("/api/dossiers/2411290001")
+    assert shared.status == 409
+    error = (await shared.json())["error"]
+    assert "000.00.18.H26-241129-0001" in error
+    assert "000.00.19.H26-241129-0001" in error
+    assert error.endswith("Vui lòng nhập mã hồ sơ đầy đủ.")
+    assert (await client.get("/api/dossiers/2411299999")).status == 404
+    assert (await client.get("/api/dossiers/2413290001")).status == 400  # no 29/13
