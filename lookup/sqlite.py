@@ -1,9 +1,9 @@
 """SQLite backend of the dossier lookup (the default), and its writer.
 
-One file holds every component's tables; kernel.migrate keeps each
-component's schema version. WAL mode lets the readers (SqliteLookup, on their
-own connections, query_only) answer while one writer (DossierStore: import,
-demo data) commits. Every write takes a new, larger `change_seq`, so
+One file holds every component's tables; everything goes through kernel.db
+(Database.migrate keeps each component's schema version). WAL mode lets the
+readers (SqliteLookup's reads, on the Database's reader threads) answer while
+the writer thread commits (DossierStore: import, demo data; one batch a job). Every write takes a new, larger `change_seq`, so
 changed_since() never loses a change, even when two changes share a timestamp.
 
 Indexes, one per query: (code_date, seq_num) (by_code of a parsed code, whose
@@ -11,9 +11,9 @@ sequence compares as a number, and keypad), code_key (by_code of a compact
 key), dossier_phone.phone (by_phone), change_seq (changed_since).
 
 Second factor: wrong secrets are counted per dossier in secret_failure
-(lookup/lockout.py); SqliteLookup keeps one small writable connection for
-that table only, and checks and counts inside one BEGIN IMMEDIATE, so
-concurrent guesses (other processes too) cannot slip past the count. One
+(lookup/lockout.py); SqliteLookup checks and counts inside one write job
+(one BEGIN IMMEDIATE on the writer thread), so concurrent guesses (other
+processes too) cannot slip past the count. One
 secret checked against several dossiers (full_any) is one such transaction.
 Driver errors and slow answers become LookupUnavailable; an invalid code
 raises lookup.codes.InvalidCode.
@@ -22,10 +22,9 @@ raises lookup.codes.InvalidCode.
 from __future__ import annotations
 
 import asyncio
-import itertools
+import functools
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import (
     AsyncIterator,
@@ -39,9 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
-from kernel.migrate import migrate
+from kernel.db import Conn, Database, DatabaseError, Row
 from lookup.codes import (
     agency_spellings,
     code_query,
@@ -137,8 +134,6 @@ STEPS = (
     """,
 )
 
-BUSY_TIMEOUT_MS = 5000
-
 _UPSERT = (
     f"INSERT INTO dossier (id, {', '.join(COLUMNS)})"
     f" VALUES ({', '.join('?' * (len(COLUMNS) + 1))})"
@@ -156,45 +151,45 @@ _UPSERT_PROCEDURE = (
 _SELECT = "SELECT " + ", ".join(f"d.{c}" for c in COLUMNS) + " FROM dossier d"
 
 
-async def _connect(path: Path) -> aiosqlite.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = await aiosqlite.connect(path, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    await conn.execute("PRAGMA foreign_keys = ON")
-    return conn
-
-
 class DossierStore:
-    """The writer: schema, dossier and procedure upserts. One per process.
+    """The writer: schema, dossier and procedure upserts, on a kernel.db Database.
 
-    Writes run on a stdlib sqlite3 connection in a worker thread, one at a
-    time, so the next batch is prepared (parsed, normalised) on the event
-    loop while SQLite writes the previous one.
+    Each batch is one write job (off the loop, one transaction); the next batch
+    is prepared (parsed, normalised) on the event loop, in slices that yield,
+    while the database thread writes the previous one.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._lock = asyncio.Lock()  # one statement sequence on the connection at a time
+    def __init__(self, db: Database, *, owned: bool = False) -> None:
+        self._db = db
+        self._owned = owned
+
+    @classmethod
+    async def on(cls, db: Database) -> DossierStore:
+        """On the process's Database (migrated here; closed by its owner)."""
+        try:
+            await db.migrate(COMPONENT, STEPS)
+        except DatabaseError as exc:
+            raise LookupUnavailable(f"cannot open the dossier database: {exc}") from exc
+        return cls(db)
 
     @classmethod
     async def open(cls, path: Path | str) -> DossierStore:
+        """On a Database of its own (CLI, tests): close() closes it."""
         path = Path(path)
         try:
-            migrating = await _connect(path)
-            try:
-                await migrating.execute("PRAGMA journal_mode = WAL")
-                await migrate(migrating, COMPONENT, STEPS)
-            finally:
-                await migrating.close()
-            conn = await asyncio.to_thread(_writer, path)
-        except (sqlite3.Error, OSError) as exc:
+            db = await Database.open(path)
+        except (DatabaseError, OSError) as exc:
             raise LookupUnavailable(f"cannot open the dossier database {path}: {exc}") from exc
-        return cls(conn)
+        try:
+            await db.migrate(COMPONENT, STEPS)
+        except DatabaseError as exc:
+            await db.close()
+            raise LookupUnavailable(f"cannot open the dossier database {path}: {exc}") from exc
+        return cls(db, owned=True)
 
     async def close(self) -> None:
-        async with self._lock:
-            await asyncio.to_thread(self._conn.close)
+        if self._owned:
+            await self._db.close()
 
     async def upsert_dossiers(self, dossiers: Iterable[Dossier], batch_size: int = 10_000) -> int:
         """Insert or update by code, one transaction per batch; return how many were given.
@@ -211,12 +206,15 @@ class DossierStore:
         now_iso = datetime.now(UTC).isoformat()
         try:
             for batch in batches(dossiers, batch_size):
-                rows = [
-                    dossier_row(d, now_iso) for d in batch
-                ]  # while the previous batch is written
+                rows: list[list[Any]] = []
+                for start in range(0, len(batch), _PREPARE_SLICE):  # the loop keeps its turn
+                    rows += [dossier_row(d, now_iso) for d in batch[start : start + _PREPARE_SLICE]]
+                    await asyncio.sleep(0)
                 if writing is not None:
                     await writing
-                writing = asyncio.create_task(self._run(_write_dossiers, rows))
+                writing = asyncio.create_task(
+                    self._run(functools.partial(_write_dossiers, rows=rows))
+                )
                 await asyncio.sleep(0)  # let it reach its thread before we prepare more
                 total += len(rows)
         finally:
@@ -236,101 +234,78 @@ class DossierStore:
             )
             for p in procedures
         ]
-        await self._run(_write, _UPSERT_PROCEDURE, rows)
+        await self._run(lambda conn: conn.executemany(_UPSERT_PROCEDURE, rows))
         return len(rows)
 
-    async def _run(self, write: Any, *args: Any) -> None:
-        async with self._lock:
-            try:
-                await asyncio.to_thread(write, self._conn, *args)
-            except sqlite3.Error as exc:
-                raise LookupUnavailable(f"cannot store: {exc}") from exc
+    async def _run(self, write: Callable[[Conn], object]) -> None:
+        try:
+            await self._db.run(write)
+        except DatabaseError as exc:
+            raise LookupUnavailable(f"cannot store: {exc}") from exc
 
 
-def _writer(path: Path) -> sqlite3.Connection:
-    # check_same_thread=False: the worker thread changes, but DossierStore._lock
-    # lets only one of them use the connection at a time.
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, safe on crash
-    conn.execute("PRAGMA cache_size = -65536")  # 64 MB keeps a big import's index pages hot
-    return conn
+_PREPARE_SLICE = 1000  # dossiers made into rows between two yields to the event loop
 
 
-def _write_dossiers(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
+def _write_dossiers(conn: Conn, *, rows: list[list[Any]]) -> None:
     """Upsert one batch and bring the phone index up to date for it.
 
-    Inside the write lock (BEGIN IMMEDIATE) new dossiers get their ids and
-    every row its change_seq here, so phones need no lookup by code, and only
+    Inside the job's write transaction new dossiers get their ids and every
+    row its change_seq here, so phones need no lookup by code, and only
     phones that changed are touched. (Measured: triggers doing the same cost
     twice as much on a bulk import.)
     """
     key_at, phones_at = COLUMNS.index("code_key"), COLUMNS.index("applicant_phones")
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        known: dict[str, tuple[int, str]] = {}
-        keys = list({row[key_at] for row in rows})
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            for key, ident, phones in conn.execute(
-                "SELECT code_key, id, applicant_phones FROM dossier"
-                f" WHERE code_key IN ({', '.join('?' * len(chunk))})",
-                chunk,
-            ):
-                known[key] = (ident, phones)
-        stored = dict(known.values())  # id -> phones in the file before this batch
-        # Two subqueries: SQLite answers a lone max() from the index, but two
-        # max() in one SELECT scan the whole table.
-        last_id, last_seq = conn.execute(
-            "SELECT coalesce((SELECT max(id) FROM dossier), 0),"
-            " coalesce((SELECT max(change_seq) FROM dossier), 0)"
-        ).fetchone()
-        wanted: dict[int, str] = {}  # id -> phones after this batch
-        params = []
-        for offset, row in enumerate(rows, start=1):
-            key = row[key_at]
-            prior = known.get(key)
-            if prior is None:
-                last_id += 1
-                ident = last_id
-            else:
-                ident = prior[0]
-            known[key] = (ident, row[phones_at])
-            wanted[ident] = row[phones_at]
-            params.append((ident, *row, last_seq + offset))
-        conn.executemany(_UPSERT, params)
-        changed = [
-            (i, _split(stored.get(i, "")), _split(p))
-            for i, p in wanted.items()
-            if p != stored.get(i, "")
-        ]
-        conn.executemany(
-            "DELETE FROM dossier_phone WHERE phone = ? AND dossier_id = ?",
-            [(p, i) for i, old, new in changed for p in old - new],
-        )
-        conn.executemany(
-            "INSERT OR IGNORE INTO dossier_phone (phone, dossier_id) VALUES (?, ?)",
-            [(p, i) for i, old, new in changed for p in new - old],
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    known: dict[str, tuple[int, str]] = {}
+    keys = list({row[key_at] for row in rows})
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        for key, ident, phones in conn.fetchall(
+            "SELECT code_key, id, applicant_phones FROM dossier"
+            f" WHERE code_key IN ({', '.join('?' * len(chunk))})",
+            chunk,
+        ):
+            known[key] = (ident, phones)
+    stored = dict(known.values())  # id -> phones in the file before this batch
+    # Two subqueries: SQLite answers a lone max() from the index, but two
+    # max() in one SELECT scan the whole table.
+    last = conn.fetchone(
+        "SELECT coalesce((SELECT max(id) FROM dossier), 0),"
+        " coalesce((SELECT max(change_seq) FROM dossier), 0)"
+    )
+    assert last is not None
+    last_id, last_seq = int(last[0]), int(last[1])
+    wanted: dict[int, str] = {}  # id -> phones after this batch
+    params = []
+    for offset, row in enumerate(rows, start=1):
+        key = row[key_at]
+        prior = known.get(key)
+        if prior is None:
+            last_id += 1
+            ident = last_id
+        else:
+            ident = prior[0]
+        known[key] = (ident, row[phones_at])
+        wanted[ident] = row[phones_at]
+        params.append((ident, *row, last_seq + offset))
+    conn.executemany(_UPSERT, params)
+    changed = [
+        (i, _split(stored.get(i, "")), _split(p))
+        for i, p in wanted.items()
+        if p != stored.get(i, "")
+    ]
+    conn.executemany(
+        "DELETE FROM dossier_phone WHERE phone = ? AND dossier_id = ?",
+        [(p, i) for i, old, new in changed for p in old - new],
+    )
+    conn.executemany(
+        "INSERT INTO dossier_phone (phone, dossier_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        [(p, i) for i, old, new in changed for p in new - old],
+    )
 
 
 def _split(phones: str) -> set[str]:
     return set(phones.split(",")) if phones else set()
-
-
-def _write(conn: sqlite3.Connection, sql: str, rows: list[Sequence[Any]]) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.executemany(sql, rows)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 class SqliteLookup:
@@ -338,26 +313,42 @@ class SqliteLookup:
 
     def __init__(
         self,
-        readers: Sequence[aiosqlite.Connection],
+        db: Database,
         agencies: Mapping[str, str],
         collection_place: str,
         timeout_s: float,
         *,
-        guard: sqlite3.Connection | None = None,
+        guard: bool = True,
         policy: SecretPolicy = DEFAULT_POLICY,
         clock: Callable[[], float] = time.time,
+        owned: bool = False,
     ) -> None:
-        """`guard` is the writable connection for secret_failure; without it secrets never prove."""
-        self._readers = list(readers)
-        self._next = itertools.cycle(self._readers)
+        """`guard`: count wrong secrets in secret_failure (a write); without it secrets
+        never prove. `owned`: close() closes the Database."""
+        self._db = db
         # Compared upper-case: codes are folded to upper case when parsed.
         self._agencies = {k.upper(): v for k, v in agencies.items()}
         self._collection_place = collection_place
         self._timeout_s = timeout_s
         self._guard = guard
-        self._guard_lock = asyncio.Lock()  # one transaction on the guard connection at a time
         self._policy = policy
         self._clock = clock
+        self._owned = owned
+
+    @classmethod
+    async def on(
+        cls,
+        db: Database,
+        *,
+        agencies: Mapping[str, str] | None = None,
+        collection_place: str = "",
+        timeout_s: float = 5.0,
+        policy: SecretPolicy = DEFAULT_POLICY,
+        clock: Callable[[], float] = time.time,
+    ) -> SqliteLookup:
+        """On the process's Database (migrated here; closed by its owner)."""
+        await DossierStore.on(db)
+        return cls(db, agencies or {}, collection_place, timeout_s, policy=policy, clock=clock)
 
     @classmethod
     async def open(
@@ -376,7 +367,8 @@ class SqliteLookup:
 
         With no agencies, keypad lookups search every agency. Opening migrates
         the schema (it takes the write lock): open one lookup per process and
-        share it, never one per call or message.
+        share it, never one per call or message. A Database of its own
+        (kernel.db: a writer thread and `readers` reader threads).
 
         With create=False a missing file raises LookupUnavailable: a mistyped
         path must not become an empty database that answers "no such dossier"
@@ -392,23 +384,15 @@ class SqliteLookup:
                 f"the dossier database {path} does not exist: run `tracuu db init`, "
                 "`tracuu import` or `tracuu demo-data` to create it"
             )
-        store = await DossierStore.open(path)  # creates or upgrades the schema
-        await store.close()
-        connections: list[aiosqlite.Connection] = []
-        guard: sqlite3.Connection | None = None
         try:
-            for _ in range(readers):
-                conn = await _connect(path)
-                await conn.execute("PRAGMA query_only = ON")
-                connections.append(conn)
-            guard = await asyncio.to_thread(_guard_connection, path)
-            async with connections[0].execute("SELECT EXISTS (SELECT 1 FROM dossier)") as cursor:
-                row = await cursor.fetchone()
-        except (sqlite3.Error, OSError) as exc:
-            for conn in connections:
-                await conn.close()
-            if guard is not None:
-                guard.close()
+            db = await Database.open(path, readers=readers)
+        except (DatabaseError, OSError) as exc:
+            raise LookupUnavailable(f"cannot open the dossier database {path}: {exc}") from exc
+        try:
+            await DossierStore.on(db)  # creates or upgrades the schema
+            row = await db.fetchone("SELECT EXISTS (SELECT 1 FROM dossier)")
+        except (DatabaseError, LookupUnavailable) as exc:
+            await db.close()
             raise LookupUnavailable(f"cannot open the dossier database {path}: {exc}") from exc
         if existed and (row is None or not row[0]):
             log.warning(
@@ -417,16 +401,13 @@ class SqliteLookup:
                 path,
             )
         return cls(
-            connections, agencies or {}, collection_place, timeout_s,
-            guard=guard, policy=policy, clock=clock,
+            db, agencies or {}, collection_place, timeout_s,
+            policy=policy, clock=clock, owned=True,
         )  # fmt: skip
 
     async def close(self) -> None:
-        for conn in self._readers:
-            await conn.close()
-        if self._guard is not None:
-            async with self._guard_lock:
-                await asyncio.to_thread(self._guard.close)
+        if self._owned:
+            await self._db.close()
 
     async def by_code(self, code: str) -> PublicView | None:
         dossier = await self._find(code)
@@ -461,19 +442,12 @@ class SqliteLookup:
         if proves_phone(dossier, proof.phone):
             return dossier.full()
         secret = (proof.secret or "").strip()
-        if not secret or self._guard is None:
+        if not secret or not self._guard:
             return None
         key, now, policy = compact_key(dossier.code), self._clock(), self._policy
-        async with self._guard_lock:
-            try:
-                right = await asyncio.to_thread(
-                    _count_secret, self._guard, key, now, policy,
-                    lambda: proves_secret(dossier, secret, policy.min_id_digits),
-                    guesser=proof.guesser,
-                )  # fmt: skip
-            except (sqlite3.Error, ValueError) as exc:  # ValueError: closed
-                raise LookupUnavailable(f"dossier database error: {exc}") from exc
-        return dossier.full() if right else None
+        checks = {key: lambda: proves_secret(dossier, secret, policy.min_id_digits)}
+        proven = await self._count(checks, now, proof.guesser)
+        return dossier.full() if key in proven else None
 
     async def full_any(
         self, codes: Sequence[str], secret: str, *, guesser: str = ""
@@ -485,20 +459,28 @@ class SqliteLookup:
         counts one failure on each unlocked dossier. Unknown codes are ignored.
         """
         secret = secret.strip()
-        if not secret or self._guard is None:
+        if not secret or not self._guard:
             return []
         now, policy = self._clock(), self._policy
         dossiers, checks = await secret_checks(self._find, codes, secret, policy)
         if not checks:
             return []
-        async with self._guard_lock:
-            try:
-                proven = await asyncio.to_thread(
-                    _count_shared_secret, self._guard, checks, now, policy, guesser
-                )
-            except (sqlite3.Error, ValueError) as exc:  # ValueError: closed
-                raise LookupUnavailable(f"dossier database error: {exc}") from exc
+        proven = await self._count(checks, now, guesser)
         return [dossier.full() for key, dossier in dossiers.items() if key in proven]
+
+    async def _count(
+        self, checks: Mapping[str, Callable[[], bool]], now: float, guesser: str
+    ) -> frozenset[str]:
+        """Check a secret and count it in one write transaction (a job off the loop)."""
+        try:
+            return await self._db.run(
+                functools.partial(
+                    _count_shared_secret, checks=checks, now=now, policy=self._policy,
+                    guesser=guesser,
+                )
+            )  # fmt: skip
+        except DatabaseError as exc:
+            raise LookupUnavailable(f"dossier database error: {exc}") from exc
 
     async def secret_locked(self, code: str, *, guesser: str = "") -> bool:
         dossier = await self._find(code)
@@ -547,18 +529,16 @@ class SqliteLookup:
             )
         return self._dossier(rows[0]) if rows else None
 
-    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
-        conn = next(self._next)
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Row]:
         try:
             async with asyncio.timeout(self._timeout_s):
-                # One trip to aiosqlite's thread (execute + fetchall + close would be three).
-                return list(await conn.execute_fetchall(sql, params))
-        except (sqlite3.Error, ValueError) as exc:  # aiosqlite: ValueError when closed
+                return await self._db.fetchall(sql, params)  # one trip to a reader thread
+        except DatabaseError as exc:
             raise LookupUnavailable(f"dossier database error: {exc}") from exc
         except TimeoutError as exc:
             raise LookupUnavailable(f"dossier database slower than {self._timeout_s} s") from exc
 
-    def _dossier(self, row: sqlite3.Row) -> Dossier:
+    def _dossier(self, row: Row) -> Dossier:
         return dossier_from_row(row, self._agencies, self._collection_place)
 
 
@@ -579,28 +559,9 @@ async def open_sqlite(
         await lookup.close()
 
 
-def _guard_connection(path: Path) -> sqlite3.Connection:
-    # check_same_thread=False: worker threads change, SqliteLookup._guard_lock serialises.
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    return conn
-
-
-def _count_secret(
-    conn: sqlite3.Connection,
-    key: str,
-    now: float,
-    policy: SecretPolicy,
-    check: Callable[[], bool],
-    *,
-    guesser: str = "",
-) -> bool:
-    """Check a secret unless locked, and count it, in one write transaction."""
-    return key in _count_shared_secret(conn, {key: check}, now, policy, guesser)
-
-
 def _count_shared_secret(
-    conn: sqlite3.Connection,
+    conn: Conn,
+    *,
     checks: Mapping[str, Callable[[], bool]],
     now: float,
     policy: SecretPolicy,
@@ -609,42 +570,37 @@ def _count_shared_secret(
     """Check one secret against several dossiers (by code_key) as one attempt.
 
     lookup.lockout.attempt_many decides; reading the counts and writing the
-    outcome share one BEGIN IMMEDIATE, so concurrent attempts are all counted.
+    outcome share the job's one write transaction, so concurrent attempts (other
+    processes too) are all counted.
     """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        prior: dict[str, Failures | None] = {}
-        for key in checks:
-            row = conn.execute(
-                "SELECT failures, first_at, locked_until FROM secret_failure"
-                " WHERE code_key = ? AND guesser = ?",
-                (key, guesser),
-            ).fetchone()
-            prior[key] = Failures(*row) if row else None
-        attempt = attempt_many(prior, lambda key: checks[key](), now, policy)
-        conn.executemany(
-            "DELETE FROM secret_failure WHERE code_key = ? AND guesser = ?",
-            [(key, guesser) for key, failed in attempt.changes.items() if failed is None],
+    prior: dict[str, Failures | None] = {}
+    for key in checks:
+        row = conn.fetchone(
+            "SELECT failures, first_at, locked_until FROM secret_failure"
+            " WHERE code_key = ? AND guesser = ?",
+            (key, guesser),
         )
-        conn.executemany(
-            "INSERT INTO secret_failure (code_key, guesser, failures, first_at, locked_until)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (code_key, guesser) DO UPDATE SET"
-            " failures = excluded.failures, first_at = excluded.first_at,"
-            " locked_until = excluded.locked_until",
-            [
-                (key, guesser, failed.count, failed.first_at, failed.locked_until)
-                for key, failed in attempt.changes.items()
-                if failed is not None
-            ],
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+        prior[key] = Failures(*row) if row else None
+    attempt = attempt_many(prior, lambda key: checks[key](), now, policy)
+    conn.executemany(
+        "DELETE FROM secret_failure WHERE code_key = ? AND guesser = ?",
+        [(key, guesser) for key, failed in attempt.changes.items() if failed is None],
+    )
+    conn.executemany(
+        "INSERT INTO secret_failure (code_key, guesser, failures, first_at, locked_until)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (code_key, guesser) DO UPDATE SET"
+        " failures = excluded.failures, first_at = excluded.first_at,"
+        " locked_until = excluded.locked_until",
+        [
+            (key, guesser, failed.count, failed.first_at, failed.locked_until)
+            for key, failed in attempt.changes.items()
+            if failed is not None
+        ],
+    )
     return attempt.proven
 
 
-def _procedure(row: sqlite3.Row) -> Procedure:
+def _procedure(row: Row) -> Procedure:
     return Procedure(
         code=row["code"],
         name=row["name"],

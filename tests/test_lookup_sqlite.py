@@ -629,7 +629,7 @@ async def guess_at_a(opened: SqliteLookup) -> None:
 async def test_full_any_without_a_writable_guard_proves_nothing(db: Path) -> None:
     await store_three(db)
     opened = await SqliteLookup.open(db)
-    readonly = SqliteLookup(opened._readers, {}, "", 5.0)  # no guard connection
+    readonly = SqliteLookup(opened._db, {}, "", 5.0, guard=False)  # no counting of secrets
     try:
         assert await readonly.full_any([A, B, C], ID_DIGITS) == []
     finally:
