@@ -3,8 +3,9 @@
 One file holds every component's tables; everything goes through kernel.db
 (Database.migrate keeps each component's schema version). WAL mode lets the
 readers (SqliteLookup's reads, on the Database's reader threads) answer while
-the writer thread commits (DossierStore: import, demo data; one batch a job). Every write takes a new, larger `change_seq`, so
-changed_since() never loses a change, even when two changes share a timestamp.
+the writer thread commits (DossierStore: import, demo data; one batch a job).
+Every write takes a new, larger `change_seq`, so changed_since() never loses
+a change, even when two changes share a timestamp.
 
 Indexes, one per query: (code_date, seq_num) (by_code of a parsed code, whose
 sequence compares as a number, and keypad), code_key (by_code of a compact
