@@ -41,15 +41,16 @@ async def test_at_the_smscs_limit_nothing_is_throttled(tmp_path: Path) -> None:
     limit, count = 40, 100
     # The SMSC shares this process (and the GIL) with the link: its clock reads each
     # submit some milliseconds late, more on a loaded machine. It counts 40 in any
-    # 0.98 s, so up to 20 ms of that jitter is not taken for a 41st part.
-    smsc = Personality(max_tps=limit, tps_counting="sliding", tps_window_s=0.98, receipts=None)
+    # 0.95 s, so up to 50 ms of that jitter is not taken for a 41st part; a pacer
+    # that counts in fixed seconds (two bursts back to back) is still caught.
+    smsc = Personality(max_tps=limit, tps_counting="sliding", tps_window_s=0.95, receipts=None)
     async with sms_world(tmp_path, smsc, tps=float(limit), window=10) as world:
         for i in range(count):
             world.pump.send(STRANGER, f"tin {i}", kind="test")
         await world.smsc.wait_submits(count, timeout_s=30)
     record = world.smsc.record
     assert record.throttled == 0
-    assert most_in_a_window([s.at for s in record.submits], 0.98) <= limit
+    assert most_in_a_window([s.at for s in record.submits], 0.95) <= limit
     assert record.texts_to(STRANGER) == [f"tin {i}" for i in range(count)]
 
 
