@@ -264,10 +264,12 @@ class _Held:
         self.db, self.write = db, write
         self.conn: asyncpg.Connection | None = None
         self.tx: Any = None
+        self.locked = False
 
     async def enter(self) -> _Statements:
         if self.write:
             await self.db._write_lock.acquire()
+            self.locked = True
         try:
             self.conn = await self.db._pool.acquire()
             if self.write:
@@ -294,7 +296,8 @@ class _Held:
         if self.conn is not None:
             conn, self.conn = self.conn, None
             await self.db._pool.release(conn)
-        if self.write and self.db._write_lock.locked():
+        if self.locked:  # only the lock this block took: never another holder's
+            self.locked = False
             self.db._write_lock.release()
 
 
@@ -385,7 +388,18 @@ class PostgresDatabase(Database):
             raise DatabaseError("the database is closed")
         self._not_holding()
         held = _Held(self, True)
-        statements = await _from_loop(held.enter())
+        entering = _on_private(held.enter())
+        try:
+            statements = await asyncio.shield(asyncio.wrap_future(entering))
+        except asyncio.CancelledError:
+            # Cancelled while the transaction was being opened: once open, end it, or the
+            # process's write lock and a connection would stay taken for good.
+            def undo(done: concurrent.futures.Future[_Statements]) -> None:
+                if not done.cancelled() and done.exception() is None:
+                    _on_private(held.leave(False))
+
+            entering.add_done_callback(undo)
+            raise
         token = self._holder.set(asyncio.current_task())
         try:
             yield _AsyncTx(statements)

@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kernel.db import Conn, Database, DatabaseError, Row
+from kernel.db import Conn, Database, DatabaseError, Row, SqliteDatabase
 from lookup.codes import (
     agency_spellings,
     code_query,
@@ -178,7 +178,8 @@ class DossierStore:
         """On a Database of its own (CLI, tests): close() closes it."""
         path = Path(path)
         try:
-            db = await Database.open(path)
+            # The SQLite adapter: a SQLite file whatever else serves the stores.
+            db = await SqliteDatabase.open_path(str(path))
         except (DatabaseError, OSError) as exc:
             raise LookupUnavailable(f"cannot open the dossier database {path}: {exc}") from exc
         try:
@@ -386,7 +387,7 @@ class SqliteLookup:
                 "`tracuu import` or `tracuu demo-data` to create it"
             )
         try:
-            db = await Database.open(path, readers=readers)
+            db = await SqliteDatabase.open_path(str(path), readers=readers)
         except (DatabaseError, OSError) as exc:
             raise LookupUnavailable(f"cannot open the dossier database {path}: {exc}") from exc
         try:
