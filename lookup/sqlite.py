@@ -37,7 +37,7 @@ from collections.abc import (
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kernel.db import Conn, Database, DatabaseError, Row, SqliteDatabase
 from lookup.codes import (
@@ -61,6 +61,7 @@ from lookup.rows import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 COMPONENT = "lookup"
 STEPS = (
@@ -422,19 +423,19 @@ class SqliteLookup:
         if self._agencies and not any_agency:
             sql += f" AND d.code_agency IN ({', '.join('?' * len(self._agencies))})"
             params += list(self._agencies)
-        rows = await self._fetch(sql + " ORDER BY d.code_agency", params)
-        return [self._dossier(row).public() for row in rows]
+        dossiers = await self._dossiers(sql + " ORDER BY d.code_agency", params)
+        return [dossier.public() for dossier in dossiers]
 
     async def by_phone(self, phone: str) -> list[PublicView]:
         e164 = normalise_phone(phone)
         if e164 is None:
             return []
-        rows = await self._fetch(
+        dossiers = await self._dossiers(
             f"{_SELECT} JOIN dossier_phone p ON p.dossier_id = d.id WHERE p.phone = ?"
             " ORDER BY d.received_on DESC, d.id DESC LIMIT ?",
             [e164, BY_PHONE_LIMIT],
         )
-        return [self._dossier(row).public() for row in rows]
+        return [dossier.public() for dossier in dossiers]
 
     async def full(self, code: str, proof: Proof) -> FullView | None:
         """The full view on a registered phone or a right secret; None while locked."""
@@ -499,14 +500,22 @@ class SqliteLookup:
         after = _cursor(cursor)
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        rows = await self._fetch(
-            f"{_SELECT} WHERE d.change_seq > ? ORDER BY d.change_seq LIMIT ?", [after, limit + 1]
-        )
-        page = rows[:limit]
-        last = int(page[-1]["change_seq"]) if page else after
-        return Changes(
-            tuple(self._dossier(row) for row in page), cursor=str(last), more=len(rows) > limit
-        )
+        agencies, place = self._agencies, self._collection_place
+
+        def page(conn: Conn) -> Changes:  # rows become Dossiers on the reader thread
+            rows = conn.fetchall(
+                f"{_SELECT} WHERE d.change_seq > ? ORDER BY d.change_seq LIMIT ?",
+                (after, limit + 1),
+            )
+            kept = rows[:limit]
+            last = int(kept[-1]["change_seq"]) if kept else after
+            return Changes(
+                tuple(dossier_from_row(row, agencies, place) for row in kept),
+                cursor=str(last),
+                more=len(rows) > limit,
+            )
+
+        return await self._read(page)
 
     async def procedure(self, procedure_code: str) -> Procedure | None:
         rows = await self._fetch("SELECT * FROM procedure WHERE code = ?", [procedure_code])
@@ -520,16 +529,35 @@ class SqliteLookup:
     async def _find(self, text: str) -> Dossier | None:
         query = code_query(text)
         if isinstance(query, str):
-            rows = await self._fetch(f"{_SELECT} WHERE d.code_key = ?", [query])
+            found = await self._dossiers(f"{_SELECT} WHERE d.code_key = ?", [query])
         else:  # the sequence as a number: "-1", "-0001" and "-00001" are one dossier
             spellings = agency_spellings(query.agency)
-            rows = await self._fetch(
+            found = await self._dossiers(
                 f"{_SELECT} WHERE d.code_date = ? AND d.seq_num = ?"
                 f" AND d.code_agency IN ({', '.join('?' * len(spellings))})"
                 " ORDER BY d.code = ? DESC, d.code_agency = ? DESC, d.id LIMIT 1",
                 [query.yymmdd, query.sequence_number, *spellings, query.text, query.agency],
             )
-        return self._dossier(rows[0]) if rows else None
+        return found[0] if found else None
+
+    async def _dossiers(self, sql: str, params: Sequence[Any]) -> list[Dossier]:
+        """The rows of `sql` as Dossiers, mapped on the reader thread: the loop gets them done."""
+        agencies, place = self._agencies, self._collection_place
+
+        def job(conn: Conn) -> list[Dossier]:
+            return [dossier_from_row(row, agencies, place) for row in conn.fetchall(sql, params)]
+
+        return await self._read(job)
+
+    async def _read(self, job: Callable[[Conn], T]) -> T:
+        """`job(conn)` on a reader thread, with the lookup's time limit and errors."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return await self._db.read(job)
+        except DatabaseError as exc:
+            raise LookupUnavailable(f"dossier database error: {exc}") from exc
+        except TimeoutError as exc:
+            raise LookupUnavailable(f"dossier database slower than {self._timeout_s} s") from exc
 
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Row]:
         try:
@@ -539,9 +567,6 @@ class SqliteLookup:
             raise LookupUnavailable(f"dossier database error: {exc}") from exc
         except TimeoutError as exc:
             raise LookupUnavailable(f"dossier database slower than {self._timeout_s} s") from exc
-
-    def _dossier(self, row: Row) -> Dossier:
-        return dossier_from_row(row, self._agencies, self._collection_place)
 
 
 @asynccontextmanager

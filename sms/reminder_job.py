@@ -175,10 +175,10 @@ class ReminderJob:
                 await asyncio.sleep(0)
             fees = await self._fees_for(due)
             batches = await self._compose(due, today=today, ctx=ctx, summary=summary, fees=fees)
-            watched = [_watch_row(d) for d in changes.dossiers]
+            # The page's sms_watch rows (a JSON each) are made inside the write job, off the loop.
             kept = await self.db.run(
                 functools.partial(
-                    _store_page, watched=watched, batches=batches, cursor=changes.cursor,
+                    _store_page, dossiers=changes.dossiers, batches=batches, cursor=changes.cursor,
                     accents=ctx.accents, now=now.timestamp(), not_before=not_before,
                 )
             )  # fmt: skip
@@ -325,7 +325,7 @@ def _store(
 def _store_page(
     conn: Conn,
     *,
-    watched: Iterable[tuple[str, int, str, str | None, str] | str],
+    dossiers: Iterable[Dossier],
     batches: list[list[tuple[str, str, str]]],
     cursor: str,
     accents: bool,
@@ -334,7 +334,7 @@ def _store_page(
 ) -> set[str]:
     """One page of changes in one transaction: projection, reminders, cursor."""
     outbox = Outbox(conn)
-    for row in watched:
+    for row in map(_watch_row, dossiers):
         if isinstance(row, str):
             outbox.unwatch(row)
         else:

@@ -3,16 +3,20 @@
 import asyncio
 import dataclasses
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import lookup.sqlite as lookup_sqlite
 from lookup.codes import InvalidCode, QueryKind, Reason, extract_code
 from lookup.lockout import DAY_S, SecretPolicy
 from lookup.model import Dossier, Procedure, Status
 from lookup.port import LookupUnavailable, Proof, SecretGuard
+from lookup.rows import dossier_from_row
 from lookup.sqlite import STEPS, DossierStore, SqliteLookup
 
 AGENCIES = {"000.00.18.H26": "UBND phường Cửa Nam", "000.00.19.H26": "UBND phường Hoàn Kiếm"}
@@ -239,6 +243,25 @@ async def test_changed_since_pages_through_every_change(db: Path) -> None:
             await opened.changed_since("yesterday")
     finally:
         await opened.close()
+
+
+async def test_rows_become_dossiers_off_the_event_loop(
+    lookup: SqliteLookup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows map to Dossiers on a reader thread (a 1.1M-row first scan would stall the loop)."""
+    threads: set[threading.Thread] = set()
+
+    def watched(*args: Any) -> Dossier:
+        threads.add(threading.current_thread())
+        return dossier_from_row(*args)
+
+    monkeypatch.setattr(lookup_sqlite, "dossier_from_row", watched)
+    assert (await lookup.changed_since("")).dossiers
+    assert await lookup.by_code("000.00.18.H26-241129-0001") is not None
+    assert await lookup.by_phone("0912345678")
+    assert await lookup.by_keypad_digits("2411290001")
+    assert threads
+    assert threading.current_thread() not in threads
 
 
 async def test_procedures(db: Path) -> None:
