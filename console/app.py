@@ -180,7 +180,10 @@ async def lines(request: web.Request) -> web.Response:
 async def dossier(request: web.Request) -> web.Response:
     client = client_of(request)
     if not request.app[LIMITER].allow(client, asyncio.get_running_loop().time()):
-        return _error(429, "Tra cứu quá nhiều lần, vui lòng thử lại sau một phút.")
+        refused = _error(429, "Tra cứu quá nhiều lần, vui lòng thử lại sau một phút.")
+        # A kiosk or a site's script learns when to ask again (the window is a minute).
+        refused.headers["Retry-After"] = "60"
+        return refused
     code = request.match_info["code"].strip()
     if not code or len(code) > MAX_CODE_LENGTH:
         return _error(400, "Mã hồ sơ không hợp lệ.")

@@ -149,6 +149,7 @@ async def test_lookups_are_rate_limited_per_client(console: tuple[TestClient, Ev
     refused = await client.get("/api/dossiers/000.00.18.H26-241129-0001")
     assert refused.status == 429
     assert (await refused.json())["error"].startswith("Tra cứu quá nhiều lần")
+    assert refused.headers["Retry-After"] == "60"
 
 
 def test_rate_limiter_window_and_memory_bound() -> None:
