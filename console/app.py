@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from console import board, events_api, history, kiosk, openapi, ops, studio, trycall
+from console import board, config_view, events_api, history, kiosk, openapi, ops, studio, trycall
 from console.access import client_of, current_user, public, requires
 from console.audit import audit
 from console.layout import NavEntry, add_nav, render
@@ -68,11 +68,13 @@ def create_app(
     accounts: Path | str | None = None,
     dossier_writer: events_api.WriterFactory | None = None,
     ops_config: ops.OpsConfig | None = None,
+    config: Callable[[], config_view.Effective] | None = None,
 ) -> web.Application:
     """`line_limit`: calls served at once (settings.agi.max_calls); `database`: the SQLite
     file whose queues the board samples (None: no queue depths); `accounts`: the SQLite
     file of console users and the audit log (default: `database`, else in memory);
-    `dossier_writer`: opens the store that POST /api/dossier-events writes to."""
+    `dossier_writer`: opens the store that POST /api/dossier-events writes to;
+    `config`: the running settings and where each came from (the admins' /settings)."""
     http = http or HttpSettings()
     app = web.Application(client_max_size=64 * 1024)
     if database is not None:
@@ -107,6 +109,7 @@ def create_app(
         app[studio.USER] = _user_name
         app[studio.AUDIT] = _prompt_audit
         add_nav(app, NavEntry("/studio", "Lời thoại", "Prompt studio", Role.EDITOR, order=40))
+    config_view.add_routes(app, config)
     # Last: its store opens after the pages' own (the push API is the least urgent).
     events_api.add_routes(app, http, bus, dossier_writer)
     app.router.add_get("/api/openapi.json", openapi.openapi_json)

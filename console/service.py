@@ -8,8 +8,10 @@ from datetime import date, datetime
 from pathlib import Path
 
 from aiohttp import web
+from pydantic import BaseModel
 
 from console.app import create_app
+from console.config_view import Origin
 from console.ops import OpsConfig
 from console.settings import ConsoleConfig
 from console.trycall import TryConfig
@@ -28,6 +30,9 @@ async def run(runtime: Runtime[ConsoleConfig, DossierLookup]) -> None:
     def today() -> date:
         return datetime.now(settings.zone).date()
 
+    # The composition root's Runtime says where each setting came from (gateway/provenance.py).
+    origin_of = getattr(runtime, "config_origins", None) or _unknown
+    model = settings if isinstance(settings, BaseModel) else None
     app = create_app(
         runtime.lookup,
         runtime.bus,
@@ -40,6 +45,7 @@ async def run(runtime: Runtime[ConsoleConfig, DossierLookup]) -> None:
         http=settings.http,
         accounts=None,
         dossier_writer=lambda: open_store(settings),
+        config=None if model is None else (lambda: (model, origin_of)),
         ops_config=OpsConfig(
             smpp_configured=bool(settings.smpp.host)
             or (settings.demo and settings.database_is_sqlite),
@@ -63,3 +69,7 @@ def _agi_address(settings: ConsoleConfig) -> tuple[str, int]:
     """Where try-a-call dials: this gateway's own FastAGI server."""
     host = settings.agi.host
     return ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host), settings.agi.port
+
+
+def _unknown(path: tuple[str, ...]) -> Origin | None:
+    return None

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from gateway.runtime import Runtime
-from gateway.settings import Settings
+from gateway.settings import Settings, config_origins
 from kernel.bus import EventBus
 from kernel.db import Database
 from kernel.histogram import LatencyHistogram
@@ -108,7 +108,8 @@ async def _serve(
         # Every component's look-ups are timed for /metrics.
         latency = LatencyHistogram()
         timed = cast(DossierLookup, TimedLookup(lookup, latency))
-        runtime = Runtime(settings, timed, bus or EventBus(), loop_lag, db, latency)
+        origins = config_origins(settings)
+        runtime = Runtime(settings, timed, bus or EventBus(), loop_lag, db, latency, origins)
         async with asyncio.TaskGroup() as group:
             tasks = [
                 group.create_task(run(runtime), name=name) for name, run in components().items()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from console.config_view import OriginOf
 from gateway.settings import Settings
 from kernel.bus import EventBus
 from kernel.db import Database
@@ -26,3 +27,5 @@ class Runtime:
     db: Database | None = None
     # Every dossier look-up's latency (lookup/timed.py wraps `lookup`), read by /metrics.
     lookup_latency: LatencyHistogram | None = None
+    # Where each setting came from (gateway/provenance.py), for the console's /settings.
+    config_origins: OriginOf | None = None

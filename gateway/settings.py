@@ -24,7 +24,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from console.config_view import OriginOf
 from console.settings import HttpSettings
+from gateway.provenance import origins
 from ivr.settings import AgiSettings, AmiSettings
 from kernel.dsn import DatabaseUrl
 from kernel.office import Agency, OfficeSettings
@@ -106,6 +108,12 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_file = os.environ.get("TRACUU_CONFIG", "tracuu.toml")
         return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file)
+
+
+def config_origins(settings: Settings) -> OriginOf:
+    """Where each of `settings` came from, for the console's /settings page."""
+    toml_file = Path(os.environ.get("TRACUU_CONFIG", "tracuu.toml"))
+    return origins(settings, dict(os.environ), toml_file)
 
 
 def load_settings(**overrides: object) -> Settings:

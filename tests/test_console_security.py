@@ -47,6 +47,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/users"): ADMIN,
     ("POST", "/users/{name}"): ADMIN,
     ("GET", "/audit"): ADMIN,
+    ("GET", "/settings"): ADMIN,  # read-only, secrets as set/not set (console/config_view.py)
     ("GET", "/kiosk"): PUBLIC,
     ("POST", "/api/dossier-events"): TOKEN,
     ("GET", "/api/openapi.json"): PUBLIC,
