@@ -7,6 +7,7 @@ import asyncio
 import random
 import socket
 import sqlite3
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,22 @@ async def test_the_demo_admin_gets_a_new_one_time_password_at_every_start(
         ["user.password", "user.add"],
         ["user.add", "user.password"],
     )
+
+
+async def test_an_hour_of_demo_texts_stays_within_each_numbers_lookup_limit() -> None:
+    """At the default pace (3 a minute), no demo sender texts more often than a citizen may
+    (TRACUU_SMS_LOOKUPS_PER_HOUR, 10): the board shows texts answered, not refused."""
+    sent: list[str] = []
+
+    async def deliver(sender: str, text: str) -> int:
+        sent.append(sender)
+        if len(sent) == 180:
+            raise asyncio.CancelledError
+        return 0
+
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(10):
+            await traffic.texts(deliver, every_s=0, rng=random.Random(7))
+    assert len(sent) == 180
+    assert max(Counter(sent).values()) <= 10
+    assert all(s.startswith("849") and len(s) == 11 for s in sent)
