@@ -112,7 +112,8 @@ async def checks(sources: Sources) -> dict[str, str]:
         out["smpp"] = "ok" if state == "up" else f"not bound ({state})"
     if sources.config.ami_configured:
         lines = latest.get(("lines", "asterisk"))
-        out["ami"] = "ok" if lines is not None else "not connected"
+        up = lines is not None and lines.data.get("connected") is True
+        out["ami"] = "ok" if up else "not connected"
     return out
 
 

@@ -108,10 +108,12 @@ class AmiClient:
         *,
         on_event: Callable[[AmiMessage], None],
         on_connected: Callable[[], Awaitable[None]] | None = None,
+        on_disconnected: Callable[[], None] | None = None,
     ) -> None:
         self._settings = settings
         self._on_event = on_event
         self._on_connected = on_connected
+        self._on_disconnected = on_disconnected
         self._protocol: Utf8AmiProtocol | None = None
         self._lost = asyncio.Event()
         self.awaiting_actions: deque[Any] = deque()  # panoramisk fills it; we never send it
@@ -163,7 +165,10 @@ class AmiClient:
             self.connected.set()
             await self._keep_alive()
         finally:
+            was_up = self.connected.is_set()
             self.connected.clear()
+            if was_up and self._on_disconnected is not None:
+                self._on_disconnected()
             self._protocol = None
             protocol.close()
             transport.close()
@@ -467,7 +472,13 @@ class AmiMonitor:
     ) -> None:
         self.lines = LineMonitor()
         self.bus = bus
-        self.client = AmiClient(settings, on_event=self._event, on_connected=self._resync)
+        self.client = AmiClient(
+            settings,
+            on_event=self._event,
+            on_connected=self._resync,
+            on_disconnected=self._lost,
+        )
+        self._up = False  # logged in and resynced: what the console's /readyz reports
         self.dialer = (
             Dialer(settings, store, self.client, self.lines, clock=clock, zone=zone)
             if store
@@ -478,13 +489,23 @@ class AmiMonitor:
         if self.dialer is not None:
             self.dialer.on_event(event)
         if self.lines.handle(event):
-            self.bus.publish("lines", self.lines.snapshot(), key="asterisk")
+            self._publish()
 
     async def _resync(self) -> None:
         self.lines.synced = False
         listing = await self.client.action({"Action": "CoreShowChannels"}, as_list=True)
         self.lines.resync(list(listing) if isinstance(listing, list) else [])
-        self.bus.publish("lines", self.lines.snapshot(), key="asterisk")
+        self._up = True
+        self._publish()
+
+    def _lost(self) -> None:
+        # The last snapshot stays on the bus for late readers: without this it would
+        # go on saying "connected" through an outage.
+        self._up = False
+        self._publish()
+
+    def _publish(self) -> None:
+        self.bus.publish("lines", {**self.lines.snapshot(), "connected": self._up}, key="asterisk")
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:

@@ -90,6 +90,23 @@ async def test_ready_when_the_database_answers_and_not_when_it_does_not(
     assert (await client.get("/healthz")).status == 200  # alive all the same
 
 
+async def test_not_ready_while_ami_is_configured_but_lost(
+    aiohttp_client, lookup: SqliteLookup, database: Path
+) -> None:  # type: ignore[no-untyped-def]
+    bus = EventBus()
+    app = create_app(
+        lookup, bus, lambda: TODAY, database=database, ops_config=OpsConfig(ami_configured=True)
+    )
+    client = await aiohttp_client(cheap_passwords(app))
+    assert (await (await client.get("/readyz")).json())["checks"]["ami"] == "not connected"
+    bus.publish("lines", {"channels": 2, "connected": True}, key="asterisk")
+    assert (await client.get("/readyz")).status == 200
+    bus.publish("lines", {"channels": 2, "connected": False}, key="asterisk")
+    lost = await client.get("/readyz")
+    assert lost.status == 503
+    assert (await lost.json())["checks"] == {"database": "ok", "ami": "not connected"}
+
+
 async def test_metrics_in_prometheus_text_format(
     aiohttp_client, lookup: SqliteLookup, database: Path
 ) -> None:  # type: ignore[no-untyped-def]

@@ -189,6 +189,20 @@ async def test_reconnect_resyncs_the_channels_seen_during_the_outage(peer: AmiPe
     assert monitor.lines.channels["2.2"].state == "Ring"
 
 
+async def test_the_bus_says_when_ami_is_lost_and_back(peer: AmiPeer) -> None:
+    port = await peer.start()
+    bus = EventBus()
+    monitor = AmiMonitor(ami_settings(port), bus)
+    async with asyncio.timeout(5), bus.subscribe() as sub:
+        task = await running(monitor)
+        assert (await sub.get()).data["connected"] is True  # logged in and resynced
+        peer.drop()
+        assert (await sub.get()).data["connected"] is False  # not the last good snapshot
+        await peer.until(lambda: peer.logins == 2)
+        assert (await sub.get()).data["connected"] is True
+        await stopped(task)
+
+
 async def test_unanswered_pings_mean_a_half_open_connection_and_a_reconnect(
     peer: AmiPeer,
 ) -> None:
