@@ -8,15 +8,21 @@ thread, and at most two at once so a flood of sign-ins cannot take the memory.
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 MIN_LENGTH = 10
 _HASHER = PasswordHasher()  # argon2-cffi's defaults: RFC 9106's low-memory profile
-# Verified when the account does not exist, so "no such user" takes as long as
-# "wrong password" and the timing tells a guesser nothing.
-_DUMMY = _HASHER.hash("not a password of anyone")
+
+
+@functools.cache
+def _dummy() -> str:
+    """Verified when the account does not exist, so "no such user" takes as long as
+    "wrong password" and the timing tells a guesser nothing. Made at the first such
+    check, in its worker thread: at import it was a 218 ms stall of the loop at start."""
+    return _HASHER.hash("not a password of anyone")
 
 
 class WeakPassword(ValueError):
@@ -49,7 +55,7 @@ class Passwords:
 
 def _verify(stored: str | None, password: str) -> bool:
     try:
-        return _HASHER.verify(stored or _DUMMY, password) and stored is not None
+        return _HASHER.verify(stored or _dummy(), password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 
