@@ -5,10 +5,8 @@ import dataclasses
 import itertools
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from pathlib import Path
@@ -23,49 +21,20 @@ from lookup.lockout import DAY_S, SecretPolicy
 from lookup.model import Dossier, Procedure, Status
 from lookup.port import Proof, SecretGuard
 from lookup.postgres import PostgresLookup, PostgresStore
+from tests.peers import postgres as postgres_peer
 
 pytestmark = pytest.mark.postgres
-# Debian's server binaries (scripts/bootstrap test installs postgresql); newest version wins.
-_INSTALLED = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
-BIN = Path(os.environ.get("TRACUU_PG_BIN", _INSTALLED[-1] if _INSTALLED else "/nonexistent"))
 PORT = 54329
 _names = itertools.count()
 
 
-def _as_postgres(*command: str) -> list[str]:
-    # PostgreSQL refuses to run as root: drop to the postgres user when we are root.
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *command]
-    return list(command)
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    if not (BIN / "initdb").exists() or (os.geteuid() == 0 and shutil.which("runuser") is None):
-        pytest.skip(f"no PostgreSQL server binaries in {BIN}")
-    home = Path(tempfile.mkdtemp(prefix="tracuu-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(home, "postgres")
-    data = home / "data"
-    subprocess.run(
-        _as_postgres(str(BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "tracuu",
-                     "-E", "UTF8", "--no-sync"),
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
-    options = f"-k {home} -c listen_addresses='' -p {PORT} -F"
-    subprocess.run(
-        _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l",
-                     str(home / "log"), "-w", "-t", "60", "start"),
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
-    try:
-        yield f"postgresql://tracuu@/postgres?host={home}&port={PORT}"
-    finally:
-        subprocess.run(
-            _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"),
-            capture_output=True, timeout=60, check=False,
-        )  # fmt: skip
-        shutil.rmtree(home, ignore_errors=True)
+    why = postgres_peer.available()
+    if why is not None:
+        pytest.skip(why)
+    with postgres_peer.server(PORT) as url:
+        yield url
 
 
 @pytest.fixture
