@@ -24,6 +24,7 @@ from console.signin import PASSWORDS
 from kernel.bus import EventBus
 from lookup import demo
 from lookup.sqlite import DossierStore, SqliteLookup
+from tests import chromium
 from tests.console_auth import PASSWORD, cheap_passwords
 
 CHROMIUM = shutil.which("chromium")
@@ -98,26 +99,7 @@ def server(tmp_path: Path) -> Iterator[ConsoleServer]:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[object]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1280,900",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(20)
+    driver = chromium.start(tmp_path / "chromium")
     try:
         yield driver
     finally:
