@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from console.roles import Role
-from kernel.db import Conn, Database, IntegrityError, Location, Row
+from kernel.db import Conn, Database, IntegrityError, Location, Row, open_migrated
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +122,7 @@ class AccountStore:
     @classmethod
     async def open(cls, path: Location) -> AccountStore:
         """A store with a Database of its own (the command line, tests)."""
-        db = await Database.open(path)
-        try:
-            await db.migrate(COMPONENT, STEPS)
-        except BaseException:
-            await db.close()
-            raise
-        return cls(db, owned=True)
+        return cls(await open_migrated(path, (COMPONENT, STEPS)), owned=True)
 
     @classmethod
     async def on(cls, db: Database) -> AccountStore:

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from kernel.db import Conn, Database, Location, table_names
+from kernel.db import Conn, Database, Location, open_migrated, table_names
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +113,7 @@ class StatsStore:
 
     @classmethod
     async def open(cls, path: Location) -> StatsStore:
-        db = await Database.open(path)
-        try:
-            await db.migrate(COMPONENT, STEPS)
-        except BaseException:
-            await db.close()
-            raise
-        return cls(db, owned=True)
+        return cls(await open_migrated(path, (COMPONENT, STEPS)), owned=True)
 
     async def close(self) -> None:
         if self._owned:

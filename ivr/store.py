@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from kernel.db import Database, IntegrityError, Location, Row
+from kernel.db import Database, IntegrityError, Location, Row, open_migrated
 
 COMPONENT = "ivr"
 STEPS = (
@@ -84,13 +84,7 @@ class IvrStore:
     @classmethod
     async def open(cls, path: Location) -> IvrStore:
         """On a Database of its own (CLI, tests): close() closes it."""
-        db = await Database.open(path)
-        try:
-            await db.migrate(COMPONENT, STEPS)
-        except BaseException:
-            await db.close()
-            raise
-        return cls(db, owned=True)
+        return cls(await open_migrated(path, (COMPONENT, STEPS)), owned=True)
 
     async def close(self) -> None:
         if self._writer is not None:

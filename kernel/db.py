@@ -765,6 +765,24 @@ def migrate_steps(
     return len(steps)
 
 
+async def open_migrated(
+    url: object, *components: tuple[str, Sequence[Step]], readers: int = READERS
+) -> Database:
+    """A Database of its own with the components' schemas brought up to date, closed
+    again if a migration fails (a store opened by the command line or a test).
+
+        db = await open_migrated(path, (COMPONENT, STEPS))
+    """
+    db = await Database.open(url, readers=readers)
+    try:
+        for component, steps in components:
+            await db.migrate(component, steps)
+    except BaseException:
+        await db.close()
+        raise
+    return db
+
+
 def _for_backend(step: Step, backend: str) -> str:
     if backend == "sqlite":
         return step.sqlite if isinstance(step, Variants) else step

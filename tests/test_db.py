@@ -7,10 +7,19 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from kernel.db import Conn, Database, DatabaseError, IntegrityError, numbered, sqlite_path
+from kernel.db import (
+    Conn,
+    Database,
+    DatabaseError,
+    IntegrityError,
+    numbered,
+    open_migrated,
+    sqlite_path,
+)
 from kernel.dsn import DatabaseUrl
 
 STEPS = (
@@ -195,6 +204,30 @@ async def test_migrations_are_applied_once_and_refuse_a_newer_schema(tmp_path: P
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_store_of_its_own_is_closed_when_its_migration_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[Database] = []
+    real_open = Database.open
+
+    async def spy(url: object, **kwargs: Any) -> Database:
+        db = await real_open(url, **kwargs)
+        opened.append(db)
+        return db
+
+    monkeypatch.setattr(Database, "open", staticmethod(spy))
+    path = tmp_path / "o.sqlite3"
+    db = await open_migrated(path, ("c", STEPS))
+    assert await db.fetchval("SELECT version FROM schema_version WHERE component = 'c'") == 2
+    await db.close()
+    broken = ("CREATE TABLE broken (x INTEGER REFERENCES;",)
+    with pytest.raises(DatabaseError):
+        await open_migrated(path, ("c", STEPS), ("broken", broken))
+    assert len(opened) == 2
+    with pytest.raises(DatabaseError, match="closed"):  # no threads or connections left
+        await opened[1].fetchval("SELECT 1")
 
 
 async def test_many_batches_of_the_same_statement_at_once(db: Database) -> None:
