@@ -238,7 +238,7 @@ async def _send_test_async(number: str, settings: SmsConfig, timeout_s: float) -
             async with asyncio.timeout(timeout_s):
                 await pump.ready.wait()
                 body = replies.test_text(reply_context(settings, catalog, _today(settings).date()))
-                message_id = pump.send(number, body, kind="test")
+                message_id = await pump.send(number, body, kind="test")
                 assert message_id is not None
                 watcher = Outbox.open(pump.database)
                 try:

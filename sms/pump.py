@@ -11,7 +11,7 @@ is answered in three steps: the sender's state read (one read job), the answer
 composed on the loop (the lookup awaited there), then one write job that applies
 what the policy decided, marks the message handled and queues the reply.
 Retention deletes in slices of PRUNE_SLICE rows, one short write job each.
-send() (the CLI's send-test and tests) still writes on its own connection.
+send() (the CLI's send-test and tests) is one write job too.
 """
 
 from __future__ import annotations
@@ -80,7 +80,6 @@ class SmsPump:
         self.wall = wall
         # The SMS tables live in the dossier database unless told otherwise (`sms text`).
         self.database: Location = outbox_path or settings.database
-        self.outbox: Outbox | None = None  # send()'s own connection
         self.db = db
         self._own_db = db is None
         # One link per SMSC bind (sms/routes.py routes each number to one of them).
@@ -104,7 +103,6 @@ class SmsPump:
             self.db = await Database.open(self.database)
         await self.db.migrate(COMPONENT, STEPS)
         loop = asyncio.get_running_loop()
-        self.outbox = Outbox.open(self.database)
         for bind, smpp in self.binds:
             self.links[bind.name] = self._start_link(loop, bind.name, smpp)
         self.ready.set()
@@ -141,7 +139,6 @@ class SmsPump:
             await asyncio.gather(
                 *(asyncio.to_thread(link.stop, 10.0) for link in self.links.values())
             )
-            self.outbox.close()
             if self._own_db and self.db is not None:
                 await self.db.close()
 
@@ -306,20 +303,17 @@ class SmsPump:
         for link in self.links.values():
             link.wake()
 
-    def send(self, msisdn: str, text: str, *, kind: str, dedup_key: str | None = None,
-             not_before: float = 0.0) -> int | None:  # fmt: skip
-        """Queue one message (committed) and ring the link."""
-        assert self.outbox is not None
-        with self.outbox.transaction():
-            message_id = self.outbox.enqueue(
-                msisdn,
-                text,
-                kind=kind,
-                accents=self.settings.sms.accents,
-                now=self.wall(),
-                not_before=not_before,
+    async def send(self, msisdn: str, text: str, *, kind: str, dedup_key: str | None = None,
+                   not_before: float = 0.0) -> int | None:  # fmt: skip
+        """Queue one message (committed, by a write job off the loop) and ring the link;
+        None when dedup_key is already queued."""
+        accents, now = self.settings.sms.accents, self.wall()
+        message_id = await self._db().run(
+            lambda conn: Outbox(conn).enqueue(
+                msisdn, text, kind=kind, accents=accents, now=now, not_before=not_before,
                 dedup_key=dedup_key,
             )
+        )  # fmt: skip
         self.wake()
         return message_id
 

@@ -173,7 +173,7 @@ def destinations(smsc: TestSmsc) -> list[str]:
 async def test_each_number_goes_to_its_networks_bind(tmp_path: Path) -> None:
     async with two_operators(tmp_path) as world:
         for number in (VIETTEL, VIETTEL_OLD, VINAPHONE, MOBIFONE):
-            world.pump.send(number, f"tin cho {number}", kind="test")
+            await world.pump.send(number, f"tin cho {number}", kind="test")
         await until(lambda: world.states() == {"delivered": 4})
         event = world.bus.latest[("sms", "bind:viettel")].data
     assert sorted(destinations(world.viettel)) == sorted([VIETTEL, VIETTEL_OLD])
@@ -193,7 +193,7 @@ async def test_each_number_goes_to_its_networks_bind(tmp_path: Path) -> None:
 async def test_failover_while_a_bind_is_down_then_back(tmp_path: Path) -> None:
     async with two_operators(tmp_path, viettel_up=False) as world:
         # Viettel's SMSC is down: its numbers go out through the other bind.
-        world.pump.send(VIETTEL, "qua duong du phong", kind="test")
+        await world.pump.send(VIETTEL, "qua duong du phong", kind="test")
         await world.other.wait_submits(1)
         event = world.bus.latest[("sms", "bind:viettel")].data
         assert event["state"] != "up"
@@ -203,7 +203,7 @@ async def test_failover_while_a_bind_is_down_then_back(tmp_path: Path) -> None:
         async with TestSmsc(port=world.viettel.port) as back:
             await back.wait_bound()
             await until(lambda: world.pump.bind_states["viettel"][0] == "up")
-            world.pump.send(VIETTEL, "da ve duong chinh", kind="test")
+            await world.pump.send(VIETTEL, "da ve duong chinh", kind="test")
             await back.wait_submits(1)
             await until(lambda: world.states() == {"delivered": 2})
     assert destinations(world.other) == [VIETTEL]
@@ -216,8 +216,8 @@ async def test_a_receipt_matches_only_its_own_binds_message(tmp_path: Path) -> N
     """Both SMSCs give their first message the same id; Viettel's is delivered, the
     other operator's fails: each message gets its own SMSC's verdict."""
     async with two_operators(tmp_path, other=Personality(receipts="failed")) as world:
-        viettel = world.pump.send(VIETTEL, "mot", kind="test")
-        other = world.pump.send(VINAPHONE, "hai", kind="test")
+        viettel = await world.pump.send(VIETTEL, "mot", kind="test")
+        other = await world.pump.send(VINAPHONE, "hai", kind="test")
         await until(lambda: world.states() == {"delivered": 1, "failed": 1})
         with contextlib.closing(sqlite3.connect(world.database)) as conn:
             states = dict(conn.execute("SELECT id, state FROM sms_message").fetchall())
@@ -230,13 +230,13 @@ async def test_while_an_smsc_queue_is_full_the_other_bind_carries_its_numbers(
     tmp_path: Path,
 ) -> None:
     async with two_operators(tmp_path, Personality(queue_full_first=1)) as world:
-        world.pump.send(VIETTEL, "hang doi day", kind="test")
+        await world.pump.send(VIETTEL, "hang doi day", kind="test")
         # Viettel's SMSC refuses it (queue full): its bind pauses, the other sends it.
         await world.other.wait_submits(1)
         assert world.viettel.record.throttled == 1
         # After the pause Viettel's bind is back and takes its numbers again.
         await until(lambda: world.pump.links["viettel"].state == "up")
-        world.pump.send(VIETTEL, "da het day", kind="test")
+        await world.pump.send(VIETTEL, "da het day", kind="test")
         await world.viettel.wait_submits(1)
         await until(lambda: world.states() == {"delivered": 2})
         throttled_seen = world.bus.latest[("sms", "bind:viettel")].data["throttled"]
@@ -267,7 +267,7 @@ async def test_a_batch_with_one_smsc_dropped_midway_is_sent_once(tmp_path: Path)
     numbers = [n if i % 3 else "849" + n[3:] for i, n in enumerate(numbers)]  # 091/0 others
     async with two_operators(tmp_path, Personality(drop_at=40)) as world:
         for i, number in enumerate(numbers):
-            world.pump.send(number, f"tin {i}", kind="test")
+            await world.pump.send(number, f"tin {i}", kind="test")
         await until(lambda: world.states() == {"delivered": 200}, timeout_s=30)
         uncertain = world.uncertain()
     sent = Counter(

@@ -133,7 +133,7 @@ async def test_smsc_drop_mid_batch_loses_nothing(tmp_path: Path) -> None:
     personality = Personality(drop_at=40, submit_delay_s=0.002)
     async with sms_world(tmp_path, personality, window=10) as world:
         for i in range(total):
-            world.pump.send(NUMBER, f"tin {i}", kind="test")
+            await world.pump.send(NUMBER, f"tin {i}", kind="test")
         await wait_db(lambda: delivered(world.database) == total)
     texts = [s.text for s in world.smsc.record.submits]
     counts = collections.Counter(texts)

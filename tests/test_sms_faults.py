@@ -171,7 +171,7 @@ async def test_padded_message_ids_match_their_receipts(
 ) -> None:
     personality = Personality(message_id_style=style, receipt_id_decimal=decimal, receipt_via=via)
     async with sms_world(tmp_path, personality) as world:
-        world.pump.send(STRANGER, "xin chao", kind="test")
+        await world.pump.send(STRANGER, "xin chao", kind="test")
         await until(world, lambda w: states(w) == {"delivered": 1})
     with sqlite3.connect(world.database) as conn:
         [(smsc_id,)] = conn.execute("SELECT smsc_id FROM sms_part").fetchall()
@@ -236,7 +236,7 @@ async def test_a_dead_link_thread_is_restarted(
 async def test_latin1_default_alphabet_both_ways(tmp_path: Path) -> None:
     async with sms_world(tmp_path, default_alphabet="latin1") as world:
         smsc = world.smsc
-        world.pump.send(STRANGER, "a@b_c$ d", kind="test")
+        await world.pump.send(STRANGER, "a@b_c$ d", kind="test")
         await smsc.wait_submits(1)
         # An MO in the SMSC's Latin-1: '_' is 0x5F there (GSM would read it as '§').
         text = f"HS_{CODE}".encode("latin-1")

@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import threading
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,17 +128,38 @@ async def test_message_payload_tlv(tmp_path: Path) -> None:
 async def test_failed_receipt_with_decimal_id_marks_failed(tmp_path: Path) -> None:
     personality = Personality(receipts="failed", receipt_via="text", receipt_id_decimal=True)
     async with sms_world(tmp_path, personality) as world:
-        world.pump.send(STRANGER, "xin chao", kind="test")
+        await world.pump.send(STRANGER, "xin chao", kind="test")
         await until(world, lambda w: states(w) == {"failed": 1})
     outbox = world.outbox()
     [row] = outbox.recent()
     assert row.error == "UNDELIV err:000"
 
 
+async def test_a_queued_message_is_written_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sms.outgoing import Outgoing
+
+    threads: list[threading.Thread] = []
+    enqueue = Outgoing.enqueue
+
+    def spy(self: Outgoing, *args: Any, **kwargs: Any) -> int | None:
+        threads.append(threading.current_thread())
+        return enqueue(self, *args, **kwargs)
+
+    monkeypatch.setattr(Outgoing, "enqueue", spy)
+    async with sms_world(tmp_path) as world:
+        await world.pump.send(STRANGER, "xin chao", kind="test")
+        await until(world, lambda w: states(w) == {"delivered": 1})
+    assert threads
+    assert threading.main_thread() not in threads  # the event loop's thread
+    assert world.smsc.record.texts_to(STRANGER) == ["xin chao"]
+
+
 async def test_long_reply_parts_each_receipted(tmp_path: Path) -> None:
     text = "Thong bao. " * 40  # 440 characters: 3 GSM parts
     async with sms_world(tmp_path) as world:
-        message_id = world.pump.send(STRANGER, text, kind="test")
+        message_id = await world.pump.send(STRANGER, text, kind="test")
         await until(world, lambda w: states(w) == {"delivered": 1})
     submits = world.smsc.record.submits
     assert [s.udh for s in submits] == [(message_id, 3, 1), (message_id, 3, 2), (message_id, 3, 3)]
@@ -147,7 +170,7 @@ async def test_throttling_pauses_and_keeps_order(tmp_path: Path) -> None:
     personality = Personality(throttle_first=3)
     async with sms_world(tmp_path, personality, throttle_pause_s=0.05, window=1) as world:
         for i in range(6):
-            world.pump.send(STRANGER, f"tin {i}", kind="test")
+            await world.pump.send(STRANGER, f"tin {i}", kind="test")
         await world.smsc.wait_submits(6)
         await until(world, lambda w: states(w) == {"delivered": 6})
         throttled = world.pump.link.throttled if world.pump.link else 0
@@ -160,7 +183,7 @@ async def test_window_bounds_outstanding_submits(tmp_path: Path) -> None:
     personality = Personality(submit_delay_s=0.05)
     async with sms_world(tmp_path, personality, window=4) as world:
         for i in range(20):
-            world.pump.send(STRANGER, f"tin {i}", kind="test")
+            await world.pump.send(STRANGER, f"tin {i}", kind="test")
         await world.smsc.wait_submits(20)
     assert world.smsc.record.max_outstanding == 4
     assert sorted(world.smsc.record.texts_to(STRANGER)) == sorted(f"tin {i}" for i in range(20))
@@ -169,7 +192,7 @@ async def test_window_bounds_outstanding_submits(tmp_path: Path) -> None:
 async def test_permanent_error_fails_without_retry(tmp_path: Path) -> None:
     personality = Personality(reject_to=frozenset({STRANGER}))
     async with sms_world(tmp_path, personality) as world:
-        world.pump.send(STRANGER, "xin chao", kind="test")
+        await world.pump.send(STRANGER, "xin chao", kind="test")
         await until(world, lambda w: states(w) == {"failed": 1})
     assert world.smsc.submit_count == 1
     assert world.smsc.record.submits == []
@@ -190,7 +213,7 @@ async def test_abrupt_disconnect_loses_nothing(tmp_path: Path) -> None:
     personality = Personality(drop_at=3)
     async with sms_world(tmp_path, personality, window=1) as world:
         for i in range(6):
-            world.pump.send(STRANGER, f"tin {i}", kind="test")
+            await world.pump.send(STRANGER, f"tin {i}", kind="test")
         await until(world, lambda w: states(w) == {"delivered": 6})
     texts = world.smsc.record.texts_to(STRANGER)
     assert texts == [f"tin {i}" for i in range(6)]  # the dropped one was never accepted
@@ -224,14 +247,14 @@ async def test_store_failure_answers_retry_later(tmp_path: Path) -> None:
 async def test_temporary_errors_are_retried_then_given_up(tmp_path: Path) -> None:
     personality = Personality(syserr_first=2)
     async with sms_world(tmp_path, personality, retry_delay_s=0.01, max_attempts=3) as world:
-        world.pump.send(STRANGER, "lan 1", kind="test")  # refused twice, third try accepted
+        await world.pump.send(STRANGER, "lan 1", kind="test")  # refused twice, third try accepted
         await until(world, lambda w: states(w) == {"delivered": 1})
     assert world.smsc.submit_count == 3
     assert world.smsc.record.texts_to(STRANGER) == ["lan 1"]
 
     personality = Personality(syserr_first=10)
     async with sms_world(tmp_path / "b", personality, retry_delay_s=0.01, max_attempts=3) as world:
-        world.pump.send(STRANGER, "lan 2", kind="test")
+        await world.pump.send(STRANGER, "lan 2", kind="test")
         await until(world, lambda w: states(w) == {"failed": 1})
     assert world.smsc.submit_count == 3
     outbox = world.outbox()
@@ -264,7 +287,7 @@ async def test_receipt_before_submit_resp_is_kept_and_applied(tmp_path: Path) ->
     personality = Personality(receipt_before_resp=True, receipt_id_decimal=True)
     async with sms_world(tmp_path, personality) as world:
         for i in range(3):
-            world.pump.send(STRANGER, f"tin {i}", kind="test")
+            await world.pump.send(STRANGER, f"tin {i}", kind="test")
         await until(world, lambda w: states(w) == {"delivered": 3})
     with sqlite3.connect(world.database) as conn:
         assert conn.execute("SELECT COUNT(*) FROM sms_orphan_receipt").fetchone() == (0,)
@@ -272,7 +295,7 @@ async def test_receipt_before_submit_resp_is_kept_and_applied(tmp_path: Path) ->
 
 async def test_expired_receipt_marks_expired(tmp_path: Path) -> None:
     async with sms_world(tmp_path, Personality(receipts="expired", receipt_via="tlv")) as world:
-        world.pump.send(STRANGER, "xin chao", kind="test")
+        await world.pump.send(STRANGER, "xin chao", kind="test")
         await until(world, lambda w: states(w) == {"expired": 1})
 
 
@@ -292,7 +315,7 @@ async def test_bench_smsc_fast_encoding_still_delivers(tmp_path: Path) -> None:
     """The benchmark's SMSC packs its responses by hand: same outcome as pdu3's."""
     async with sms_world(tmp_path, Personality(fast_encoding=True), window=5) as world:
         for i in range(12):
-            world.pump.send(STRANGER, f"tin {i}", kind="test")
+            await world.pump.send(STRANGER, f"tin {i}", kind="test")
         await until(world, lambda w: states(w) == {"delivered": 12})
     assert world.smsc.record.texts_to(STRANGER) == [f"tin {i}" for i in range(12)]
 
@@ -318,7 +341,7 @@ async def test_the_link_logs_under_one_stable_name(
     no password, full number or message text."""
     caplog.set_level(logging.DEBUG)
     async with sms_world(tmp_path) as world:
-        world.pump.send(STRANGER, "xin chao ban", kind="test")
+        await world.pump.send(STRANGER, "xin chao ban", kind="test")
         await until(world, lambda w: states(w) == {"delivered": 1})
     from_link = [r for r in caplog.records if r.threadName.startswith("smpp-link 127.0.0.1:")]
     assert {r.name for r in from_link} == {"sms.link"}

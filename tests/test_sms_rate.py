@@ -46,7 +46,7 @@ async def test_at_the_smscs_limit_nothing_is_throttled(tmp_path: Path) -> None:
     smsc = Personality(max_tps=limit, tps_counting="sliding", tps_window_s=0.95, receipts=None)
     async with sms_world(tmp_path, smsc, tps=float(limit), window=10) as world:
         for i in range(count):
-            world.pump.send(STRANGER, f"tin {i}", kind="test")
+            await world.pump.send(STRANGER, f"tin {i}", kind="test")
         await world.smsc.wait_submits(count, timeout_s=30)
     record = world.smsc.record
     assert record.throttled == 0
@@ -59,7 +59,7 @@ async def test_an_smsc_stricter_than_the_setting_gets_a_lower_rate(tmp_path: Pat
     smsc = Personality(max_tps=limit, tps_counting="sliding", receipts=None)
     async with sms_world(tmp_path, smsc, tps=60.0, window=10) as world:
         for i in range(count):
-            world.pump.send(STRANGER, f"tin {i}", kind="test")
+            await world.pump.send(STRANGER, f"tin {i}", kind="test")
         await world.smsc.wait_submits(count, timeout_s=30)
         link = world.pump.link
         assert link is not None
