@@ -20,9 +20,21 @@ from typing import Any
 
 from aiohttp import web
 
-from console import board, config_view, events_api, history, kiosk, openapi, ops, studio, trycall
+from console import (
+    board,
+    board_live,
+    config_view,
+    events_api,
+    history,
+    kiosk,
+    openapi,
+    ops,
+    studio,
+    trycall,
+)
 from console.access import client_of, current_user, public, requires
 from console.audit import audit
+from console.board_instances import Instance
 from console.layout import NavEntry, add_nav, render
 from console.platform import setup_platform
 from console.roles import Role
@@ -69,19 +81,28 @@ def create_app(
     dossier_writer: events_api.WriterFactory | None = None,
     ops_config: ops.OpsConfig | None = None,
     config: Callable[[], config_view.Effective] | None = None,
+    instance: Instance | None = None,
 ) -> web.Application:
     """`line_limit`: calls served at once (settings.agi.max_calls); `database`: the SQLite
     file whose queues the board samples (None: no queue depths); `accounts`: the SQLite
     file of console users and the audit log (default: `database`, else in memory);
     `dossier_writer`: opens the store that POST /api/dossier-events writes to;
-    `config`: the running settings and where each came from (the admins' /settings)."""
+    `config`: the running settings and where each came from (the admins' /settings);
+    `instance`: who this gateway is, to heartbeat into the shared `database` and show
+    every instance on the board (console/board_live.py; None: this one alone)."""
     http = http or HttpSettings()
     app = web.Application(client_max_size=64 * 1024)
     if database is not None:
         app.cleanup_ctx.append(_open_database(database))  # first: the others use it
     setup_platform(app, http, _accounts_where(app, database, accounts), zone or UTC)
     sampler = None if database is None else board.queue_sampler(lambda: app[DB])
-    app[HUB] = board.BoardHub(bus, board.Board(line_limit), sampler, zone)
+    lag = ops_config.loop_lag if ops_config is not None else None
+    wider = None
+    if database is not None and instance is not None:
+        wider = board_live.setup(
+            app, instance, lambda: app[DB], lambda: app[HUB].board, lag=lag, zone=zone
+        )
+    app[HUB] = board.BoardHub(bus, board.Board(line_limit), sampler, zone, wider)
     app.cleanup_ctx.append(_run_hub)
     app[LOOKUP] = lookup
     app[BUS] = bus
@@ -124,6 +145,7 @@ def create_app(
                 "sign_in": app[THROTTLE].held_back,
                 "public_lookup": app[LIMITER].refused,
             },
+            instances=None if wider is None else app[HUB].current,
         ),
     )
     app.router.add_static("/static/", Path(str(resources.files("console").joinpath("static"))))

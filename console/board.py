@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -107,6 +107,20 @@ def encode(frame: Mapping[str, Any]) -> bytes:
 Sampler = Callable[[], Awaitable[dict[str, Any]]]
 
 
+class Wider(Protocol):
+    """The rest of the system beside this instance (console/board_instances.py): other
+    gateway instances sharing the database, merged into this board's frames."""
+
+    def version(self) -> int:
+        """Moves whenever what the other instances show changed."""
+
+    async def run(self) -> None:
+        """Follows the other instances until cancelled."""
+
+    def frame(self, board: Board, now: str) -> dict[str, Any]:
+        """This instance's board and the others', as one frame."""
+
+
 class BoardHub:
     """Folds the bus into the board and hands every browser the newest frame."""
 
@@ -116,11 +130,13 @@ class BoardHub:
         board: Board,
         sampler: Sampler | None = None,
         zone: tzinfo | None = None,
+        wider: Wider | None = None,
     ) -> None:
         self.bus, self.board, self.sampler, self.zone = bus, board, sampler, zone
+        self.wider = wider
         self._clients: set[asyncio.Queue[bytes]] = set()
-        self._frame = encode(board.frame())
-        self._sent_version = board.version
+        self._frame = encode(self.current())
+        self._sent_version = self._version()
         self._frame_number = 0  # encodings so far
         self._delivered = 0  # the frame number every browser has been offered
 
@@ -136,6 +152,8 @@ class BoardHub:
             tasks.create_task(self._fold(events))
             if self.sampler is not None:
                 tasks.create_task(self._sample(self.sampler))
+            if self.wider is not None:
+                tasks.create_task(self.wider.run())
             while True:
                 await asyncio.sleep(tick_s)
                 await self.broadcast()
@@ -154,13 +172,24 @@ class BoardHub:
                 self.bus.publish("board_queues", queues, key="board")
             await asyncio.sleep(SAMPLE_S)
 
-    def _refresh(self) -> None:
-        """Encode the frame again if the board moved since the last encoding."""
-        if self.board.version == self._sent_version:
-            return
-        self._sent_version = self.board.version
+    def _version(self) -> tuple[int, int]:
+        return self.board.version, (self.wider.version() if self.wider is not None else 0)
+
+    def current(self) -> dict[str, Any]:
+        """The frame as of now (also what /metrics reads of the other instances)."""
         now = datetime.now(self.zone).astimezone(self.zone).isoformat(timespec="seconds")
-        self._frame = encode(self.board.frame(now))
+        if self.wider is None:
+            return self.board.frame(now)
+        return self.wider.frame(self.board, now)
+
+    def _refresh(self) -> None:
+        """Encode the frame again if the board (or another instance) moved since the last
+        encoding."""
+        version = self._version()
+        if version == self._sent_version:
+            return
+        self._sent_version = version
+        self._frame = encode(self.current())
         self._frame_number += 1
 
     def tick(self) -> None:

@@ -34,6 +34,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from console.access import public
+from console.board_metrics import InstancesCollector
 from kernel.bus import EventBus
 from kernel.db import Database, DatabaseError
 from kernel.histogram import LatencyHistogram
@@ -61,6 +62,8 @@ class Sources:
     db: Callable[[], Database | None]
     config: OpsConfig
     throttled: Callable[[], dict[str, int]]  # kind -> requests held back since start
+    # The board's frame with every gateway instance (console/board_metrics.py); None: alone.
+    instances: Callable[[], dict[str, Any]] | None = None
     ended: Counter[str] = field(default_factory=Counter)  # calls ended, by last step
 
 
@@ -314,8 +317,11 @@ class SnapshotCollector(Collector):
 
 @public
 async def metrics(request: web.Request) -> web.Response:
-    snap = await snapshot(request.app[OPS])
+    sources = request.app[OPS]
+    snap = await snapshot(sources)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(snap))
+    if sources.instances is not None:
+        registry.register(InstancesCollector(sources.instances()))
     body = generate_latest(registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import date, datetime
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from console.app import create_app
+from console.board_instances import Instance
+from console.board_registry import identity
 from console.config_view import Origin
 from console.ops import OpsConfig
 from console.settings import ConsoleConfig
@@ -46,6 +49,7 @@ async def run(runtime: Runtime[ConsoleConfig, DossierLookup]) -> None:
         accounts=None,
         dossier_writer=lambda: open_store(settings),
         config=None if model is None else (lambda: (model, origin_of)),
+        instance=_instance(settings),
         ops_config=OpsConfig(
             smpp_configured=bool(settings.smpp.host)
             or (settings.demo and settings.database_is_sqlite),
@@ -55,14 +59,26 @@ async def run(runtime: Runtime[ConsoleConfig, DossierLookup]) -> None:
         ),
     )
     runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
     try:
+        # Inside the try: a gateway stopped while the console starts still ends what the
+        # start began (the board, the instance heartbeat), instead of leaving it running.
+        await runner.setup()
         site = web.TCPSite(runner, settings.http.host, settings.http.port)
         await site.start()
         log.info("console on http://%s:%d/", settings.http.host, settings.http.port)
         await asyncio.Event().wait()  # until cancelled
     finally:
         await runner.cleanup()
+
+
+def _instance(settings: ConsoleConfig) -> Instance:
+    """Who this gateway is on every console's board (console/board_registry.py)."""
+    # settings.instance (TRACUU_INSTANCE) is the composition root's; a test's own
+    # ConsoleConfig may not have it.
+    configured = str(getattr(settings, "instance", "") or "")
+    me = identity(configured, settings.http.port, time.time())
+    ami = f"{settings.ami.host}:{settings.ami.port}" if settings.ami.host else ""
+    return Instance(me, ami=ami)
 
 
 def _agi_address(settings: ConsoleConfig) -> tuple[str, int]:

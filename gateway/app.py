@@ -57,7 +57,7 @@ async def migrate_all(settings: Settings, db: Database | None = None) -> None:
     Migrations hold SQLite's write lock across awaits; run while the components
     start, they raced the SMS side's synchronous writes (see kernel/migrate.py).
     """
-    from console import stats
+    from console import board_registry, stats
     from console.accounts import AccountStore
     from ivr.store import IvrStore
     from sms.outbox import COMPONENT, STEPS
@@ -70,6 +70,7 @@ async def migrate_all(settings: Settings, db: Database | None = None) -> None:
         await IvrStore.create(db)
         await AccountStore.on(db)
         await db.migrate(stats.COMPONENT, stats.STEPS)
+        await board_registry.migrate(db)
     finally:
         if owned:
             await db.close()

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     sounds: SoundsSettings = SoundsSettings()
     http: HttpSettings = HttpSettings()
     demo: bool = False
+    # This gateway's name on every console's board when several share one database
+    # (TRACUU_INSTANCE=gw1). Unset: host:port of its console (console/board_registry.py).
+    instance: str = ""
     # "json": one JSON object a log line, for a log collector (TRACUU_LOG_FORMAT=json).
     log_format: Literal["text", "json"] = "text"
 

@@ -45,7 +45,18 @@ async def test_demo_gateway_starts_every_component_and_stops_cleanly(settings: S
     with sqlite3.connect(settings.sqlite_path) as db:
         components = dict(db.execute("SELECT component, version FROM schema_version"))
         dossiers = db.execute("SELECT count(*) FROM dossier").fetchone()[0]
-    assert set(components) == {"lookup", "sms", "ivr", "console_stats", "console_accounts"}
+        instances = db.execute("SELECT stopped FROM gateway_instance").fetchall()
+    assert set(components) == {
+        "lookup",
+        "sms",
+        "ivr",
+        "console_stats",
+        "console_accounts",
+        "gateway_instances",
+    }
+    # Its heartbeat (if the console got that far) ends with a clean stop, not a row that
+    # other consoles would show as a gateway gone silent.
+    assert all(stopped == 1 for (stopped,) in instances)
     assert dossiers == 27  # 7 fixed demo dossiers + 20 generated
 
 
