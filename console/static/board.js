@@ -16,6 +16,9 @@ const LINK_VI = {
   dead: "luồng kết nối bị dừng, đang khởi động lại",
 };
 const OUTBOX_VI = { queued: "chờ gửi", submitted: "đã gửi, chờ báo nhận" };
+// console/board_merge.py: a gateway whose heartbeat moves, one that stopped beating
+// (killed, its machine or network gone) and one stopped on purpose.
+const STATUS_VI = { up: "Đang hoạt động", down: "Mất liên lạc", stopped: "Đã dừng" };
 
 let latest = null;
 let skewMs = 0;  // server clock minus browser clock, from the last frame
@@ -31,17 +34,23 @@ function duration(iso) {
   return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
 }
 
-function renderCalls(ivr, limit) {
+// "2026-12-03T15:40:12+07:00" -> "03/12 15:40:12".
+function dayClock(iso) { return iso ? iso.slice(8, 10) + "/" + iso.slice(5, 7) + " " + iso.slice(11, 19) : ""; }
+function number(n) { return Number(n).toLocaleString("vi-VN", { maximumFractionDigits: 1 }); }
+
+function renderCalls(ivr, limit, gateways) {
   const body = document.querySelector("#calls tbody");
+  el("calls").classList.toggle("single", gateways <= 1);
   body.replaceChildren();
   if (ivr.calls.length === 0) {
     const tr = document.createElement("tr"); tr.className = "empty";
-    const td = cell("Không có cuộc gọi nào."); td.colSpan = 5; tr.append(td); body.append(tr);
+    const td = cell("Không có cuộc gọi nào."); td.colSpan = 6; tr.append(td); body.append(tr);
   }
   for (const call of ivr.calls) {
     const tr = document.createElement("tr");
     tr.dataset.uniqueid = call.uniqueid;
-    tr.append(cell(call.uniqueid), cell(call.caller), cell(STAGE_VI[call.stage] ?? call.stage),
+    const gateway = cell(call.instance); gateway.className = "gateway";
+    tr.append(cell(call.uniqueid), gateway, cell(call.caller), cell(STAGE_VI[call.stage] ?? call.stage),
               cell(clock(call.since)), cell(duration(call.since)));
     body.append(tr);
   }
@@ -62,16 +71,44 @@ function renderLines(lines, limit) {
     "Trong tổng đài tự động: " + lines.in_ivr,
     "Đang chờ cán bộ: " + lines.waiting,
     "Đang nói chuyện với cán bộ: " + (lines.with_officer ?? 0),
+    // Several gateways may watch one Asterisk: each server counts once (board_merge.py).
+    ...(lines.servers > 1 ? ["Từ " + lines.servers + " tổng đài Asterisk"] : []),
   ].map(span));
 }
 
-function renderSms(sms, queues, binds) {
+// Every gateway instance sharing the database, this one first (console/board_merge.py).
+function renderInstances(instances) {
+  el("gateways").hidden = instances.length === 0;
+  const counts = { up: 0, down: 0, stopped: 0 };
+  for (const i of instances) counts[i.status] = (counts[i.status] ?? 0) + 1;
+  el("gateway-totals").textContent = instances.length + " máy chủ: " + counts.up + " đang hoạt động"
+    + (counts.down ? ", " + counts.down + " mất liên lạc" : "")
+    + (counts.stopped ? ", " + counts.stopped + " đã dừng" : "");
+  const body = document.querySelector("#instances tbody");
+  body.replaceChildren(...instances.map((i) => {
+    const tr = document.createElement("tr");
+    tr.className = i.status; tr.dataset.instance = i.id;
+    const status = cell(STATUS_VI[i.status] ?? i.status); status.className = "status";
+    const lines = i.lines ? i.lines.channels + (i.line_limit ? " / " + i.line_limit : "") : "";
+    // Its binds bound out of its binds; a gateway without a bind list says its link's state.
+    const sms = i.binds > 0 ? i.binds_up + "/" + i.binds + " đã kết nối"
+      : (i.link ? LINK_VI[i.link] ?? i.link : "");
+    const lag = i.lag ? number(i.lag.p99_ms) + " ms" : "";
+    tr.append(cell(i.id + (i.me ? " (máy này)" : "")), status, cell(i.calls ?? "—"), cell(lines),
+              cell(sms), cell(lag), cell(i.version), cell(dayClock(i.started)), cell(clock(i.seen)));
+    return tr;
+  }));
+}
+
+function renderSms(sms, queues, binds, gateways) {
   el("sms").textContent = sms.link
     ? "SMSC: " + (LINK_VI[sms.link] ?? sms.link) + (sms.detail ? " (" + sms.detail + ")" : "")
     : "Chưa có thông tin kết nối SMSC.";
-  // More than one bind (one per network): each with its state, throttles and reconnects.
+  // More than one bind (one per network, or one per gateway): each with its state,
+  // throttles and reconnects, and with several gateways which one holds it.
   el("binds").replaceChildren(...(binds.length > 1 ? binds : []).map((b) => span(
-    b.bind + ": " + (LINK_VI[b.state] ?? b.state) + (b.detail ? " (" + b.detail + ")" : "")
+    b.bind + (gateways > 1 && b.instance ? " (" + b.instance + ")" : "") + ": "
+    + (LINK_VI[b.state] ?? b.state) + (b.detail ? " (" + b.detail + ")" : "")
     + " · bị giới hạn " + (b.throttled ?? 0) + " lần · kết nối lại " + (b.reconnects ?? 0) + " lần")));
   const outbox = Object.entries(queues.outbox ?? {}).map(([s, n]) => (OUTBOX_VI[s] ?? s) + ": " + n);
   el("outbox").textContent = "Hộp thư đi: " + (outbox.length ? outbox.join(", ") : "trống");
@@ -80,11 +117,14 @@ function renderSms(sms, queues, binds) {
     + (queues.notify_calls !== undefined ? " · Cuộc gọi báo kết quả chờ gọi: " + queues.notify_calls : "");
 }
 
+function gatewayCount() { return (latest.instances ?? []).length; }
+
 function render() {
   if (!latest) return;
-  renderCalls(latest.ivr, latest.line_limit);
+  renderInstances(latest.instances ?? []);
+  renderCalls(latest.ivr, latest.line_limit, gatewayCount());
   renderLines(latest.lines, latest.line_limit);
-  renderSms(latest.sms, latest.queues, latest.binds ?? []);
+  renderSms(latest.sms, latest.queues, latest.binds ?? [], gatewayCount());
 }
 
 function connect() {
@@ -99,4 +139,4 @@ function connect() {
 }
 
 connect();
-setInterval(() => { if (latest) renderCalls(latest.ivr, latest.line_limit); }, 1000);  // durations tick
+setInterval(() => { if (latest) renderCalls(latest.ivr, latest.line_limit, gatewayCount()); }, 1000);  // durations tick
