@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
@@ -23,7 +22,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from console.access import ACCOUNTS, client_of, token_only
+from console.access import ACCOUNTS, bearer_matches, client_of, token_only
 from console.settings import HttpSettings
 from kernel.bus import EventBus
 from lookup.importer import to_dossier
@@ -48,22 +47,12 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def _authorised(request: web.Request, settings: HttpSettings) -> bool:
-    assert settings.api_token is not None
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    expected = settings.api_token.get_secret_value().encode("utf-8")
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        token.strip().encode("utf-8"), expected
-    )
-
-
 @token_only
 async def dossier_events(request: web.Request) -> web.Response:
     settings = request.app[EVENTS_HTTP]
     if settings.api_token is None or WRITER not in request.app:
         return _error(503, "Chưa cấu hình API nhận sự kiện (TRACUU_HTTP_API_TOKEN).")
-    if not _authorised(request, settings):
+    if not bearer_matches(request, settings.api_token):
         log.warning("dossier events: refused a request from %s (token)", client_of(request))
         return web.json_response(
             {"error": "Sai hoặc thiếu mã xác thực."},

@@ -139,7 +139,11 @@ SPEC: dict[str, Any] = {
             responses={"200": _json({"$ref": "#/components/schemas/Ready"}),
                        "503": _json({"$ref": "#/components/schemas/Ready"}, "not ready")},
         )},
-        "/metrics": {"get": _op("Prometheus metrics (text format)", security=[])},
+        "/metrics": {"get": _op(
+            "Prometheus metrics (text format): the scrape token or an operator's session",
+            security=[{"metrics_token": []}, *SESSION],
+            responses={"200": {"description": "OK"},
+                       "401": {"description": "No or a wrong token, not signed in"}})},
         "/api/lines": {"get": _op("Live lines, calls and SMS link (operator)", security=SESSION)},
         "/api/stats": {"get": _op("Statistics of a date range (operator)", security=SESSION)},
         "/api/stats.csv": {"get": _op("The same as CSV (admin, audit-logged)",
@@ -169,6 +173,9 @@ SPEC: dict[str, Any] = {
         "securitySchemes": {
             "token": {"type": "http", "scheme": "bearer",
                       "description": "settings.http.api_token (TRACUU_HTTP_API_TOKEN)"},
+            "metrics_token": {"type": "http", "scheme": "bearer",
+                              "description": "settings.http.metrics_token "
+                              "(TRACUU_HTTP_METRICS_TOKEN)"},
             "session": {"type": "apiKey", "in": "cookie", "name": "tracuu_session",
                         "description": "A signed-in console session; writes also need the "
                         "X-CSRF-Token header"},

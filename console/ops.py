@@ -2,8 +2,11 @@
 
 /healthz (console/app.py) says the process answers. /readyz says whether it can
 do its work: the database reachable, the SMPP link bound and AMI connected where
-they are configured; 503 with the reasons otherwise. /metrics is read by a
-Prometheus server (public: counts and states only, never a phone or a name).
+they are configured; 503 with the reasons otherwise (public: a load balancer or
+orchestrator probes it without credentials; it says ok or a reason word, no figures).
+/metrics is read by a Prometheus server with the bearer token
+settings.http.metrics_token, or by a signed-in operator: its figures (traffic,
+queue depths, throttles) are the office's business, not the public's.
 
 Figures come from what the gateway already keeps: the event bus's latest state
 (calls in the IVR, lines, SMPP binds and their counters), the hourly statistics
@@ -33,8 +36,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from console.access import public
+from console.access import public, token_or
 from console.board_metrics import InstancesCollector
+from console.roles import Role
 from kernel.bus import EventBus
 from kernel.db import Database, DatabaseError
 from kernel.histogram import LatencyHistogram
@@ -315,7 +319,7 @@ class SnapshotCollector(Collector):
             yield hist
 
 
-@public
+@token_or(Role.OPERATOR)
 async def metrics(request: web.Request) -> web.Response:
     sources = request.app[OPS]
     snap = await snapshot(sources)

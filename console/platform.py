@@ -29,7 +29,7 @@ import aiohttp_session
 from aiohttp import web
 
 from console import audit, signin, users
-from console.access import ACCOUNTS, CLIENT, Handler, access_middleware
+from console.access import ACCOUNTS, CLIENT, SCRAPE_TOKEN, Handler, access_middleware
 from console.accounts import AccountStore
 from console.clientaddr import client_address
 from console.csrf import csrf_middleware
@@ -82,6 +82,8 @@ def setup_platform(
     """`accounts`: where users and the audit log live: the app's Database (a callable
     giving it once the app starts), or a file of their own (":memory:" in some tests)."""
     app[HTTP] = http
+    if http.metrics_token is not None:
+        app[SCRAPE_TOKEN] = http.metrics_token
     app[signin.PASSWORDS] = Passwords()
     app[signin.THROTTLE] = LoginThrottle()
     app.middlewares.append(headers_middleware)

@@ -2,7 +2,9 @@
 
 Everything lives under [http]: TRACUU_HTTP_PORT=8080,
 TRACUU_HTTP_SESSION_KEY=<a long random string>, TRACUU_HTTP_TRUSTED_PROXIES='["127.0.0.1"]',
-TRACUU_HTTP_API_TOKEN=<the one-stop system's token>. Secrets come from the environment only.
+TRACUU_HTTP_API_TOKEN=<the one-stop system's token>,
+TRACUU_HTTP_METRICS_TOKEN=<Prometheus's bearer token for /metrics>.
+Secrets come from the environment only.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class HttpSettings(Section):
     # Bearer token of the one-stop system that pushes dossier events
     # (POST /api/dossier-events). Unset: that endpoint refuses every request.
     api_token: SecretStr | None = None
+    # Bearer token Prometheus sends for /metrics (its scrape config's
+    # `authorization: {credentials_file: ...}`). Unset: only signed-in operators see it.
+    metrics_token: SecretStr | None = None
     # Public look-ups (kiosk, GET /api/dossiers/{code}) per client address and minute.
     public_lookups_per_minute: int = Field(30, ge=1)
 
@@ -55,11 +60,11 @@ class HttpSettings(Section):
             raise ValueError("session_key needs at least 32 characters")
         return value
 
-    @field_validator("api_token")
+    @field_validator("api_token", "metrics_token")
     @classmethod
     def _token_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 24:
-            raise ValueError("api_token needs at least 24 characters")
+            raise ValueError("the token needs at least 24 characters")
         return value
 
 

@@ -11,9 +11,12 @@ from typing import cast
 import pytest
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
+from pydantic import SecretStr
 
 from console.app import create_app
 from console.ops import OpsConfig
+from console.roles import Role
+from console.settings import HttpSettings
 from kernel.bus import EventBus
 from kernel.histogram import LatencyHistogram
 from kernel.looplag import LoopLagMonitor
@@ -21,10 +24,12 @@ from lookup import demo
 from lookup.port import DossierLookup
 from lookup.sqlite import DossierStore, SqliteLookup
 from lookup.timed import TimedLookup
-from tests.console_auth import cheap_passwords
+from tests.console_auth import cheap_passwords, sign_in
 from tests.test_console_security import make_app
 
 TODAY = date(2026, 11, 29)
+SCRAPE_TOKEN = "prometheus-scrape-token-0123456789"
+BEARER = {"Authorization": f"Bearer {SCRAPE_TOKEN}"}
 OPS_PATHS = {"/healthz", "/readyz", "/metrics"}
 
 
@@ -121,6 +126,7 @@ async def test_metrics_in_prometheus_text_format(
         lambda: TODAY,
         database=database,
         ops_config=OpsConfig(loop_lag=lag, lookup_latency=latency, smpp_configured=True),
+        http=HttpSettings(metrics_token=SecretStr(SCRAPE_TOKEN)),
     )
     client = await aiohttp_client(cheap_passwords(app))
     bus.publish("ivr_call", {"uniqueid": "1.1", "stage": "code", "caller": "091****678"}, key="1.1")
@@ -136,7 +142,7 @@ async def test_metrics_in_prometheus_text_format(
     for _ in range(31):  # the 31st is held back by the public rate limit
         await client.get("/api/dossiers/000.00.18.H26-241129-0001")
     try:
-        response = await client.get("/metrics")
+        response = await client.get("/metrics", headers=BEARER)
     finally:
         lag.stop()
     text = await response.text()
@@ -156,3 +162,41 @@ async def test_metrics_in_prometheus_text_format(
     assert re.search(r"^tracuu_event_loop_lag_seconds \d", text, re.M)
     assert re.search(r"^tracuu_event_loop_lag_ticks_seconds_count \d", text, re.M)
     assert "091****678" not in text  # counts and states only
+
+
+async def test_metrics_refuse_a_stranger_and_serve_the_scraper_and_an_operator(
+    aiohttp_client, lookup: SqliteLookup, database: Path
+) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(
+        lookup,
+        EventBus(),
+        lambda: TODAY,
+        database=database,
+        http=HttpSettings(metrics_token=SecretStr(SCRAPE_TOKEN)),
+    )
+    client: TestClient = await aiohttp_client(cheap_passwords(app))
+    stranger = await client.get("/metrics", allow_redirects=False)
+    assert stranger.status == 401
+    assert stranger.headers["WWW-Authenticate"] == "Bearer"  # not a redirect to /login
+    assert "tracuu_" not in await stranger.text()
+    wrong = await client.get("/metrics", headers={"Authorization": "Bearer not-the-token"})
+    assert wrong.status == 401
+    assert "tracuu_" not in await wrong.text()
+    scraped = await client.get("/metrics", headers=BEARER)
+    assert scraped.status == 200
+    assert "tracuu_calls_in_progress" in await scraped.text()
+    await sign_in(client, Role.OPERATOR)
+    seen = await client.get("/metrics")
+    assert seen.status == 200
+    assert "tracuu_calls_in_progress" in await seen.text()
+
+
+async def test_metrics_without_a_configured_token_take_no_bearer(
+    aiohttp_client, lookup: SqliteLookup, database: Path
+) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(lookup, EventBus(), lambda: TODAY, database=database)
+    client: TestClient = await aiohttp_client(cheap_passwords(app))
+    assert (await client.get("/metrics", headers={"Authorization": "Bearer "})).status == 401
+    assert (await client.get("/metrics", headers=BEARER)).status == 401
+    assert (await client.get("/healthz")).status == 200  # liveness stays public
+    assert (await client.get("/readyz")).status in (200, 503)  # so do readiness probes

@@ -52,7 +52,8 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/api/dossier-events"): TOKEN,
     ("GET", "/api/openapi.json"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
-    ("GET", "/metrics"): PUBLIC,  # counts and states for Prometheus, no personal data
+    # Prometheus with the bearer token (settings.http.metrics_token), or an operator
+    ("GET", "/metrics"): Access("token_or_role", Role.OPERATOR),
     # history and statistics (console/history.py); exports are the admins'
     ("GET", "/stats"): OPERATOR,
     ("GET", "/api/stats"): OPERATOR,
@@ -164,7 +165,9 @@ async def test_each_role_reaches_exactly_its_routes(
     if method == "GET" and pattern == "/events" and response.status == 200:
         response.close()  # an endless stream: its headers are the answer
     if role is None:
-        api = pattern.startswith("/api/") or method != "GET"
+        # A scrape target answers 401 (a scraper must not be sent to the sign-in page).
+        scraped = ROUTES[(method, pattern)].kind == "token_or_role"
+        api = pattern.startswith("/api/") or method != "GET" or scraped
         assert response.status == (401 if api else 303)
         if not api:
             assert response.headers["Location"].startswith("/login?next=")
