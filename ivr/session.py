@@ -163,6 +163,9 @@ class InboundCall:
             if self.channel.hung_up:
                 self.call = replace(self.call, events=(*self.call.events, "hung_up"))
             self._publish(ended=True)
+            # Back to the dialplan (goodbye, the officer queue) first: the statistics'
+            # group commit (ivr/store.py) is nobody's dead air.
+            await self.channel.close()
             await self._record()
 
     async def _record(self) -> None:
