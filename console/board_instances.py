@@ -43,6 +43,8 @@ class Instance:
     ami: str = ""  # the Asterisk its AMI monitor watches (host:port), "" for none
     beat_s: float = BEAT_S
     poll_s: float = POLL_S
+    # Silence before another instance is shown down; None: DOWN_AFTER_BEATS heartbeats.
+    down_after_s: float | None = None
 
 
 class SystemView:

@@ -38,7 +38,7 @@ def setup(
         lag=lag,
         zone=zone,
         poll_s=instance.poll_s,
-        down_after=down_after_s(instance.beat_s),
+        down_after=instance.down_after_s or down_after_s(instance.beat_s),
     )
     app[HEARTBEAT] = Heartbeat(
         db,

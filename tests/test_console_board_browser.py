@@ -66,7 +66,7 @@ class TwoGateways:
                 line_limit=60,
                 database=self.store,
                 zone=ZONE,
-                instance=Instance(me, beat_s=0.5, poll_s=0.5),
+                instance=Instance(me, beat_s=0.5, poll_s=0.5, down_after_s=10.0),
             )
         )
 

@@ -35,6 +35,9 @@ from tests.console_auth import cheap_passwords, sign_in
 
 TODAY = date(2026, 12, 3)
 BEAT_S = 0.2  # fast heartbeats, so a test waits fractions of a second, not seconds
+# ... but a loaded CI machine may hold a heartbeat back that long: "down" only after
+# seconds of silence, so a gateway that is up is never seen down by chance.
+DOWN_AFTER_S = 3.0
 Frame = dict[str, Any]
 
 
@@ -47,7 +50,7 @@ async def lookup(tmp_path: Path) -> AsyncIterator[SqliteLookup]:
 
 def _instance(name: str) -> Instance:
     me = Identity(name, f"may-{name}", "1.0-test", time.time())
-    return Instance(me, ami="", beat_s=BEAT_S, poll_s=BEAT_S)
+    return Instance(me, ami="", beat_s=BEAT_S, poll_s=BEAT_S, down_after_s=DOWN_AFTER_S)
 
 
 def _app(lookup: SqliteLookup, bus: EventBus, store: str, name: str) -> web.Application:
