@@ -33,6 +33,9 @@ from kernel.db import Conn, Database, Location, open_migrated, table_names
 log = logging.getLogger(__name__)
 
 COMPONENT = "console_stats"
+# kernel.db try_lock key: one rollup at a time across gateway instances ('trac' + 2;
+# the reminder scan is 'trac' + 1).
+ROLLUP_LOCK = 0x7472_6163_0002
 STEPS = (
     """
     CREATE TABLE stat_hour (
@@ -129,11 +132,15 @@ class StatsStore:
         """Fold what the raw tables gained since the last run into stat_hour.
 
         `now` is aware and in the office zone, like the IVR's event times. One rollup
-        at a time (the console's job): the watermarks read here are still current
-        when the writes land.
+        at a time, across every gateway sharing the database (an advisory lock on
+        PostgreSQL): the watermarks read here are still current when the writes land.
+        Without it, two gateways' consoles rolling up together both added the same calls.
         """
-        plan = await self._db.read(lambda conn: _plan(conn, now))
-        await self._db.run(lambda conn: _apply(conn, plan))
+        async with self._db.try_lock(ROLLUP_LOCK) as mine:
+            if not mine:
+                return  # another gateway is rolling up these same tables right now
+            plan = await self._db.read(lambda conn: _plan(conn, now))
+            await self._db.run(lambda conn: _apply(conn, plan))
 
     # ---- reading
 
