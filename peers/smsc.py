@@ -123,6 +123,9 @@ class Submitted:
     message_id: str
     registered_delivery: int
     at: float
+    # The system_id of the bind it came on: with several gateways bound at once, which
+    # one sent it (the resilience record counts per gateway).
+    system_id: str = ""
 
     @property
     def udh(self) -> tuple[int, int, int] | None:
@@ -206,6 +209,7 @@ class _Session:
         self.seq = itertools.count(1)
         self.pending: dict[int, asyncio.Future[int]] = {}
         self.bound = False
+        self.system_id = ""
         self.closed = asyncio.Event()
         self.outstanding = 0
         self.unacked_receipts: dict[int, dict[str, Any]] = {}
@@ -245,6 +249,7 @@ class _Session:
         if name in ("bind_transceiver", "bind_transmitter", "bind_receiver"):
             system_id = pdu.params["system_id"].decode()
             rec.binds.append((name, system_id))
+            self.system_id = system_id
             resp_cls = {"bind_transceiver": ops.BindTransceiverResp,
                         "bind_transmitter": ops.BindTransmitterResp,
                         "bind_receiver": ops.BindReceiverResp}[name]  # fmt: skip
@@ -361,6 +366,7 @@ class _Session:
             message_id=message_id,
             registered_delivery=registered,
             at=now,
+            system_id=self.system_id,
         )
         rec.submits.append(submitted)
         if p.receipts and registered and p.receipt_before_resp:
@@ -529,8 +535,12 @@ class TestSmsc:
             if task is not None:
                 self._tasks.discard(task)
             if self._current is session:
-                self._current = None
-                self._bound_event.clear()
+                # Another gateway still bound on the account takes the injected messages,
+                # as a real SMSC delivers to any bind of the account.
+                others = [s for s in self._sessions if s.bound and not s.closed.is_set()]
+                self._current = others[-1] if others else None
+                if self._current is None:
+                    self._bound_event.clear()
             await self._notify()
 
     def _bound(self, session: _Session) -> None:
@@ -570,6 +580,11 @@ class TestSmsc:
     @property
     def bound(self) -> bool:
         return self._current is not None
+
+    @property
+    def bound_ids(self) -> list[str]:
+        """The system_ids bound now (several gateways may share the SMSC)."""
+        return sorted(s.system_id for s in self._sessions if s.bound and not s.closed.is_set())
 
     async def deliver(
         self,
