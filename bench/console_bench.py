@@ -7,8 +7,9 @@
 
 Part "board" (goal: the calls' reply -> next command p99 <= 10 ms, max <= 50 ms, as
 issue 8 set for the phone line): this process runs the real FastAGI server, the
-SQLite lookup and the console (live board on its event bus) on one loop, as the
-gateway does. A second process plays Asterisk for --calls paced calls (bench/ivr_bench.py's
+SQLite lookup and the console (live board on its event bus, with the instance
+registry's heartbeat and merge on the same database) on one loop, as the gateway
+does. A second process plays Asterisk for --calls paced calls (bench/ivr_bench.py's
 pattern: every prompt "plays" --pace-ms, calls start over --ramp-s); it measures, for
 every command, the time from writing its reply to reading the next command: the
 server's whole turn, as a caller's line sees it. A third process holds --browsers
@@ -215,6 +216,8 @@ async def board(calls: int, browsers: int, pace_ms: float, ramp_s: float, count:
     )
     from console.access import ACCOUNTS
     from console.app import HUB, create_app
+    from console.board_instances import Instance
+    from console.board_registry import identity
     from console.roles import Role
     from console.signin import PASSWORDS
     from gateway.settings import Settings
@@ -236,7 +239,17 @@ async def board(calls: int, browsers: int, pace_ms: float, ramp_s: float, count:
         bus = EventBus()
         server = build_server(settings, lookup, bus=bus, available=lambda _prompt: True)
         await server.start()
-        app = create_app(lookup, bus, lambda: date(2026, 11, 30), line_limit=5000)
+        # As a gateway runs it (console/service.py): the shared database, so the board
+        # also samples queue depths, heartbeats this instance and merges the registry.
+        me = identity("bench-gw", 0, time.time())
+        app = create_app(
+            lookup,
+            bus,
+            lambda: date(2026, 11, 30),
+            line_limit=5000,
+            database=db,
+            instance=Instance(me),
+        )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
