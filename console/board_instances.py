@@ -60,11 +60,13 @@ class SystemView:
         zone: tzinfo | None = None,
         poll_s: float = POLL_S,
         down_after: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.me, self.read, self.ami, self.lag, self.zone = me, read, ami, lag, zone
-        self.poll_s = poll_s
+        self.poll_s, self.clock = poll_s, clock
         self.liveness = Liveness(down_after_s() if down_after is None else down_after)
         self.others: list[Seen] = []
+        self._rows: list[InstanceRow] = []
         self._version = 0
         self._failing = False
 
@@ -88,9 +90,13 @@ class SystemView:
             if not self._failing:
                 log.warning("board: other instances not read: %s", exc)
             self._failing = True
-            return  # keep showing what was last known; the heartbeats judge liveness
-        self._failing = False
-        self.judge(rows, time.monotonic(), time.time())
+            # What was last read, judged again: while the database is away no heartbeat
+            # is seen to move, so the others turn "down" rather than stay frozen "up".
+            rows = self._rows
+        else:
+            self._failing = False
+            self._rows = rows
+        self.judge(rows, self.clock(), time.time())
 
     def judge(self, rows: list[InstanceRow], now_mono: float, now_wall: float) -> None:
         others = [

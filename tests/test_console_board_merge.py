@@ -3,6 +3,7 @@ down (pure: the instances' rows and the clocks are given)."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -189,3 +190,27 @@ def test_this_gateways_state_carries_masked_callers_only() -> None:
         }
     ]
     assert "queues" not in state  # the shared database's, read by every board itself
+
+
+async def test_while_the_registry_cannot_be_read_the_others_turn_down_not_frozen() -> None:
+    from console.board_instances import SystemView
+    from kernel.db import DatabaseError
+
+    rows = [_row("gw-b", _state(2), beat=1, seen_at=time.time())]
+
+    async def read() -> list[InstanceRow]:
+        if not rows:
+            raise DatabaseError("the server is restarting")
+        return list(rows)
+
+    now = [100.0]
+    view = SystemView(ME, read, down_after=6.0, clock=lambda: now[0])
+    await view.poll()
+    assert [(s.row.id, s.status) for s in view.others] == [("gw-b", "up")]
+    rows.clear()  # the database goes away
+    now[0] += 3
+    await view.poll()
+    assert [(s.row.id, s.status) for s in view.others] == [("gw-b", "up")]
+    now[0] += 4  # 7 s without seeing its heartbeat move
+    await view.poll()
+    assert [(s.row.id, s.status) for s in view.others] == [("gw-b", "down")]
