@@ -73,7 +73,7 @@ async def dossier_events(request: web.Request) -> web.Response:
     rejected: list[dict[str, Any]] = []
     for index, record in enumerate(events):
         if not isinstance(record, dict):
-            rejected.append({"index": index, "reason": "not an object"})
+            rejected.append({"index": index, "reason": "không phải một hồ sơ (đối tượng JSON)"})
             continue
         try:
             dossier, _warnings = to_dossier(record)

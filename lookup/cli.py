@@ -112,18 +112,25 @@ async def _import_async(path: Path, settings: LookupConfig) -> int:
     except LookupUnavailable as exc:
         print(f"tracuu import: {exc}", file=sys.stderr)
         return 3
+    # The office worker who exported the file reads this: Vietnamese, counts grouped
+    # with dots (1.234; lookup sits below messages/, so the grouping is spelt here).
     if report.encoding not in ("utf-8", "utf-8-sig", "xlsx"):
-        print(f"note: {path.name} is not UTF-8; read as {report.encoding}")
+        print(f"lưu ý: {path.name} không phải UTF-8; đã đọc theo bảng mã {report.encoding}")
     if report.ignored_columns:
-        print("ignored columns: " + ", ".join(report.ignored_columns))
+        print("bỏ qua các cột: " + ", ".join(report.ignored_columns))
+    kinds = {"rejected": "bị loại", "warning": "cảnh báo"}
     for line, kind, reason in report.messages():
-        print(f"line {line}: {kind}: {reason}")
+        print(f"dòng {line}: {kinds[kind]}: {reason}")
     print(
-        f"{path.name}: {report.read} rows read, {report.stored} stored, "
-        f"{len(report.rejected)} rejected, {len(report.warnings)} warnings "
-        f"(database {_where(settings)})"
+        f"{path.name}: đọc {_count(report.read)} dòng, lưu {_count(report.stored)}, "
+        f"loại {_count(len(report.rejected))}, {_count(len(report.warnings))} cảnh báo "
+        f"(cơ sở dữ liệu {_where(settings)})"
     )
     return 1 if report.rejected else 0
+
+
+def _count(n: int) -> str:
+    return f"{n:,}".replace(",", ".")
 
 
 def _demo_data(args: argparse.Namespace, settings: LookupConfig) -> int:

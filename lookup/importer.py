@@ -28,11 +28,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lookup.codes import InvalidCode, compact_key, parse_code
+from lookup.codes import InvalidCode, Reason, compact_key, parse_code
 from lookup.dates import parse_date, parse_datetime
 from lookup.model import Dossier, Status
 from lookup.phones import normalise_phone
-from lookup.statuses import UnknownStatus, fold, to_status
+from lookup.statuses import UnknownStatus, fold, says_timeliness, to_status
 
 if TYPE_CHECKING:
     from lookup.factory import DossierWriter
@@ -80,6 +80,27 @@ _BY_HEADER = {
     for rank, spelling in enumerate(spellings)
 }
 _PHONE_SPLIT = re.compile(r"[;,/|\n]")
+
+# The reasons are read by the office worker who exported the file: in Vietnamese,
+# naming a date column as the exports head it, never our field names.
+_DATE_LABELS = {
+    "received_on": "Ngày tiếp nhận",
+    "due_on": "Ngày hẹn trả",
+    "rescheduled_on": "Ngày hẹn trả mới",
+    "ready_on": "Ngày có kết quả",
+    "returned_on": "Ngày trả kết quả",
+    "status_at": "Ngày cập nhật trạng thái",
+}
+_CODE_REASONS = {
+    Reason.EMPTY: "mã trống",
+    Reason.TOO_LONG: "mã quá dài",
+    Reason.BAD_CHARACTER: "có ký tự không thể có trong mã",
+    Reason.MISSING_PART: "thiếu phần: mã gồm ba phần cơ quan-YYMMDD-số thứ tự",
+    Reason.EXTRA_PART: "thừa phần: mã chỉ gồm ba phần cơ quan-YYMMDD-số thứ tự",
+    Reason.BAD_AGENCY: "phần mã cơ quan không đúng",
+    Reason.BAD_DATE: "phần ngày (YYMMDD) không phải ngày có thật",
+    Reason.BAD_SEQUENCE: "số thứ tự không đúng (chữ số, khác 0)",
+}
 
 
 class UnreadableFile(Exception):
@@ -129,7 +150,7 @@ def read_table(path: Path) -> Table:
     if suffix in (".csv", ".txt", ".tsv"):
         text, encoding = decode(path.read_bytes())
         return _table(_csv_rows(text), encoding)
-    raise UnreadableFile(f"{path.name}: only .csv and .xlsx files can be imported")
+    raise UnreadableFile(f"{path.name}: chỉ nhập được tệp .csv và .xlsx")
 
 
 def decode(data: bytes) -> tuple[str, str]:
@@ -151,31 +172,33 @@ def to_dossier(cells: Mapping[str, Any]) -> tuple[Dossier, list[str]]:
     """One row's fields to a Dossier, plus warnings; raise ValueError with the reason."""
     raw_code = _text(cells.get("code"))
     if not raw_code:
-        raise ValueError("no dossier code")
+        raise ValueError("thiếu mã hồ sơ")
     try:
         code = parse_code(raw_code)
     except InvalidCode as exc:
-        raise ValueError(f"invalid code {raw_code!r}: {exc.message}") from None
+        raise ValueError(
+            f"mã hồ sơ '{raw_code}' không hợp lệ: {_CODE_REASONS.get(exc.reason, exc.message)}"
+        ) from None
     raw_status = cells.get("status")
     if raw_status is None or _text(raw_status) == "":
-        raise ValueError("no status")
+        raise ValueError("thiếu trạng thái")
     try:
         status = to_status(raw_status if isinstance(raw_status, int) else _text(raw_status))
-    except UnknownStatus as exc:
-        raise ValueError(str(exc)) from None
+    except UnknownStatus:
+        raise ValueError(_status_reason(_text(raw_status))) from None
     received = _date(cells, "received_on") or code.received_on
     due = _date(cells, "due_on")
     if due is None:
-        raise ValueError("no appointment date (Ngày hẹn trả)")
+        raise ValueError("thiếu Ngày hẹn trả")
     if due < received:
-        raise ValueError(f"appointment date {due:%d/%m/%Y} is before reception {received:%d/%m/%Y}")
+        raise ValueError(f"Ngày hẹn trả {due:%d/%m/%Y} sớm hơn Ngày tiếp nhận {received:%d/%m/%Y}")
     warnings: list[str] = []
     phones: list[str] = []
     for piece in _PHONE_SPLIT.split(_text(cells.get("phones"))):
         if piece.strip():
             phone = normalise_phone(piece)
             if phone is None:
-                warnings.append(f"phone {piece.strip()!r} is not a phone number; left out")
+                warnings.append(f"'{piece.strip()}' không phải số điện thoại; đã bỏ qua")
             else:
                 phones.append(phone)
     returned = _date(cells, "returned_on")
@@ -220,8 +243,8 @@ async def import_file(path: Path, store: DossierWriter, batch_size: int = 10_000
         key = compact_key(dossier.code)
         if key in seen:
             warnings.append(
-                f"code {dossier.code} was already on line {seen[key]}: "
-                f"this later row is kept, line {seen[key]} is replaced"
+                f"mã {dossier.code} đã có ở dòng {seen[key]}: "
+                f"giữ dòng này, dòng {seen[key]} bị thay thế"
             )
         seen[key] = line
         report.warnings += [Rejected(line, warning) for warning in warnings]
@@ -255,8 +278,8 @@ def _table(rows: Iterator[tuple[int, list[Any]]], encoding: str) -> Table:
         out.append((line, {name: values[i] for i, name in columns.items() if i < len(values)}))
     if columns is None:
         raise UnreadableFile(
-            f"no header row with a dossier code column (e.g. 'Mã hồ sơ' or 'code') "
-            f"in the first {HEADER_SCAN_ROWS} rows"
+            f"không thấy dòng tiêu đề có cột mã hồ sơ (ví dụ 'Mã hồ sơ' hoặc 'code') "
+            f"trong {HEADER_SCAN_ROWS} dòng đầu"
         )
     return Table(out, ignored, encoding)
 
@@ -299,7 +322,7 @@ def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[Any]]]:
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
-        raise UnreadableFile(f"{path.name} is not a readable .xlsx file: {exc}") from exc
+        raise UnreadableFile(f"{path.name}: không đọc được tệp .xlsx ({exc})") from exc
     try:
         sheet = workbook.worksheets[0]
         for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
@@ -323,6 +346,14 @@ def _id_number(value: Any) -> str:
     return digits
 
 
+def _status_reason(shown: str) -> str:
+    if says_timeliness(shown):
+        return f"'{shown}' chỉ cho biết hồ sơ trễ hạn hay không, không phải trạng thái hồ sơ"
+    if shown.isdigit():
+        return f"trạng thái '{shown}' không có: mã số trạng thái từ 1 đến 10"
+    return f"trạng thái '{shown}' không có trong danh mục trạng thái hồ sơ"
+
+
 def _date(cells: Mapping[str, Any], name: str) -> date | None:
     value = cells.get(name)
     if value is None or _text(value) == "":
@@ -330,7 +361,9 @@ def _date(cells: Mapping[str, Any], name: str) -> date | None:
     try:
         return parse_date(value if isinstance(value, date) else _text(value))
     except (ValueError, TypeError):
-        raise ValueError(f"{name}: {_text(value)!r} is not a date (dd/mm/yyyy)") from None
+        raise ValueError(
+            f"{_DATE_LABELS[name]}: '{_text(value)}' không phải ngày hợp lệ (dd/mm/yyyy)"
+        ) from None
 
 
 def _datetime(cells: Mapping[str, Any], name: str) -> datetime | None:
@@ -340,4 +373,6 @@ def _datetime(cells: Mapping[str, Any], name: str) -> datetime | None:
     try:
         return parse_datetime(value if isinstance(value, date) else _text(value))
     except (ValueError, TypeError):
-        raise ValueError(f"{name}: {_text(value)!r} is not a date (dd/mm/yyyy hh:mm)") from None
+        raise ValueError(
+            f"{_DATE_LABELS[name]}: '{_text(value)}' không phải ngày giờ hợp lệ (dd/mm/yyyy hh:mm)"
+        ) from None

@@ -111,6 +111,11 @@ LABELS: dict[str, Status] = {
 _TIMELINESS = {fold(t) for t in ("Quá hạn", "Trễ hạn", "Đúng hạn", "Trước hạn", "Sớm hạn")}
 
 
+def says_timeliness(text: str) -> bool:
+    """'Quá hạn', 'Đúng hạn', ...: words on lateness, not on the dossier's progress."""
+    return fold(text) in _TIMELINESS
+
+
 def to_status(value: int | str | Status, extra: Mapping[str, int] | None = None) -> Status:
     """Map a number, portal code or label onto a Status; raise UnknownStatus otherwise."""
     if isinstance(value, Status):

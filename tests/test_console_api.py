@@ -110,8 +110,8 @@ async def test_bad_records_are_named_and_the_good_ones_kept(
     body = await response.json()
     assert body["accepted"] == 1
     assert [r["index"] for r in body["rejected"]] == [1, 2, 3]
-    assert "invalid code" in body["rejected"][0]["reason"]
-    assert body["rejected"][1]["reason"] == "no status"
+    assert "mã hồ sơ 'không phải mã' không hợp lệ" in body["rejected"][0]["reason"]
+    assert body["rejected"][1]["reason"] == "thiếu trạng thái"
 
 
 @pytest.mark.parametrize(

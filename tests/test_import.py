@@ -1,6 +1,7 @@
 """Importing real-looking exports: both header styles, encodings, xlsx, bad rows."""
 # ruff: noqa: E501 (the CSV export below keeps its real line width)
 
+import re
 import unicodedata
 from datetime import date, datetime
 from pathlib import Path
@@ -50,15 +51,24 @@ async def test_vietnamese_export_with_title_rows_and_bad_rows(tmp_path: Path) ->
     assert report.ignored_columns == ["STT"]
     rejected = {r.line: r.reason for r in report.rejected}
     assert sorted(rejected) == [6, 7, 8, 9, 10, 11]
-    assert "31/02/2024 is not a calendar date" in rejected[6]
-    assert rejected[7] == "no appointment date (Ngày hẹn trả)"
-    assert "late, not how far" in rejected[8]
-    assert "due_on: '31/11/2024' is not a date" in rejected[9]
-    assert rejected[10] == "no dossier code"
-    assert "before reception" in rejected[11]
+    # Vietnamese for the office worker who exported the file, columns named as exports do.
+    assert rejected[6] == (
+        "mã hồ sơ '000.00.18.H26-240231-0003' không hợp lệ: "
+        "phần ngày (YYMMDD) không phải ngày có thật"
+    )
+    assert rejected[7] == "thiếu Ngày hẹn trả"
+    assert (
+        rejected[8] == "'Quá hạn' chỉ cho biết hồ sơ trễ hạn hay không, không phải trạng thái hồ sơ"
+    )
+    assert rejected[9] == "Ngày hẹn trả: '31/11/2024' không phải ngày hợp lệ (dd/mm/yyyy)"
+    assert rejected[10] == "thiếu mã hồ sơ"
+    assert rejected[11] == "Ngày hẹn trả 20/11/2024 sớm hơn Ngày tiếp nhận 29/11/2024"
     assert [(w.line, w.reason) for w in report.warnings] == [
-        (12, "phone 'không có' is not a phone number; left out")
+        (12, "'không có' không phải số điện thoại; đã bỏ qua")
     ]
+    for reason in [*rejected.values(), *(w.reason for w in report.warnings)]:
+        assert unicodedata.is_normalized("NFC", reason)
+        assert not re.search(r"\b(due_on|received_on|code|status|phone|not|is)\b", reason)
 
     lookup = await SqliteLookup.open(db)
     try:
@@ -210,7 +220,7 @@ async def test_xlsx_with_real_cell_types(tmp_path: Path) -> None:
     assert (report.read, report.stored, report.encoding) == (2, 1, "xlsx")
     assert report.ignored_columns == ["Ghi chú"]
     assert [(r.line, r.reason) for r in report.rejected] == [
-        (5, "due_on: 'bad date' is not a date (dd/mm/yyyy)")
+        (5, "Ngày hẹn trả: 'bad date' không phải ngày hợp lệ (dd/mm/yyyy)")
     ]
     lookup = await SqliteLookup.open(db)
     try:
@@ -242,15 +252,15 @@ def test_the_code_column_is_chosen_by_name_not_position(tmp_path: Path) -> None:
 def test_files_that_cannot_be_read(tmp_path: Path) -> None:
     no_header = tmp_path / "x.csv"
     no_header.write_text("a,b\n1,2\n")
-    with pytest.raises(UnreadableFile, match="no header row"):
+    with pytest.raises(UnreadableFile, match="không thấy dòng tiêu đề có cột mã hồ sơ"):
         read_table(no_header)
     pdf = tmp_path / "x.pdf"
     pdf.write_bytes(b"%PDF")
-    with pytest.raises(UnreadableFile, match=r"only \.csv and \.xlsx"):
+    with pytest.raises(UnreadableFile, match=r"chỉ nhập được tệp \.csv và \.xlsx"):
         read_table(pdf)
     broken = tmp_path / "x.xlsx"
     broken.write_bytes(b"not a zip")
-    with pytest.raises(UnreadableFile, match=r"not a readable \.xlsx"):
+    with pytest.raises(UnreadableFile, match=r"không đọc được tệp \.xlsx"):
         read_table(broken)
 
 
@@ -294,13 +304,13 @@ async def test_a_repeated_code_is_warned_with_both_lines_and_the_last_row_is_sto
     db = tmp_path / "t.sqlite3"
     report = await run_import(path, db, batch_size=2)  # the repeats fall in other batches
     assert report.messages() == [
-        (4, "warning", "code 000.00.18.H26-241129-0001 was already on line 2: "
-                       "this later row is kept, line 2 is replaced"),
+        (4, "warning", "mã 000.00.18.H26-241129-0001 đã có ở dòng 2: "
+                       "giữ dòng này, dòng 2 bị thay thế"),
         (5, "rejected", report.rejected[0].reason),
-        (6, "warning", "code 000.00.18.H26-241129-0001 was already on line 4: "
-                       "this later row is kept, line 4 is replaced"),
+        (6, "warning", "mã 000.00.18.H26-241129-0001 đã có ở dòng 4: "
+                       "giữ dòng này, dòng 4 bị thay thế"),
     ]  # fmt: skip
-    assert "late, not how far" in report.rejected[0].reason  # line 5's row never replaced line 4
+    assert "trễ hạn hay không" in report.rejected[0].reason  # line 5's row never replaced line 4
     lookup = await SqliteLookup.open(db, create=False)
     try:
         view = await lookup.by_code("000.00.18.H26-241129-0001")

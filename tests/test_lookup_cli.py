@@ -136,9 +136,9 @@ def test_import_prints_a_summary(tmp_path: Path) -> None:
     done = tracuu(db, "import", str(export))
     assert done.returncode == 1  # some rows were rejected
     assert done.stdout.splitlines() == [
-        "line 3: rejected: 'Ngủ đông' is not a known dossier status",
-        "line 4: warning: phone 'xyz' is not a phone number; left out",
-        f"hoso.csv: 3 rows read, 2 stored, 1 rejected, 1 warnings (database {db})",
+        "dòng 3: bị loại: trạng thái 'Ngủ đông' không có trong danh mục trạng thái hồ sơ",
+        "dòng 4: cảnh báo: 'xyz' không phải số điện thoại; đã bỏ qua",
+        f"hoso.csv: đọc 3 dòng, lưu 2, loại 1, 1 cảnh báo (cơ sở dữ liệu {db})",
     ]
     found = tracuu(db, "lookup", "000.00.18.H26-241129-0003", "--json")
     assert json.loads(found.stdout)["status"] == 2
@@ -181,10 +181,10 @@ def test_import_warns_about_a_repeated_code_and_keeps_the_last_row(tmp_path: Pat
     done = tracuu(db, "import", str(export))
     assert done.returncode == 1
     assert done.stdout.splitlines() == [
-        "line 3: rejected: 'Ngủ đông' is not a known dossier status",
-        "line 4: warning: code 000.00.18.H26-241129-0001 was already on line 2: "
-        "this later row is kept, line 2 is replaced",
-        f"hoso.csv: 3 rows read, 2 stored, 1 rejected, 1 warnings (database {db})",
+        "dòng 3: bị loại: trạng thái 'Ngủ đông' không có trong danh mục trạng thái hồ sơ",
+        "dòng 4: cảnh báo: mã 000.00.18.H26-241129-0001 đã có ở dòng 2: "
+        "giữ dòng này, dòng 2 bị thay thế",
+        f"hoso.csv: đọc 3 dòng, lưu 2, loại 1, 1 cảnh báo (cơ sở dữ liệu {db})",
     ]
     found = tracuu(db, "lookup", "000.00.18.H26-241129-0001", "--json")
     assert json.loads(found.stdout)["due_on"] == "2024-12-05"

@@ -19,16 +19,16 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 
 EXPECTED_REPORT = [
-    "ignored columns: STT, Cán bộ tiếp nhận",
-    "line 8: rejected: due_on: '31/11/2026' is not a date (dd/mm/yyyy)",
-    "line 9: rejected: no dossier code",
-    "line 10: rejected: 'Đang thẩm định' is not a known dossier status",
-    "line 11: warning: phone 'không có' is not a phone number; left out",
-    "line 12: warning: code 000.00.18.H26-261110-0420 was already on line 7: "
-    "this later row is kept, line 7 is replaced",
-    "line 13: rejected: appointment date 18/11/2026 is before reception 20/11/2026",
-    "line 14: rejected: invalid code '000.00.18.H26-261131-0435': "
-    "31/11/2026 is not a calendar date",
+    "bỏ qua các cột: STT, Cán bộ tiếp nhận",
+    "dòng 8: bị loại: Ngày hẹn trả: '31/11/2026' không phải ngày hợp lệ (dd/mm/yyyy)",
+    "dòng 9: bị loại: thiếu mã hồ sơ",
+    "dòng 10: bị loại: trạng thái 'Đang thẩm định' không có trong danh mục trạng thái hồ sơ",
+    "dòng 11: cảnh báo: 'không có' không phải số điện thoại; đã bỏ qua",
+    "dòng 12: cảnh báo: mã 000.00.18.H26-261110-0420 đã có ở dòng 7: "
+    "giữ dòng này, dòng 7 bị thay thế",
+    "dòng 13: bị loại: Ngày hẹn trả 18/11/2026 sớm hơn Ngày tiếp nhận 20/11/2026",
+    "dòng 14: bị loại: mã hồ sơ '000.00.18.H26-261131-0435' không hợp lệ: "
+    "phần ngày (YYMMDD) không phải ngày có thật",
 ]
 
 
@@ -54,9 +54,7 @@ def test_sample_export_rejected_rows_are_reported_with_their_line_numbers(
     assert done.returncode == 1, done.stderr  # 1: some rows were rejected
     lines = done.stdout.splitlines()
     assert lines[:-1] == EXPECTED_REPORT
-    assert lines[-1].startswith(
-        f"{name}: 11 rows read, 6 stored, 5 rejected, 2 warnings (database "
-    )
+    assert lines[-1].startswith(f"{name}: đọc 11 dòng, lưu 6, loại 5, 2 cảnh báo (cơ sở dữ liệu ")
 
     kept = json.loads(tracuu(db, "lookup", "000.00.18.h26-261110-0420", "--json").stdout)
     assert (kept["status"], kept["status_label"]) == (10, "Đã trả kết quả")  # the later row
