@@ -18,6 +18,7 @@ from aiohttp import web
 from console.access import ACCOUNTS, client_of, current_user, requires
 from console.layout import lang_of, render
 from console.roles import Role
+from messages import formats
 
 PAGE_SIZE = 200
 
@@ -33,6 +34,7 @@ ACTION_LABELS = {
     "prompt.approve": ("Duyệt bản thu", "Approved a recording"),
     "prompt.rollback": ("Quay lại bản trước", "Rolled a prompt back"),
     "export.stats_csv": ("Tải thống kê (CSV)", "Exported statistics (CSV)"),
+    "dossiers.push": ("Hệ thống một cửa gửi hồ sơ (API)", "One-stop system pushed dossiers"),
 }
 DETAIL_LABELS = {
     "role": ("vai trò", "role"),
@@ -41,7 +43,9 @@ DETAIL_LABELS = {
     "prompt": ("lời thoại", "prompt"),
     "from": ("từ ngày", "from"),
     "to": ("đến ngày", "to"),
+    "codes": ("mã hồ sơ", "codes"),
 }
+_DAYS = ("from", "to")  # stored ISO dates, read day first
 
 
 def _label(labels: Mapping[str, tuple[str, str]], key: str, lang: str) -> str:
@@ -53,6 +57,8 @@ def _detail(key: str, value: object, lang: str) -> str:
     if key == "role":
         with suppress(ValueError):  # a role since renamed shows as recorded
             value = Role.parse(str(value)).label(lang)
+    if key in _DAYS:
+        value = formats.iso_day(str(value))
     return f"{_label(DETAIL_LABELS, key, lang)}: {value}"
 
 

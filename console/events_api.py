@@ -27,6 +27,7 @@ from console.settings import HttpSettings
 from kernel.bus import EventBus
 from lookup.importer import to_dossier
 from lookup.model import Dossier
+from messages import formats
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ async def dossier_events(request: web.Request) -> web.Response:
         await request.app[ACCOUNTS].audit(
             "api",
             "dossiers.push",
-            f"{stored} dossier(s)",
+            f"{formats.number(stored)} hồ sơ",
             {"codes": ", ".join(d.code for d in accepted[:20])},
             client_of(request),
         )

@@ -34,6 +34,7 @@ from markupsafe import Markup, escape
 from console.access import current_user
 from console.csrf import FORM_FIELD, csrf_token
 from console.roles import Role
+from messages import formats
 
 LANGS = ("vi", "en")
 SESSION_LANG = "lang"
@@ -104,10 +105,8 @@ async def lang_of(request: web.Request) -> str:
 
 
 def office_time(moment: datetime, zone: tzinfo) -> str:
-    """'2026-12-03 15:40 +07:00': the one way the console shows a time."""
-    local = moment.astimezone(zone)
-    offset = local.strftime("%z")
-    return local.strftime("%Y-%m-%d %H:%M ") + offset[:3] + ":" + offset[3:]
+    """'03/12/2026 15:40 +07:00': the one way the console shows a time (messages/formats)."""
+    return formats.moment(moment, zone)
 
 
 async def _context(request: web.Request) -> dict[str, Any]:

@@ -24,7 +24,8 @@ from aiohttp import web
 from console.access import requires
 from console.layout import render, static_page
 from console.roles import Role
-from kernel.times import iso_for_people
+from messages.formats import iso_moment, seconds
+from messages.prompt_history import in_words
 from prompts.audio import Rejected, ToolFailed
 from prompts.inventory import inspect, scripts_for, store_for
 from prompts.recordings import approve_version, import_recording, rollback_version
@@ -116,12 +117,13 @@ async def versions(request: web.Request) -> web.Response:
                     "number": v.number,
                     "state": state(record, v.number),
                     "source": v.source,
-                    "created_at": iso_for_people(v.created_at, zone),
+                    "created_at": iso_moment(v.created_at, zone),
                     "by": v.by if v.source == "recording" else f"{v.engine} {v.voice}".strip(),
                     "file_name": v.file_name,
                     "duration_s": v.duration_s,
+                    "duration": seconds(v.duration_s),
                     "text": v.text,
-                    "approved_at": iso_for_people(v.approved_at, zone) if v.approved_at else "",
+                    "approved_at": iso_moment(v.approved_at, zone) if v.approved_at else "",
                     "approved_by": v.approved_by,
                     "audio": f"/api/studio/prompts/{prompt}/{v.number}.wav",
                 }
@@ -133,8 +135,8 @@ async def versions(request: web.Request) -> web.Response:
 
 
 def _history_line(line: str, zone: Any) -> str:
-    at, _, what = line.partition(" ")  # "<ISO 8601 UTC> <who>: <what>"
-    return f"{iso_for_people(at, zone)} {what}"
+    at, what = in_words(line)  # "<ISO 8601 UTC> <who>: <what>", the step in Vietnamese
+    return f"{iso_moment(at, zone)} {what}"
 
 
 @requires(Role.EDITOR)
@@ -188,6 +190,7 @@ async def upload(request: web.Request) -> web.Response:
             "id": prompt,
             "version": done.number,
             "duration_s": done.duration_s,
+            "duration": seconds(done.duration_s),
             "rms_dbfs": done.rms_dbfs,
             "gain_db": done.gain_db,
             "audio": f"/api/studio/prompts/{prompt}/{done.number}.wav",

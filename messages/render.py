@@ -13,6 +13,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Protocol, assert_never
 
+from messages import formats
 from messages.fragments import code_fragments, date_fragments, number_fragments
 from messages.gsm import to_gsm7
 from messages.numbers import Region
@@ -51,7 +52,7 @@ _ENDINGS = (".", ",", ":", ";", "!", "?", "…")
 
 def format_number(n: int) -> str:
     """Vietnamese digit grouping with dots: 50000 -> 50.000, 1500 -> 1.500."""
-    return f"{n:,}".replace(",", ".")
+    return formats.number(n)
 
 
 def strip_accents(text: str) -> str:

@@ -225,6 +225,7 @@ def _rollback(args: argparse.Namespace, settings: PromptsConfig) -> int:
 
 def _versions(args: argparse.Namespace, settings: PromptsConfig) -> int:
     from kernel.times import iso_for_people
+    from messages.prompt_history import in_words
     from prompts.inventory import store_for
     from prompts.versions import state
 
@@ -243,7 +244,7 @@ def _versions(args: argparse.Namespace, settings: PromptsConfig) -> int:
             f"{v.duration_s:.1f} s  {directory / (name + '.wav')}"
         )
     for line in record.history[-10:]:
-        at, _, what = line.partition(" ")  # "<ISO 8601 UTC> <who>: <what>"
+        at, what = in_words(line)  # the step in Vietnamese (messages/prompt_history.py)
         print(f"  {iso_for_people(at, settings.zone)} {what}")
     return 0
 

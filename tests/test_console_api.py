@@ -14,13 +14,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from console.app import create_app
+from console.roles import Role
 from console.settings import HttpSettings
 from gateway.app import seed_demo, serve
 from gateway.settings import Settings
 from kernel.bus import EventBus
 from lookup import demo
 from lookup.sqlite import DossierStore, SqliteLookup
-from tests.console_auth import cheap_passwords
+from tests.console_auth import cheap_passwords, sign_in
 
 TODAY = date(2026, 11, 29)
 TOKEN = "one-stop-system-token-" + "x" * 20
@@ -112,6 +113,7 @@ async def test_bad_records_are_named_and_the_good_ones_kept(
     assert [r["index"] for r in body["rejected"]] == [1, 2, 3]
     assert "mã hồ sơ 'không phải mã' không hợp lệ" in body["rejected"][0]["reason"]
     assert body["rejected"][1]["reason"] == "thiếu trạng thái"
+    assert body["rejected"][2]["reason"] == "không phải một hồ sơ (đối tượng JSON)"
 
 
 @pytest.mark.parametrize(
@@ -263,3 +265,19 @@ async def test_the_short_code_a_caller_keys_is_looked_up_across_agencies(
     assert error.endswith("Vui lòng nhập mã hồ sơ đầy đủ.")
     assert (await client.get("/api/dossiers/2411299999")).status == 404
     assert (await client.get("/api/dossiers/2413290001")).status == 400  # no 29/13
+
+
+async def test_the_audit_log_names_a_push_in_vietnamese(api: tuple[TestClient, EventBus]) -> None:
+    client, _ = api
+    pushed = await client.post(
+        "/api/dossier-events",
+        json={"events": [record(CODE, "Đã xử lý xong", ready_on="2026-11-29")]},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert pushed.status == 202
+    await sign_in(client, Role.ADMIN)
+    audit = await (await client.get("/audit")).text()
+    assert '<td title="dossiers.push">Hệ thống một cửa gửi hồ sơ (API)</td>' in audit
+    assert "<td>1 hồ sơ</td>" in audit
+    assert f"mã hồ sơ: {CODE}" in audit
+    assert "dossier(s)" not in audit

@@ -101,8 +101,8 @@ def test_statistics_are_drawn_and_exported_as_csv(console: Console, tmp_path: Pa
         assert len(driver.find_elements(By.CSS_SELECTOR, "#chart-days canvas")) == 1
         assert len(driver.find_elements(By.CSS_SELECTOR, "#chart-hours canvas")) == 1
         funnel = [r.text for r in driver.find_elements(By.CSS_SELECTOR, "#funnel tbody tr")]
-        assert funnel[0] == "Vào menu 30 100.0 %"
-        assert funnel[2] == "Tìm thấy hồ sơ 15 50.0 %"
+        assert funnel[0] == "Vào menu 30 100,0 %"  # the decimal comma Vietnamese writes
+        assert funnel[2] == "Tìm thấy hồ sơ 15 50,0 %"
         chromium.screenshot(driver, "stats")
 
         driver.find_element(By.ID, "csv").click()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import struct
 import wave
 from collections.abc import AsyncIterator
@@ -119,8 +120,17 @@ async def test_record_listen_approve_and_callers_get_it(
         "Nguyễn Thị Lan",
     )
     detail = await (await client.get(f"/api/studio/prompts/{PROMPT}")).json()
-    assert any("Nguyễn Thị Lan" in line and "approv" in line for line in detail["history"])
-    assert "+07:00" in detail["versions"][0]["approved_at"]
+    # What an editor reads: Vietnamese steps, day-first times on the office clock.
+    assert any(
+        line.endswith("Nguyễn Thị Lan: duyệt v1: người gọi nghe bản này")
+        for line in detail["history"]
+    )
+    assert any(
+        line.endswith("Nguyễn Thị Lan: nhập bản thu v1 (bản nháp)") for line in detail["history"]
+    )
+    assert not any("approved" in line or "imported" in line for line in detail["history"])
+    assert re.fullmatch(r"\d\d/\d\d/\d{4} \d\d:\d\d \+07:00", detail["versions"][0]["approved_at"])
+    assert re.fullmatch(r"\d+,\d giây", detail["versions"][0]["duration"])
 
 
 async def test_roll_back_to_the_version_before(client: TestClient, sounds: SoundsSettings) -> None:

@@ -14,6 +14,8 @@ const charts = {};
 
 function el(id) { return document.getElementById(id); }
 function fmt(n) { return (n ?? 0).toLocaleString("vi-VN"); }
+// As messages/formats.py writes a percentage: a decimal comma, "100,0 %".
+function pct(x) { return x.toFixed(1).replace(".", ",") + " %"; }
 function vnDay(iso) { const [y, m, d] = iso.split("-"); return d + "/" + m + "/" + y; }
 
 function card(label, value) {
@@ -74,7 +76,7 @@ function draw(s) {
   const xs = days.map((d) => Date.parse(d.day + "T00:00:00Z") / 1000);
   const col = (m) => days.map((d) => d[m] ?? 0);
   const t = s.totals;
-  const rate = s.delivery_rate == null ? "—" : (s.delivery_rate * 100).toFixed(1) + " %";
+  const rate = s.delivery_rate == null ? "—" : pct(s.delivery_rate * 100);
   el("totals").replaceChildren(
     card("cuộc gọi", fmt(t.calls)), card("được phục vụ", fmt(t.answered)),
     card("bỏ máy giữa chừng", fmt(t.abandoned)), card("SMS đến", fmt(t.sms_in)),
@@ -87,7 +89,7 @@ function draw(s) {
   chart("chart-sms", xs, [["SMS đến", col("sms_in")], ["SMS đi", col("sms_out")], ["Đã đến máy", col("sms_delivered")], ["Lỗi", col("sms_failed")]]);
   const first = t.funnel_menu || 0;
   el("funnel").tBodies[0].replaceChildren(...FUNNEL.map(([m, label]) =>
-    row([label, fmt(t[m]), first ? ((100 * (t[m] ?? 0)) / first).toFixed(1) + " %" : "—"])));
+    row([label, fmt(t[m]), first ? pct((100 * (t[m] ?? 0)) / first) : "—"])));
   el("reminders").tBodies[0].replaceChildren(...(s.reminder_kinds.length ? s.reminder_kinds.map((k) =>
     row([KIND_VI[k] ?? k, fmt(t["reminder_sent:" + k]), fmt(t["reminder_deferred:" + k]), fmt(t["reminder_failed:" + k])]))
     : [row(["Chưa có tin nhắc hẹn nào trong khoảng này.", "", "", ""])]));

@@ -52,7 +52,7 @@ async function loadVersions() {
   const detail = await json(await fetch("/api/studio/prompts/" + selected.id));
   el("versions").tBodies[0].replaceChildren(...detail.versions.map((v) => {
     const tr = document.createElement("tr"); tr.dataset.version = v.number;
-    for (const text of ["v" + v.number, STATE_VI[v.state] ?? v.state, v.created_at, v.by + (v.file_name ? " (" + v.file_name + ")" : ""), v.duration_s.toFixed(1) + " s"]) {
+    for (const text of ["v" + v.number, STATE_VI[v.state] ?? v.state, v.created_at, v.by + (v.file_name ? " (" + v.file_name + ")" : ""), v.duration]) {
       const td = document.createElement("td"); td.textContent = text; tr.append(td);
     }
     const actions = document.createElement("td");
@@ -94,7 +94,7 @@ async function send(blob, name) {
   say("Đang xử lý bản ghi (kiểm tra, cân mức âm, chuyển định dạng)…");
   try {
     const done = await json(await fetch("/api/studio/prompts/" + selected.id + "/recordings", { method: "POST", body: form }));
-    say("Đã lưu bản nháp v" + done.version + " (" + done.duration_s.toFixed(1) + " s). Nghe thử như người gọi sẽ nghe, rồi bấm Duyệt.");
+    say("Đã lưu bản nháp v" + done.version + " (" + done.duration + "). Nghe thử như người gọi sẽ nghe, rồi bấm Duyệt.");
     await loadVersions();
     await loadList();
     play(done.audio);
