@@ -496,6 +496,34 @@ async def test_call_events_are_stored_for_statistics(lookup: SqliteLookup, store
     assert counts == {"menu": 1, "code_asked": 1, "code_keyed": 1, "not_found": 1, "hung_up": 1}
 
 
+async def test_the_caller_is_back_in_the_dialplan_before_the_events_are_stored(
+    lookup: SqliteLookup, store: IvrStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The store's group commit waits for other calls: the caller must not.
+    committed = asyncio.Event()
+    record_events = store.record_events
+
+    async def slow(uniqueid: str, at: datetime, events: Iterable[str]) -> None:
+        await committed.wait()
+        await record_events(uniqueid, at, events)
+
+    monkeypatch.setattr(store, "record_events", slow)
+    server = build_server(settings(), lookup, clock=lambda: MONDAY_10AM, store=store)
+    await server.start()
+    try:
+        async with asyncio.timeout(10):
+            peer = SimulatedAsterisk("1 2411299999# _ _ _", caller="0912345678")
+            record = await peer.call("127.0.0.1", server.port)
+        assert record.ended == "returned"
+        assert record.variables.get("TRACUU_NEXT") == "officer"  # three codes not found
+        assert await store.event_counts(MONDAY_10AM - timedelta(days=1)) == {}
+        committed.set()
+    finally:
+        await server.stop(drain_s=5.0)
+    counts = await store.event_counts(MONDAY_10AM - timedelta(days=1))
+    assert counts["not_found"] == 1
+
+
 async def test_keys_typed_over_a_prompt_then_a_pause_end_at_the_inter_digit_timeout(
     lookup: SqliteLookup,
 ) -> None:
