@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-import lookup.sqlite as lookup_sqlite
+import lookup.queries as lookup_queries
 from lookup.codes import InvalidCode, QueryKind, Reason, extract_code
 from lookup.lockout import DAY_S, SecretPolicy
 from lookup.model import Dossier, Procedure, Status
@@ -245,23 +245,37 @@ async def test_changed_since_pages_through_every_change(db: Path) -> None:
         await opened.close()
 
 
-async def test_rows_become_dossiers_off_the_event_loop(
+async def test_pages_become_dossiers_and_queries_run_off_the_event_loop(
     lookup: SqliteLookup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Rows map to Dossiers on a reader thread (a 1.1M-row first scan would stall the loop)."""
-    threads: set[threading.Thread] = set()
+    """A page of changes maps to Dossiers on a reader thread (a reminder scan reads 1.1M
+    rows); every statement runs there. A point lookup's few rows (at most 50) map on
+    the loop: a row costs microseconds, less than a hop between threads."""
+    from kernel.db import _SyncConn
+
+    mapped: set[threading.Thread] = set()
+    queried: set[threading.Thread] = set()
 
     def watched(*args: Any) -> Dossier:
-        threads.add(threading.current_thread())
+        mapped.add(threading.current_thread())
         return dossier_from_row(*args)
 
-    monkeypatch.setattr(lookup_sqlite, "dossier_from_row", watched)
+    fetchall = _SyncConn.fetchall
+
+    def fetch(self: _SyncConn, *args: Any) -> Any:
+        queried.add(threading.current_thread())
+        return fetchall(self, *args)
+
+    monkeypatch.setattr(lookup_queries, "dossier_from_row", watched)
+    monkeypatch.setattr(_SyncConn, "fetchall", fetch)
     assert (await lookup.changed_since("")).dossiers
+    assert mapped
+    assert threading.current_thread() not in mapped
     assert await lookup.by_code("000.00.18.H26-241129-0001") is not None
     assert await lookup.by_phone("0912345678")
     assert await lookup.by_keypad_digits("2411290001")
-    assert threads
-    assert threading.current_thread() not in threads
+    assert queried
+    assert threading.current_thread() not in queried
 
 
 async def test_procedures(db: Path) -> None:
