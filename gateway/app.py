@@ -95,16 +95,16 @@ async def serve(
 async def _serve(
     settings: Settings, stop: asyncio.Event, bus: EventBus | None, loop_lag: LoopLagMonitor
 ) -> None:
-    from lookup.factory import open_lookup
+    from lookup.factory import open_database, open_lookup
     from lookup.port import DossierLookup
     from lookup.timed import TimedLookup
 
-    # A mistyped path must not become a new empty database that answers "not found".
     async with contextlib.AsyncExitStack() as stack:
-        lookup = await stack.enter_async_context(open_lookup(settings, create=False))
-        # One Database for every store of this process (kernel/db.py).
-        db = await Database.open(settings.database)
+        # One Database for every store of this process and the lookup (kernel/db.py). A
+        # mistyped path must not become a new empty database that answers "not found".
+        db = await open_database(settings, create=False)
         stack.push_async_callback(db.close)
+        lookup = await stack.enter_async_context(open_lookup(settings, create=False, db=db))
         await migrate_all(settings, db)
         # Every component's look-ups are timed for /metrics.
         latency = LatencyHistogram()

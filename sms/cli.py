@@ -349,7 +349,7 @@ async def _reminders_async(settings: SmsConfig, now: datetime) -> str:
     db = await Database.open(settings.database)
     try:
         await db.migrate(COMPONENT, STEPS)
-        async with open_lookup(settings) as lookup:
+        async with open_lookup(settings, db=db) as lookup:  # one Database for both
             job = ReminderJob(settings, lookup, db, load_catalog())
             summary = await job.run_once(now)
         return summary.line()

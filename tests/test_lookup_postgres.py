@@ -7,20 +7,25 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
+import lookup.queries as lookup_queries
 from gateway.settings import Settings
+from kernel.db import Database
 from lookup.codes import InvalidCode
 from lookup.factory import open_lookup
 from lookup.lockout import DAY_S, SecretPolicy
 from lookup.model import Dossier, Procedure, Status
 from lookup.port import Proof, SecretGuard
 from lookup.postgres import PostgresLookup, PostgresStore
+from lookup.rows import dossier_from_row
 from tests.peers import postgres as postgres_peer
 
 pytestmark = pytest.mark.postgres
@@ -125,6 +130,32 @@ async def test_factory_opens_postgres(url: str) -> None:
     async with open_lookup(Settings(database=url)) as opened:
         assert isinstance(opened, PostgresLookup)
         assert await opened.by_code("000.00.18.H26-241129-0001") is None
+
+
+async def test_the_lookup_shares_the_process_database(url: str) -> None:
+    db = await Database.open(url)
+    try:
+        async with open_lookup(Settings(database=url), db=db) as opened:
+            assert isinstance(opened, PostgresLookup)
+            assert await opened.by_code("000.00.18.H26-241129-0001") is None
+        assert await db.fetchval("SELECT count(*) FROM dossier") == 0  # not closed by it
+    finally:
+        await db.close()
+
+
+async def test_a_page_of_changes_becomes_dossiers_off_the_event_loop(
+    lookup: PostgresLookup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: set[threading.Thread] = set()
+
+    def watched(*args: Any) -> Dossier:
+        threads.add(threading.current_thread())
+        return dossier_from_row(*args)
+
+    monkeypatch.setattr(lookup_queries, "dossier_from_row", watched)
+    assert len((await lookup.changed_since("")).dossiers) == 3
+    assert threads
+    assert threading.current_thread() not in threads
 
 
 def test_cli_on_postgres(url: str, tmp_path: Path) -> None:
