@@ -61,7 +61,6 @@ from sms.settings import SmppSettings
 
 log = logging.getLogger(__name__)
 
-RECOVER_AFTER_S = 120.0  # a part 'submitting' this long has lost its instance
 MAX_READ_BATCH = 256  # PDUs handled per loop turn before their commit
 STOP_DRAIN_S = 2.0  # on shutdown, wait this long for outstanding responses
 RECV_BYTES = 65_536
@@ -262,9 +261,10 @@ class SmppLink:
                 outbox = Outbox.open(self._database)
                 try:
                     # PostgreSQL: other gateway instances may be submitting right now;
-                    # only parts claimed long ago (a dead instance's) are resent.
+                    # only parts whose lease ran out (a dead instance's) are resent.
+                    lease_s = self._settings.lease_s
                     recovered = outbox.recover(
-                        self._wall() - RECOVER_AFTER_S if is_postgres(self._database) else None
+                        self._wall() - lease_s if is_postgres(self._database) else None
                     )
                     outbox.commit()
                 except BaseException:

@@ -33,6 +33,7 @@ from prompts.catalog import Catalog, load_catalog
 from sms import commands, replies
 from sms.address import is_phone_number
 from sms.incoming import Inbound
+from sms.lease import LeaseSweeper
 from sms.link import SmppLink
 from sms.outbox import COMPONENT, STEPS, Outbox
 from sms.replies import ReplyContext
@@ -93,6 +94,8 @@ class SmsPump:
         self.replied = 0
         self.link_restarts = 0
         self._pruned_at = 0.0  # at the first turn, then every PRUNE_EVERY_S
+        # Several instances on PostgreSQL: a dead one's parts in flight (sms/lease.py).
+        self.leases: LeaseSweeper | None = None
         self.ready = asyncio.Event()
         self.link_state = ("down", "")  # the link's last (state, detail), e.g. for send-test
         self.bind_refused = ""  # why the SMSC refused the last bind ("" = it did not)
@@ -102,6 +105,8 @@ class SmsPump:
         if self.db is None:
             self.db = await Database.open(self.database)
         await self.db.migrate(COMPONENT, STEPS)
+        if self.db.backend == "postgresql":
+            self.leases = LeaseSweeper(self.db, self.smpp.lease_s, self.wall)
         loop = asyncio.get_running_loop()
         for bind, smpp in self.binds:
             self.links[bind.name] = self._start_link(loop, bind.name, smpp)
@@ -131,6 +136,8 @@ class SmsPump:
                     if self.wall() - self._pruned_at >= PRUNE_EVERY_S:
                         await self.prune()
                     await self.handle_pending()
+                    if self.leases is not None and await self.leases.due():
+                        self.wake()  # the parts taken over go out now
                 except DatabaseError:
                     # The rows stay 'new' and are answered on the next tick.
                     log.exception("sms: database unavailable while answering; retrying")

@@ -70,6 +70,11 @@ class SmppSettings(Section):
     # A request without its response after this long means the link is dead.
     response_timeout_s: float = Field(30.0, gt=0)
     connect_timeout_s: float = Field(10.0, gt=0)
+    # Several gateway instances on one PostgreSQL: a part claimed for sending and not
+    # settled (answered, or put back at a link drop) within this long belongs to an
+    # instance that died, and a live one takes it over (sms/lease.py). Must exceed
+    # response_timeout_s: a live link settles every part it sent within that.
+    lease_s: float = Field(60.0, gt=0)
     # Outstanding submit_sm without submit_sm_resp (Kannel's default is 10).
     window: int = Field(10, ge=1, le=1000)
     # Message parts per second; every UDH part is one submit_sm. Never more than this in
@@ -95,6 +100,16 @@ class SmppSettings(Section):
     binds: tuple[BindSettings, ...] = ()
     # Bind name -> password; from the environment only (TRACUU_SMPP_PASSWORDS, JSON).
     passwords: dict[str, SecretStr] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _lease_outlasts_an_answer(self) -> SmppSettings:
+        if self.lease_s <= self.response_timeout_s:
+            raise ValueError(
+                f"smpp.lease_s ({self.lease_s:g} s) must exceed smpp.response_timeout_s"
+                f" ({self.response_timeout_s:g} s): a live instance's parts in flight"
+                " would be taken over and sent twice"
+            )
+        return self
 
     @model_validator(mode="after")
     def _binds_named_once(self) -> SmppSettings:

@@ -7,10 +7,9 @@ import collections
 import itertools
 from pathlib import Path
 
-import asyncpg
 import pytest
 
-from tests.peers.fleet import fleet
+from tests.peers.fleet import fleet, fresh_schema
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 _names = itertools.count()
@@ -19,13 +18,7 @@ _names = itertools.count()
 @pytest.fixture
 async def url(pg_server: str) -> str:
     """A fresh schema of the session's throwaway server for this test's gateways."""
-    name = f"fleet{next(_names)}"
-    conn = await asyncpg.connect(pg_server)
-    try:
-        await conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}")
-    finally:
-        await conn.close()
-    return f"{pg_server}&search_path={name}"
+    return await fresh_schema(pg_server, f"fleet{next(_names)}")
 
 
 async def test_two_gateways_share_one_outbox_and_send_each_message_once(

@@ -192,6 +192,16 @@ class Fleet:
         await asyncio.gather(*(gw.stop() for gw in self.gateways))
 
 
+async def fresh_schema(server: str, name: str) -> str:
+    """A new, empty schema of the PostgreSQL server at `server`; its URL."""
+    conn = await asyncpg.connect(server)
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}")
+    finally:
+        await conn.close()
+    return f"{server}&search_path={name}"
+
+
 async def _listening(port: int) -> bool:
     try:
         _, writer = await asyncio.open_connection("127.0.0.1", port)
