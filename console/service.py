@@ -18,6 +18,8 @@ from console.config_view import Origin
 from console.ops import OpsConfig
 from console.settings import ConsoleConfig
 from console.trycall import TryConfig
+from ivr.server import LISTENING_TOPIC
+from kernel.bus import EventBus
 from kernel.runtime import Runtime
 from lookup.factory import open_store
 from lookup.port import DossierLookup
@@ -43,7 +45,7 @@ async def run(runtime: Runtime[ConsoleConfig, DossierLookup]) -> None:
         line_limit=settings.agi.max_calls,
         database=settings.database,
         zone=settings.zone,
-        try_config=TryConfig(settings, runtime.lookup, lambda: _agi_address(settings)),
+        try_config=TryConfig(settings, runtime.lookup, lambda: agi_address(settings, runtime.bus)),
         sounds=settings.sounds,
         http=settings.http,
         accounts=None,
@@ -81,10 +83,13 @@ def _instance(settings: ConsoleConfig) -> Instance:
     return Instance(me, ami=ami)
 
 
-def _agi_address(settings: ConsoleConfig) -> tuple[str, int]:
-    """Where try-a-call dials: this gateway's own FastAGI server."""
+def agi_address(settings: ConsoleConfig, bus: EventBus) -> tuple[str, int]:
+    """Where try-a-call dials: this gateway's own FastAGI server, on the port it bound
+    (the voice side says so on the bus; agi.port may be 0, "any free port")."""
     host = settings.agi.host
-    return ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host), settings.agi.port
+    listening = bus.latest.get((LISTENING_TOPIC, "agi"))
+    port = int(listening.data["port"]) if listening is not None else settings.agi.port
+    return ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host), port
 
 
 def _unknown(path: tuple[str, ...]) -> Origin | None:

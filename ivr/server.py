@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 SETUP_SLOTS = 32
 LISTEN_BACKLOG = 511  # the kernel caps it at net.core.somaxconn
 
+# Bus topic (key "agi") with {"host", "port"} the server actually bound: with
+# agi.port = 0 the kernel picks the port, and try-a-call must dial that one.
+LISTENING_TOPIC = "agi_listening"
+
 Route = Callable[[AgiChannel, Request, dict[str, str]], Awaitable[None]]
 
 

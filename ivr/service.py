@@ -17,7 +17,7 @@ from ivr.agi_wire import AgiChannel, Request
 from ivr.ami_monitor import AmiMonitor
 from ivr.available import LivePrompts
 from ivr.notify import notification_call
-from ivr.server import AgiServer, Route
+from ivr.server import LISTENING_TOPIC, AgiServer, Route
 from ivr.session import CallDeps, InboundCall
 from ivr.settings import VoiceConfig
 from ivr.speech import Speech
@@ -137,6 +137,9 @@ async def run(
         store = await IvrStore.open(settings.database)
     server = build_server(settings, runtime.lookup, bus=runtime.bus, store=store)
     await server.start()
+    runtime.bus.publish(
+        LISTENING_TOPIC, {"host": settings.agi.host, "port": server.port}, key="agi"
+    )
     if started is not None:
         started.set()
     try:

@@ -16,8 +16,11 @@ from aiohttp.test_utils import TestClient
 
 from console.app import create_app
 from console.roles import Role
+from console.service import agi_address
 from console.trycall import TryConfig
+from gateway.runtime import Runtime
 from gateway.settings import Settings
+from ivr import service as ivr_service
 from ivr.service import build_server
 from kernel.bus import EventBus
 from lookup import demo
@@ -149,3 +152,41 @@ async def test_try_an_sms_needs_a_sender_and_a_text(client: TestClient) -> None:
     response = await client.post("/api/try/sms", json={"sender": "", "text": "HS 1"})
     assert response.status == 400
     assert (await response.json())["error"] == "Cần số điện thoại người gửi và nội dung tin nhắn."
+
+
+async def test_try_a_call_dials_the_port_the_voice_side_bound_when_agi_port_is_0(
+    aiohttp_client, settings: Settings
+) -> None:  # type: ignore[no-untyped-def]
+    """agi.port = 0: the kernel picks the FastAGI port; try-a-call must still reach it,
+    wired as `tracuu serve` wires it (the voice service and console.service.agi_address)."""
+    store = await DossierStore.open(settings.sqlite_path)
+    await store.upsert_procedures(demo.procedures())
+    await store.upsert_dossiers(demo.fixed_dossiers(TODAY))
+    await store.close()
+    for prompt_id in load_catalog().ids:
+        silence(settings.sounds.live_dir / f"{prompt_id}.wav")
+    assert settings.agi.port == 0
+    lookup = await SqliteLookup.open(settings.sqlite_path)
+    bus = EventBus()
+    started = asyncio.Event()
+    voice = asyncio.create_task(ivr_service.run(Runtime(settings, lookup, bus), started=started))
+    try:
+        async with asyncio.timeout(10):
+            await started.wait()
+        config = TryConfig(settings, lookup, lambda: agi_address(settings, bus))
+        assert agi_address(settings, bus)[1] != 0
+        app = create_app(lookup, bus, lambda: TODAY, try_config=config)
+        client = await aiohttp_client(cheap_passwords(app))
+        await sign_in(client, Role.OPERATOR, send_token=True)
+        socket = await client.ws_connect("/api/try/call")
+        await socket.send_json({"type": "start", "caller": "0912345678"})
+        seen = await _converse(socket, ["1", "2411290002#", "H"])
+        await socket.close()
+    finally:
+        voice.cancel()
+        await asyncio.gather(voice, return_exceptions=True)
+        await lookup.close()
+    plays = [m for m in seen if m["type"] == "play"]
+    assert plays
+    assert plays[0]["prompt"] == "ivr_welcome"
+    assert "Hồ sơ này đang được giải quyết." in " ".join(m["words"] for m in plays)
