@@ -19,6 +19,13 @@ from prompts.catalog import Catalog
 # A prompt whose words end a sentence ends a line of the transcript; "Bấm phím một:"
 # does not (its agency name follows on the same line).
 _SENTENCE_END = re.compile(r"[.?!…]$")
+_PUNCTUATED = re.compile(r"[.,:;?!…]$")
+# A value is spoken as several sound files (a code's digits, a date's day, month and
+# year words): no pause inside one. After a value the caller hears the gap before the
+# next file; in print it is a comma ("ngày ba mươi tháng mười một, nay hồ sơ đã quá
+# hạn."), else two texts from data or a date and a sentence run together.
+_CODE = re.compile(r"(digit_\d|code_sequence)$")
+_DATE = re.compile(r"(day_\d\d|month_\d\d|date_year|num_\w+)$")
 
 
 class Words:
@@ -69,20 +76,45 @@ class Said:
     missing: bool = False
 
 
+def _value(prompt_id: str) -> str | None:
+    """Which kind of value a sound file belongs to (None: a phrase of the catalog)."""
+    if prompt_id.startswith(DYNAMIC_PREFIX):
+        return prompt_id  # each text from data is a value of its own
+    if _CODE.match(prompt_id):
+        return "code"
+    if _DATE.match(prompt_id):
+        return "date"
+    return None
+
+
+def _pause_between(before: Said, after: Said) -> bool:
+    """Whether the gap between two files reads as a pause: after a value that ends
+    without punctuation, unless the next file continues that same value. A phrase
+    leading into its value ("Hồ sơ số", "thủ tục") flows on without one."""
+    value = _value(before.prompt_id)
+    if value is None or _PUNCTUATED.search(before.words):
+        return False
+    return _value(after.prompt_id) != value or value.startswith(DYNAMIC_PREFIX)
+
+
 def transcript(said: Sequence[Said]) -> list[str]:
     """Lines as a person reads the call: prompts joined into sentences.
 
     A line ends with a sentence (or before a prompt that starts one), with a prompt
     the caller cut short (the key is shown) and around a prompt Asterisk has no
-    file for (the caller hears silence).
+    file for (the caller hears silence). Inside a line, the pause after a value is
+    a comma (`_pause_between`).
     """
     lines: list[str] = []
     current: list[str] = []
+    previous: Said | None = None  # the file before, on the current line
 
     def flush() -> None:
+        nonlocal previous
         if current:
             lines.append(" ".join(current))
             current.clear()
+        previous = None
 
     for item in said:
         # A catalogued prompt in capitals starts a sentence ("Bấm phím hai:" after an
@@ -93,7 +125,10 @@ def transcript(said: Sequence[Said]) -> list[str]:
             flush()
             lines.append(f"{item.words}  (MISSING: the caller hears silence)")
             continue
+        if previous is not None and _pause_between(previous, item):
+            current[-1] += ","
         current.append(item.words)
+        previous = item
         if item.interrupted_by:
             current.append(f"[pressed {item.interrupted_by}]")
             flush()

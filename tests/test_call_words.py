@@ -62,9 +62,33 @@ def test_transcript_joins_fragments_into_sentences() -> None:
     assert transcript(said) == [
         "Bấm phím một: UBND phường Cửa Nam",
         "Bấm phím hai: UBND phường Hoàn Kiếm",
-        "Hồ sơ số hai thủ tục Đăng ký khai sinh đã có kết quả.",
+        "Hồ sơ số hai, thủ tục Đăng ký khai sinh, đã có kết quả.",
         "Để nghe lại, bấm phím một. [pressed 1]",
         "Cảm ơn đã gọi.  (MISSING: the caller hears silence)",
+    ]
+
+
+def test_the_pause_after_a_value_is_kept_between_sound_files() -> None:
+    """A date, a code or a text from data ends with the gap before the next file:
+    printed as a comma, so two documents or a date and a sentence never run together."""
+    said = [
+        Said("due_date", "Ngày hẹn trả kết quả là"),
+        Said("day_30", "ngày ba mươi"),
+        Said("month_11", "tháng mười một"),
+        Said("date_year", "năm"),
+        Said("num_2", "hai"),
+        Said("num_nghin", "nghìn"),
+        Said("now_overdue", "nay hồ sơ đã quá hạn."),
+        Said("documents_needed", "Giấy tờ cần chuẩn bị gồm:"),
+        Said("txt_a", "Bản chính giấy tờ"),
+        Said("txt_b", "Bản sao cần chứng thực"),
+        Said("fee_label", "Lệ phí:"),
+        Said("txt_c", "2.000 đồng/trang"),
+    ]
+    assert transcript(said) == [
+        "Ngày hẹn trả kết quả là ngày ba mươi tháng mười một năm hai nghìn, nay hồ sơ đã quá hạn.",
+        "Giấy tờ cần chuẩn bị gồm: Bản chính giấy tờ, Bản sao cần chứng thực",
+        "Lệ phí: 2.000 đồng/trang",
     ]
 
 
@@ -82,7 +106,7 @@ def test_call_prints_the_words_with_texts_from_data_resolved(
     assert "Bấm phím hai: UBND phường Hoàn Kiếm" in lines
     assert "Hồ sơ này đã có kết quả." in lines
     assert any(
-        line.startswith("Hồ sơ số hai bốn một một hai chín số thứ tự không không không một")
+        line.startswith("Hồ sơ số hai bốn một một hai chín số thứ tự không không không một,")
         and "thủ tục Đăng ký khai sinh" in line  # the procedure's name: a text from data
         for line in lines
     )
