@@ -433,8 +433,13 @@ class _Worker:
         return reply.future
 
     def stop(self) -> concurrent.futures.Future[None]:
-        """Ends the thread after the jobs already queued (a shared queue: any one reader)."""
-        if self._thread.is_alive():
+        """Ends the thread after the jobs already queued (a shared queue: any one reader).
+
+        One None per started worker, alive or not: readers share the queue, so a
+        sibling's None may end this one's thread before its own stop(), and checking
+        is_alive() here then put no None for the sibling, which waited forever (a
+        close() that never returned: CI runs that stalled inside an async test)."""
+        if self._thread.ident is not None:
             self.jobs.put(None)
         else:
             _resolve(self._stopped, None, None)
