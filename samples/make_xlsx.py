@@ -1,6 +1,7 @@
 """Build samples/hoso-mau.xlsx from samples/hoso-mau.csv, as Excel holds such an export.
 
 Run after editing the CSV:  .venv/bin/python samples/make_xlsx.py
+(byte-reproducible: an unchanged CSV gives the same file, tests/test_samples.py)
 
 Cells are typed the way one-stop systems' .xlsx exports type them, which is where
 their real-world problems come from: dates are Excel dates (a day that does not
@@ -12,6 +13,9 @@ import reports the same lines for both files.
 from __future__ import annotations
 
 import csv
+import io
+import re
+import zipfile
 from datetime import datetime
 from pathlib import Path
 
@@ -39,8 +43,32 @@ def typed(header: str, text: str) -> object:
     return text
 
 
-def main() -> None:
-    with (HERE / "hoso-mau.csv").open(encoding="utf-8-sig", newline="") as f:
+# One fixed moment for the workbook's properties and every zip entry: an unchanged
+# CSV rebuilds byte for byte the same .xlsx (openpyxl stamps the save time into
+# docProps/core.xml and each zip entry), so git sees a change only when there is one.
+FIXED = datetime(2026, 11, 27, 17, 0)
+_MODIFIED = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
+
+
+def reproducible(data: bytes) -> bytes:
+    """The same workbook with fixed times: core.xml's modified, each entry's date."""
+    stamp = FIXED.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for entry in source.infolist():
+            content = source.read(entry)
+            if entry.filename == "docProps/core.xml":
+                content = _MODIFIED.sub(rb"\g<1>" + stamp + rb"\g<2>", content)
+            fixed = zipfile.ZipInfo(entry.filename, date_time=FIXED.timetuple()[:6])
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o600 << 16  # as openpyxl writes it, whatever the umask
+            target.writestr(fixed, content)
+    return out.getvalue()
+
+
+def build(source: Path) -> bytes:
+    """The .xlsx of a CSV export, as bytes."""
+    with source.open(encoding="utf-8-sig", newline="") as f:
         rows = list(csv.reader(f))
     header_line = next(i for i, row in enumerate(rows) if "Mã hồ sơ" in row)
     headers = rows[header_line]
@@ -63,9 +91,14 @@ def main() -> None:
         sheet.cell(row=title_row, column=1).font = Font(bold=True)
     for column in range(1, len(headers) + 1):
         sheet.cell(row=header_line + 1, column=column).font = Font(bold=True)
-    # A fixed creation time: regenerating an unchanged CSV gives the same workbook data.
-    book.properties.created = book.properties.modified = datetime(2026, 11, 27, 17, 0)
-    book.save(HERE / "hoso-mau.xlsx")
+    book.properties.created = book.properties.modified = FIXED
+    saved = io.BytesIO()
+    book.save(saved)
+    return reproducible(saved.getvalue())
+
+
+def main() -> None:
+    (HERE / "hoso-mau.xlsx").write_bytes(build(HERE / "hoso-mau.csv"))
 
 
 if __name__ == "__main__":

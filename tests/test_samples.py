@@ -7,11 +7,15 @@ must give the same report, with the line numbers a person sees in Excel.
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -83,3 +87,25 @@ def test_the_xlsx_is_built_from_the_csv() -> None:
     sheet = book.worksheets[0]
     assert sheet.title == "Danh sách hồ sơ"
     assert isinstance(sheet["J5"].value, int)  # 0912 345 001 as Excel keeps it: 912345001
+
+
+def _make_xlsx() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("make_xlsx", SAMPLES / "make_xlsx.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_xlsx_rebuilds_byte_for_byte() -> None:
+    """Rebuilding from an unchanged CSV gives the committed file itself (it was built
+    at another time): no save time in the zip entries or the document properties."""
+    make_xlsx = _make_xlsx()
+    built = make_xlsx.build(SAMPLES / "hoso-mau.csv")
+    assert built == make_xlsx.build(SAMPLES / "hoso-mau.csv")
+    assert built == (SAMPLES / "hoso-mau.xlsx").read_bytes()
+    with zipfile.ZipFile(io.BytesIO(built)) as archive:
+        assert {entry.date_time for entry in archive.infolist()} == {(2026, 11, 27, 17, 0, 0)}
+        core = archive.read("docProps/core.xml").decode()
+    assert '<dcterms:modified xsi:type="dcterms:W3CDTF">2026-11-27T17:00:00Z<' in core
