@@ -10,9 +10,11 @@
         one test message through the configured SMSC; waits for its outcome
     tracuu sms outbox [--limit N]
         recent messages and their states
-    tracuu reminders run --once [--now 2026-11-30T08:00]
+    tracuu reminders run --once [--dry-run | --now 2026-11-30T08:00 [--queue]]
         compute and queue the due reminders, print a summary (queued, not yet sent:
-        the gateway's SMS link sends them)
+        the gateway's SMS link sends them). --dry-run and --now are what-ifs: they
+        print what would be queued and write nothing (the reminder cursor the running
+        gateway uses stays where it is); --now ... --queue queues for real
 
 Exit codes: 0 done, 1 the message failed or timed out, 2 bad usage or settings,
 3 the dossier database does not exist (never created here: a mistyped path
@@ -68,7 +70,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rem_sub = rem.add_subparsers(dest="reminders_command", required=True, metavar="ACTION")
     run = rem_sub.add_parser("run", help="compute and queue the reminders due now")
     run.add_argument("--once", action="store_true", required=True, help="one pass, then exit")
-    run.add_argument("--now", help="pretend it is this local time (ISO), for trying rules")
+    run.add_argument(
+        "--now",
+        help="what-if: pretend it is this local time (ISO) and print what would be queued; "
+        "nothing is written (no SMS queued, the running gateway's reminder cursor untouched)",
+    )
+    run.add_argument(
+        "--dry-run", action="store_true", help="what-if at the real time: print, write nothing"
+    )
+    run.add_argument(
+        "--queue",
+        action="store_true",
+        help="with --now: queue for real at that time and move the shared cursor, as the "
+        "gateway's own pass would (for tests and catching up)",
+    )
     run.set_defaults(handler=_reminders)
 
 
@@ -330,8 +345,9 @@ def _reminders(args: argparse.Namespace, settings: SmsConfig) -> int:
             now = now.replace(tzinfo=settings.zone)
     if _missing_database(settings, "reminders run"):
         return 3
+    what_if = args.dry_run or (args.now is not None and not args.queue)
     try:
-        summary = asyncio.run(_reminders_async(settings, now))
+        summary = asyncio.run(_reminders_async(settings, now, what_if=what_if))
     except ValueError as exc:  # templates that do not fit the rules
         print(f"tracuu reminders run: {exc}", file=sys.stderr)
         return 2
@@ -339,7 +355,7 @@ def _reminders(args: argparse.Namespace, settings: SmsConfig) -> int:
     return 0
 
 
-async def _reminders_async(settings: SmsConfig, now: datetime) -> str:
+async def _reminders_async(settings: SmsConfig, now: datetime, *, what_if: bool) -> str:
     from kernel.db import Database
     from lookup.factory import open_lookup
     from prompts.catalog import load_catalog
@@ -351,7 +367,7 @@ async def _reminders_async(settings: SmsConfig, now: datetime) -> str:
         await db.migrate(COMPONENT, STEPS)
         async with open_lookup(settings, db=db) as lookup:  # one Database for both
             job = ReminderJob(settings, lookup, db, load_catalog())
-            summary = await job.run_once(now)
+            summary = await job.run_once(now, what_if=what_if)
         return summary.line()
     finally:
         await db.close()

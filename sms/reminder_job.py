@@ -63,11 +63,18 @@ class Summary:
     deferred: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
     busy: bool = False  # another instance was scanning: this one did nothing
+    what_if: bool = False  # run_once(what_if=True): counted, nothing written
 
     def line(self) -> str:
         if self.busy:
             return "another gateway instance is running the reminder scan: nothing done here"
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.by_kind.items())) or "none"
+        if self.what_if:
+            return (
+                "what-if: nothing queued, the reminder cursor and dossier watch unchanged; "
+                f"{self.changed} changed dossiers read; {self.queued} reminders would be queued "
+                f"({kinds}); {self.opted_out} to opted-out numbers skipped"
+            )
         return (
             f"{self.changed} changed dossiers read; {self.queued} reminders queued ({kinds});"
             f" {self.deferred} deferred to the sending window;"
@@ -142,18 +149,24 @@ class ReminderJob:
         self._fees: dict[str, str] = {}
         self._shapes: dict[tuple[object, ...], str] = {}
 
-    async def run_once(self, now: datetime) -> Summary:
+    async def run_once(self, now: datetime, *, what_if: bool = False) -> Summary:
         """Read all changes since the saved cursor, then the calendar; queue what is due.
-        While another instance scans, nothing (Summary.busy): its scan covers the same."""
+        While another instance scans, nothing (Summary.busy): its scan covers the same.
+
+        what_if: count what would be queued and write nothing (no reminder, no cursor
+        move, no watch row), so trying a rule or another day (`tracuu reminders run
+        --now`) never takes changes away from the running gateway's own pass."""
+        if what_if:
+            return await self._scan(now, what_if=True)  # writes nothing: no lock needed
         async with self.db.try_lock(SCAN_LOCK) as mine:
             if not mine:
                 return Summary(busy=True)
             return await self._scan(now)
 
-    async def _scan(self, now: datetime) -> Summary:
+    async def _scan(self, now: datetime, *, what_if: bool = False) -> Summary:
         local = now.astimezone(self.settings.zone)
         today = local.date()
-        summary = Summary()
+        summary = Summary(what_if=what_if)
         sms = self.settings.sms
         send_at = reminders.send_at(local, sms.window_start, sms.window_end)
         not_before = send_at.timestamp()
@@ -176,7 +189,7 @@ class ReminderJob:
             fees = await self._fees_for(due)
             batches = await self._compose(due, today=today, ctx=ctx, summary=summary, fees=fees)
             # The page's sms_watch rows (a JSON each) are made inside the write job, off the loop.
-            kept = await self.db.run(
+            kept = _keys(batches) if what_if else await self.db.run(
                 functools.partial(
                     _store_page, dossiers=changes.dossiers, batches=batches, cursor=changes.cursor,
                     accents=ctx.accents, now=now.timestamp(), not_before=not_before,
@@ -187,13 +200,20 @@ class ReminderJob:
             cursor = changes.cursor
             if not changes.more:
                 break
-        await self.calendar(today, ctx, now.timestamp(), not_before, summary)
+        await self.calendar(today, ctx, now.timestamp(), not_before, summary, what_if=what_if)
         if send_at > local:  # outside the window: everything queued now waits for the opening
             summary.deferred = summary.queued
         return summary
 
     async def calendar(
-        self, today: date, ctx: ReplyContext, now: float, not_before: float, summary: Summary
+        self,
+        today: date,
+        ctx: ReplyContext,
+        now: float,
+        not_before: float,
+        summary: Summary,
+        *,
+        what_if: bool = False,
     ) -> None:
         """Appointment-soon and not-collected reminders from the watch table."""
         queries = candidate_queries(
@@ -220,8 +240,8 @@ class ReminderJob:
                             due += reminders.plan_view(events, view, numbers)
                     await asyncio.sleep(0)
                 batches = await self._compose(due, today=today, ctx=ctx, summary=summary, fees={})
-                kept: set[str] = set()
-                for batch in batches:  # one short write transaction each: others write between
+                kept: set[str] = _keys(batches) if what_if else set()
+                for batch in [] if what_if else batches:  # one short write transaction each
                     kept |= await self.db.run(
                         functools.partial(
                             _store, items=batch, accents=ctx.accents, now=now, not_before=not_before
@@ -287,6 +307,11 @@ class ReminderJob:
                 await asyncio.sleep(0)
             batches.append(batch)
         return batches
+
+
+def _keys(batches: list[list[tuple[str, str, str]]]) -> set[str]:
+    """The dedup keys a what-if would store (some may be in the outbox already)."""
+    return {key for batch in batches for _, _, key in batch}
 
 
 def _slices(items: Sequence[T]) -> Iterator[Sequence[T]]:

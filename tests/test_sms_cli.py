@@ -53,6 +53,21 @@ def test_sms_text_goes_through_smpp(database: Path, capsys: pytest.CaptureFixtur
     )
 
 
+def test_a_what_if_run_queues_nothing_and_the_real_run_still_sees_every_change(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["reminders", "run", "--once", "--now", "2026-12-10T08:00"]) == 0
+    what_if = capsys.readouterr().out
+    assert what_if.startswith("what-if: nothing queued, the reminder cursor")
+    assert "7 changed dossiers read" in what_if
+    assert main(["reminders", "run", "--once", "--dry-run"]) == 0
+    assert "7 changed dossiers read" in capsys.readouterr().out  # the cursor did not move
+    assert main(["sms", "outbox"]) == 0
+    assert "queued" not in capsys.readouterr().out
+    assert main(["reminders", "run", "--once"]) == 0
+    assert "7 changed dossiers read" in capsys.readouterr().out
+
+
 def test_reminders_run_once_then_nothing_new(
     database: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

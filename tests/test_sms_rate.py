@@ -98,7 +98,7 @@ async def test_reminders_queued_by_the_cli_are_sent_by_the_running_gateway(
         env = dict(os.environ, TRACUU_DATABASE=str(world.database),
                    TRACUU_CONFIG=str(tmp_path / "absent.toml"))  # fmt: skip
         command = [sys.executable, "-m", "gateway.cli", "reminders", "run", "--once",
-                   "--now", now.isoformat()]  # fmt: skip
+                   "--now", now.isoformat(), "--queue"]  # fmt: skip
         async with asyncio.timeout(60):
             run = await asyncio.to_thread(
                 subprocess.run, command, env=env, capture_output=True, text=True, check=False

@@ -246,3 +246,30 @@ def test_summary_says_queued_not_sent() -> None:
         " window; 3 already in the outbox (queued or sent before); 1 to opted-out numbers"
         " skipped"
     )
+
+
+async def test_a_what_if_run_writes_nothing_and_leaves_the_cursor_alone(tmp_path: Path) -> None:
+    """`tracuu reminders run --now <day>` beside a running gateway: it shows what would be
+    queued, but queues nothing and does not move the cursor the gateway's own pass reads,
+    so no change is taken away from it."""
+    job, outbox, lookup, _ = await _job(tmp_path)
+    try:
+        morning = datetime(2026, 11, 30, 8, 0, tzinfo=ZONE)
+        cursor_before = outbox.get_state("reminders.cursor")
+        what_if = await job.run_once(morning, what_if=True)
+        cursor_after = outbox.get_state("reminders.cursor")
+        rows_after_what_if = _queued(outbox)
+        real = await job.run_once(morning)
+    finally:
+        outbox.close()
+        await lookup.close()
+        await job.db.close()
+    assert rows_after_what_if == []
+    assert cursor_after == cursor_before
+    assert what_if.line().startswith("what-if: nothing queued, the reminder cursor")
+    # The gateway's own pass still sees every change and queues them.
+    assert real.changed == what_if.changed > 0
+    assert real.queued == 5
+    # The changes' reminders are all foreseen; the calendar's ('soon') need the dossier
+    # watch, which only a real pass fills.
+    assert what_if.by_kind == {"delayed": 1, "ready": 1, "received": 1, "supplement": 1}
