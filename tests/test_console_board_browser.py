@@ -129,10 +129,20 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 
 
 def _instance_rows(driver: Any) -> dict[str, str]:
-    from selenium.webdriver.common.by import By
+    # In one script: the board redraws its rows with every frame, and a row element found
+    # just before a redraw would be stale when its text is asked for.
+    rows: list[list[str]] = driver.execute_script(
+        "return [...document.querySelectorAll('#instances tbody tr')]"
+        ".map((r) => [r.dataset.instance, r.innerText])"
+    )
+    return {name: " ".join(text.split()) for name, text in rows}  # cells apart by tabs
 
-    rows = driver.find_elements(By.CSS_SELECTOR, "#instances tbody tr")
-    return {row.get_attribute("data-instance"): row.text for row in rows}
+
+def _call_rows(driver: Any) -> list[str]:
+    rows: list[str] = driver.execute_script(
+        "return [...document.querySelectorAll('#calls tbody tr')].map((r) => r.innerText)"
+    )
+    return [" ".join(row.split()) for row in rows]
 
 
 def test_a_call_on_gateway_b_shows_on_gateway_as_page(gateways: TwoGateways, browser: Any) -> None:
@@ -164,13 +174,7 @@ def test_a_call_on_gateway_b_shows_on_gateway_as_page(gateways: TwoGateways, bro
         },
         "bind:viettel",
     )
-    row = wait.until(
-        lambda d: [
-            r.text
-            for r in d.find_elements(By.CSS_SELECTOR, "#calls tbody tr")
-            if "1764750000.31" in r.text
-        ]
-    )[0]
+    row = wait.until(lambda d: [r for r in _call_rows(d) if "1764750000.31" in r])[0]
     assert "gw-b" in row  # the "Máy chủ" column, shown now that there are several
     assert "Nghe kết quả" in row
     header = browser.find_element(By.CSS_SELECTOR, "#calls thead").text

@@ -150,12 +150,14 @@ def test_sign_in_with_a_wrong_then_the_right_password(
 
 
 def test_operator_sees_a_call_appear_and_leave(server: ConsoleServer, browser: object) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver: object = browser
     sign_in(driver, server.port)
-    wait = WebDriverWait(driver, 10)
+    # The board redraws its rows every second: a row found just before a redraw is stale.
+    wait = WebDriverWait(driver, 10, ignored_exceptions=(StaleElementReferenceException,))
     wait.until(lambda d: "trực tiếp" in d.find_element(By.ID, "status").text)
 
     call = {

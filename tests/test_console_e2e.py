@@ -156,9 +156,12 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 
 
 def _rows(driver: Any) -> list[str]:
-    from selenium.webdriver.common.by import By
-
-    return [r.text for r in driver.find_elements(By.CSS_SELECTOR, "#calls tbody tr")]
+    # In one script: the board redraws its rows every second, and a row element found
+    # just before a redraw would be stale when its text is asked for.
+    rows: list[str] = driver.execute_script(
+        "return [...document.querySelectorAll('#calls tbody tr')].map((r) => r.innerText)"
+    )
+    return rows
 
 
 def test_a_simulated_call_appears_on_the_board_and_leaves_it(
