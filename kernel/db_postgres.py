@@ -543,28 +543,39 @@ class Listener:
 # ---------------------------------------------------------------- a blocking connection
 
 
+async def _connect(url: str) -> asyncpg.Connection:
+    conn = await asyncpg.connect(url)
+    await _init_connection(conn)
+    return conn
+
+
 class PostgresBlockingConnection(BlockingConnection):
     """BlockingConnection on PostgreSQL: a connection of its own for a thread that is
-    not the event loop's. Statements open a transaction implicitly; commit() ends it."""
+    not the event loop's. Statements open a transaction implicitly; commit() ends it.
 
-    __slots__ = ("_conn", "_statements", "_tx")
+    A connection the server ended (a restart, a failover, an idle timeout) is opened
+    again at the next transaction's first statement: the SMPP link keeps one of these
+    for its whole life, and before this it never sent again after a PostgreSQL restart
+    (every claim failed on the closed connection; docs/reliability.md). Within a
+    transaction nothing is retried: the statement fails, the caller rolls back."""
+
+    __slots__ = ("_conn", "_statements", "_tx", "_url")
     backend = "postgresql"
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, url: str = "") -> None:
         self._conn = conn
         self._statements = _Statements(conn, guarded=True)
         self._tx: Any = None
+        self._url = url
 
     @classmethod
     def connect(cls, url: str) -> PostgresBlockingConnection:
-        async def go() -> asyncpg.Connection:
-            conn = await asyncpg.connect(url)
-            await _init_connection(conn)
-            return conn
-
-        return cls(_blocking(go()))
+        return cls(_blocking(_connect(url)), url)
 
     def _begun(self) -> _Statements:
+        if self._tx is None and self._conn.is_closed() and self._url:
+            self._conn = _blocking(_connect(self._url))  # DatabaseError while it is down
+            self._statements = _Statements(self._conn, guarded=True)
         if self._tx is None:
             tx = self._conn.transaction()
             _blocking(tx.start())
@@ -601,9 +612,11 @@ class PostgresBlockingConnection(BlockingConnection):
 
     def rollback(self) -> None:
         tx, self._tx = self._tx, None
-        if tx is not None:
+        if tx is not None and not self._conn.is_closed():  # else it ended with the session
             _blocking(tx.rollback())
 
     def close(self) -> None:
-        self.rollback()
-        _blocking(self._conn.close())
+        try:
+            self.rollback()
+        finally:
+            _blocking(self._conn.close())

@@ -44,12 +44,7 @@ def server(port: int) -> Iterator[str]:
                      "-E", "UTF8", "--no-sync"),
         check=True, capture_output=True, timeout=120,
     )  # fmt: skip
-    options = f"-k {home} -c listen_addresses='' -p {port} -F -c max_connections=300"
-    subprocess.run(
-        _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l",
-                     str(home / "log"), "-w", "-t", "60", "start"),
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
+    _start(home, port)
     try:
         yield f"postgresql://tracuu@/postgres?host={home}&port={port}"
     finally:
@@ -58,3 +53,33 @@ def server(port: int) -> Iterator[str]:
             capture_output=True, timeout=60, check=False,
         )  # fmt: skip
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _start(home: Path, port: int) -> None:
+    options = f"-k {home} -c listen_addresses='' -p {port} -F -c max_connections=300"
+    subprocess.run(
+        _as_postgres(str(BIN / "pg_ctl"), "-D", str(home / "data"), "-o", options, "-l",
+                     str(home / "log"), "-w", "-t", "60", "start"),
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+
+
+def _where(url: str) -> tuple[Path, int]:
+    """The server's directory and port, from a URL server() yielded."""
+    query = dict(part.split("=", 1) for part in url.split("?", 1)[1].split("&"))
+    return Path(query["host"]), int(query["port"])
+
+
+def stop(url: str, mode: str = "fast") -> None:
+    """Stop the server of `url` (fast: sessions are ended, as a restart does)."""
+    home, _ = _where(url)
+    subprocess.run(
+        _as_postgres(str(BIN / "pg_ctl"), "-D", str(home / "data"), "-m", mode, "-w", "stop"),
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+
+
+def start(url: str) -> None:
+    """Start again the server of `url` after stop()."""
+    home, port = _where(url)
+    _start(home, port)
