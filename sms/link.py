@@ -61,6 +61,7 @@ from sms.settings import SmppSettings
 
 log = logging.getLogger(__name__)
 
+STABLE_BIND_S = 10.0  # a bind that lasted this long resets the reconnect backoff
 MAX_READ_BATCH = 256  # PDUs handled per loop turn before their commit
 STOP_DRAIN_S = 2.0  # on shutdown, wait this long for outstanding responses
 RECV_BYTES = 65_536
@@ -288,13 +289,14 @@ class SmppLink:
         delay = s.reconnect_min_s
         while not self._stop.is_set():
             conn: _Connection | None = None
+            bound_at: float | None = None
             try:
                 self._set_state("connecting")
                 conn = self._connect()
                 self._bind(conn, dispatcher)
                 log.info("smpp bound to %s:%d as %s", s.host, s.port, s.system_id)
                 self._set_state("up")
-                delay = s.reconnect_min_s
+                bound_at = self._clock()
                 self._serve(conn, dispatcher)
             except _Stopping:
                 pass
@@ -317,6 +319,11 @@ class SmppLink:
                     log.info("smpp disconnected from %s:%d", s.host, s.port)
             if self._stop.is_set():
                 break
+            if bound_at is not None and self._clock() - bound_at >= STABLE_BIND_S:
+                delay = s.reconnect_min_s
+            # else the backoff goes on doubling: a bind that fails at once (the outbox down
+            # through a PostgreSQL restart: 1,499 binds in 4 minutes) must not become a
+            # bind storm at the operator's SMSC.
             self.counters.reconnects += 1
             self._set_state("down", f"retry in {delay:.0f} s")
             # Full jitter keeps a fleet of gateways from reconnecting in lockstep.
