@@ -7,7 +7,9 @@
         to the gateway's link, and the reply is printed as the SMSC received it
         (private SMSC, temporary outbox: never the real SMSC or `sms outbox`)
     tracuu sms send-test 0912345678
-        one test message through the configured SMSC; waits for its outcome
+        one test message through the configured SMSC; waits for its outcome. Queued
+        in the outbox first: a running gateway's link sends it (within a second or
+        two); only when none takes it does this command bind to the SMSC itself
     tracuu sms outbox [--limit N]
         recent messages and their states
     tracuu reminders run --once [--dry-run | --now 2026-11-30T08:00 [--queue]]
@@ -36,6 +38,7 @@ from typing import TYPE_CHECKING
 from sms.settings import SmsConfig
 
 if TYPE_CHECKING:
+    from prompts.catalog import Catalog
     from sms.outbox import Outbox
 
 
@@ -229,32 +232,86 @@ def _send_test(args: argparse.Namespace, settings: SmsConfig) -> int:
         print(f"tracuu sms send-test: {args.number!r} is not a phone number", file=sys.stderr)
         return 2
     state = asyncio.run(_send_test_async(number, settings, args.timeout))
-    print(f"test message: {state}")
+    print(f"test message: {state}", flush=True)
     return 0 if state in ("submitted", "delivered") else 1
 
 
 async def _send_test_async(number: str, settings: SmsConfig, timeout_s: float) -> str:
-    """The test message's final state, or why it failed. A message the link never took
-    (bind refused, SMSC unreachable) is cancelled: it must not go out days later, the
-    next time a gateway binds on this database."""
-    from lookup.factory import open_lookup
+    """The test message's final state, or why it failed.
+
+    The message is queued in the outbox first. A gateway running on this database
+    has its link watching the outbox (sms/outbox_watch.py, twice a second): it sends
+    the message on its own bind. Binding here too would log in a second time with
+    the same system_id while the gateway is bound, which many SMSCs refuse or count
+    against the contract. Only when no link takes it within TAKEN_S does this
+    command bind itself. A message no link took (bind refused, SMSC unreachable) is
+    cancelled: it must not go out days later, the next time a gateway binds."""
     from prompts.catalog import load_catalog
     from sms import replies
+    from sms.outbox import Outbox, migrate_file
+    from sms.pump import reply_context
+
+    catalog = load_catalog()
+    body = replies.test_text(reply_context(settings, catalog, _today(settings).date()))
+    await migrate_file(settings.database)
+    outbox = Outbox.open(settings.database)
+    try:
+        with outbox.transaction():
+            message_id = outbox.enqueue(
+                number, body, kind="test", accents=settings.sms.accents, now=time.time()
+            )
+        assert message_id is not None
+        grace = min(TAKEN_S, timeout_s / 2)
+        for _ in range(round(grace / POLL_S)):  # another process: no doorbell to wait on
+            if outbox.taken(message_id):
+                break
+            await asyncio.sleep(POLL_S)
+        if outbox.taken(message_id):
+            print(f"test message #{message_id} queued: the running gateway's SMS link sends it")
+            return await _outcome(outbox, message_id, timeout_s - grace)
+    finally:
+        outbox.close()
+    print(
+        f"test message #{message_id} queued; no running gateway took it within {grace:g} s: "
+        "binding to the SMSC from here",
+        flush=True,
+    )
+    return await _send_from_here(settings, catalog, message_id, timeout_s, timeout_s - grace)
+
+
+TAKEN_S = 2.0  # a running link looks at the outbox every 0.5 s (sms/outbox_watch.py)
+POLL_S = 0.1
+
+
+async def _outcome(outbox: Outbox, message_id: int, timeout_s: float) -> str:
+    """The state the running gateway's link brings the message to, within the timeout
+    ("submitted" without a receipt yet is a success, as below)."""
+    state = outbox.message_state(message_id) or "missing"
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            while state not in ("delivered", "failed", "expired"):
+                await asyncio.sleep(0.2)
+                state = outbox.message_state(message_id) or "missing"
+    return state
+
+
+async def _send_from_here(
+    settings: SmsConfig, catalog: Catalog, message_id: int, asked_s: float, timeout_s: float
+) -> str:
+    """No gateway took the message: bind here, send it, wait for its outcome
+    (`timeout_s` left of the `asked_s` the user gave)."""
+    from lookup.factory import open_lookup
     from sms.outbox import Outbox
-    from sms.pump import SmsPump, reply_context
+    from sms.pump import SmsPump
 
     async with open_lookup(settings) as lookup:
-        catalog = load_catalog()
         pump = SmsPump(settings, lookup, catalog=catalog)
         task = asyncio.create_task(pump.run())
-        state = "not sent"
-        message_id: int | None = None
+        state = "queued"
         try:
             async with asyncio.timeout(timeout_s):
                 await pump.ready.wait()
-                body = replies.test_text(reply_context(settings, catalog, _today(settings).date()))
-                message_id = await pump.send(number, body, kind="test")
-                assert message_id is not None
+                pump.wake()  # the message is already queued: look at the queue now
                 watcher = Outbox.open(pump.database)
                 try:
                     while True:  # bounded by the timeout above
@@ -271,11 +328,9 @@ async def _send_test_async(number: str, settings: SmsConfig, timeout_s: float) -
         except TimeoutError:
             # The last state seen ("submitted" without a receipt is a success); a message
             # still queued never left: cancel it.
-            if message_id is not None and state == "queued":
+            if state == "queued":
                 link, detail = pump.link_state
-                why = (
-                    f"not sent within {timeout_s:g} s (link {link}{': ' if detail else ''}{detail})"
-                )
+                why = f"not sent within {asked_s:g} s (link {link}{': ' if detail else ''}{detail})"
                 watcher = Outbox.open(pump.database)
                 try:
                     return _cancel_test(watcher, message_id, why) or state

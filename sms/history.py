@@ -39,6 +39,14 @@ class History:
         rows = self._conn.fetchall("SELECT state, COUNT(*) FROM sms_message GROUP BY state")
         return {r[0]: int(r[1]) for r in rows}
 
+    def taken(self, message_id: int) -> bool:
+        """Whether a link has claimed any part of the message (it left 'queued')."""
+        found = self._conn.fetchval(
+            "SELECT COUNT(*) FROM sms_part WHERE message_id = ? AND state <> 'queued'",
+            (message_id,),
+        )
+        return bool(found)
+
     def message_state(self, message_id: int) -> str | None:
         state = self._conn.fetchval("SELECT state FROM sms_message WHERE id = ?", (message_id,))
         return None if state is None else str(state)

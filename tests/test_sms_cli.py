@@ -131,7 +131,11 @@ def test_send_test_through_a_configured_smsc(
 ) -> None:
     with configured_smsc(monkeypatch, "pw"):
         assert main(["sms", "send-test", "0912345678", "--timeout", "15"]) == 0
-    assert capsys.readouterr().out == "test message: delivered\n"
+    assert capsys.readouterr().out == (
+        "test message #1 queued; no running gateway took it within 2 s:"
+        " binding to the SMSC from here\n"
+        "test message: delivered\n"
+    )
 
 
 @pytest.mark.sqlite_only  # reads or breaks the SQLite file itself
@@ -145,7 +149,10 @@ def test_send_test_with_a_wrong_password_says_so_and_cancels_the_message(
         assert main(["sms", "send-test", "0912345678", "--timeout", "15"]) == 1
     why = "bind refused: wrong system_id/password (ESME_RINVPASWD)"
     printed = capsys.readouterr()
-    assert printed.out == f"test message: failed ({why}); cancelled, it will not be sent later\n"
+    assert printed.out.endswith(
+        f"binding to the SMSC from here\n"
+        f"test message: failed ({why}); cancelled, it will not be sent later\n"
+    )
     logged = printed.err + caplog.text  # the CLI logs to stderr
     assert logged.count("smpp bind refused") == 1  # stopped at the first refusal: no retries
     with sqlite3.connect(database) as conn:
@@ -169,7 +176,7 @@ def test_send_test_to_an_unreachable_smsc_cancels_the_message(
                         "PASSWORD": "pw"}.items():  # fmt: skip
         monkeypatch.setenv(f"TRACUU_SMPP_{name}", value)
     assert main(["sms", "send-test", "0912345678", "--timeout", "2"]) == 1
-    out = capsys.readouterr().out
+    out = capsys.readouterr().out.splitlines()[-1] + "\n"
     assert out.startswith("test message: failed (not sent within 2 s (link ")
     assert out.endswith("); cancelled, it will not be sent later\n")
     with sqlite3.connect(database) as conn:

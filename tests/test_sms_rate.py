@@ -124,3 +124,28 @@ async def test_reminders_queued_by_the_cli_are_sent_by_the_running_gateway(
         assert {row.msisdn for row in outbox.recent(100)} == submitted
     finally:
         outbox.close()
+
+
+@pytest.mark.sqlite_only  # a subprocess on the SQLite file
+async def test_send_test_beside_a_running_gateway_goes_through_its_bind(tmp_path: Path) -> None:
+    """`tracuu sms send-test` while the gateway runs: the message is queued for the
+    gateway's link, which sends it; the command never binds the same system_id again."""
+    async with sms_world(tmp_path) as world:
+        await world.smsc.wait_bound()
+        binds_before = list(world.smsc.record.binds)
+        smpp = world.settings.smpp
+        env = dict(os.environ, TRACUU_DATABASE=str(world.database),
+                   TRACUU_CONFIG=str(tmp_path / "absent.toml"), TRACUU_SMPP_HOST=smpp.host,
+                   TRACUU_SMPP_PORT=str(smpp.port), TRACUU_SMPP_SYSTEM_ID=smpp.system_id,
+                   TRACUU_SMPP_PASSWORD="secret-pw")  # fmt: skip
+        command = [sys.executable, "-m", "gateway.cli", "sms", "send-test", "0912345678",
+                   "--timeout", "20"]  # fmt: skip
+        async with asyncio.timeout(60):
+            run = await asyncio.to_thread(
+                subprocess.run, command, env=env, capture_output=True, text=True, check=False
+            )
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "queued: the running gateway's SMS link sends it" in run.stdout
+        assert run.stdout.splitlines()[-1] in ("test message: delivered", "test message: submitted")
+        assert world.smsc.record.binds == binds_before  # no second bind
+        assert len(world.smsc.record.texts_to("84912345678")) == 1
