@@ -26,6 +26,7 @@ from console.layout import render, static_page
 from console.roles import Role
 from messages.formats import iso_moment, seconds
 from messages.prompt_history import in_words
+from messages.recording_refusals import in_words as refusal_in_words
 from prompts.audio import Rejected, ToolFailed
 from prompts.inventory import inspect, scripts_for, store_for
 from prompts.recordings import approve_version, import_recording, rollback_version
@@ -180,7 +181,7 @@ async def upload(request: web.Request) -> web.Response:
         try:
             done = await asyncio.to_thread(_import, sounds, prompt, path, by, file_name)
         except Rejected as exc:
-            return _error(400, f"Bản ghi không dùng được: {exc}")
+            return _error(400, f"Bản ghi không dùng được: {refusal_in_words(str(exc))}")
         except ToolFailed:
             log.exception("studio: ffmpeg failed")
             return _error(500, "Không xử lý được tệp âm thanh (ffmpeg).")

@@ -150,7 +150,10 @@ async def test_a_silent_recording_is_refused_with_the_reason(client: TestClient)
     body = await response.json()
     assert response.status == 400
     assert body["error"].startswith("Bản ghi không dùng được: ")
-    assert "silen" in body["error"]
+    assert body["error"] == (
+        "Bản ghi không dùng được: không có tiếng: tệp hoàn toàn im lặng; "
+        "hãy kiểm tra micrô và thu lại"
+    )
 
 
 async def test_a_draft_cannot_be_rolled_back_to_and_ids_are_checked(client: TestClient) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -10,6 +11,8 @@ import pytest
 
 from messages import formats
 from messages.prompt_history import in_words, step_in_words
+from messages.recording_refusals import in_words as refusal_in_words
+from prompts.audio import Levels, Rejected, check
 
 OFFICE = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -73,3 +76,53 @@ def test_a_history_line_keeps_its_time_and_who() -> None:
     assert at == "2026-12-03T08:40:00+00:00"
     assert what == "Nguyễn Thị Lan: duyệt v3: người gọi nghe bản này"
     assert in_words("t espeak: placeholder rendered")[1] == "espeak: tạo giọng máy tạm (v0)"
+
+
+@pytest.mark.parametrize(
+    ("levels", "read"),
+    [
+        (
+            {"duration_s": 75.0},
+            "quá dài: hơn 60 giây (giới hạn cho một lời thoại)",
+        ),
+        (
+            {"peak_dbfs": -math.inf},
+            "không có tiếng: tệp hoàn toàn im lặng; hãy kiểm tra micrô và thu lại",
+        ),
+        (
+            {"clipped_share": 0.021},
+            "tiếng bị vỡ (rè): 2,1 % số mẫu chạm mức tối đa; hãy thu lại, "
+            "để micrô xa hơn hoặc giảm độ nhạy thu",
+        ),
+        (
+            {"lead_s": 1.3, "trail_s": 1.0},
+            "quá ngắn: chỉ có 0,20 giây tiếng nói (cần ít nhất 0,3 giây)",
+        ),
+    ],
+)
+def test_a_refused_recording_is_explained_in_vietnamese(
+    levels: dict[str, float], read: str
+) -> None:
+    """The real refusals of prompts/audio.py (a rewording there is caught here)."""
+    measured = Levels(
+        **{
+            "duration_s": 2.5,
+            "rms_dbfs": -20.0,
+            "peak_dbfs": -3.0,
+            "clipped_share": 0.0,
+            "lead_s": 0.1,
+            "trail_s": 0.1,
+            **levels,
+        }
+    )
+    with pytest.raises(Rejected) as refused:
+        check(measured, min_s=0.3, max_s=60.0)
+    assert refusal_in_words(str(refused.value)) == read
+    assert unicodedata.is_normalized("NFC", read)
+
+
+def test_an_unknown_refusal_stays_as_given() -> None:
+    assert refusal_in_words("something new") == "something new"
+    assert refusal_in_words("the file is 25.3 MB; the limit is 20 MB") == (
+        "tệp nặng 25,3 MB; giới hạn là 20 MB"
+    )
