@@ -26,6 +26,7 @@ from console.layout import render, static_page
 from console.roles import Role
 from messages.formats import iso_moment, seconds
 from messages.prompt_history import in_words
+from messages.prompt_history import refusal_in_words as version_refusal
 from messages.recording_refusals import in_words as refusal_in_words
 from prompts.audio import Rejected, ToolFailed
 from prompts.inventory import inspect, scripts_for, store_for
@@ -230,7 +231,7 @@ async def _switch(request: web.Request, rule: str) -> web.Response:
         log.warning("studio %s %s v%d: %s", rule, prompt, number, exc)
         return _error(409, "Không đổi được phiên bản.")
     if isinstance(outcome, Refused):
-        return _error(409, f"Không đổi được phiên bản: {outcome.reason}")
+        return _error(409, f"Không đổi được phiên bản: {version_refusal(outcome.reason)}")
     await _audit(request, f"prompt_{rule}", {"prompt": prompt, "version": str(number)})
     log.info("studio: %s v%d live (%s by %s)", prompt, number, rule, by)
     return web.json_response({"id": prompt, "live": outcome.live})

@@ -1,10 +1,11 @@
-"""The prompt history's lines in Vietnamese, for the staff who read them.
+"""The prompt history's lines, and why a version cannot go live, in Vietnamese.
 
 The version store (prompts/versions.py) logs each step as "<at> <who>: <what>"
 with a fixed English `what` ("imported v2", "approved v2", "rolled back to v0",
 "placeholder rendered"): stored data that older manifests already hold. The
 studio and `tracuu prompts versions` show it through `in_words`, so what staff
-read is Vietnamese whatever the store keeps. Pure.
+read is Vietnamese whatever the store keeps. `refusal_in_words` does the same for
+the version rules' refusals (prompts/versions.py: approve, rollback). Pure.
 """
 
 from __future__ import annotations
@@ -37,3 +38,33 @@ def in_words(entry: str) -> tuple[str, str]:
     if not colon:
         return at, step_in_words(rest)
     return at, f"{who}: {step_in_words(what)}"
+
+
+_REFUSALS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(\S+) has no version (\d+)"), "lời thoại {0} không có bản v{1}"),
+    (
+        re.compile(r"version (\d+) is the TTS placeholder; use rollback to go back to it"),
+        "v{0} là giọng máy tạm: dùng «Quay lại» để trở về bản này",
+    ),
+    (
+        re.compile(r"version (\d+) of (\S+) is already live"),
+        "v{0} của {1} đang được phát cho người gọi",
+    ),
+    (
+        re.compile(r"version (\d+) is newer than the live one \(v(\d+)\); approve it"),
+        "v{0} mới hơn bản đang phát (v{1}): hãy nghe rồi duyệt bản này",
+    ),
+    (
+        re.compile(r"version (\d+) was never approved; listen to it and approve it instead"),
+        "v{0} chưa từng được duyệt: hãy nghe rồi duyệt bản này",
+    ),
+)
+
+
+def refusal_in_words(reason: str) -> str:
+    """Why a version cannot go live, in Vietnamese; an unknown reason as it was given."""
+    for pattern, words in _REFUSALS:
+        found = pattern.fullmatch(reason.strip())
+        if found:
+            return words.format(*found.groups())
+    return reason

@@ -160,5 +160,12 @@ async def test_a_draft_cannot_be_rolled_back_to_and_ids_are_checked(client: Test
     await _upload(client, tone())
     refused = await client.post(f"/api/studio/prompts/{PROMPT}/rollback", json={"version": 1})
     assert refused.status == 409
+    assert (await refused.json())["error"] == (
+        "Không đổi được phiên bản: v1 chưa từng được duyệt: hãy nghe rồi duyệt bản này"
+    )
+    missing = await client.post(f"/api/studio/prompts/{PROMPT}/approve", json={"version": 7})
+    assert (await missing.json())["error"] == (
+        f"Không đổi được phiên bản: lời thoại {PROMPT} không có bản v7"
+    )
     assert (await client.get("/api/studio/prompts/..%2Fetc")).status == 404
     assert (await client.get(f"/api/studio/prompts/{PROMPT}/9.wav")).status == 404

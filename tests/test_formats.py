@@ -11,8 +11,10 @@ import pytest
 
 from messages import formats
 from messages.prompt_history import in_words, step_in_words
+from messages.prompt_history import refusal_in_words as version_refusal
 from messages.recording_refusals import in_words as refusal_in_words
 from prompts.audio import Levels, Rejected, check
+from prompts.versions import PromptRecord, Refused, approve
 
 OFFICE = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -126,3 +128,15 @@ def test_an_unknown_refusal_stays_as_given() -> None:
     assert refusal_in_words("the file is 25.3 MB; the limit is 20 MB") == (
         "tệp nặng 25,3 MB; giới hạn là 20 MB"
     )
+
+
+def test_the_version_rules_refusals_read_in_vietnamese() -> None:
+    """The real refusals of prompts/versions.py (a rewording there is caught here)."""
+    record = PromptRecord("apology")
+    missing = approve(record, 3, by="Lan", at="t")
+    assert isinstance(missing, Refused)
+    assert version_refusal(missing.reason) == "lời thoại apology không có bản v3"
+    assert version_refusal("version 2 of apology is already live") == (
+        "v2 của apology đang được phát cho người gọi"
+    )
+    assert version_refusal("something new") == "something new"
