@@ -144,6 +144,12 @@ class Database:
     async def close(self) -> None:
         raise NotImplementedError
 
+    @property
+    def location(self) -> str:
+        """Where this database is (a SQLite path, a postgresql:// URL), for a worker
+        process of the same gateway to open its own connection to (sms/link_process.py)."""
+        raise NotImplementedError
+
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         raise NotImplementedError
 
@@ -245,6 +251,10 @@ class SqliteDatabase(Database):
                 worker.stop()
             raise
         return cls(path, writer, reader_list)
+
+    @property
+    def location(self) -> str:
+        return self.path
 
     async def close(self) -> None:
         if self._closed:
@@ -674,6 +684,57 @@ class SqliteBlockingConnection(_SyncConn, BlockingConnection):
 
     def close(self) -> None:
         self.raw.close()
+
+
+class ChangeWatch(Protocol):
+    """Has anyone written since the last look? For a thread that is not the event loop's
+    and sleeps until there is work (the SMPP link, when its outbox is empty)."""
+
+    def changed(self) -> bool:
+        """True if another connection may have committed since the last call (false
+        alarms are fine: the caller then looks at its tables)."""
+
+    def close(self) -> None: ...
+
+
+def change_watch(url: object, channel: str) -> ChangeWatch:
+    """The watch for where `url` is. SQLite: `PRAGMA data_version` on a connection of
+    its own, which changes whenever another connection commits
+    (https://sqlite.org/pragma.html#pragma_data_version); no table is read, so an idle
+    thread may ask twice a second. PostgreSQL: LISTEN on `channel`, which the writers'
+    triggers NOTIFY (kernel/db_postgres.py Listener)."""
+    text = _secret(url)
+    if text.startswith(POSTGRES_SCHEMES):
+        from kernel.db_postgres import Listener
+
+        return Listener(text, channel)
+    return SqliteChangeWatch(SqliteBlockingConnection.open_path(sqlite_path(text)))
+
+
+class SqliteChangeWatch:
+    """PRAGMA data_version on a BlockingConnection that never writes. The PRAGMA opens
+    no transaction (the connection's implicit ones begin at a write), so it holds no
+    snapshot between looks."""
+
+    def __init__(self, conn: SqliteBlockingConnection) -> None:
+        self._conn = conn
+        self._version = self._read()
+
+    def _read(self) -> int:
+        return int(self._conn.fetchval("PRAGMA data_version"))
+
+    def changed(self) -> bool:
+        try:
+            version = self._read()
+        except DB_ERRORS:
+            return True  # cannot tell: look (the caller's own reads report the error)
+        if version == self._version:
+            return False
+        self._version = version
+        return True
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 def _connect(path: str, reader: bool) -> sqlite3.Connection:

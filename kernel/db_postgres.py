@@ -328,6 +328,10 @@ class PostgresDatabase(Database):
         """The whole URL (for LISTEN connections of the same database)."""
         return self._url
 
+    @property
+    def location(self) -> str:
+        return self._url
+
     async def close(self) -> None:
         if self._closed:
             return
