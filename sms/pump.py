@@ -35,6 +35,7 @@ from sms.address import is_phone_number
 from sms.incoming import Inbound
 from sms.lease import LeaseSweeper
 from sms.link import SmppLink
+from sms.link_process import LinkProcess
 from sms.outbox import COMPONENT, STEPS, Outbox
 from sms.replies import ReplyContext
 from sms.responder import Answer, answer
@@ -71,8 +72,11 @@ class SmsPump:
         wall: Callable[[], float] = time.time,
         outbox_path: Path | None = None,
         db: Database | None = None,
+        link_process: bool = False,
     ) -> None:
-        """`db`: the process's Database (kernel.db) on the same file; None: its own."""
+        """`db`: the process's Database (kernel.db) on the same file; None: its own.
+        `link_process`: each bind's link in a worker process (sms/link_process.py, as
+        the gateway runs it: settings.sms.link_mode), else a thread of this process."""
         self.settings = settings
         self.smpp = smpp or settings.smpp
         self.lookup = lookup
@@ -88,7 +92,8 @@ class SmsPump:
         self.routes = Routes(
             [RouteBind(b.name, frozenset(b.networks), b.default) for b, _ in self.binds]
         )
-        self.links: dict[str, SmppLink] = {}
+        self.link_process = link_process
+        self.links: dict[str, SmppLink | LinkProcess] = {}
         self.bind_states: dict[str, tuple[str, str]] = {}
         self._inbound = asyncio.Event()
         self.replied = 0
@@ -169,16 +174,33 @@ class SmsPump:
         return inbound, messages
 
     @property
-    def link(self) -> SmppLink | None:
+    def link(self) -> SmppLink | LinkProcess | None:
         """The first (or only) bind's link."""
         return next(iter(self.links.values()), None)
 
     def _start_link(
         self, loop: asyncio.AbstractEventLoop, name: str, smpp: SmppSettings
-    ) -> SmppLink:
+    ) -> SmppLink | LinkProcess:
         def route() -> RouteFilter | None:
             return self.routes.filter_for(name, self._available)
 
+        link: SmppLink | LinkProcess
+        if self.link_process:
+            link = LinkProcess(
+                smpp,
+                # Where this process's Database really is (a test may have moved it).
+                self.db.location if self.db is not None else self.database,
+                on_inbound=self._inbound.set,
+                on_state=lambda state, detail: self._publish(name, state, detail),
+                available=lambda: {b.name: self._available(b.name) for b, _ in self.binds},
+                binds=tuple(self.routes.binds) if len(self.binds) > 1 else (),
+                name=name,
+                receipt_scope=name if len(self.binds) > 1 else "",
+                nice=self.settings.sms.link_nice,
+                log_zone=self.settings.zone,
+            )
+            link.start()
+            return link
         link = SmppLink(
             smpp,
             self.database,

@@ -68,7 +68,13 @@ async def run(runtime: Runtime[SmsConfig, DossierLookup]) -> None:
             demo_smsc = smsc
         catalog = load_catalog()
         pump = SmsPump(
-            settings, runtime.lookup, runtime.bus, smpp=smpp, catalog=catalog, db=runtime.db
+            settings,
+            runtime.lookup,
+            runtime.bus,
+            smpp=smpp,
+            catalog=catalog,
+            db=runtime.db,
+            link_process=settings.sms.link_mode == "process",
         )
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(pump.run())

@@ -72,6 +72,7 @@ async def sms_world(
     *,
     today: date | None = None,
     sms: dict[str, Any] | None = None,
+    link_process: bool = False,
     **smpp: Any,
 ) -> AsyncIterator[World]:
     database = tmp_path / "tracuu.sqlite3"
@@ -83,7 +84,7 @@ async def sms_world(
             sms=SmsSettings(**(sms or {})),
         )
         lookup = await SqliteLookup.open(database, collection_place="Bộ phận Một cửa")
-        pump = SmsPump(settings, lookup)
+        pump = SmsPump(settings, lookup, link_process=link_process)
         task = asyncio.create_task(pump.run())
         try:
             async with asyncio.timeout(10):
