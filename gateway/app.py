@@ -25,12 +25,16 @@ from gateway.runtime import Runtime
 from gateway.settings import Settings, config_origins
 from kernel.bus import EventBus
 from kernel.db import Database
+from kernel.heap import freeze_startup
 from kernel.histogram import LatencyHistogram
 from kernel.looplag import LoopLagMonitor
 
 log = logging.getLogger(__name__)
 
 Component = Callable[[Runtime], Coroutine[Any, Any, None]]
+# The components' start-up (listeners, catalogs, the console's first imports) is over
+# by then on a loaded machine too.
+STARTUP_S = 5.0
 
 
 class ComponentStopped(Exception):
@@ -116,16 +120,24 @@ async def _serve(
                 group.create_task(run(runtime), name=name) for name, run in components().items()
             ]
             stopping = group.create_task(stop.wait(), name="stop")
+            settled = group.create_task(_freeze_after(STARTUP_S), name="heap")
             await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
             ended = [task.get_name() for task in tasks if task.done()]
             log.info("tracuu stopping")
-            for task in (*tasks, stopping):
+            for task in (*tasks, stopping, settled):
                 task.cancel()
         if ended and not stop.is_set():
             # A component runs until cancelled: one that ended by itself (even without
             # an exception) leaves the gateway half-working, so stop with a fault and
             # let the supervisor restart the whole process.
             raise ComponentStopped(f"component {', '.join(ended)} stopped by itself")
+
+
+async def _freeze_after(delay_s: float) -> None:
+    """Once the components have started, their long-lived objects leave the garbage
+    collector's passes (kernel/heap.py: a full pass stopped calls for 20 ms and more)."""
+    await asyncio.sleep(delay_s)
+    freeze_startup()
 
 
 async def seed_demo(settings: Settings, count: int) -> None:
