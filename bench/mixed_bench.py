@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import itertools
 import json
 import multiprocessing
 import os
@@ -40,6 +39,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from array import array
 from datetime import date, datetime, timedelta
@@ -50,6 +50,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 BENCH = ROOT / "var" / "bench"
 BASE_TODAY = date(2020, 6, 1)  # the base's dates: old news for every reminder rule
@@ -179,6 +180,7 @@ async def _gateway(config: dict[str, Any], out: Connection) -> dict[str, Any]:
             "window_end": dtime(23, 59, 59),
             "reminder_poll_s": 1.0,
             "lookups_per_hour": 1000,
+            "link_mode": config["link"],
         },
         sounds={"dir": config["sounds"], "engine": "espeak"},
     )
@@ -186,9 +188,29 @@ async def _gateway(config: dict[str, Any], out: Connection) -> dict[str, Any]:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_reader(out.fileno(), lambda: _received(out, stop))
+    from mixed_probe import GatewayMarks, GcPauses
+
+    gc_pauses = GcPauses()
+    gc_pauses.install()
+    marks = None
+    if config["attribute"]:
+        marks = GatewayMarks()
+        marks.install()
+    threads: dict[int, str] = {}
+
+    async def names() -> None:  # threads come and go (a restarted link): keep every name
+        while True:
+            threads.update({t.native_id: t.name for t in threading.enumerate() if t.native_id})
+            await asyncio.sleep(1.0)
+
+    namer = asyncio.create_task(names())
     await serve(settings, stop, loop_lag=monitor)
+    namer.cancel()
     figures = monitor.figures()
     return {
+        "threads": threads,
+        "marks": marks.columns() if marks is not None else None,
+        "gc": gc_pauses.figures(),
         "lag_max_ms": figures.max_s * 1000,
         "lag_p99_ms": figures.p99_s * 1000,
         "lag_stalls_over_100ms": figures.stalls,
@@ -221,12 +243,24 @@ async def _callers(
     port: int, codes: list[str], shape: dict[str, float], out: Connection
 ) -> dict[str, Any]:
     lanes, pace_s, ramp_s = int(shape["lanes"]), shape["pace_s"], shape["ramp_s"]
-    from peers.asterisk import SimulatedAsterisk
+    from mixed_probe import GcPauses, LagTicker, StampedCaller, summary_ms
+
+    gc_pauses = GcPauses()
+    gc_pauses.install()
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_reader(out.fileno(), lambda: _received(out, stopping))
-    gaps = array("d")  # reply -> next command, seconds
+    gaps = array("d")  # reply -> next command seen by the caller's code, seconds
+    arrived = array("d")  # reply -> next command in the caller's kernel (SO_TIMESTAMPNS)
+    # reply -> next command, in columns of doubles (port, reply, kernel, seen, which
+    # command: an index into `labels`): tuples by the hundred thousand would lengthen
+    # this process's garbage collections, i.e. move the ruler.
+    exchanges = [array("d") for _ in range(5)]
+    labels: dict[str, int] = {}
+    keep = bool(shape["attribute"])
+    ticker = LagTicker()
+    ticking = asyncio.create_task(ticker.run())
     done: list[str] = []
     failed: list[str] = []
     counter = 0
@@ -238,7 +272,7 @@ async def _callers(
             counter += 1
             uniqueid = f"mix.{counter}"
             code = codes[counter % len(codes)]
-            peer = SimulatedAsterisk(
+            peer = StampedCaller(
                 f"1 {code}# _ _ _", uniqueid=uniqueid, pace_s=pace_s, caller=f"09{counter:08d}"
             )
             try:
@@ -248,17 +282,36 @@ async def _callers(
                 await asyncio.sleep(0.5)
                 continue
             timeline = record.timeline
-            for (t0, k0, _), (t1, k1, _) in itertools.pairwise(timeline):
+            stamps = iter(peer.kernel)  # one per command, in order
+            kernels = [next(stamps) if kind == "cmd" else 0.0 for _, kind, _ in timeline]
+            for (t0, k0, _), (t1, k1, text), kernel in zip(
+                timeline, timeline[1:], kernels[1:], strict=False
+            ):
                 if k0 == "reply" and k1 == "cmd":
                     gaps.append(t1 - t0)
+                    arrived.append(kernel - t0)
+                    if keep:
+                        label = labels.setdefault(" ".join(text.split()[:3]), len(labels))
+                        for column, value in zip(
+                            exchanges, (peer.port, t0, kernel, t1, label), strict=True
+                        ):
+                            column.append(value)
             if record.ended != "returned" or record.variables.get("TRACUU_NEXT") != "goodbye":
                 failed.append(f"{uniqueid}: {record.ended} {record.variables}")
             else:
                 done.append(uniqueid)
 
     await asyncio.gather(*(lane(j) for j in range(lanes)))
+    ticking.cancel()
     ordered = sorted(gaps)
+    in_kernel = sorted(arrived)
     return {
+        "exchanges": (exchanges, labels),
+        "callers_gc": gc_pauses.figures(),
+        "callers_lag_ms": summary_ms(ticker.late),
+        "kernel_p50_ms": percentile(in_kernel, 0.5) * 1000,
+        "kernel_p99_ms": percentile(in_kernel, 0.99) * 1000,
+        "kernel_max_ms": (in_kernel[-1] if in_kernel else float("nan")) * 1000,
         "calls": len(done) + len(failed),
         "completed": done,
         "failed": failed[:20],
@@ -275,7 +328,8 @@ async def _callers(
 # ---- the SMSC process (incoming texts too)
 
 
-def smsc_main(port: int, codes: list[str], rate: float, out: Connection) -> None:
+def smsc_main(port: int, codes: list[str], rate: float, out: Connection, nice: int = 0) -> None:
+    os.nice(nice)  # --peers-nice: the SMSC stands for another machine
     asyncio.run(_smsc(port, codes, rate, out))
 
 
@@ -371,7 +425,8 @@ def _report(
 # ---- the office process
 
 
-def office_main(database: str, count: int, out: Connection) -> None:
+def office_main(database: str, count: int, out: Connection, nice: int = 0) -> None:
+    os.nice(nice)  # --peers-nice: the one-stop system's sync stands for another machine
     out.send(asyncio.run(_office(Path(database), count)))
 
 
@@ -418,6 +473,8 @@ def events_recorded(database: Path, completed: list[str]) -> int:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from mixed_probe import attribute, children, cpu_share, thread_ticks
+
     base = base_file(args.dossiers)
     sounds = sounds_dir(base)
     scratch = BENCH / "mixed-run"
@@ -431,7 +488,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     agi_port, smsc_port = free_port(), free_port()
 
     smsc_conn, smsc_end = ctx.Pipe()
-    smsc = ctx.Process(target=smsc_main, args=(smsc_port, texts, args.sms_rate, smsc_end))
+    smsc = ctx.Process(
+        target=smsc_main, args=(smsc_port, texts, args.sms_rate, smsc_end, args.peers_nice)
+    )
     smsc.start()
     assert smsc_conn.recv() == "listening"
 
@@ -442,6 +501,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "smsc_port": smsc_port,
         "tps": args.tps,
         "sounds": str(sounds),
+        "attribute": args.attribute,
+        "link": args.link,
     }
     gateway = ctx.Process(target=gateway_main, args=(config, str(scratch / "gateway.log"), gw_end))
     started = time.perf_counter()
@@ -455,7 +516,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         args=(
             agi_port,
             codes,
-            {"lanes": args.calls, "pace_s": args.pace_ms / 1000, "ramp_s": args.ramp_s},
+            {
+                "lanes": args.calls,
+                "pace_s": args.pace_ms / 1000,
+                "ramp_s": args.ramp_s,
+                "attribute": args.attribute,
+            },
             calls_end,
         ),
     )
@@ -463,9 +529,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     smsc_conn.send("incoming")
     time.sleep(args.ramp_s)  # every lane has a call in flight
     office_conn, office_end = ctx.Pipe()
-    office = ctx.Process(target=office_main, args=(str(database), args.reminders, office_end))
+    office = ctx.Process(
+        target=office_main, args=(str(database), args.reminders, office_end, args.peers_nice)
+    )
     office_started = time.perf_counter()
     office.start()
+    processes: dict[str, Any] = {
+        "gateway": gateway, "smsc": smsc, "callers": callers, "office": office,
+    }  # fmt: skip
+    for n, pid in enumerate(children(gateway.pid or 0)):  # the SMPP link worker
+        processes[f"gateway child {n}"] = argparse.Namespace(pid=pid)
+    ticks_before = {name: thread_ticks(p.pid or 0) for name, p in processes.items()}
     spy = None
     if args.spy:
         # Where the gateway's CPU goes during the wave (py-spy, installed by hand).
@@ -477,13 +551,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )  # fmt: skip
     deadline = time.perf_counter() + args.max_s
     at_smsc = 0
+    first_part: float | None = None
+    ticks_sending = ticks_before
     while time.perf_counter() < deadline:
         time.sleep(1.0)
         smsc_conn.send("count")
         at_smsc = smsc_conn.recv()
+        if at_smsc and first_part is None:  # the scan is over, the sending begins
+            first_part = time.perf_counter()
+            ticks_sending = {name: thread_ticks(p.pid or 0) for name, p in processes.items()}
         if at_smsc >= args.reminders:
             break
     reminders_s = time.perf_counter() - office_started
+    ticks_after = {name: thread_ticks(p.pid or 0) for name, p in processes.items()}
     if spy is not None:
         spy.send_signal(signal.SIGINT)
         spy.wait()
@@ -502,7 +582,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     gateway.join()
     recorded = events_recorded(database, calls["completed"])
     completed = len(calls.pop("completed"))
+    columns, labels = calls.pop("exchanges")
+    names = {i: label for label, i in labels.items()}
+    exchanges = [
+        (int(port), reply, kernel, seen, names[int(label)])
+        for port, reply, kernel, seen, label in zip(*columns, strict=True)
+    ]
+    threads, marks = lag.pop("threads"), lag.pop("marks")
+    by_port: dict[int, list[tuple[float, float]]] = collections.defaultdict(list)
+    for port, rx, tx in zip(*(marks or ((), (), ())), strict=True):
+        by_port[int(port)].append((rx, tx))
+    # CPU in % of one CPU: while the reminder job scans (office sync to the first part at
+    # the SMSC), then while the link sends.
+    ended = office_started + reminders_s
+    sending_from = first_part or ended
+    cpu = {
+        window: {
+            name: cpu_share(start[name], end[name], max(0.1, seconds), threads)
+            for name in processes
+        }
+        for window, start, end, seconds in (
+            ("scanning", ticks_before, ticks_sending, sending_from - office_started),
+            ("sending", ticks_sending, ticks_after, ended - sending_from),
+        )
+    }
     return {
+        "cpu_during_wave_pct": cpu,
+        "attribution": attribute(exchanges, by_port) if args.attribute else None,
         "gateway_up_s": round(up_s, 1),
         "calls": calls,
         "calls_completed": completed,
@@ -536,6 +642,22 @@ def main() -> None:
     parser.add_argument("--sms-rate", type=float, default=50.0, help="incoming texts a second")
     parser.add_argument("--max-s", type=float, default=300.0, help="give the reminders this long")
     parser.add_argument("--spy", default="", help="py-spy record the gateway during the wave")
+    parser.add_argument(
+        "--link",
+        choices=("process", "thread"),
+        default="process",
+        help="sms.link_mode: the SMPP link in a worker process (the default) or a thread",
+    )
+    parser.add_argument(
+        "--peers-nice",
+        type=int,
+        default=0,
+        help="CPU priority below the gateway's for the SMSC and office sync processes, which "
+        "stand for other machines (0: the same priority; report both)",
+    )
+    parser.add_argument(
+        "--attribute", action="store_true", help="split slow replies into their legs (mixed_probe)"
+    )
     parser.add_argument("--smoke", action="store_true", help="a small size for CI")
     args = parser.parse_args()
     if args.smoke:
