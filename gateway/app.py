@@ -115,10 +115,10 @@ async def _serve(
         timed = cast(DossierLookup, TimedLookup(lookup, latency))
         origins = config_origins(settings)
         runtime = Runtime(settings, timed, bus or EventBus(), loop_lag, db, latency, origins)
+        started = components()
+        freeze_startup()  # the modules imported by now; again once the components are up
         async with asyncio.TaskGroup() as group:
-            tasks = [
-                group.create_task(run(runtime), name=name) for name, run in components().items()
-            ]
+            tasks = [group.create_task(run(runtime), name=name) for name, run in started.items()]
             stopping = group.create_task(stop.wait(), name="stop")
             settled = group.create_task(_freeze_after(STARTUP_S), name="heap")
             await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
