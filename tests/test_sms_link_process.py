@@ -47,7 +47,7 @@ async def test_queued_messages_ring_the_worker(tmp_path: Path) -> None:
     async with sms_world(tmp_path, personality, link_process=True, window=1) as world:
         await world.smsc.wait_bound()
         for i in range(6):
-            world.pump.send(STRANGER, f"tin {i}", kind="test")
+            await world.pump.send(STRANGER, f"tin {i}", kind="test")
         await until(world, lambda w: states(w) == {"delivered": 6})
     assert world.smsc.record.texts_to(STRANGER) == [f"tin {i}" for i in range(6)]
     assert world.smsc.record.connections == 2  # dropped once, reconnected, nothing lost
@@ -60,7 +60,7 @@ async def test_a_killed_worker_is_restarted_and_nothing_is_lost(tmp_path: Path) 
         assert first.pid is not None
         os.kill(first.pid, signal.SIGKILL)
         await until(world, lambda w: w.pump.link_restarts == 1)
-        world.pump.send(STRANGER, "sau khi khởi động lại", kind="test")
+        await world.pump.send(STRANGER, "sau khi khởi động lại", kind="test")
         await until(world, lambda w: states(w) == {"delivered": 1})
         assert worker(world) is not first
     assert world.smsc.record.texts_to(STRANGER) == ["sau khi khoi dong lai"]
