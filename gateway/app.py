@@ -180,8 +180,11 @@ Ctrl-C stops it.
 DEMO_SMSC_EVENT = ("sms", "demo_smsc")
 
 
-def demo_banner(settings: Settings, smsc_port: int | None, tracuu: str = "tracuu") -> str:
-    """What the demo prints once it runs: where each part listens and a command to try."""
+def demo_banner(
+    settings: Settings, smsc_port: int | None, tracuu: str = "tracuu", agi_port: int | None = None
+) -> str:
+    """What the demo prints once it runs: where each part listens and a command to try
+    (`agi_port`: the port FastAGI bound, when settings.agi.port is 0)."""
     if settings.smpp.configured:
         binds = settings.smpp.resolved_binds()
         at = ", ".join(f"{s.host}:{s.port}" for _, s in binds)
@@ -196,12 +199,20 @@ def demo_banner(settings: Settings, smsc_port: int | None, tracuu: str = "tracuu
     return DEMO_BANNER.format(
         database=settings.database,
         agi_host=settings.agi.host,
-        agi_port=settings.agi.port,
+        agi_port=agi_port or settings.agi.port,
         sms=sms,
         tracuu=tracuu,
         http_host=settings.http.host,
         http_port=settings.http.port,
     )
+
+
+def bound_agi_port(bus: EventBus) -> int | None:
+    """The port the FastAGI server bound, once it says so on the bus (ivr/server.py)."""
+    from ivr.server import LISTENING_TOPIC
+
+    listening = bus.latest.get((LISTENING_TOPIC, "agi"))
+    return None if listening is None else int(listening.data["port"])
 
 
 async def demo_smsc_port(bus: EventBus, timeout_s: float) -> int | None:
@@ -318,14 +329,15 @@ def run_demo(settings: Settings, count: int, traffic_per_min: float = 0.0) -> in
     async def banner(bus: EventBus) -> None:
         local_smsc = not settings.smpp.configured
         port = await demo_smsc_port(bus, timeout_s=30.0) if local_smsc else None
-        print(demo_banner(settings, port, tracuu_command()), file=sys.stderr, flush=True)
+        agi_port = bound_agi_port(bus) or settings.agi.port  # agi.port 0: the one it bound
+        print(demo_banner(settings, port, tracuu_command(), agi_port), file=sys.stderr, flush=True)
         print(
             f"  sign in  {DEMO_ADMIN} / {password}  (admin; a new one-time password at every"
             " start of the demo)",
             file=sys.stderr,
             flush=True,
         )
-        if traffic_per_min > 0 and settings.agi.port:
+        if traffic_per_min > 0 and agi_port:
             from peers import traffic
 
             print(
@@ -335,6 +347,6 @@ def run_demo(settings: Settings, count: int, traffic_per_min: float = 0.0) -> in
                 flush=True,
             )
             host = "127.0.0.1" if settings.agi.host in ("0.0.0.0", "::") else settings.agi.host
-            await traffic.calls(host, settings.agi.port, every_s=60 / traffic_per_min)
+            await traffic.calls(host, agi_port, every_s=60 / traffic_per_min)
 
     return _run(settings, before, banner)

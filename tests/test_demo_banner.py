@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from gateway.app import DEMO_SMSC_EVENT, demo_banner, demo_smsc_port, tracuu_command
+from gateway.app import (
+    DEMO_SMSC_EVENT,
+    bound_agi_port,
+    demo_banner,
+    demo_smsc_port,
+    tracuu_command,
+)
 from gateway.settings import Settings
+from ivr.server import LISTENING_TOPIC
 from kernel.bus import EventBus
 
 
@@ -72,3 +79,13 @@ def test_tracuu_is_bare_only_when_path_finds_this_install(
 
     (tmp_path / "tracuu").symlink_to(Path(sys.executable).parent / "tracuu")  # bootstrap's link
     assert tracuu_command() == "tracuu"
+
+
+def test_with_agi_port_0_the_banner_names_the_port_fastagi_bound(settings: Settings) -> None:
+    any_port = settings.model_copy(update={"agi": settings.agi.model_copy(update={"port": 0})})
+    bus = EventBus()
+    assert bound_agi_port(bus) is None  # not listening yet
+    bus.publish(LISTENING_TOPIC, {"host": "127.0.0.1", "port": 40999}, key="agi")
+    banner = demo_banner(any_port, 2775, agi_port=bound_agi_port(bus))
+    assert "FastAGI on agi://127.0.0.1:40999/ivr" in banner
+    assert "call --server 127.0.0.1:40999 " in banner
