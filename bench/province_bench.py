@@ -52,7 +52,7 @@ from province_figures import Cpu, lag_in_window, lookups, scrape  # noqa: E402
 from tests.peers.fleet import Gateway, gateway_env, rendered_sounds  # noqa: E402
 
 SCRATCH = pg.BENCH / "province-gateways"
-METRICS_TOKEN = "province-bench-metrics"
+METRICS_TOKEN = "province-bench-metrics-token"  # at least 24 characters
 
 
 def gateway_settings(url: str, smsc_port: int, tps: float) -> dict[str, str]:
@@ -75,12 +75,15 @@ def gateway_settings(url: str, smsc_port: int, tps: float) -> dict[str, str]:
     return env
 
 
-def run_phase(url: str, phase: str, instances: int, codes: list[str], args: argparse.Namespace) -> dict[str, Any]:
+def run_phase(
+    url: str, phase: str, instances: int, codes: list[str], args: argparse.Namespace
+) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     prefix = load.wave_prefix(phase)
     smsc_port = free_port()
     smsc_conn, smsc_end = ctx.Pipe()
-    smsc = ctx.Process(target=load.smsc_main, args=(smsc_port, prefix, smsc_end))
+    # daemon: a phase that fails ends them with the bench instead of waiting on them.
+    smsc = ctx.Process(target=load.smsc_main, args=(smsc_port, prefix, smsc_end), daemon=True)
     smsc.start()
     assert smsc_conn.recv() == "listening"
 
@@ -92,7 +95,12 @@ def run_phase(url: str, phase: str, instances: int, codes: list[str], args: argp
         home = SCRATCH / phase / name
         home.mkdir(parents=True)
         env = gateway_env(
-            url, name, home, smsc_port=smsc_port, agi_port=free_port(), http_port=free_port(),
+            url,
+            name,
+            home,
+            smsc_port=smsc_port,
+            agi_port=free_port(),
+            http_port=free_port(),
             sounds=sounds,
         )
         env.update(extra)
@@ -114,11 +122,13 @@ def run_phase(url: str, phase: str, instances: int, codes: list[str], args: argp
     callers = ctx.Process(
         target=load.callers_main,
         args=(
+            f"prov{phase}",
             [gw.agi_port for gw in gateways],
             codes,
             {"lanes": args.calls, "pace_s": args.pace_ms / 1000, "ramp_s": args.ramp_s},
             calls_end,
         ),
+        daemon=True,
     )
     callers.start()
     pids["callers"] = callers.pid
@@ -150,6 +160,7 @@ def run_phase(url: str, phase: str, instances: int, codes: list[str], args: argp
     smsc_conn.send("report")
     sms = smsc_conn.recv()
     smsc.join()
+    calls["recorded"] = asyncio.run(load.calls_recorded(url, f"prov{phase}"))
     return {
         "instances": instances,
         "gateways_up_s": round(up_s, 1),
@@ -160,7 +171,9 @@ def run_phase(url: str, phase: str, instances: int, codes: list[str], args: argp
         "wave_s": round(wave_s, 1),
         "sms": sms,
         "reminders_lost": args.reminders - sms["numbers"],
-        "loop_lag": {gw.name: lag_in_window(b, a) for gw, b, a in zip(gateways, before, after)},
+        "loop_lag": {
+            gw.name: lag_in_window(b, a) for gw, b, a in zip(gateways, before, after, strict=True)
+        },
         "cpu_s": {name: round(s, 1) for name, s in cpu_s.items()},
         "exit_codes": [gw.process.returncode if gw.process else None for gw in gateways],
     }
@@ -168,7 +181,7 @@ def run_phase(url: str, phase: str, instances: int, codes: list[str], args: argp
 
 def _wait_ready(gateways: list[Gateway], smsc: Any, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    for gw, port in [(gw, p) for gw in gateways for p in (gw.agi_port, gw.http_port)]:
+    for gw, port in [(g, p) for g in gateways for p in (g.agi_port, g.http_port)]:
         while not _listening(port):
             if not gw.alive:
                 raise SystemExit(f"{gw.name} exited:\n{gw.log_text()[-3000:]}")
@@ -213,7 +226,8 @@ def headline(phase: str, r: dict[str, Any]) -> str:
         f"max {c['decision']['max_ms']:.1f} ms; reply->next p50 {c['reply_next']['p50_ms']:.2f} "
         f"/ p99 {c['reply_next']['p99_ms']:.2f} / max {c['reply_next']['max_ms']:.1f} ms; "
         f"calls completed {c['completed']} of {c['calls']} ({c['failed']} failed, per gateway "
-        f"{c['per_gateway']}); lookups {r['lookups_per_s']:.1f}/s; SMS {s['parts']} parts at "
+        f"{c['per_gateway']}; recorded {c['recorded']}); lookups {r['lookups_per_s']:.1f}/s; "
+        f"SMS {s['parts']} parts at "
         f"{s['parts_per_s']:.0f} parts/s (by bind {s['by_bind']}), duplicate parts "
         f"{s['duplicate_parts']}, reminders lost {r['reminders_lost']}, wave written -> last "
         f"part {r['wave_s']} s; loop lag {lag}; CPU s in the {r['window_s']} s window: {cpu}"
@@ -266,7 +280,9 @@ def main() -> None:
     print(
         f"exactly once: duplicate parts A {a['sms']['duplicate_parts']} B "
         f"{b['sms']['duplicate_parts']}; reminders lost A {a['reminders_lost']} B "
-        f"{b['reminders_lost']}; failed calls A {a['calls']['failed']} B {b['calls']['failed']}"
+        f"{b['reminders_lost']}; failed calls A {a['calls']['failed']} B {b['calls']['failed']}; "
+        f"calls not recorded A {a['calls']['calls'] - a['calls']['recorded']} "
+        f"B {b['calls']['calls'] - b['calls']['recorded']}"
     )
 
 

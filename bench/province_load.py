@@ -40,15 +40,18 @@ PASSWORD = "bench"  # SMPP passwords are at most 8 characters
 # ---- the callers process
 
 
-def callers_main(ports: list[int], codes: list[str], shape: dict[str, float], out: Connection) -> None:
+def callers_main(
+    tag: str, ports: list[int], codes: list[str], shape: dict[str, float], out: Connection
+) -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    out.send(asyncio.run(_callers(ports, codes, shape, out)))
+    out.send(asyncio.run(_callers(tag, ports, codes, shape, out)))
 
 
 async def _callers(
-    ports: list[int], codes: list[str], shape: dict[str, float], out: Connection
+    tag: str, ports: list[int], codes: list[str], shape: dict[str, float], out: Connection
 ) -> dict[str, Any]:
+    """Calls with uniqueids `<tag>.<n>` (the phase's calls in ivr_call_event)."""
     from peers.asterisk import SimulatedAsterisk
 
     lanes, pace_s, ramp_s = int(shape["lanes"]), shape["pace_s"], shape["ramp_s"]
@@ -70,12 +73,12 @@ async def _callers(
             n = next(counter)
             code = codes[n % len(codes)]
             peer = SimulatedAsterisk(
-                f"1 {code}# _ _ _", uniqueid=f"prov.{n}", pace_s=pace_s, caller=f"09{n:08d}"
+                f"1 {code}# _ _ _", uniqueid=f"{tag}.{n}", pace_s=pace_s, caller=f"09{n:08d}"
             )
             try:
                 record = await peer.call("127.0.0.1", port, timeout_s=120)
             except OSError as exc:
-                failed.append(f"prov.{n} on {port}: connect {exc}")
+                failed.append(f"{tag}.{n} on {port}: connect {exc}")
                 await asyncio.sleep(0.5)
                 continue
             keyed = f"200 result={code}"
@@ -85,7 +88,7 @@ async def _callers(
                     if text0 == keyed:
                         decisions.append(t1 - t0)
             if record.ended != "returned" or record.variables.get("TRACUU_NEXT") != "goodbye":
-                failed.append(f"prov.{n} on {port}: {record.ended} {record.variables}")
+                failed.append(f"{tag}.{n} on {port}: {record.ended} {record.variables}")
             else:
                 done += 1
                 per_port[port] += 1
@@ -233,3 +236,18 @@ async def keypad_codes(url: str, agency: str, n: int) -> list[str]:
     finally:
         await conn.close()
     return [f"{r['code_date']}{r['seq_num']:04d}" for r in rows]
+
+
+async def calls_recorded(url: str, tag: str) -> int:
+    """Calls of the phase whose events the gateways stored (ivr_call_event)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        count = await conn.fetchval(
+            "SELECT count(DISTINCT uniqueid) FROM ivr_call_event WHERE uniqueid LIKE $1",
+            f"{tag}.%",
+        )
+    finally:
+        await conn.close()
+    return int(count)

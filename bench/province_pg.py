@@ -75,7 +75,9 @@ def server(count: int, port: int) -> Iterator[str]:
     subprocess.run(["cp", "-a", "--reflink=auto", str(base / "data"), str(home)], check=True)
     _chown(home)
     _start(home, port)
-    print(f"PostgreSQL on 127.0.0.1:{port} ({time.perf_counter() - started:.1f} s to copy and start)")
+    print(
+        f"PostgreSQL on 127.0.0.1:{port} ({time.perf_counter() - started:.1f} s to copy and start)"
+    )
     try:
         yield f"postgresql://{USER}@127.0.0.1:{port}/postgres"
     finally:
@@ -96,7 +98,9 @@ def _build(home: Path, count: int) -> None:
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
     port = _free_port()
-    _start(home, port, extra=" -c fsync=off -c full_page_writes=off")  # a bulk load: no crash to survive
+    _start(
+        home, port, extra=" -c fsync=off -c full_page_writes=off"
+    )  # a bulk load: no crash to survive
     try:
         url = f"postgresql://{USER}@127.0.0.1:{port}/postgres"
         asyncio.run(_load(url, count))
@@ -115,18 +119,17 @@ async def _load(url: str, count: int) -> None:
     import asyncpg
 
     from lookup import demo
-    from lookup.postgres import COMPONENT, STEPS, migrate
+    from lookup.postgres import PostgresStore
     from lookup.rows import COLUMNS, dossier_row
 
+    await (await PostgresStore.open(url)).close()  # the lookup schema, by its own migration
     conn = await asyncpg.connect(url)
     try:
-        await migrate(conn, COMPONENT, STEPS)
         now_iso = datetime.now(UTC).isoformat()
         started = time.perf_counter()
         rows: list[tuple[object, ...]] = []
-        seq = 0
-        for dossier in demo.generate(count, today=BASE_TODAY, agencies=AGENCIES, seed=1):
-            seq += 1
+        dossiers = demo.generate(count, today=BASE_TODAY, agencies=AGENCIES, seed=1)
+        for seq, dossier in enumerate(dossiers, start=1):
             rows.append((*dossier_row(dossier, now_iso), seq))
             if len(rows) == 50_000:
                 await conn.copy_records_to_table("dossier", records=rows, columns=COLUMNS)
