@@ -205,6 +205,10 @@ class BoardHub:
         """tick(), a slice of browsers at a time: each browser's write is a task that
         wakes on its frame, and 200 of them in one loop iteration would hold every
         call's next command for milliseconds. Between slices the calls go first."""
+        if not self._clients:
+            # Nobody watching: no frame to build (a browser that connects gets one built
+            # then, in client()). Most of the day no console is open.
+            return
         self._refresh()
         if self._delivered == self._frame_number:
             return

@@ -157,3 +157,14 @@ async def test_queue_depths_come_from_the_outbox_and_notification_tables(tmp_pat
         "reminders": {"due": 1, "held": 1},
         "notify_calls": 1,
     }
+
+
+async def test_no_frame_is_built_while_no_browser_watches() -> None:
+    bus = EventBus()
+    hub = BoardHub(bus, Board(line_limit=10))
+    hub.board.apply(_call(1))
+    await hub.broadcast()
+    assert hub._frame_number == 0  # nothing encoded for nobody
+    async with hub.client() as frames:  # a browser connects: the picture as of now
+        frame = json.loads((await frames.get()).decode().split("data: ", 1)[1])
+    assert frame["ivr"]["total"] == 1
