@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -55,28 +56,35 @@ def free_port() -> int:
 
 
 def rendered_sounds() -> Path:
-    """The computer-voice prompts, rendered once (espeak-ng, offline, ~5 s) and reused."""
-    done = _SOUNDS_CACHE / "done"
+    """The computer-voice prompts, rendered once (espeak-ng, offline, ~5 s) and reused.
+
+    One directory per version of the catalog, rendered under a lock and renamed into
+    place when whole: several test runs (and helpers) on one machine share it safely."""
     catalog = ROOT / "prompts" / "catalog"
     stamp = str(max(p.stat().st_mtime_ns for p in catalog.glob("*.toml")))
-    if done.exists() and done.read_text() == stamp:
-        return _SOUNDS_CACHE / "sounds"
-    shutil.rmtree(_SOUNDS_CACHE, ignore_errors=True)
-    _SOUNDS_CACHE.mkdir(parents=True)
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "TRACUU_CONFIG": str(_SOUNDS_CACHE / "absent.toml"),
-        "TRACUU_SOUNDS_DIR": str(_SOUNDS_CACHE / "sounds"),
-        "TRACUU_DATABASE": str(_SOUNDS_CACHE / "none.sqlite3"),
-    }
-    # It exits non-zero when the dossier texts are not there: expected here.
-    subprocess.run(
-        [sys.executable, "-m", "gateway", "prompts", "render", "--engine", "espeak"],
-        env=env, cwd=_SOUNDS_CACHE, capture_output=True, timeout=300, check=False,
-    )  # fmt: skip
-    done.write_text(stamp)
-    return _SOUNDS_CACHE / "sounds"
+    ready = _SOUNDS_CACHE / stamp
+    if ready.exists():
+        return ready / "sounds"
+    _SOUNDS_CACHE.mkdir(parents=True, exist_ok=True)
+    with (_SOUNDS_CACHE / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if ready.exists():
+            return ready / "sounds"
+        work = Path(tempfile.mkdtemp(dir=_SOUNDS_CACHE, prefix="render-"))
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "TRACUU_CONFIG": str(work / "absent.toml"),
+            "TRACUU_SOUNDS_DIR": str(work / "sounds"),
+            "TRACUU_DATABASE": str(work / "none.sqlite3"),
+        }
+        # It exits non-zero when the dossier texts are not there: expected here.
+        subprocess.run(
+            [sys.executable, "-m", "gateway", "prompts", "render", "--engine", "espeak"],
+            env=env, cwd=work, capture_output=True, timeout=300, check=False,
+        )  # fmt: skip
+        work.rename(ready)
+    return ready / "sounds"
 
 
 @dataclass
@@ -244,6 +252,7 @@ def gateway_env(url: str, name: str, home: Path, *, smsc_port: int, agi_port: in
         "TRACUU_HTTP_HOST": "127.0.0.1",
         "TRACUU_HTTP_PORT": str(http_port),
         "TRACUU_SOUNDS_ENGINE": "espeak",  # never the network
+        "TRACUU_HTTP_METRICS_TOKEN": "fleet-metrics-token-for-tests",
         "TRACUU_SOUNDS_DIR": str(sounds or home / "sounds"),
     }
     for key in [k for k in env if k.startswith("TRACUU_TEST_")]:
