@@ -179,6 +179,8 @@ def test_a_simulated_call_appears_on_the_board_and_leaves_it(
     assert "0912345678" not in row  # the caller is masked
     assert "****" in row
     assert browser.find_element(By.ID, "total-calls").text == "1 cuộc gọi"
+    # One gateway: no table of gateways (console/board_live.py has the one row anyway).
+    assert not browser.find_element(By.ID, "gateways").is_displayed()
     chromium.screenshot(browser, "board-call")
     call.result(120)
     wait.until(lambda d: d.find_element(By.ID, "total-calls").text == "0 cuộc gọi")

@@ -76,9 +76,11 @@ function renderLines(lines, limit) {
   ].map(span));
 }
 
-// Every gateway instance sharing the database, this one first (console/board_merge.py).
+// Every gateway instance sharing the database, this one first (console/board_merge.py),
+// once there is more than one.
 function renderInstances(instances) {
-  el("gateways").hidden = instances.length === 0;
+  // One gateway (an office on SQLite): the page is its own, the table would say nothing new.
+  el("gateways").hidden = instances.length <= 1;
   const counts = { up: 0, down: 0, stopped: 0 };
   for (const i of instances) counts[i.status] = (counts[i.status] ?? 0) + 1;
   el("gateway-totals").textContent = instances.length + " máy chủ: " + counts.up + " đang hoạt động"
