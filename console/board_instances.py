@@ -67,6 +67,7 @@ class SystemView:
         self.liveness = Liveness(down_after_s() if down_after is None else down_after)
         self.others: list[Seen] = []
         self._rows: list[InstanceRow] = []
+        self._mine_seen = self._name_taken = False
         self._version = 0
         self._failing = False
 
@@ -99,6 +100,7 @@ class SystemView:
         self.judge(rows, self.clock(), time.time())
 
     def judge(self, rows: list[InstanceRow], now_mono: float, now_wall: float) -> None:
+        self._check_name(rows)
         others = [
             Seen(row, self.liveness.status(row, now_mono, now_wall))
             for row in rows
@@ -108,6 +110,23 @@ class SystemView:
         if others != self.others:
             self.others = others
             self._version += 1
+
+    def _check_name(self, rows: list[InstanceRow]) -> None:
+        """Two gateways given one name overwrite each other's row, and each board shows
+        one gateway where there are two: say so once, in the log."""
+        mine = next((row for row in rows if row.id == self.me.id), None)
+        if mine is None:
+            return
+        if mine.started_at == self.me.started_at and mine.host == self.me.host:
+            self._mine_seen = True  # our own heartbeat has landed
+        elif self._mine_seen and not self._name_taken:
+            self._name_taken = True
+            log.warning(
+                "another gateway (on %s) writes its heartbeat as %r too: give each gateway"
+                " its own TRACUU_INSTANCE",
+                mine.host,
+                self.me.id,
+            )
 
     def frame(self, board: Board, now: str) -> dict[str, Any]:
         return merge(

@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from console.board import Board
 from console.board_beat import down_after_s, local_state
 from console.board_merge import Liveness, Seen, merge
@@ -214,3 +216,19 @@ async def test_while_the_registry_cannot_be_read_the_others_turn_down_not_frozen
     now[0] += 4  # 7 s without seeing its heartbeat move
     await view.poll()
     assert [(s.row.id, s.status) for s in view.others] == [("gw-b", "down")]
+
+
+def test_two_gateways_given_one_name_are_told_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    from console.board_instances import SystemView
+
+    async def read() -> list[InstanceRow]:
+        return []
+
+    view = SystemView(ME, read)
+    ours = InstanceRow(ME.id, ME.host, ME.version, ME.started_at, SEEN, 1, False, {})
+    theirs = InstanceRow(ME.id, "may-khac", ME.version, ME.started_at + 5, SEEN, 1, False, {})
+    view.judge([theirs], 1.0, SEEN)  # a row of an earlier run, before our first heartbeat
+    assert "TRACUU_INSTANCE" not in caplog.text
+    view.judge([ours], 2.0, SEEN)
+    view.judge([theirs], 3.0, SEEN)
+    assert "another gateway (on may-khac) writes its heartbeat as 'gw-a' too" in caplog.text
