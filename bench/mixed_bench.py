@@ -648,7 +648,7 @@ def main() -> None:
     parser.add_argument("--reminders", type=int, default=100_000)
     parser.add_argument("--tps", type=float, default=2000.0, help="SMS parts a second")
     parser.add_argument("--sms-rate", type=float, default=50.0, help="incoming texts a second")
-    parser.add_argument("--max-s", type=float, default=300.0, help="give the reminders this long")
+    parser.add_argument("--max-s", type=float, default=600.0, help="give the reminders this long")
     parser.add_argument("--spy", default="", help="py-spy record the gateway during the wave")
     parser.add_argument(
         "--link",
