@@ -88,3 +88,9 @@ def test_console_board_bench(tmp_path: Path) -> None:
     assert "with browsers: reply -> next command" in out
     assert "errors 0" in out
     assert "ratio p99 with/without browsers" in out
+
+
+def test_gc_bench(tmp_path: Path) -> None:
+    out = _bench("bench/gc_bench.py", "--dossiers", "3000", "--seconds", "8", tmp_path=tmp_path)
+    assert "freeze on :" in out, out
+    assert "freeze off:" in out, out
