@@ -2,9 +2,10 @@
 
 CPython's full collection (generation 2) walks every tracked object with the GIL
 held: the whole process stops, the event loop with it. A started gateway tracks
-about 72,000 objects (modules, settings, catalogs, the console's routes), and one
-full pass over them took 17-21 ms of CPU on the 2-CPU development VM (more on a
-loaded one): a call waiting for its next AGI command meanwhile hears silence.
+about 70,000 objects (modules, settings, catalogs, the console's routes), and one
+full pass over them took 17-46 ms of CPU on the 2-CPU development VM (wall time up to
+a quarter second on a loaded one; bench/gc_bench.py): a call waiting for its next AGI
+command meanwhile hears silence.
 Those objects live as long as the process; walking them again and again finds
 nothing. gc.freeze() moves them to a permanent generation that collections skip
 (https://docs.python.org/3/library/gc.html#gc.freeze), so a full pass costs only
