@@ -12,8 +12,11 @@ drives two servers in turn, each in its own process pinned to the first core:
             SQLite lookup over a cached dossier file, the event bus and the IVR store
             recording every call's events: what `tracuu serve` runs for a call.
   baseline  a plain asyncio streams server (BaselineServer below) that reads the
-            environment and sends the very command sequence the tracuu flow sent
-            for the same keys, reading one reply line each: no flow, no lookup.
+            environment and sends, for each call, the very command sequence the
+            tracuu flow sent for the same keys and code (recorded once before the
+            runs; the call's uniqueid names its code), reading one reply line each:
+            no flow, no lookup. Calls differ (a status may take one prompt or
+            four), so one sequence for every call would compare different work.
   protocol  the same script on an asyncio.Protocol (ProtocolBaseline): the floor.
 
 What is measured: the server process's CPU time (user + system, every thread, from
@@ -36,6 +39,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -124,7 +128,9 @@ def keys_for(code: str) -> str:
 # ---- the servers (each runs in its own process)
 
 
-def server_main(kind: str, db: str, sequence: list[str], profile: str, out: Connection) -> None:
+def server_main(
+    kind: str, db: str, sequences: dict[str, list[str]], profile: str, out: Connection
+) -> None:
     pin(0)
     # As `tracuu serve` logs (INFO, phone numbers masked), into a file instead of stderr.
     from kernel.logs import setup_logging
@@ -132,10 +138,12 @@ def server_main(kind: str, db: str, sequence: list[str], profile: str, out: Conn
     setup_logging("INFO")
     log_file = Path(db).with_name(f"agi-bench-{kind}.log").open("w")
     os.dup2(log_file.fileno(), 2)
-    asyncio.run(_server(kind, Path(db), sequence, profile, out))
+    asyncio.run(_server(kind, Path(db), sequences, profile, out))
 
 
-async def _server(kind: str, db: Path, sequence: list[str], profile: str, out: Connection) -> None:
+async def _server(
+    kind: str, db: Path, sequences: dict[str, list[str]], profile: str, out: Connection
+) -> None:
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     if kind == "tracuu":
@@ -143,7 +151,7 @@ async def _server(kind: str, db: Path, sequence: list[str], profile: str, out: C
         await server.start()
         port = server.port
     else:
-        base = BaselineServer(sequence) if kind == "baseline" else ProtocolBaseline(sequence)
+        base = BaselineServer(sequences) if kind == "baseline" else ProtocolBaseline(sequences)
         await base.start()
         port = base.port
     profiler = cProfile.Profile() if profile else None
@@ -203,12 +211,22 @@ class BaselineServer:
     """A plain asyncio streams FastAGI server: the environment, then a fixed script.
 
     What any FastAGI server has to do at the least for this call: read the agi_*
-    block, write each command, read its reply line. It decides nothing.
+    block, write each command, read its reply line. It decides nothing: the script
+    is the one tracuu sent for the call's code, named in its uniqueid.
     """
 
-    def __init__(self, sequence: list[str]) -> None:
-        self._commands = [c.encode() + b"\n" for c in sequence]
+    def __init__(self, sequences: dict[str, list[str]]) -> None:
+        self._scripts = {
+            code.encode(): [c.encode() + b"\n" for c in sequence]
+            for code, sequence in sequences.items()
+        }
         self._server: asyncio.Server | None = None
+
+    def script(self, header: bytes) -> list[bytes]:
+        """The commands for the call whose environment is `header` (agi.<n>.<code>)."""
+        start = header.index(b"agi_uniqueid: ") + 14
+        uniqueid = header[start : header.index(b"\n", start)]
+        return self._scripts[uniqueid.rpartition(b".")[2]]
 
     @property
     def port(self) -> int:
@@ -221,8 +239,8 @@ class BaselineServer:
 
     async def _call(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            await reader.readuntil(b"\n\n")
-            for command in self._commands:
+            header = await reader.readuntil(b"\n\n")
+            for command in self.script(header):
                 writer.write(command)
                 line = await reader.readline()
                 if not line or line.startswith(b"HANGUP"):
@@ -241,15 +259,15 @@ class ProtocolBaseline(BaselineServer):
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        commands = self._commands
         self._server = await loop.create_server(
-            lambda: _ScriptProtocol(commands), "127.0.0.1", 0, backlog=511
+            lambda: _ScriptProtocol(self.script), "127.0.0.1", 0, backlog=511
         )
 
 
 class _ScriptProtocol(asyncio.Protocol):
-    def __init__(self, commands: list[bytes]) -> None:
-        self._commands = commands
+    def __init__(self, script: Callable[[bytes], list[bytes]]) -> None:
+        self._script = script
+        self._commands: list[bytes] = []
         self._next = 0
         self._buffer = b""
         self._started = False
@@ -266,6 +284,7 @@ class _ScriptProtocol(asyncio.Protocol):
             end = self._buffer.find(b"\n\n")
             if end < 0:
                 return
+            self._commands = self._script(self._buffer[: end + 2])
             self._buffer = self._buffer[end + 2 :]
             self._started = True
             self._send()
@@ -307,7 +326,7 @@ async def _load(port: int, codes: list[str], concurrency: int) -> dict[str, Any]
         async with gate:
             # A number per call: the per-caller lookup limit is not what is measured.
             caller = f"09{i % 100_000_000:08d}"
-            peer = SimulatedAsterisk(keys_for(code), uniqueid=f"agi.{i}", caller=caller)
+            peer = SimulatedAsterisk(keys_for(code), uniqueid=f"agi.{i}.{code}", caller=caller)
             record = await peer.call("127.0.0.1", port, timeout_s=60)
         commands += len(record.commands)
         if record.ended != "returned" or record.variables.get("TRACUU_NEXT") != "goodbye":
@@ -320,29 +339,37 @@ async def _load(port: int, codes: list[str], concurrency: int) -> dict[str, Any]
 # ---- one server, one measured load
 
 
-def command_sequence(db: Path, code: str) -> list[str]:
-    """The commands tracuu's flow sends for one call (the baseline replays them)."""
+def command_sequences(db: Path, codes: list[str]) -> dict[str, list[str]]:
+    """The commands tracuu's flow sends for a call about each code (the baselines
+    replay them), recorded once, 50 calls at a time."""
 
-    async def once() -> list[str]:
+    async def record() -> dict[str, list[str]]:
         from peers.asterisk import SimulatedAsterisk
 
         server, closers = await _tracuu_server(db)
         await server.start()
-        peer = SimulatedAsterisk(keys_for(code), caller="0912345678")
-        record = await peer.call("127.0.0.1", server.port, timeout_s=30)
+        gate = asyncio.Semaphore(50)
+        found: dict[str, list[str]] = {}
+
+        async def one(i: int, code: str) -> None:
+            async with gate:
+                peer = SimulatedAsterisk(keys_for(code), caller=f"09{i:08d}")
+                found[code] = (await peer.call("127.0.0.1", server.port, timeout_s=60)).commands
+
+        await asyncio.gather(*(one(i, c) for i, c in enumerate(sorted(set(codes)))))
         await server.stop(drain_s=1)
         for close in closers:
             await close()
-        return record.commands
+        return found
 
-    return asyncio.run(once())
+    return asyncio.run(record())
 
 
 def measure(
     kind: str,
     db: Path,
     *,
-    sequence: list[str],
+    sequences: dict[str, list[str]],
     codes: list[str],
     warmup: list[str],
     concurrency: int,
@@ -351,7 +378,7 @@ def measure(
 ) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     ours, theirs = ctx.Pipe()
-    server = ctx.Process(target=server_main, args=(kind, str(db), sequence, profile, theirs))
+    server = ctx.Process(target=server_main, args=(kind, str(db), sequences, profile, theirs))
     server.start()
     assert server.pid is not None
     port = ours.recv()
@@ -428,12 +455,13 @@ def main() -> None:
     db = dossier_file(args.dossiers)
     codes = keypad_codes(db, args.calls + 200)
     warmup, codes = codes[:200], codes[200:]
-    sequence = command_sequence(db, codes[0])
+    sequences = command_sequences(db, warmup + codes)
+    per_call = sum(len(sequences[c]) for c in codes) / len(codes)
     load_avg = os.getloadavg()
     print(
         f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "
         f"load average {load_avg[0]:.2f} {load_avg[1]:.2f}; {args.calls} calls, "
-        f"{args.concurrency} at a time, {len(sequence)} AGI commands a call; "
+        f"{args.concurrency} at a time, {per_call:.1f} AGI commands a call; "
         f"server on CPU 0, load generator on CPU 1"
     )
     figures = {}
@@ -442,7 +470,7 @@ def main() -> None:
         result = measure(
             kind,
             db,
-            sequence=sequence,
+            sequences=sequences,
             codes=codes,
             warmup=warmup,
             concurrency=args.concurrency,
