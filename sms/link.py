@@ -508,13 +508,25 @@ class SmppLink:
         response_timeout_s means a half-open link (LinkDead)."""
         s = self._settings
         oldest = dispatcher.oldest_sent_at()
-        if oldest is not None and now - oldest > s.response_timeout_s:
-            raise LinkDead(f"no submit_sm_resp for {s.response_timeout_s:.0f} s")
-        if bound.enquire_at is not None and now - bound.enquire_at > s.response_timeout_s:
-            raise LinkDead(f"no enquire_link_resp for {s.response_timeout_s:.0f} s")
+        limit = s.response_timeout_s
+        late = oldest is not None and now - oldest > limit
+        late_enquire = bound.enquire_at is not None and now - bound.enquire_at > limit
+        if (late or late_enquire) and self._answers_waiting(conn):
+            # The answers are here, unread: this link is behind (its database slow), the
+            # SMSC is not. Declaring it dead would resend every part in flight: duplicates.
+            return
+        if late:
+            raise LinkDead(f"no submit_sm_resp for {limit:.0f} s")
+        if late_enquire:
+            raise LinkDead(f"no enquire_link_resp for {limit:.0f} s")
         if bound.enquire_at is None and now - bound.last_io >= s.enquire_link_s:
             conn.send(wire.encode(wire.ENQUIRE_LINK, conn.sequences.next()))
             bound.enquire_at = bound.last_io = now
+
+    @staticmethod
+    def _answers_waiting(conn: _Connection) -> bool:
+        """PDUs read but not handled, or bytes the kernel holds for us."""
+        return conn.buffered() or bool(select.select([conn.sock], [], [], 0)[0])
 
     def _wait(self, conn: _Connection, bound: _Bound, now: float, wait_send: float | None) -> bool:
         """Wait for the SMSC, the doorbell or the next thing to do; True if PDUs wait."""

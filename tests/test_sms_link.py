@@ -10,6 +10,7 @@ import asyncio
 import logging
 import sqlite3
 import threading
+import time
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
@@ -351,3 +352,42 @@ async def test_the_link_logs_under_one_stable_name(
     assert not [r for r in caplog.records if r.name.startswith("smpp")]
     for secret in (STRANGER, "xin chao ban", "secret-pw"):
         assert secret not in caplog.text
+
+
+@pytest.mark.sqlite_only  # holds SQLite's write lock to make the link's database slow
+async def test_a_link_behind_its_database_does_not_resend_answered_parts(tmp_path: Path) -> None:
+    """The province bench (one gateway, PostgreSQL, a loaded machine) saw 46 parts sent
+    twice: the link, stuck on its database, found a part sent longer ago than
+    response_timeout_s, called the SMSC dead and resent it, while the SMSC's answer
+    sat unread in the link's own socket. A late answer already received is no outage."""
+    personality = Personality(submit_delay_s=0.6)  # the first answer comes after 0.6 s
+    async with sms_world(tmp_path, personality, response_timeout_s=1.0) as world:
+        outbox = world.outbox()
+        try:  # the second message falls due while the first is unanswered
+            outbox.enqueue(STRANGER, "tin 2", kind="test", accents=False, now=time.time(),
+                           not_before=time.time() + 0.3)  # fmt: skip
+            outbox.commit()
+        finally:
+            outbox.close()
+        await world.pump.send(STRANGER, "tin 1", kind="test")
+        await world.smsc.wait_for(lambda: world.smsc.submit_count >= 1)
+        held = threading.Event()
+
+        def hold_the_write_lock() -> None:
+            # The link's claim of "tin 2" waits for this lock, past the response
+            # timeout of "tin 1", whose answer arrives meanwhile.
+            conn = sqlite3.connect(world.database, isolation_level=None)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                held.set()
+                time.sleep(2.0)
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+
+        async with asyncio.timeout(20):
+            await asyncio.to_thread(hold_the_write_lock)
+            await until(world, lambda w: states(w) == {"delivered": 2})
+    assert held.is_set()
+    assert sorted(world.smsc.record.texts_to(STRANGER)) == ["tin 1", "tin 2"]  # each once
+    assert world.smsc.record.connections == 1  # the link was never called dead
