@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import resource
 import sys
@@ -32,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from mixed_bench import _received, percentile  # noqa: E402
+from mixed_bench import percentile  # noqa: E402
 
 PASSWORD = "bench"  # SMPP passwords are at most 8 characters
 
@@ -57,7 +58,7 @@ async def _callers(
     lanes, pace_s, ramp_s = int(shape["lanes"]), shape["pace_s"], shape["ramp_s"]
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.add_reader(out.fileno(), lambda: _received(out, stopping))
+    loop.add_reader(out.fileno(), lambda: _stop_on(loop, out, stopping))
     gaps = array("d")  # every reply -> next command, seconds
     decisions = array("d")  # the code's last key -> the status prompt: the look-up and decision
     per_port: collections.Counter[int] = collections.Counter()
@@ -106,6 +107,14 @@ async def _callers(
     }
 
 
+def _stop_on(loop: asyncio.AbstractEventLoop, conn: Connection, stop: asyncio.Event) -> None:
+    """ "stop" from the bench, or its end (a closed pipe): either way, no new calls."""
+    loop.remove_reader(conn.fileno())
+    with contextlib.suppress(EOFError, OSError):
+        conn.recv()
+    stop.set()
+
+
 def _figures(samples: array[float]) -> dict[str, float]:
     ordered = sorted(samples)
     return {
@@ -131,7 +140,7 @@ async def _smsc(port: int, prefix: str, out: Connection) -> None:
     personality = Personality(password=PASSWORD, fast_encoding=True)
     loop = asyncio.get_running_loop()
     commands: asyncio.Queue[str] = asyncio.Queue()
-    loop.add_reader(out.fileno(), lambda: commands.put_nowait(out.recv()))
+    loop.add_reader(out.fileno(), lambda: commands.put_nowait(_command(out)))
     async with TestSmsc(personality, host="127.0.0.1", port=port) as smsc:
         out.send("listening")
         while True:
@@ -141,9 +150,18 @@ async def _smsc(port: int, prefix: str, out: Connection) -> None:
                 out.send(sum(1 for session in smsc._sessions if session.bound))
             elif command == "count":
                 out.send(sum(1 for s in submits if s.destination.startswith(prefix)))
+            elif command == "gone":  # the bench died: end rather than spin on a closed pipe
+                return
             elif command == "report":
                 out.send(_report(submits, prefix))
                 return
+
+
+def _command(conn: Connection) -> str:
+    try:
+        return str(conn.recv())
+    except (EOFError, OSError):
+        return "gone"
 
 
 def _report(submits: list[Any], prefix: str) -> dict[str, Any]:
