@@ -8,6 +8,7 @@ Scenarios (tests/fault_scenarios.py, which the tests run shorter):
   smsc-drop   the SMSC aborts the TCP connection at the 40th submit of 300 messages
   kill        one of two `tracuu serve` on one PostgreSQL SIGKILLed mid-batch of 1,000
   pg-restart  PostgreSQL stopped 10 s during calls, texts and a queued batch
+  pg-freeze   the same with the server frozen (SIGSTOP) 10 s: nothing refused, nothing answers
   agi-cuts    300 FastAGI calls closed at random points
   burst       ten times the normal SMS rate (2/s -> 20/s) against a strict 20-TPS SMSC
 Each prints one JSON line of figures. Needs PostgreSQL's server binaries (Debian's
@@ -74,9 +75,9 @@ def _figures(f: scenarios.Figures) -> dict[str, Any]:
     return out
 
 
-async def pg_restart(tmp: Path, smoke: bool) -> dict[str, Any]:
+async def pg_restart(tmp: Path, smoke: bool, freeze: bool = False) -> dict[str, Any]:
     down_s = 3.0 if smoke else 10.0
-    f = await scenarios.pg_restart(tmp, down_s=down_s, mt=60 if smoke else 200)
+    f = await scenarios.pg_restart(tmp, down_s=down_s, mt=60 if smoke else 200, freeze=freeze)
     down, up = float(f.notes["down_at_s"]), float(f.notes["up_at_s"])
     during = f.calls_between(down, up)
     after = f.calls_between(up, 1e9)
@@ -107,7 +108,7 @@ async def _on_server(name: str, work: Any) -> dict[str, Any]:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    every = ["smsc-drop", "kill", "pg-restart", "agi-cuts", "burst"]
+    every = ["smsc-drop", "kill", "pg-restart", "pg-freeze", "agi-cuts", "burst"]
     parser.add_argument("scenarios", nargs="*", default=every)
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
@@ -117,8 +118,8 @@ async def main() -> None:
         started = time.monotonic()
         if name == "smsc-drop":
             figures = await smsc_drop(tmp, smoke)
-        elif name == "pg-restart":
-            figures = await pg_restart(tmp, smoke)
+        elif name in ("pg-restart", "pg-freeze"):
+            figures = await pg_restart(tmp, smoke, freeze=name == "pg-freeze")
         elif name == "kill":
             mt = 300 if smoke else 1000
             figures = await _on_server(

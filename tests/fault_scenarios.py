@@ -138,11 +138,12 @@ async def count_mt(f: Fleet, figures: Figures, texts: list[str]) -> None:
 
 async def pg_restart(
     tmp_path: Path, *, down_s: float = 10.0, before_s: float = 3.0, after_s: float = 8.0,
-    every_s: float = 0.5, mt: int = 200,
+    every_s: float = 0.5, mt: int = 200, freeze: bool = False,
 ) -> Figures:  # fmt: skip
     """PostgreSQL stopped (fast: sessions ended) for `down_s` during traffic, then
     started again: calls and texts throughout; `mt` messages queued at 20 parts a
-    second so sending spans the outage. One gateway (the fault is the database's)."""
+    second so sending spans the outage. One gateway (the fault is the database's).
+    `freeze`: SIGSTOP the server instead (nothing answers, nothing is refused)."""
     figures = Figures()
     with postgres.server(free_port()) as url:
         async with fleet(tmp_path, url, count=1, env={"TRACUU_SMPP_TPS": "20"}) as f:
@@ -156,9 +157,9 @@ async def pg_restart(
             try:
                 await asyncio.sleep(before_s)
                 down_at = time.monotonic() - t0
-                await asyncio.to_thread(postgres.stop, url)
+                await asyncio.to_thread(postgres.freeze if freeze else postgres.stop, url)
                 await asyncio.sleep(down_s)
-                await asyncio.to_thread(postgres.start, url)
+                await asyncio.to_thread(postgres.thaw if freeze else postgres.start, url)
                 up_at = time.monotonic() - t0
                 await asyncio.sleep(after_s)
             finally:

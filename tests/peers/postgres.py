@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -83,3 +84,30 @@ def start(url: str) -> None:
     """Start again the server of `url` after stop()."""
     home, port = _where(url)
     _start(home, port)
+
+
+def _processes(url: str) -> list[int]:
+    """The postmaster of `url`'s server and every process it started."""
+    home, _ = _where(url)
+    postmaster = int((home / "data" / "postmaster.pid").read_text().split()[0])
+    found = [postmaster]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[1]) == postmaster:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def freeze(url: str) -> None:
+    """SIGSTOP the whole server: connections stay open and nothing answers, as with a
+    network partition or a stalled disk (no error for anyone to see)."""
+    for pid in _processes(url):
+        os.kill(pid, signal.SIGSTOP)
+
+
+def thaw(url: str) -> None:
+    for pid in _processes(url):
+        os.kill(pid, signal.SIGCONT)
