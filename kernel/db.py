@@ -330,6 +330,8 @@ class SqliteDatabase(Database):
             pass
         else:
             raise RuntimeError("run_blocking() on the event loop would block it: await run()")
+        if self._closed:  # a worker thread outliving its gateway: fail, never wait forever
+            raise DatabaseError("the database is closed")
         future = self._writer.submit(lambda c: _in_transaction(c, lambda: job(c)))
         result: T = future.result()
         return result
@@ -482,6 +484,20 @@ class _Worker:
                     reply.deliver(result, None)
         finally:
             raw.close()
+            # Jobs queued behind the stop (a worker thread's run_blocking racing close())
+            # are answered, so their threads end instead of waiting for good.
+            stops = 0  # another reader's stop, on a shared queue: put back for it
+            while True:
+                try:
+                    left = self.jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if left is None:
+                    stops += 1
+                else:
+                    left[1].deliver(None, DatabaseError("the database is closed"))
+            for _ in range(stops):
+                self.jobs.put(None)
             _resolve(self._stopped, None, None)
 
 
