@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from prompts.catalog import load_catalog
+from prompts.database import PromptDb
 from prompts.recordings import import_recording
 from prompts.render import render_placeholders
 from prompts.settings import SoundsSettings
@@ -79,16 +80,22 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="tracuu-bench-") as scratch:
             root = Path(scratch)
             sounds = SoundsSettings(dir=root / "sounds")
-            store = Store(sounds.dir, sounds.store_dir)
-            synth = EspeakSynthesizer()
-            render = partial(render_placeholders, store, scripts, synth)
-            cold.append(_timed(render))
-            cached.append(_timed(render))
-            wav, webm = _ten_seconds(root)
-            prompt_id = next(iter(scripts))
-            for name, upload in (("wav", wav), ("webm", webm)):
-                work = partial(import_recording, store, sounds, scripts, prompt_id, upload, by="b")
-                imports[name].append(_timed(work))
+            db = PromptDb.open(root / "prompts.sqlite3")  # versions and audio go to a database
+            try:
+                store = Store(sounds.dir, sounds.store_dir, db)
+                synth = EspeakSynthesizer()
+                render = partial(render_placeholders, store, scripts, synth)
+                cold.append(_timed(render))
+                cached.append(_timed(render))
+                wav, webm = _ten_seconds(root)
+                prompt_id = next(iter(scripts))
+                for name, upload in (("wav", wav), ("webm", webm)):
+                    work = partial(
+                        import_recording, store, sounds, scripts, prompt_id, upload, by="b"
+                    )
+                    imports[name].append(_timed(work))
+            finally:
+                db.close()
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, {platform.platform()}"

@@ -126,7 +126,8 @@ def create_app(
         trycall.add_routes(app, try_config)
         add_nav(app, NavEntry("/try", "Gọi thử, nhắn thử", "Try a call", Role.OPERATOR, order=30))
     if sounds is not None:
-        studio.add_routes(app, sounds, zone or UTC)
+        prompts_db = (lambda: app[DB]) if database is not None else studio.own_database(app)
+        studio.add_routes(app, sounds, zone or UTC, prompts_db)
         app[studio.USER] = _user_name
         app[studio.AUDIT] = _prompt_audit
         add_nav(app, NavEntry("/studio", "Lời thoại", "Prompt studio", Role.EDITOR, order=40))

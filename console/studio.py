@@ -5,9 +5,12 @@ scripts for a recording session.
 A recording goes through exactly what `tracuu prompts import` does
 (prompts/recordings.py: checks, trimming, levelling, the five Asterisk formats),
 and approving or rolling back is `tracuu prompts approve/rollback`. That work is
-ffmpeg and file I/O, so it runs in a worker thread, never on the event loop every
-call shares. Who recorded and approved what and when is in the prompt's manifest
-history and, through the platform's audit hook, in the audit log.
+ffmpeg, file I/O and database jobs (kernel.db's run_blocking), so it runs in a
+worker thread, never on the event loop every call shares. The prompts live in the
+console's Database (the one every gateway shares), so any instance's studio shows
+and changes the same versions. Who recorded and approved what and when is in the
+prompt's history (in Vietnamese, prompts/history.py) and, through the platform's
+audit hook, in the audit log.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +27,13 @@ from aiohttp import web
 from console.access import requires
 from console.layout import render, static_page
 from console.roles import Role
+from kernel.db import DB_ERRORS, Database
 from messages.formats import iso_moment, seconds
-from messages.prompt_history import in_words
 from messages.prompt_history import refusal_in_words as version_refusal
 from messages.recording_refusals import in_words as refusal_in_words
+from prompts import history, rows
 from prompts.audio import Rejected, ToolFailed
+from prompts.database import PromptDb, migrate
 from prompts.inventory import inspect, scripts_for, store_for
 from prompts.recordings import approve_version, import_recording, rollback_version
 from prompts.settings import SoundsSettings
@@ -36,17 +41,24 @@ from prompts.store import PROMPT_ID, Store, StoreError
 from prompts.versions import Refused, state
 
 log = logging.getLogger(__name__)
+_REFUSED: tuple[type[Exception], ...] = (StoreError, ValueError, *DB_ERRORS)
 
 SOUNDS = web.AppKey("studio_sounds", SoundsSettings)
 ZONE = web.AppKey[Any]("studio_zone")
+DB = web.AppKey[Callable[[], Database]]("studio_db")
 # The platform (console accounts) sets these: who is signed in, and its audit log.
 USER = web.AppKey[Callable[[web.Request], str]]("studio_user")
 AUDIT = web.AppKey[Callable[[web.Request, str, dict[str, str]], Awaitable[None]]]("studio_audit")
 
 
-def add_routes(app: web.Application, sounds: SoundsSettings, zone: Any) -> None:
+def add_routes(
+    app: web.Application, sounds: SoundsSettings, zone: Any, db: Callable[[], Database]
+) -> None:
+    """`db`: the console's Database (opened by the app before the studio's first request)."""
     app[SOUNDS] = sounds
     app[ZONE] = zone
+    app[DB] = db
+    app.on_startup.append(_migrate)
     app.router.add_get("/studio", page)
     app.router.add_get("/studio/print", print_page)
     app.router.add_get("/api/studio/prompts", prompts)
@@ -57,8 +69,29 @@ def add_routes(app: web.Application, sounds: SoundsSettings, zone: Any) -> None:
     app.router.add_post("/api/studio/prompts/{prompt}/rollback", rollback)
 
 
+_OWN_DB = web.AppKey("studio_own_db", Database)
+
+
+def own_database(app: web.Application) -> Callable[[], Database]:
+    """A console without a database (a test, a kiosk-only console): prompts in memory."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        app[_OWN_DB] = await Database.open(":memory:")
+        try:
+            yield
+        finally:
+            await app[_OWN_DB].close()
+
+    app.cleanup_ctx.append(context)
+    return lambda: app[_OWN_DB]
+
+
+async def _migrate(app: web.Application) -> None:
+    await migrate(app[DB]())
+
+
 def _store(request: web.Request) -> Store:
-    return store_for(request.app[SOUNDS])
+    return store_for(request.app[SOUNDS], PromptDb(request.app[DB]()))
 
 
 def _who(request: web.Request) -> str:
@@ -109,7 +142,7 @@ async def prompts(request: web.Request) -> web.Response:
 async def versions(request: web.Request) -> web.Response:
     prompt = _prompt_id(request)
     zone = request.app[ZONE]
-    record = (await asyncio.to_thread(_store(request).read)).record(prompt)
+    record = await asyncio.to_thread(_store(request).record, prompt)
     return web.json_response(
         {
             "id": prompt,
@@ -131,30 +164,24 @@ async def versions(request: web.Request) -> web.Response:
                 }
                 for v in reversed(record.versions)
             ],
-            "history": [_history_line(line, zone) for line in reversed(record.history)],
+            "history": [history.line(event, zone) for event in reversed(record.history)],
         }
     )
 
 
-def _history_line(line: str, zone: Any) -> str:
-    at, what = in_words(line)  # "<ISO 8601 UTC> <who>: <what>", the step in Vietnamese
-    return f"{iso_moment(at, zone)} {what}"
-
-
 @requires(Role.EDITOR)
 async def version_audio(request: web.Request) -> web.StreamResponse:
-    """A version's 8 kHz WAV: the draft exactly as callers would hear it."""
+    """A version's 8 kHz WAV, from the database: the draft exactly as callers would hear
+    it, whichever gateway it was recorded on."""
     prompt = _prompt_id(request)
     number = int(request.match_info["number"])
-    store = _store(request)
-    version = (await asyncio.to_thread(store.read)).record(prompt).version(number)
-    if version is None:
+    database = request.app[DB]()
+    blobs = await database.read(lambda conn: rows.audio(conn, prompt, number, ("wav",)))
+    if "wav" not in blobs:
         raise web.HTTPNotFound
-    directory, name = store.files_of(prompt, version)
-    path = directory / f"{name}.wav"
-    if not path.is_file():
-        raise web.HTTPNotFound
-    return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+    return web.Response(
+        body=blobs["wav"], content_type="audio/wav", headers={"Cache-Control": "no-cache"}
+    )
 
 
 @requires(Role.EDITOR)
@@ -180,7 +207,9 @@ async def upload(request: web.Request) -> web.Response:
                 out.write(chunk)
         by = _who(request)
         try:
-            done = await asyncio.to_thread(_import, sounds, prompt, path, by, file_name)
+            done = await asyncio.to_thread(
+                _import, sounds, _store(request), prompt, path, by, file_name
+            )
         except Rejected as exc:
             return _error(400, f"Bản ghi không dùng được: {refusal_in_words(str(exc))}")
         except ToolFailed:
@@ -200,8 +229,9 @@ async def upload(request: web.Request) -> web.Response:
     )
 
 
-def _import(sounds: SoundsSettings, prompt: str, path: Path, by: str, file_name: str) -> Any:
-    store = store_for(sounds)
+def _import(  # noqa: PLR0917 - handed to asyncio.to_thread, which passes positionals
+    sounds: SoundsSettings, store: Store, prompt: str, path: Path, by: str, file_name: str
+) -> Any:
     scripts = {s.id: s.text for s in scripts_for(store.read())}
     imported = import_recording(store, sounds, scripts, prompt, path, by=by, file_name=file_name)
     return imported.version
@@ -227,7 +257,7 @@ async def _switch(request: web.Request, rule: str) -> web.Response:
     by = _who(request)
     try:
         outcome = await asyncio.to_thread(change, _store(request), prompt, number, by=by)
-    except (StoreError, ValueError) as exc:
+    except _REFUSED as exc:
         log.warning("studio %s %s v%d: %s", rule, prompt, number, exc)
         return _error(409, "Không đổi được phiên bản.")
     if isinstance(outcome, Refused):

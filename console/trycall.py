@@ -225,7 +225,7 @@ async def call_socket(request: web.Request) -> web.WebSocketResponse:
     async def say(prompt: str) -> str:
         if words.of(prompt) is None and prompt.startswith("txt_"):
             # Rendered since the call began (a dossier's place, an agency's name).
-            for prompt_id, text in (await asyncio.to_thread(_dynamic_texts, settings)).items():
+            for prompt_id, text in (await _dynamic_texts(settings)).items():
                 words.add(prompt_id, text)
         return words.say(prompt)
 
@@ -274,13 +274,10 @@ async def _listen(socket: web.WebSocketResponse, peer: BrowserAsterisk) -> None:
         peer.caller_hung_up()  # the tab closed, or the call is over: nobody listens
 
 
-def _dynamic_texts(settings: ConsoleConfig) -> dict[str, str]:
-    from prompts.store import Store, StoreError
+async def _dynamic_texts(settings: ConsoleConfig) -> dict[str, str]:
+    from prompts.database import dynamic_texts
 
-    try:
-        return dict(Store(settings.sounds.dir, settings.sounds.store_dir).read().dynamic)
-    except (OSError, StoreError):
-        return {}
+    return await dynamic_texts(settings.database)
 
 
 # ---- try an SMS

@@ -64,6 +64,7 @@ async def migrate_all(settings: Settings, db: Database | None = None) -> None:
     from console import board_registry, stats
     from console.accounts import AccountStore
     from ivr.store import IvrStore
+    from prompts.database import migrate as migrate_prompts
     from sms.outbox import COMPONENT, STEPS
 
     owned = db is None
@@ -75,6 +76,7 @@ async def migrate_all(settings: Settings, db: Database | None = None) -> None:
         await AccountStore.on(db)
         await db.migrate(stats.COMPONENT, stats.STEPS)
         await board_registry.migrate(db)
+        await migrate_prompts(db)
     finally:
         if owned:
             await db.close()

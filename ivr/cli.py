@@ -212,12 +212,10 @@ async def words_for(
     from lookup.port import LookupUnavailable
     from messages.voice import OFFICER_HOURS_PROMPT, officer_hours_script, voice_texts
     from prompts.catalog import load_catalog
-    from prompts.store import Store, StoreError
+    from prompts.database import dynamic_texts
 
-    try:  # texts rendered or recorded so far: what a live txt_ prompt says
-        dynamic = Store(settings.sounds.dir, settings.sounds.store_dir).read().dynamic
-    except (OSError, StoreError):
-        dynamic = {}
+    # Texts rendered or recorded so far: what a live txt_ prompt says.
+    dynamic = await dynamic_texts(settings.database)
     words = Words(load_catalog(), dynamic)
     words.add(OFFICER_HOURS_PROMPT, officer_hours_script(settings.agi.hours))
     office = settings.office

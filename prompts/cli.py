@@ -1,24 +1,46 @@
-"""`tracuu prompts …`: render placeholders, import/approve/roll back recordings, report coverage.
+"""`tracuu prompts …`: render placeholders, import/approve/roll back recordings, report
+coverage, write this machine's sounds directory from the database (`sync`).
 
 Handlers are `(args, settings) -> int`; exit status 0 on success, 1 when the
 request was refused (with the reason on stderr), 2 when the sounds are incomplete
-(`status`) so scripts and CI can test it.
+(`status`) so scripts and CI can test it. Every command works on the database
+settings.database names (the same one every gateway uses) and imports an old JSON
+manifest found beside the sounds once (prompts/legacy.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
 import pwd
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from prompts.render import RenderResult
     from prompts.settings import PromptsConfig
+    from prompts.store import Store
+
+
+@contextlib.contextmanager
+def _opened(settings: PromptsConfig) -> Iterator[Store]:
+    """The installation's prompts: its database (an old JSON manifest imported first)."""
+    from prompts.database import PromptDb
+    from prompts.inventory import store_for
+    from prompts.legacy import import_json
+
+    db = PromptDb.open(settings.database)
+    try:
+        store = store_for(settings.sounds, db)
+        import_json(store)
+        yield store
+    finally:
+        db.close()
 
 
 def _current_user() -> str:
@@ -68,15 +90,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     versions.add_argument("prompt_id", metavar="PROMPT_ID")
     versions.set_defaults(handler=_versions)
 
+    sync = sub.add_parser(
+        "sync",
+        help="write the live prompts from the database into this machine's sounds directory "
+        "(an Asterisk host without a gateway)",
+    )
+    sync.add_argument(
+        "--follow", action="store_true", help="keep running: write every change as it is made"
+    )
+    sync.set_defaults(handler=_sync)
+
     export = sub.add_parser("export-script", help="every script and note, for a recording session")
     export.add_argument("--csv", action="store_true", help="CSV (UTF-8 with BOM, for Excel)")
     export.set_defaults(handler=_export)
 
 
-def _scripts(settings: PromptsConfig) -> dict[str, str]:
-    from prompts.inventory import scripts_for, store_for
+def _scripts(store: Store) -> dict[str, str]:
+    from prompts.inventory import scripts_for
 
-    return {s.id: s.text for s in scripts_for(store_for(settings.sounds).read())}
+    return {s.id: s.text for s in scripts_for(store.read())}
 
 
 def _render(args: argparse.Namespace, settings: PromptsConfig) -> int:
@@ -84,7 +116,8 @@ def _render(args: argparse.Namespace, settings: PromptsConfig) -> int:
 
     from prompts.service import render_missing
 
-    result = render_missing(settings, engine=args.engine)
+    with _opened(settings) as store:
+        result = render_missing(settings, engine=args.engine, db=store.db)
     print(f"placeholders: {result.summary()}")
     for prompt_id, reason in result.failed.items():
         print(f"  {prompt_id}: {reason}", file=sys.stderr)
@@ -139,12 +172,12 @@ async def _needed_dynamic(settings: PromptsConfig) -> dict[str, str] | None:
 def _status(args: argparse.Namespace, settings: PromptsConfig) -> int:
     import asyncio
 
-    from prompts.inventory import inspect, scripts_for, store_for
+    from prompts.inventory import inspect, scripts_for
 
-    store = store_for(settings.sounds)
     # The dynamic texts the data needs count too: a missing one is a call's fallback.
     needed = asyncio.run(_needed_dynamic(settings))
-    report = inspect(store, scripts_for(store.read(), needed=needed))
+    with _opened(settings) as store:
+        report = inspect(store, scripts_for(store.read(), needed=needed))
     if args.json:
         json.dump(report.to_dict(), sys.stdout, ensure_ascii=False, indent=1)
         print()
@@ -155,18 +188,18 @@ def _status(args: argparse.Namespace, settings: PromptsConfig) -> int:
 
 def _import(args: argparse.Namespace, settings: PromptsConfig) -> int:
     from prompts.audio import Rejected, ToolFailed
-    from prompts.inventory import store_for
     from prompts.recordings import import_recording
 
     try:
-        done = import_recording(
-            store_for(settings.sounds),
-            settings.sounds,
-            _scripts(settings),
-            args.prompt_id,
-            args.file,
-            by=args.by or _current_user(),
-        )
+        with _opened(settings) as store:
+            done = import_recording(
+                store,
+                settings.sounds,
+                _scripts(store),
+                args.prompt_id,
+                args.file,
+                by=args.by or _current_user(),
+            )
     except Rejected as exc:
         print(f"tracuu prompts import: {args.file} refused: {exc}", file=sys.stderr)
         return 1
@@ -185,19 +218,15 @@ def _import(args: argparse.Namespace, settings: PromptsConfig) -> int:
 
 
 def _switch(args: argparse.Namespace, settings: PromptsConfig, rule: str) -> int:
-    from prompts.inventory import store_for
     from prompts.recordings import approve_version, rollback_version
     from prompts.store import StoreError
     from prompts.versions import Refused
 
     change = approve_version if rule == "approve" else rollback_version
     try:
-        outcome = change(
-            store_for(settings.sounds),
-            args.prompt_id,
-            args.version,
-            by=args.by or _current_user(),
-        )
+        with _opened(settings) as store:
+            outcome = change(store, args.prompt_id, args.version, by=args.by or _current_user())
+            script = _scripts(store).get(args.prompt_id)
     except (StoreError, ValueError) as exc:
         print(f"tracuu prompts {rule}: {exc}", file=sys.stderr)
         return 1
@@ -206,7 +235,6 @@ def _switch(args: argparse.Namespace, settings: PromptsConfig, rule: str) -> int
         return 1
     print(f"{args.prompt_id}: v{args.version} is live")
     live = outcome.live_version
-    script = _scripts(settings).get(args.prompt_id)
     if live is not None and script is not None and live.text != script:
         print(
             f"warning: v{args.version} speaks an older script; the catalog now says: {script}",
@@ -225,36 +253,80 @@ def _rollback(args: argparse.Namespace, settings: PromptsConfig) -> int:
 
 def _versions(args: argparse.Namespace, settings: PromptsConfig) -> int:
     from kernel.times import iso_for_people
-    from messages.prompt_history import in_words
-    from prompts.inventory import store_for
+    from prompts.history import describe
+    from prompts.store import StoreError
     from prompts.versions import state
 
-    store = store_for(settings.sounds)
-    record = store.read().record(args.prompt_id)
-    if not record.versions:
-        print(f"{args.prompt_id}: no versions (not rendered or recorded yet)", file=sys.stderr)
-        return 1
-    for v in record.versions:
-        directory, name = store.files_of(args.prompt_id, v)
-        who = v.by if v.source == "recording" else f"{v.engine} {v.voice}"
-        origin = f" from {v.file_name}" if v.file_name else ""
-        print(
-            f"v{v.number:<3} {state(record, v.number):<11} "
-            f"{iso_for_people(v.created_at, settings.zone)}  {who}{origin}, "
-            f"{v.duration_s:.1f} s  {directory / (name + '.wav')}"
-        )
-    for line in record.history[-10:]:
-        at, what = in_words(line)  # the step in Vietnamese (messages/prompt_history.py)
-        print(f"  {iso_for_people(at, settings.zone)} {what}")
+    with _opened(settings) as store:
+        record = store.record(args.prompt_id)
+        if not record.versions:
+            print(f"{args.prompt_id}: no versions (not rendered or recorded yet)", file=sys.stderr)
+            return 1
+        for v in record.versions:
+            try:  # to listen to, on this machine (fetched if another gateway made it)
+                path = str(store.local_file(args.prompt_id, v))
+            except (StoreError, OSError) as exc:
+                path = f"(no file: {exc})"
+            who = v.by if v.source == "recording" else f"{v.engine} {v.voice}"
+            origin = f" from {v.file_name}" if v.file_name else ""
+            print(
+                f"v{v.number:<3} {state(record, v.number):<11} "
+                f"{iso_for_people(v.created_at, settings.zone)}  {who}{origin}, "
+                f"{v.duration_s:.1f} s  {path}"
+            )
+    for event in record.history[-10:]:  # the steps in Vietnamese (prompts/history.py)
+        print(f"  {iso_for_people(event.at, settings.zone)} {describe(event)}")
     return 0
 
 
-def _export(args: argparse.Namespace, settings: PromptsConfig) -> int:
-    from prompts.inventory import inspect, scripts_for, store_for
+def _sync(args: argparse.Namespace, settings: PromptsConfig) -> int:
+    import asyncio
 
-    store = store_for(settings.sounds)
-    scripts = scripts_for(store.read())
-    rows = {r.prompt_id: r for r in inspect(store, scripts).rows}
+    from prompts.materialise import Materialiser
+
+    if args.follow:
+        asyncio.run(_follow(settings))
+        return 0
+    with _opened(settings) as store:
+        done = Materialiser(store).sync()
+    print(
+        f"{store.live_dir}: {len(done.written)} prompts written from the database "
+        f"(generation {done.generation}), {len(done.failed)} failed"
+    )
+    for prompt_id, reason in done.failed.items():
+        print(f"  {prompt_id}: {reason}", file=sys.stderr)
+    return 1 if done.failed else 0
+
+
+async def _follow(settings: PromptsConfig) -> None:
+    import asyncio
+    import signal
+
+    from kernel.db import Database
+    from prompts.database import PromptDb, migrate
+    from prompts.inventory import store_for
+    from prompts.materialise import Materialiser, follow
+
+    database = await Database.open(settings.database)
+    try:
+        await migrate(database)
+        store = store_for(settings.sounds, PromptDb(database))
+        task = asyncio.ensure_future(follow(database, Materialiser(store)))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        await database.close()
+
+
+def _export(args: argparse.Namespace, settings: PromptsConfig) -> int:
+    from prompts.inventory import inspect, scripts_for
+
+    with _opened(settings) as store:
+        scripts = scripts_for(store.read())
+        rows = {r.prompt_id: r for r in inspect(store, scripts).rows}
     if args.csv:
         sys.stdout.write("\ufeff")  # Excel opens UTF-8 Vietnamese correctly only with a BOM
         writer = csv.writer(sys.stdout, lineterminator="\n")

@@ -11,12 +11,14 @@ from collections.abc import Iterable, Mapping
 
 from prompts.audio import FORMATS
 from prompts.coverage import Report, Script, build_report
+from prompts.database import PromptDb
 from prompts.settings import SoundsSettings
 from prompts.store import Manifest, Store
 
 
-def store_for(sounds: SoundsSettings) -> Store:
-    return Store(sounds.dir, sounds.store_dir)
+def store_for(sounds: SoundsSettings, db: PromptDb) -> Store:
+    """The installation's prompts (in `db`) and this machine's directories (`sounds`)."""
+    return Store(sounds.dir, sounds.store_dir, db)
 
 
 # Catalog groups that are only ever written (SMS wording), never spoken: no audio.
@@ -52,7 +54,8 @@ def scripts_for(
 
 
 def inspect(store: Store, scripts: Iterable[Script]) -> Report:
-    """The coverage report, from the manifest and the files really on disk."""
+    """The coverage report, from the manifest (the database) and the files really on disk
+    (written from it on this machine)."""
     manifest = store.read()
     scripts = list(scripts)
     disk: dict[str, dict[str, str]] = {}

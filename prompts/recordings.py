@@ -5,14 +5,18 @@ prompt id exists, the file is within the size cap, ffmpeg can decode it as audio
 (WAV, MP3, OGG/Opus or WebM from a browser, M4A…), it is neither too short nor
 too long, not silent and not clipped. A rejected upload raises `Rejected` with
 the reason and leaves the store untouched. An accepted one is trimmed, levelled
-and written in every Asterisk format under a temp name, then renamed into its
-version directory; the original upload is kept beside it. Nothing goes live on
-import: approving does, and rolling back restores an earlier version.
+and written in every Asterisk format under a temp name, then stored in the
+database with the original upload as the next draft version (one transaction:
+two gateways importing at once get two numbers) and renamed into this machine's
+version directory. Nothing goes live on import: approving does, and rolling
+back restores an earlier version; both change the manifest in one transaction
+and then write the live files here (other gateways follow, prompts/materialise.py).
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import logging
 import re
 import shutil
@@ -22,12 +26,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from prompts import audio
+from kernel.db import Conn
+from prompts import audio, rows
 from prompts.audio import Rejected
 from prompts.render import now_iso
 from prompts.settings import SoundsSettings
-from prompts.store import PROMPT_ID, Store, file_infos, make_dirs
-from prompts.versions import PromptRecord, Refused, Version, add_recording, approve, rollback
+from prompts.store import PROMPT_ID, Store, check_id, file_infos, make_dirs
+from prompts.versions import (
+    FileInfo,
+    PromptRecord,
+    Refused,
+    Version,
+    add_recording,
+    approve,
+    rollback,
+)
 
 log = logging.getLogger(__name__)
 
@@ -111,26 +124,38 @@ def import_recording(
         audio.write_formats([audio.Job(prepared, tmp, prompt_id)], ffmpeg=settings.ffmpeg)
         shutil.copyfile(upload, tmp / f"original{suffix if _SUFFIX.fullmatch(suffix) else '.bin'}")
         tmp.chmod(0o755)
-        with store.transaction() as manifest:
-            record = manifest.record(prompt_id)
-            number = record.next_number
-            target = store.version_dir(prompt_id, number)
-            if target.exists():  # left by a process killed before it wrote the manifest
-                shutil.rmtree(target)
+        files = file_infos(tmp, prompt_id)
+        original = next(tmp.glob("original.*"))
+        blobs = {f: (info, (tmp / f"{prompt_id}.{f}").read_bytes()) for f, info in files.items()}
+        raw = original.read_bytes()
+        blobs[rows.ORIGINAL] = (FileInfo(hashlib.sha256(raw).hexdigest(), len(raw)), raw)
+        when = at or now_iso()
+
+        def job(conn: Conn) -> Version:
+            generation = rows.lock(conn)
+            record = rows.load_record(conn, prompt_id)
             version = Version(
-                number=number,
+                number=record.next_number,
                 source="recording",
-                created_at=at or now_iso(),
+                created_at=when,
                 text=text,
-                files=file_infos(tmp, prompt_id),
+                files=files,
                 duration_s=round(prepared.pcm.duration_s, 3),
                 by=clean_name(by),
                 file_name=name,
                 gain_db=prepared.gain_db,
                 rms_dbfs=round(prepared.rms_dbfs, 2),
             )
-            tmp.rename(target)
-            manifest.records[prompt_id] = add_recording(record, version)
+            rows.put_audio(conn, prompt_id, version.number, blobs)
+            rows.save(conn, record, add_recording(record, version), generation, when)
+            return version
+
+        version = store.db.run(job)
+        number = version.number
+        target = store.version_dir(prompt_id, number)
+        if target.exists():  # left by an earlier database (a test, a restore): ours now
+            shutil.rmtree(target)
+        tmp.rename(target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -142,18 +167,26 @@ def _switch(
     store: Store, prompt_id: str, number: int, by: str, at: str | None, *, rule: str
 ) -> PromptRecord | Refused:
     when = at or now_iso()
-    with store.transaction() as manifest:
-        record = manifest.record(prompt_id)
-        change = approve if rule == "approve" else rollback
+    change = approve if rule == "approve" else rollback
+
+    def job(conn: Conn) -> PromptRecord | Refused:
+        generation = rows.lock(conn)  # a second approver waits here for this commit
+        record = rows.load_record(conn, prompt_id)
         updated = change(record, number, by=clean_name(by), at=when)
         if isinstance(updated, Refused):
             return updated
-        version = updated.live_version
-        assert version is not None  # both rules set live to an existing version
-        store.publish(prompt_id, version)
-        manifest.records[prompt_id] = updated
+        rows.save(conn, record, updated, generation, when)
+        return updated
+
+    check_id(prompt_id)
+    outcome = store.db.run(job)
+    if isinstance(outcome, Refused):
+        return outcome
+    version = outcome.live_version
+    assert version is not None  # both rules set live to an existing version
+    store.publish(prompt_id, version)  # here at once; other gateways follow the generation
     log.info("%s: v%d is live (%s by %s)", prompt_id, number, rule, by)
-    return updated
+    return outcome
 
 
 def approve_version(

@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from kernel.db import Conn
 from messages.numbers import Region
 from messages.parts import clean_text, dynamic_prompt_id
-from prompts import audio
+from prompts import audio, rows
 from prompts.spoken import spell_for_speech
 from prompts.store import Store, file_infos, make_dirs
 from prompts.tts import Speech, SynthesisFailed, Synthesizer
@@ -197,8 +198,10 @@ def render_placeholders(
         log.info("removed %s, left by an interrupted run", leftover)
     manifest = store.read()
     todo: dict[str, str] = {}  # prompt id -> text needing a new placeholder
-    entries: dict[str, _Entry] = {}  # text -> cache entry to publish
-    republish: list[str] = []  # current placeholder, but its live files are missing or differ
+    entries: dict[str, _Entry] = {}  # text -> cache entry to store
+    republish: list[
+        str
+    ] = []  # live in the database, but this machine's files are missing or differ
     for prompt_id, text in scripts.items():
         record = manifest.record(prompt_id)
         live = record.live_version
@@ -209,28 +212,23 @@ def render_placeholders(
                 result.recorded.append(prompt_id)
             continue
         current = record.placeholder
-        entry = None if current is None else _read_entry(store, current.key)
         if (
             current is not None
-            and entry is not None
+            and set(current.files) >= set(audio.FORMATS)
             and current.text == text
             and (only_engine is None or current.engine == only_engine)
+            and record.live == 0
         ):
-            if record.live == 0 and not store.live_matches(prompt_id, current):
-                result.unchanged.append(prompt_id)
-            elif record.live == 0:
+            if store.live_matches(prompt_id, current):
                 republish.append(prompt_id)
             else:
-                todo[prompt_id] = text  # never went live (a killed first render): finish it
-                entries[text] = entry
+                result.unchanged.append(prompt_id)
             continue
         todo[prompt_id] = text
 
     pending: list[tuple[str, str, bytes, str, str]] = []
     wanted: dict[str, str] = {}  # text -> spoken form, for texts not in the cache
     for text in dict.fromkeys(todo.values()):
-        if text in entries:
-            continue
         spoken = spell_for_speech(text, region=region)
         entry = _read_entry(store, cache_key(spoken, synthesizer.engine, synthesizer.voice))
         if entry is not None:
@@ -258,30 +256,72 @@ def render_placeholders(
         if built is not None:
             entries[text] = built
 
-    if not todo and not republish:
-        return result  # nothing changes: the manifest is not even rewritten
-    with store.transaction() as current_manifest:
-        for prompt_id in republish:
-            _republish(store, current_manifest.record(prompt_id), result)
-        for prompt_id, text in todo.items():
-            if prompt_id in result.failed:
-                continue
-            entry = entries.get(text)
-            if entry is None:
-                result.failed[prompt_id] = failures.get(text, "no audio was produced")
-                continue
-            record = current_manifest.record(prompt_id)
-            old = record.placeholder
-            version = _version(store, entry, text)
-            if old is not None and old.key == version.key and old.text == text:
-                version = old  # the same audio: keep its date
-            record, goes_live = set_placeholder(record, version)
-            if goes_live:
-                store.publish(prompt_id, version)
-            current_manifest.records[prompt_id] = record
-            (result.rendered if text in fresh else result.reused).append(prompt_id)
+    for prompt_id in republish:
+        _republish(store, manifest.record(prompt_id), result)
+    ready: list[tuple[str, str, _Entry]] = []
+    for prompt_id, text in todo.items():
+        if prompt_id in result.failed:
+            continue
+        entry = entries.get(text)
+        if entry is None:
+            result.failed[prompt_id] = failures.get(text, "no audio was produced")
+            continue
+        ready.append((prompt_id, text, entry))
+    # A few prompts per transaction: each holds their audio in memory, and other
+    # writers (an approval in the studio) wait for no more than a slice.
+    for start in range(0, len(ready), _STORE_SLICE):
+        for prompt_id, version in _store_placeholders(
+            store, ready[start : start + _STORE_SLICE], only_engine
+        ):
+            store.publish(prompt_id, version)
+    for prompt_id, text, _ in ready:
+        (result.rendered if text in fresh else result.reused).append(prompt_id)
     result.engine = synthesizer.engine
     return result
+
+
+_STORE_SLICE = 16
+
+
+def _store_placeholders(
+    store: Store, ready: list[tuple[str, str, _Entry]], only_engine: str | None
+) -> list[tuple[str, Version]]:
+    """Store placeholders as version 0 in one transaction; those that went live, to publish.
+
+    Another gateway may have stored one for the same text meanwhile: its audio is kept
+    (every gateway then plays the same placeholder)."""
+    made = [(pid, text, _version(store, entry, text)) for pid, text, entry in ready]
+    blobs = {
+        pid: {
+            fmt: (info, (store.tts_dir(version.key) / f"audio.{fmt}").read_bytes())
+            for fmt, info in version.files.items()
+        }
+        for pid, _, version in made
+    }
+    at = now_iso()
+
+    def job(conn: Conn) -> list[tuple[str, Version]]:
+        generation = rows.lock(conn)
+        live: list[tuple[str, Version]] = []
+        for prompt_id, text, version in made:
+            record = rows.load_record(conn, prompt_id)
+            old = record.placeholder
+            keep = (
+                old is not None
+                and old.text == text
+                and set(old.files) >= set(audio.FORMATS)
+                and (old.key == version.key or only_engine in (None, old.engine))
+            )
+            chosen = old if keep and old is not None else version
+            if not keep:
+                rows.put_audio(conn, prompt_id, 0, blobs[prompt_id])
+            updated, goes_live = set_placeholder(record, chosen)
+            rows.save(conn, record, updated, generation, at)
+            if goes_live:
+                live.append((prompt_id, chosen))
+        return live
+
+    return store.db.run(job)
 
 
 def _synthesize(synthesizer: Synthesizer, spoken: str, stop: threading.Event | None) -> Speech:
@@ -291,18 +331,17 @@ def _synthesize(synthesizer: Synthesizer, spoken: str, stop: threading.Event | N
 
 
 def _republish(store: Store, record: PromptRecord, result: RenderResult) -> None:
-    """Put the manifest's live version back in place (its files are kept in the store)."""
+    """Write the database's live version here again (its files are missing or damaged)."""
     version = record.live_version
     if version is None:
         return
-    if store.live_matches(record.prompt_id, version):
-        store.publish(record.prompt_id, version)
-        log.warning(
-            "live files of %s (v%d) were missing or damaged: restored",
-            record.prompt_id,
-            version.number,
-        )
-        result.repaired.append(record.prompt_id)
+    store.publish(record.prompt_id, version)
+    log.warning(
+        "live files of %s (v%d) were missing or damaged here: written again from the database",
+        record.prompt_id,
+        version.number,
+    )
+    result.repaired.append(record.prompt_id)
 
 
 def render_dynamic(
@@ -321,6 +360,13 @@ def render_dynamic(
     and staff recordings see these prompts like catalogued ones.
     """
     scripts = {dynamic_prompt_id(t): clean_text(t) for t in texts if clean_text(t)}
-    with store.transaction() as manifest:
-        manifest.dynamic.update(scripts)
+    remember_dynamic(store, scripts)
     return render_placeholders(store, scripts, synthesizer, region=region, ffmpeg=ffmpeg, stop=stop)
+
+
+def remember_dynamic(store: Store, scripts: Mapping[str, str]) -> None:
+    """Record free texts (id -> text) so coverage, export and recordings see them."""
+    known = store.db.run(rows.dynamic)
+    new = {pid: text for pid, text in scripts.items() if known.get(pid) != text}
+    if new:
+        store.db.run(lambda conn: rows.put_dynamic(conn, new))

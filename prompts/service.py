@@ -3,9 +3,13 @@
 `check(settings)` is quick (reads the manifest, checksums the live files) and logs
 loudly what is missing: Asterisk plays nothing (STREAM FILE answers result=-1,
 like a hang-up) or the English file for a missing Vietnamese prompt. `run(runtime)`
-is the gateway component: it checks, renders missing placeholders and the dynamic
-prompts in a worker thread, never inside a call, then refreshes the dynamic
-prompts every `sounds.refresh_s`.
+is the gateway component: on the process's one Database it creates the prompts'
+tables, imports an old JSON manifest once (prompts/legacy.py), writes this
+machine's sounds directory from the database and keeps it so (prompts/
+materialise.py), checks, renders missing placeholders and the dynamic prompts in
+a worker thread, never inside a call, then refreshes the dynamic prompts every
+`sounds.refresh_s`. With several gateways, each renders only what the database
+lacks: the first to store a placeholder is the one every Asterisk plays.
 
 Dynamic prompts are every free text the voice side can speak: procedure names and
 their guidance (documents, fee, processing time), agency names, the office's
@@ -21,11 +25,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import suppress
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any, TypeVar
 
 from kernel.bus import EventBus
+from kernel.db import DB_ERRORS, Database
 from kernel.runtime import Runtime
 from lookup.model import Procedure
 from lookup.port import DossierLookup, LookupUnavailable
@@ -33,10 +38,13 @@ from messages.parts import clean_text, dynamic_prompt_id
 from messages.voice import OFFICER_HOURS_PROMPT, officer_hours_script, voice_texts
 from prompts.audio import ToolFailed
 from prompts.coverage import Report, Script
+from prompts.database import PromptDb, migrate
 from prompts.inventory import inspect, scripts_for, store_for
-from prompts.render import RenderResult, render_dynamic, render_placeholders
-from prompts.settings import PromptsConfig, SoundsSettings
-from prompts.store import StoreError
+from prompts.legacy import import_json
+from prompts.materialise import Materialiser, follow
+from prompts.render import RenderResult, remember_dynamic, render_dynamic, render_placeholders
+from prompts.settings import PromptsConfig
+from prompts.store import Store, StoreError
 from prompts.tts import Synthesizer, shared_synthesizer
 from prompts.wanted import PROMPT_WANTED
 
@@ -76,17 +84,48 @@ def log_report(report: Report, *, render_follows: bool = False) -> None:
     log.info("voice prompts: %s", report.summary())
 
 
+@contextmanager
+def opened(settings: PromptsConfig, db: PromptDb | None = None) -> Iterator[PromptDb]:
+    """`db`, or one opened (and migrated) for this block from settings.database (blocking:
+    the CLI, tests, a worker thread)."""
+    if db is not None:
+        yield db
+        return
+    own = PromptDb.open(settings.database)
+    try:
+        yield own
+    finally:
+        own.close()
+
+
+@asynccontextmanager
+async def opened_async(
+    settings: PromptsConfig, db: PromptDb | None = None
+) -> AsyncIterator[PromptDb]:
+    """opened() for a coroutine: the Database is opened and closed without blocking the loop."""
+    if db is not None:
+        yield db
+        return
+    database = await Database.open(settings.database)
+    try:
+        await migrate(database)
+        yield PromptDb(database)
+    finally:
+        await database.close()
+
+
 def check(
-    settings: PromptsConfig | SoundsSettings,
+    settings: PromptsConfig,
     catalog: Iterable[Script] | None = None,
     *,
     render_follows: bool = False,
+    db: PromptDb | None = None,
 ) -> Report:
     """The start-up check: build the coverage report and warn about gaps (loudly, unless
     a render follows that may fill them)."""
-    sounds = settings if isinstance(settings, SoundsSettings) else settings.sounds
-    store = store_for(sounds)
-    report = inspect(store, scripts_for(store.read(), catalog))
+    with opened(settings, db) as prompt_db:
+        store = store_for(settings.sounds, prompt_db)
+        report = inspect(store, scripts_for(store.read(), catalog))
     log_report(report, render_follows=render_follows)
     return report
 
@@ -96,10 +135,23 @@ def render_missing(
     engine: str | None = None,
     catalog: Iterable[Script] | None = None,
     stop: threading.Event | None = None,
+    db: PromptDb | None = None,
 ) -> RenderResult:
     """Placeholders for every catalogued prompt without a live, current one (blocking)."""
+    with opened(settings, db) as prompt_db:
+        return _render_missing(
+            settings, store_for(settings.sounds, prompt_db), engine, catalog, stop
+        )
+
+
+def _render_missing(
+    settings: PromptsConfig,
+    store: Store,
+    engine: str | None,
+    catalog: Iterable[Script] | None,
+    stop: threading.Event | None,
+) -> RenderResult:
     sounds = settings.sounds
-    store = store_for(sounds)
     scripts = {s.id: s.text for s in scripts_for(store.read(), catalog)}
     synthesizer = shared_synthesizer(
         engine or sounds.engine,
@@ -188,42 +240,51 @@ def _synthesizer(settings: PromptsConfig) -> Synthesizer:
     )
 
 
-async def render_texts(settings: PromptsConfig, texts: Iterable[str]) -> RenderResult:
+async def render_texts(
+    settings: PromptsConfig, texts: Iterable[str], db: PromptDb | None = None
+) -> RenderResult:
     """Placeholders for these free texts, in a worker thread."""
     sounds = settings.sounds
     synthesizer = _synthesizer(settings)
     wanted = list(texts)
-    return await _off_loop(
-        lambda stop: render_dynamic(
-            store_for(sounds),
-            wanted,
-            synthesizer,
-            region=settings.region,
-            ffmpeg=sounds.ffmpeg,
-            stop=stop,
+    async with opened_async(settings, db) as prompt_db:
+        return await _off_loop(
+            lambda stop: render_dynamic(
+                store_for(sounds, prompt_db),
+                wanted,
+                synthesizer,
+                region=settings.region,
+                ffmpeg=sounds.ffmpeg,
+                stop=stop,
+            )
         )
-    )
 
 
-async def render_settings_scripts(settings: PromptsConfig) -> RenderResult:
+async def render_settings_scripts(
+    settings: PromptsConfig, db: PromptDb | None = None
+) -> RenderResult:
     """Placeholders for settings_scripts(); re-rendered when the settings change."""
     sounds = settings.sounds
     scripts = settings_scripts(settings)
     synthesizer = _synthesizer(settings)
 
-    def work(stop: threading.Event) -> RenderResult:
-        store = store_for(sounds)
-        with store.transaction() as manifest:
-            manifest.dynamic.update(scripts)  # coverage, export and recordings see them
-        return render_placeholders(
-            store, scripts, synthesizer, region=settings.region, ffmpeg=sounds.ffmpeg, stop=stop
-        )
+    async with opened_async(settings, db) as prompt_db:
 
-    return await _off_loop(work)
+        def work(stop: threading.Event) -> RenderResult:
+            store = store_for(sounds, prompt_db)
+            remember_dynamic(store, scripts)  # coverage, export and recordings see them
+            return render_placeholders(
+                store, scripts, synthesizer, region=settings.region, ffmpeg=sounds.ffmpeg, stop=stop
+            )
+
+        return await _off_loop(work)
 
 
 async def refresh_dynamic(
-    settings: PromptsConfig, lookup: DossierLookup, dossiers: DossierTexts | None = None
+    settings: PromptsConfig,
+    lookup: DossierLookup,
+    dossiers: DossierTexts | None = None,
+    db: PromptDb | None = None,
 ) -> RenderResult:
     """Placeholders for the free texts the answers speak, from the lookup and the settings."""
     try:
@@ -232,8 +293,8 @@ async def refresh_dynamic(
         log.warning("could not list procedures for their voice prompts (%s); will retry", exc)
         procedures = []
     found = await dossiers.collect(lookup) if dossiers is not None else []
-    await render_settings_scripts(settings)
-    result = await render_texts(settings, dynamic_texts(settings, procedures, found))
+    await render_settings_scripts(settings, db)
+    result = await render_texts(settings, dynamic_texts(settings, procedures, found), db)
     if result.rendered or result.failed:
         log.info("dynamic voice prompts: %s", result.summary())
     return result
@@ -257,6 +318,7 @@ async def prepare(
     lookup: DossierLookup,
     catalog: Iterable[Script] | None = None,
     dossiers: DossierTexts | None = None,
+    db: PromptDb | None = None,
 ) -> Report:
     """Start-up: check, render what is missing, render the dynamic prompts; the final report.
 
@@ -264,14 +326,15 @@ async def prepare(
     """
     if catalog is not None:
         catalog = [Script(p.id, p.text, p.group, p.note) for p in catalog]
-    await asyncio.to_thread(lambda: check(settings, catalog, render_follows=True))
-    result = await _off_loop(lambda stop: render_missing(settings, None, catalog, stop))
-    log.info("voice placeholders: %s", result.summary())
-    for prompt_id, reason in result.failed.items():
-        log.error("voice prompt %s has no placeholder: %s", prompt_id, reason)
-    await refresh_dynamic(settings, lookup, dossiers)
-    store = store_for(settings.sounds)
-    report = await asyncio.to_thread(inspect, store, scripts_for(store.read(), catalog))
+    async with opened_async(settings, db) as prompt_db:
+        store = store_for(settings.sounds, prompt_db)
+        await asyncio.to_thread(lambda: check(settings, catalog, render_follows=True, db=prompt_db))
+        result = await _off_loop(lambda stop: _render_missing(settings, store, None, catalog, stop))
+        log.info("voice placeholders: %s", result.summary())
+        for prompt_id, reason in result.failed.items():
+            log.error("voice prompt %s has no placeholder: %s", prompt_id, reason)
+        await refresh_dynamic(settings, lookup, dossiers, prompt_db)
+        report = await asyncio.to_thread(lambda: inspect(store, scripts_for(store.read(), catalog)))
     if report.ok:
         log.info("voice prompts ready: %s", report.summary())
     else:
@@ -279,30 +342,54 @@ async def prepare(
     return report
 
 
-# Faults of this machine (disk full, sounds directory not writable, ffmpeg missing):
-# logged loudly, never fatal. Calls go on with the files already on disk.
-_SURVIVABLE = (OSError, StoreError, ToolFailed)
+# Faults of this machine (disk full, sounds directory not writable, ffmpeg missing) and
+# of the database (down for a while): logged loudly, never fatal. Calls go on with the
+# files already on disk.
+_SURVIVABLE: tuple[type[Exception], ...] = (OSError, StoreError, ToolFailed, *DB_ERRORS)
 
 
 async def run(runtime: Runtime[PromptsConfig, DossierLookup]) -> None:
-    """Gateway component: prepare at start-up, then refresh the dynamic prompts periodically,
-    and render at once what a call asked for."""
-    async with asyncio.TaskGroup() as tasks:
-        tasks.create_task(render_wanted(runtime.settings, runtime.bus))
-        dossiers = DossierTexts()
+    """Gateway component: the sounds directory from the database at start-up and on every
+    change; prepare; then refresh the dynamic prompts periodically, and render at once
+    what a call asked for."""
+    settings = runtime.settings
+    owned = runtime.db is None
+    database = runtime.db or await Database.open(settings.database)
+    try:
+        await migrate(database)
+        prompt_db = PromptDb(database)
+        store = store_for(settings.sounds, prompt_db)
         try:
-            await prepare(runtime.settings, runtime.lookup, dossiers=dossiers)
+            await asyncio.to_thread(import_json, store)
         except _SURVIVABLE:
-            log.exception("voice prompts could not be prepared; run `tracuu prompts status`")
-        while True:
-            await asyncio.sleep(runtime.settings.sounds.refresh_s)
+            log.exception("the old prompt manifest could not be imported into the database")
+        materialiser = Materialiser(store)
+        try:  # before the check: it then sees what this machine plays from the database
+            await asyncio.to_thread(materialiser.sync)
+        except _SURVIVABLE:
+            log.exception("voice prompts could not be written from the database")
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(follow(database, materialiser))
+            tasks.create_task(render_wanted(settings, runtime.bus, db=prompt_db))
+            dossiers = DossierTexts()
             try:
-                await refresh_dynamic(runtime.settings, runtime.lookup, dossiers)
+                await prepare(settings, runtime.lookup, dossiers=dossiers, db=prompt_db)
             except _SURVIVABLE:
-                log.exception("dynamic voice prompts could not be rendered")
+                log.exception("voice prompts could not be prepared; run `tracuu prompts status`")
+            while True:
+                await asyncio.sleep(settings.sounds.refresh_s)
+                try:
+                    await refresh_dynamic(settings, runtime.lookup, dossiers, prompt_db)
+                except _SURVIVABLE:
+                    log.exception("dynamic voice prompts could not be rendered")
+    finally:
+        if owned:
+            await database.close()
 
 
-async def render_wanted(settings: PromptsConfig, bus: EventBus, *, gather_s: float = 0.5) -> None:
+async def render_wanted(
+    settings: PromptsConfig, bus: EventBus, *, gather_s: float = 0.5, db: PromptDb | None = None
+) -> None:
     """Render the free texts calls asked for ("prompt_wanted"), a batch at a time.
 
     Texts arriving within `gather_s` of each other are rendered together (one ffmpeg
@@ -320,7 +407,7 @@ async def render_wanted(settings: PromptsConfig, bus: EventBus, *, gather_s: flo
                         event = await events.get()
                         _take(event.topic, event.data, wanted)
             try:
-                result = await render_texts(settings, wanted)
+                result = await render_texts(settings, wanted, db)
             except _SURVIVABLE:
                 log.exception("voice prompts asked for by calls could not be rendered")
                 continue

@@ -1,46 +1,44 @@
-"""Where prompt audio lives on disk, and the manifest that says what is live.
+"""Where prompt audio lives, and the database that says what is live.
 
-Layout (the store defaults to <sounds>/.tracuu, on the same file system):
+The database is the one truth (prompts/schema.py): every version's metadata, its
+Asterisk-ready files, the manifest (which version callers hear) and the history.
+Disk holds what is made from it:
 
-    <sounds>/vi/tracuu/<id>.{alaw,ulaw,sln,sln16,wav}   live: what Asterisk plays
-    <store>/versions/<id>/<n>/<id>.<fmt>                 staff recording n, and original.<ext>
-    <store>/tts/<key>/audio.<fmt>                        placeholders, keyed by text+engine+voice
-    <store>/manifest.json                                versions, who/when, checksums, live
-    <store>/lock                                         flock: one writer at a time
+    <sounds>/vi/tracuu/<id>.{alaw,ulaw,sln,sln16,wav}   live: what Asterisk plays,
+                                                         materialised from the database
+    <store>/versions/<id>/<n>/<id>.<fmt>                 a version's files, made here on import
+                                                         or fetched from the database to listen
+    <store>/tts/<key>/audio.<fmt>                        this machine's placeholder render cache
+    <store>/manifest.json.imported                       the old JSON manifest, kept as a backup
 
-Why a JSON manifest and not SQLite: it is small (one record per prompt), read
-whole at start-up, and people read it when a prompt sounds wrong; it travels with
-the sounds directory in a backup. Writers (the CLI, the start-up render) take an
-exclusive flock for each read-modify-write, and the file is replaced atomically
-(temp file, fsync, rename), so a killed process leaves the previous manifest.
-
-Going live: a version's files are copied to a temp name in the live directory
-and renamed over the live name, one format at a time. Each rename is atomic, so
-Asterisk opens either the old or the new file, never a partial one (a call
-already playing keeps the old file open to its end). The manifest is written
-after the switch, so a process killed half-way leaves the old version recorded;
-the start-up check reports the mismatch and `tracuu prompts render` puts the
-recorded version back. Refuses: audio processing (prompts/audio.py).
+Going live (publish): the version's files are read from the database, written to
+a temp name in the live directory and renamed over the live name, one format at a
+time. Each rename is atomic, so Asterisk opens either the old or the new file,
+never a partial one (a call already playing keeps the old file open to its end).
+Several gateways (and `tracuu prompts sync` on an Asterisk-only host) do the same
+from the same rows, so every Asterisk plays the same approved version.
+Refuses: audio processing (prompts/audio.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from prompts import rows
 from prompts.audio import FORMATS
-from prompts.versions import FORMAT_VERSION, FileInfo, PromptRecord, Version
+from prompts.database import PromptDb
+from prompts.versions import FORMAT_VERSION, Event, FileInfo, PromptRecord, Version
 
 PROMPT_ID = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*", re.ASCII)
 
@@ -126,7 +124,7 @@ class Manifest:
             pid: {
                 "live": r.live,
                 "versions": [asdict(v) for v in r.versions],
-                "history": list(r.history),
+                "history": [_legacy_text(e) for e in r.history],
             }
             for pid, r in sorted(self.records.items())
         }
@@ -147,18 +145,46 @@ class Manifest:
                 prompt_id=pid,
                 versions=tuple(_version_from(dict(v)) for v in entry["versions"]),
                 live=entry["live"],
-                history=tuple(entry.get("history", ())),
+                history=tuple(_legacy_line(line) for line in entry.get("history", ())),
             )
             for pid, entry in data["prompts"].items()
         }
         return cls(records, dict(data.get("dynamic", {})))
 
 
+_LEGACY = re.compile(r"(placeholder) rendered|(imported|approved|rolled back to) v(\d+)")
+
+
+def _legacy_line(line: str) -> Event:
+    """A history line of the old JSON manifest ("<at> <who>: <what>") as an event; a line
+    it cannot read is kept as written."""
+    at, _, rest = line.partition(" ")
+    by, _, what = rest.partition(": ")
+    found = _LEGACY.fullmatch(what)
+    if found is None:
+        return Event(at, by, "note", -1, rest)
+    if found[1]:
+        return Event(at, by, "placeholder", 0)
+    action = {"imported": "imported", "approved": "approved"}.get(found[2], "rolled_back")
+    return Event(at, by, action, int(found[3]))  # type: ignore[arg-type]
+
+
+def _legacy_text(event: Event) -> str:
+    from prompts.history import logged_step
+
+    if event.action == "note":
+        return f"{event.at} {event.note}"
+    return f"{event.at} {event.by}: {logged_step(event)}"
+
+
 class Store:
-    def __init__(self, sounds_dir: Path, store_dir: Path) -> None:
+    """The prompts of one installation: its database, and this machine's directories."""
+
+    def __init__(self, sounds_dir: Path, store_dir: Path, db: PromptDb) -> None:
         self.live_dir = sounds_dir / "vi" / "tracuu"
         self.root = store_dir
-        self.manifest_path = store_dir / "manifest.json"
+        self.db = db
+        self.manifest_path = store_dir / "manifest.json"  # the legacy file (prompts/legacy.py)
 
     # --- paths -------------------------------------------------------------------------
 
@@ -166,7 +192,7 @@ class Store:
         return self.root / "tts" / key
 
     def version_dir(self, prompt_id: str, number: int) -> Path:
-        _check_id(prompt_id)
+        check_id(prompt_id)
         return self.root / "versions" / prompt_id / str(number)
 
     def files_of(self, prompt_id: str, version: Version) -> tuple[Path, str]:
@@ -176,53 +202,70 @@ class Store:
         return self.version_dir(prompt_id, version.number), prompt_id
 
     def live_path(self, prompt_id: str, fmt: str) -> Path:
-        _check_id(prompt_id)
+        check_id(prompt_id)
         return self.live_dir / f"{prompt_id}.{fmt}"
 
-    # --- manifest ----------------------------------------------------------------------
+    # --- the manifest, from the database -------------------------------------------------
 
     def read(self) -> Manifest:
-        try:
-            blob = self.manifest_path.read_bytes()
-        except FileNotFoundError:
-            return Manifest()
-        try:
-            return Manifest.from_json(blob)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise StoreError(f"{self.manifest_path} is damaged: {exc}") from exc
+        def job(conn: Any) -> Manifest:
+            return Manifest(rows.load_records(conn), rows.dynamic(conn))
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Manifest]:
-        """Exclusive read-modify-write of the manifest; written only if the block succeeds."""
-        make_dirs(self.root)
-        with (self.root / "lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                manifest = self.read()
-                yield manifest
-                write_atomically(self.manifest_path, manifest.to_json())
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        return self.db.run(job)
+
+    def record(self, prompt_id: str) -> PromptRecord:
+        return self.db.run(lambda conn: rows.load_record(conn, prompt_id))
 
     # --- going live --------------------------------------------------------------------
 
     def publish(self, prompt_id: str, version: Version) -> None:
-        """Put a version's files in place of the live ones, one atomic rename per format."""
-        source_dir, name = self.files_of(prompt_id, version)
+        """Put a version's files (from the database) in place of the live ones, one atomic
+        rename per format."""
+        blobs = self.db.run(lambda conn: rows.audio(conn, prompt_id, version.number, FORMATS))
+        self.write_live(prompt_id, version.number, version.files, blobs)
+
+    def write_live(
+        self,
+        prompt_id: str,
+        number: int,
+        files: dict[str, FileInfo],
+        blobs: dict[str, bytes],
+    ) -> None:
+        for fmt in FORMATS:
+            data = blobs.get(fmt)
+            expected = files.get(fmt)
+            if data is None or expected is None:
+                raise StoreError(f"{prompt_id} v{number}: no {fmt} file in the database")
+            if hashlib.sha256(data).hexdigest() != expected.sha256:
+                raise StoreError(f"{prompt_id} v{number}: the {fmt} file differs from its checksum")
         self._make_live_dir()
         for fmt in FORMATS:
-            source = source_dir / f"{name}.{fmt}"
-            if not source.is_file():
-                raise StoreError(f"{source} is missing: version {version.number} of {prompt_id}")
-            tmp = self.live_dir / f".{prompt_id}.{fmt}.{os.getpid()}.tmp"
+            # Temp names are per process and thread: two materialisers on one host (the
+            # gateway and the CLI) never write into each other's temp file.
+            tmp = self.live_dir / f".{prompt_id}.{fmt}.{os.getpid()}-{threading.get_ident()}.tmp"
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-            # A copy, not a hard link: a live file edited in place (sox, an editor) must
-            # not change the stored version it came from.
-            shutil.copyfile(source, tmp)
+            with tmp.open("wb") as out:
+                out.write(blobs[fmt])
+                out.flush()
+                os.fsync(out.fileno())
             tmp.chmod(0o644)
             os.replace(tmp, self.live_path(prompt_id, fmt))
         fsync_dir(self.live_dir)
+
+    def local_file(self, prompt_id: str, version: Version, fmt: str = "wav") -> Path:
+        """A version's file on this machine, fetched from the database if another gateway
+        made it (to listen to a draft before approving it)."""
+        directory, name = self.files_of(prompt_id, version)
+        path = directory / f"{name}.{fmt}"
+        expected = version.files.get(fmt)
+        if path.is_file() and (expected is None or path.stat().st_size == expected.bytes):
+            return path
+        blobs = self.db.run(lambda conn: rows.audio(conn, prompt_id, version.number, (fmt,)))
+        if fmt not in blobs:
+            raise StoreError(f"{prompt_id} v{version.number}: no {fmt} file in the database")
+        write_atomically(path, blobs[fmt])
+        return path
 
     def _make_live_dir(self) -> None:
         make_dirs(self.live_dir)
@@ -238,7 +281,6 @@ class Store:
             *self.live_dir.glob(".*.tmp"),
             *(self.root / "tts").glob(".*"),
             *(self.root / "versions").glob("*/.import.*"),
-            *self.root.glob(".manifest.json.*.tmp"),
         ]
         removed = []
         for path in candidates:
@@ -256,10 +298,15 @@ class Store:
 
     def live_matches(self, prompt_id: str, version: Version) -> dict[str, str]:
         """Format -> problem ("missing", "differs"), for the live files of a version."""
+        return self.live_problems(prompt_id, version.files)
+
+    def live_problems(self, prompt_id: str, files: dict[str, FileInfo]) -> dict[str, str]:
+        """Format -> problem ("missing", "differs") of this machine's live files, against
+        the checksums the database has for them."""
         problems: dict[str, str] = {}
         for fmt in FORMATS:
             path = self.live_path(prompt_id, fmt)
-            expected = version.files.get(fmt)
+            expected = files.get(fmt)
             if not path.is_file():
                 problems[fmt] = "missing"
             elif (
@@ -271,7 +318,7 @@ class Store:
         return problems
 
 
-def _check_id(prompt_id: str) -> None:
+def check_id(prompt_id: str) -> None:
     # Prompt ids become file names: only snake_case ASCII may reach a path.
     if not PROMPT_ID.fullmatch(prompt_id):
         raise ValueError(f"{prompt_id!r} is not a prompt id (snake_case ASCII)")

@@ -3,8 +3,10 @@
 Version 0 is the TTS placeholder (re-rendered when the script changes). Every
 staff import is a new version 1, 2, … and starts as a draft; approving a version
 makes it live; rolling back makes an earlier version live again: the placeholder
-or one that was approved before. A refused change is a `Refused` value with the
-reason, never an exception. No I/O and no clock: callers pass `at`.
+or one that was approved before, and the recording it replaces is marked rolled
+back (it may be approved again). A refused change is a `Refused` value with the
+reason, never an exception. No I/O and no clock: callers pass `at`. Who did what
+is a list of `Event`s (prompts/history.py words them for people).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 Source = Literal["tts", "recording"]
-FORMAT_VERSION = 1  # of the manifest file
+FORMAT_VERSION = 1  # of the (legacy) manifest file
+Action = Literal["placeholder", "imported", "approved", "rolled_back", "note"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,24 @@ class Version:
     rms_dbfs: float = 0.0  # after levelling
     approved_at: str | None = None
     approved_by: str = ""
+    # Set when a roll back took this recording off the air; cleared by approving it again.
+    rolled_back_at: str | None = None
+    rolled_back_by: str = ""
+    note: str = ""  # what the staff say about this take
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of a prompt's history: who did what to which version, when (ISO 8601 UTC).
+
+    `note`: free text; for "note" events (imported from the old JSON manifest) the line
+    as it was written then."""
+
+    at: str
+    by: str
+    action: Action
+    number: int
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -46,7 +67,7 @@ class PromptRecord:
     prompt_id: str
     versions: tuple[Version, ...] = ()
     live: int | None = None  # the version whose files are in the sounds directory
-    history: tuple[str, ...] = field(default=())  # "at by: what", newest last
+    history: tuple[Event, ...] = field(default=())  # oldest first
 
     def version(self, number: int) -> Version | None:
         return next((v for v in self.versions if v.number == number), None)
@@ -70,7 +91,8 @@ class Refused:
 
 
 def state(record: PromptRecord, number: int) -> str:
-    """live, approved (earlier, may be rolled back to), draft, or placeholder."""
+    """live, approved (earlier, may be rolled back to), rolled_back (taken off the air by
+    a roll back, may be approved again), draft, or placeholder."""
     version = record.version(number)
     if version is None:
         raise KeyError(number)
@@ -78,11 +100,22 @@ def state(record: PromptRecord, number: int) -> str:
         return "live"
     if version.source == "tts":
         return "placeholder"
-    return "approved" if version.approved_at else "draft"
+    if not version.approved_at:
+        return "draft"
+    return "rolled_back" if version.rolled_back_at else "approved"
 
 
-def _log(record: PromptRecord, at: str, by: str, what: str) -> tuple[str, ...]:
-    return (*record.history, f"{at} {by or '?'}: {what}")
+def stored_state(version: Version) -> str:
+    """The state a version keeps whether or not it is live (the database's `state`)."""
+    if version.source == "tts":
+        return "placeholder"
+    if not version.approved_at:
+        return "draft"
+    return "rolled_back" if version.rolled_back_at else "approved"
+
+
+def _log(record: PromptRecord, at: str, by: str, action: Action, number: int) -> tuple[Event, ...]:
+    return (*record.history, Event(at, by or "?", action, number))
 
 
 def set_placeholder(record: PromptRecord, version: Version) -> tuple[PromptRecord, bool]:
@@ -101,7 +134,7 @@ def set_placeholder(record: PromptRecord, version: Version) -> tuple[PromptRecor
         live=0 if goes_live else record.live,
         history=record.history
         if same
-        else _log(record, version.created_at, version.engine, "placeholder rendered"),
+        else _log(record, version.created_at, version.engine, "placeholder", 0),
     )
     return updated, goes_live
 
@@ -115,7 +148,7 @@ def add_recording(record: PromptRecord, version: Version) -> PromptRecord:
     return replace(
         record,
         versions=(*record.versions, version),
-        history=_log(record, version.created_at, version.by, f"imported v{version.number}"),
+        history=_log(record, version.created_at, version.by, "imported", version.number),
     )
 
 
@@ -128,12 +161,18 @@ def approve(record: PromptRecord, number: int, *, by: str, at: str) -> PromptRec
         return Refused(f"version {number} is the TTS placeholder; use rollback to go back to it")
     if record.live == number:
         return Refused(f"version {number} of {record.prompt_id} is already live")
-    approved = replace(version, approved_at=version.approved_at or at, approved_by=by)
+    approved = replace(
+        version,
+        approved_at=version.approved_at or at,
+        approved_by=by,
+        rolled_back_at=None,
+        rolled_back_by="",
+    )
     return replace(
         record,
         versions=tuple(approved if v.number == number else v for v in record.versions),
         live=number,
-        history=_log(record, at, by, f"approved v{number}"),
+        history=_log(record, at, by, "approved", number),
     )
 
 
@@ -148,4 +187,14 @@ def rollback(record: PromptRecord, number: int, *, by: str, at: str) -> PromptRe
         return Refused(f"version {number} is newer than the live one (v{record.live}); approve it")
     if version.source == "recording" and version.approved_at is None:
         return Refused(f"version {number} was never approved; listen to it and approve it instead")
-    return replace(record, live=number, history=_log(record, at, by, f"rolled back to v{number}"))
+    replaced = record.live_version
+    versions = record.versions
+    if replaced is not None and replaced.source == "recording":
+        off = replace(replaced, rolled_back_at=at, rolled_back_by=by)
+        versions = tuple(off if v.number == replaced.number else v for v in versions)
+    return replace(
+        record,
+        versions=versions,
+        live=number,
+        history=_log(record, at, by, "rolled_back", number),
+    )

@@ -20,7 +20,8 @@ from lookup.factory import open_lookup
 from messages.parts import dynamic_prompt_id
 from peers.asterisk import CallRecord, Heard
 from prompts.catalog import load_catalog
-from prompts.store import Manifest, Store
+from prompts.rows import put_dynamic
+from tests.prompts_db import prompt_store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -131,15 +132,13 @@ def test_ids_on_request_and_json_keeps_both(demo: Path, capsys: pytest.CaptureFi
     assert out["transcript"][0] == "Xin chào, đây là tổng đài tra cứu hồ sơ của Bộ phận Một cửa."
 
 
-def test_texts_rendered_before_come_from_the_sounds_manifest(
+def test_texts_rendered_before_come_from_the_prompts_database(
     demo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A txt_ prompt the data no longer names (a renamed place) still reads as words."""
-    sounds = demo / "sounds"
-    store = Store(sounds, sounds / ".tracuu")
     old = "Quầy tiếp dân số 1 (cũ)"
-    store.manifest_path.parent.mkdir(parents=True)
-    store.manifest_path.write_bytes(Manifest(dynamic={dynamic_prompt_id(old): old}).to_json())
+    with prompt_store(demo / "sounds", demo / "tracuu.sqlite3") as store:
+        store.db.run(lambda conn: put_dynamic(conn, {dynamic_prompt_id(old): old}))
 
     record = CallRecord(heard=[Heard(f"tracuu/{dynamic_prompt_id(old)}")])
     words = asyncio.run(words_for(load_settings(), record, None))

@@ -53,6 +53,7 @@ async def test_demo_gateway_starts_every_component_and_stops_cleanly(settings: S
         "console_stats",
         "console_accounts",
         "gateway_instances",
+        "prompts",
     }
     # Its heartbeat (if the console got that far) ends with a clean stop, not a row that
     # other consoles would show as a gateway gone silent.

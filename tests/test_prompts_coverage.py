@@ -9,6 +9,7 @@ import json
 import logging
 import shutil
 import threading
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,6 +24,7 @@ from ivr.available import LivePrompts
 from ivr.settings import OfficeHours
 from ivr.speech import Speech as VoiceSpeech
 from kernel.bus import EventBus
+from kernel.dsn import DatabaseUrl
 from lookup.model import Changes, Dossier, Procedure, Status
 from lookup.port import LookupUnavailable
 from messages.parts import dynamic_prompt_id
@@ -32,9 +34,10 @@ from prompts.inventory import inspect, scripts_for
 from prompts.render import render_placeholders
 from prompts.service import check, prepare
 from prompts.settings import SoundsSettings
-from prompts.store import Store
+from prompts.store import Manifest, Store
 from prompts.tts import EspeakSynthesizer, Speech
 from prompts.versions import FileInfo, PromptRecord, Version
+from tests.prompts_db import prompt_store
 from tests.test_prompts_support import SCRIPTS, real_catalog_shape, small_catalog, speech
 
 ALL_OK = dict.fromkeys(("alaw", "ulaw", "sln", "sln16", "wav"), "ok")
@@ -112,12 +115,23 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("TRACUU_CONFIG", str(tmp_path / "none.toml"))
     monkeypatch.setenv("TRACUU_SOUNDS_DIR", str(tmp_path / "sounds"))
     monkeypatch.setenv("TRACUU_SOUNDS_ENGINE", "espeak")
+    monkeypatch.setenv("TRACUU_DATABASE", str(tmp_path / "tracuu.sqlite3"))
     return Settings()
 
 
-def test_the_report_reads_the_disk_a_deleted_file_and_a_hand_placed_one(settings: Settings) -> None:
-    sounds = settings.sounds
-    store = Store(sounds.dir, sounds.store_dir)
+def _manifest(settings: Settings) -> Manifest:
+    with prompt_store(settings.sounds.dir, settings.database) as store:
+        return store.read()
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    """The prompts of `settings`: its database, its sounds directory."""
+    with prompt_store(settings.sounds.dir, settings.database) as opened:
+        yield opened
+
+
+def test_the_report_reads_the_disk_a_deleted_file_and_a_hand_placed_one(store: Store) -> None:
     render_placeholders(store, {"welcome": SCRIPTS["welcome"]}, EspeakSynthesizer())
     store.live_path("welcome", "ulaw").unlink()
     shutil.copyfile(store.live_path("welcome", "wav"), store.live_path("goodbye", "wav"))
@@ -131,9 +145,8 @@ def test_the_report_reads_the_disk_a_deleted_file_and_a_hand_placed_one(settings
 
 
 def test_the_start_up_check_warns_loudly_about_missing_prompts(
-    settings: Settings, caplog: pytest.LogCaptureFixture
+    settings: Settings, store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = Store(settings.sounds.dir, settings.sounds.store_dir)
     render_placeholders(store, {"welcome": SCRIPTS["welcome"]}, EspeakSynthesizer())
     with caplog.at_level(logging.INFO, logger="prompts.service"):
         report = check(settings, small_catalog())
@@ -147,7 +160,10 @@ def test_the_start_up_check_warns_loudly_about_missing_prompts(
 
 
 async def test_a_first_start_says_once_what_it_will_render_and_is_loud_only_about_what_failed(
-    settings: Settings, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     # An empty sounds directory: everything is missing until the start-up render.
     with caplog.at_level(logging.INFO, logger="prompts.service"):
@@ -161,9 +177,11 @@ async def test_a_first_start_says_once_what_it_will_render_and_is_loud_only_abou
         "background"
     ]
 
-    # The same start where rendering fails: the loud error, with the ids, comes after it.
+    # The same first start where rendering fails (a new database, an empty sounds
+    # directory): the loud error, with the ids, comes after it.
     caplog.clear()
     shutil.rmtree(settings.sounds.dir)
+    settings = settings.model_copy(update={"database": DatabaseUrl(str(tmp_path / "new.sqlite3"))})
     monkeypatch.setattr(
         prompts_service,
         "shared_synthesizer",
@@ -260,7 +278,7 @@ async def test_start_up_renders_every_free_text_a_call_can_speak(settings: Setti
 
     # The hours the flow and the dialplan say after "ivr_officer_closed", from the settings.
     assert live("ivr_officer_hours")
-    manifest = Store(settings.sounds.dir, settings.sounds.store_dir).read()
+    manifest = await asyncio.to_thread(_manifest, settings)
     assert manifest.dynamic["ivr_officer_hours"] == (
         "Giờ làm việc là Thứ Hai đến Thứ Sáu, từ 7 giờ 30 đến 17 giờ, trừ ngày lễ."
     )
@@ -271,9 +289,7 @@ async def test_start_up_renders_every_free_text_a_call_can_speak(settings: Setti
     )
     await prompts_service.refresh_dynamic(saturdays, lookup, dossiers)  # type: ignore[arg-type]
     assert lookup.cursors == ["", "p1", "p2"]
-    record = (
-        Store(settings.sounds.dir, settings.sounds.store_dir).read().record("ivr_officer_hours")
-    )
+    record = (await asyncio.to_thread(_manifest, settings)).record("ivr_officer_hours")
     assert record.placeholder is not None
     assert record.placeholder.text.startswith("Giờ làm việc là Thứ Bảy, từ 7 giờ 30")
 
@@ -293,7 +309,7 @@ async def test_a_prompt_a_call_wanted_is_rendered_from_the_bus(settings: Setting
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-    manifest = Store(settings.sounds.dir, settings.sounds.store_dir).read()
+    manifest = await asyncio.to_thread(_manifest, settings)
     assert manifest.dynamic[dynamic_prompt_id(text)] == text
 
 
@@ -374,6 +390,7 @@ def test_import_into_the_real_settings_honours_the_size_cap(
     monkeypatch.setenv("TRACUU_CONFIG", str(tmp_path / "none.toml"))
     monkeypatch.setenv("TRACUU_SOUNDS_DIR", str(tmp_path / "sounds"))
     monkeypatch.setenv("TRACUU_SOUNDS_MAX_UPLOAD_BYTES", "1000")
+    monkeypatch.setenv("TRACUU_DATABASE", str(tmp_path / "tracuu.sqlite3"))
     prompt_id = next(iter(load_catalog())).id
     code, _, err = _cli(capsys, "import", prompt_id, str(speech(tmp_path / "a.wav")))
     assert code == 1
@@ -392,14 +409,26 @@ def test_cli_render_covers_the_whole_catalog_then_costs_nothing(
     code, out, err = _cli(capsys, "render", "--engine", "espeak")
     total = len([p for p in load_catalog() if p.group != "sms"])  # SMS wording is not spoken
     tail = "0 recorded, 0 repaired, 0 failed\n"
-    assert (code, out) == (0, f"placeholders: {total} rendered, 0 from cache, 0 unchanged, {tail}")
-    assert "dynamic prompts not rendered: the dossier data is unavailable" in err
+    first, dynamic = out.splitlines(keepends=True)
+    assert (code, first) == (
+        0,
+        f"placeholders: {total} rendered, 0 from cache, 0 unchanged, {tail}",
+    )
+    # The prompts made the database; it has no dossiers (said loudly): only the settings'
+    # texts (office name, collection place, hours) are dynamic prompts.
+    assert dynamic.startswith("dynamic prompts: 5 rendered, ")
+    assert "holds no dossiers" in err
+    # Again: nothing to make. The 6 texts of the settings are prompts now like the catalog's.
+    known = total + 6
     code, out, _ = _cli(capsys, "render", "--engine", "espeak")
-    assert out == f"placeholders: 0 rendered, 0 from cache, {total} unchanged, {tail}"
+    assert out.splitlines(keepends=True) == [
+        f"placeholders: 0 rendered, 0 from cache, {known} unchanged, {tail}",
+        f"dynamic prompts: 0 rendered, 0 from cache, 5 unchanged, {tail}",
+    ]
     code, out, _ = _cli(capsys, "status")
     assert code == 0
-    assert out.startswith(f"{total} prompts: 0 recorded, {total} TTS placeholders, 0 missing;")
-    assert check(settings).ok
+    assert out.startswith(f"{known} prompts: 0 recorded, {known} TTS placeholders, 0 missing;")
+    assert check(Settings()).ok  # the gateway's start-up check on the same database
 
 
 def test_cli_render_and_status_cover_the_texts_the_dossiers_need(
@@ -461,6 +490,7 @@ async def test_an_unwritable_sounds_directory_is_logged_not_fatal(
     monkeypatch.setenv("TRACUU_CONFIG", str(tmp_path / "none.toml"))
     monkeypatch.setenv("TRACUU_SOUNDS_DIR", str(blocker / "sounds"))
     monkeypatch.setenv("TRACUU_SOUNDS_REFRESH_S", "0.01")
+    monkeypatch.setenv("TRACUU_DATABASE", str(tmp_path / "tracuu.sqlite3"))
     settings = Settings()
     lookup = _Lookup()
     runtime = Runtime(settings, lookup, EventBus())  # type: ignore[arg-type]
@@ -478,8 +508,7 @@ async def test_an_unwritable_sounds_directory_is_logged_not_fatal(
     assert isinstance(failures[0].exc_info[1], NotADirectoryError)  # type: ignore[index]
 
 
-def test_a_stop_request_ends_rendering_early_and_keeps_what_is_done(tmp_path: Path) -> None:
-    store = Store(tmp_path / "sounds", tmp_path / "sounds" / ".tracuu")
+def test_a_stop_request_ends_rendering_early_and_keeps_what_is_done(store: Store) -> None:
     stop = threading.Event()
 
     class StopsAfterOne:
@@ -507,10 +536,13 @@ def test_approving_a_recording_of_an_older_script_warns(
     prompt = next(iter(load_catalog()))
     assert _cli(capsys, "import", prompt.id, str(speech(tmp_path / "a.wav")))[0] == 0
     # The catalog changed after the recording: simulate by editing what was recorded.
-    manifest = settings.sounds.store_dir / "manifest.json"
-    data = json.loads(manifest.read_text("utf-8"))
-    data["prompts"][prompt.id]["versions"][0]["text"] = "Kịch bản cũ."
-    manifest.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+    with prompt_store(settings.sounds.dir, settings.database) as store:
+        store.db.run(
+            lambda conn: conn.execute(
+                "UPDATE prompt_version SET text = ? WHERE prompt_id = ? AND number = 1",
+                ("Kịch bản cũ.", prompt.id),
+            )
+        )
 
     code, out, err = _cli(capsys, "approve", prompt.id, "1")
 
@@ -523,10 +555,8 @@ def test_approving_a_recording_of_an_older_script_warns(
     assert (row["source"], row["stale"]) == ("recorded", True)
 
 
-def test_sms_wording_is_not_a_voice_prompt_to_record(settings: Settings) -> None:
+def test_sms_wording_is_not_a_voice_prompt_to_record(store: Store) -> None:
     """The SMS-only phrases are written, never spoken: no placeholder, no recording asked."""
-    sounds = settings.sounds
-    store = Store(sounds.dir, sounds.store_dir)
     catalog = load_catalog()
     texts_only = {p.id for p in catalog if p.group == "sms"}
     assert "sms_opted_out" in texts_only

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from prompts.audio import FORMATS, Rejected
+from prompts.history import describe
 from prompts.recordings import import_recording, safe_file_name
 from prompts.settings import SoundsSettings
 from prompts.store import Store
+from tests.prompts_db import prompt_store
 from tests.test_prompts_support import (
     SCRIPTS,
     dbfs_peak,
@@ -33,8 +36,9 @@ def sounds(tmp_path: Path) -> SoundsSettings:
 
 
 @pytest.fixture
-def store(sounds: SoundsSettings) -> Store:
-    return Store(sounds.dir, sounds.store_dir)
+def store(sounds: SoundsSettings, store_url: str) -> Iterator[Store]:
+    with prompt_store(sounds.dir, store_url) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")
@@ -244,7 +248,7 @@ def test_an_oversized_file_is_refused_before_decoding(
 ) -> None:
     sounds = SoundsSettings(dir=tmp_path / "sounds", max_upload_bytes=100_000)
     big = sox(tmp_path / "long.wav", "repeat", "2", source=voice)  # ~500 kB of real speech
-    reason = _reason(Store(sounds.dir, sounds.store_dir), sounds, big)
+    reason = _reason(store, sounds, big)
     assert reason.startswith("the file is 0.")
     assert reason.endswith("the limit is 0.1 MB")
 
@@ -308,7 +312,10 @@ def test_versions_number_up_and_keep_who_and_the_original_name(
     )
     assert second.version.by == "Minh Hacker"  # one line in the manifest and the logs
     assert record.versions[1].text == SCRIPTS["welcome"]
-    assert record.history == ("t1 Lan: imported v1", "t2 Minh Hacker: imported v2")
+    assert [describe(e) for e in record.history] == [
+        "Lan: nhập bản thu v1 (bản nháp)",
+        "Minh Hacker: nhập bản thu v2 (bản nháp)",
+    ]
 
 
 def test_a_four_channel_wav_is_mixed_down_by_ffmpeg(

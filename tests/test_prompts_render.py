@@ -13,11 +13,13 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from gtts.tts import gTTSError
 
+from prompts import rows
 from prompts.audio import FORMATS
 from prompts.render import cache_key, render_dynamic, render_placeholders
 from prompts.spoken import spell_for_speech
@@ -31,6 +33,7 @@ from prompts.tts import (
     shared_synthesizer,
     synthesizer_for,
 )
+from tests.prompts_db import prompt_store
 from tests.test_prompts_support import SCRIPTS, dbfs_peak, dbfs_rms, samples_of
 
 
@@ -77,8 +80,9 @@ class FakeGtts:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "sounds", tmp_path / "sounds" / ".tracuu")
+def store(tmp_path: Path, store_url: str) -> Iterator[Store]:
+    with prompt_store(tmp_path / "sounds", store_url) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")
@@ -135,10 +139,10 @@ def test_a_cached_re_render_synthesises_nothing_and_a_changed_script_only_itself
     live = {p.name: p.stat().st_ino for p in store.live_dir.iterdir()}
 
     again = Counting()
-    manifest = store.manifest_path.stat().st_mtime_ns
+    manifest = store.db.run(rows.generation)
     result = render_placeholders(store, SCRIPTS, again)
     assert again.texts == []
-    assert store.manifest_path.stat().st_mtime_ns == manifest  # not even rewritten
+    assert store.db.run(rows.generation) == manifest  # the manifest is not even written
     assert sorted(result.unchanged) == sorted(SCRIPTS)
     assert {p.name: p.stat().st_ino for p in store.live_dir.iterdir()} == live
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from prompts.audio import FORMATS
+from prompts.history import describe
 from prompts.inventory import inspect
 from prompts.recordings import approve_version, import_recording, rollback_version
 from prompts.render import render_placeholders
@@ -17,6 +19,7 @@ from prompts.settings import SoundsSettings
 from prompts.store import Store, write_atomically
 from prompts.tts import EspeakSynthesizer
 from prompts.versions import (
+    Event,
     FileInfo,
     PromptRecord,
     Refused,
@@ -27,6 +30,7 @@ from prompts.versions import (
     set_placeholder,
     state,
 )
+from tests.prompts_db import prompt_store
 from tests.test_prompts_support import SCRIPTS, small_catalog, sox, speech
 
 FILES = {"alaw": FileInfo("0" * 64, 1)}
@@ -60,7 +64,7 @@ def test_approving_makes_a_version_live_and_remembers_the_approval() -> None:
     assert record.live == 2
     assert [state(record, n) for n in (0, 1, 2)] == ["placeholder", "draft", "live"]
     assert (record.versions[2].approved_at, record.versions[2].approved_by) == ("t9", "Hoa")
-    assert record.history[-1] == "t9 Hoa: approved v2"
+    assert record.history[-1] == Event("t9", "Hoa", "approved", 2)
 
 
 @pytest.mark.parametrize(
@@ -89,7 +93,12 @@ def test_rollback_goes_to_the_placeholder_or_an_earlier_approved_version_only() 
     back = rollback(two, 1, by="Hoa", at="t5")
     assert isinstance(back, PromptRecord)
     assert back.live == 1
-    assert state(back, 2) == "approved"  # may be approved again later
+    assert state(back, 2) == "rolled_back"  # taken off the air; may be approved again later
+    assert (back.versions[2].rolled_back_at, back.versions[2].rolled_back_by) == ("t5", "Hoa")
+    again = approve(back, 2, by="Lan", at="t5b")
+    assert isinstance(again, PromptRecord)
+    assert state(again, 2) == "live"
+    assert again.versions[2].rolled_back_at is None
     to_tts = rollback(back, 0, by="Hoa", at="t6")
     assert isinstance(to_tts, PromptRecord)
     assert to_tts.live == 0
@@ -150,10 +159,10 @@ def _version_files(store: Store, prompt_id: str, number: int) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    """A sounds directory with placeholders for the small catalog, and two recordings."""
+    """A placeholder render cache for the small catalog, and two recordings."""
     root = tmp_path_factory.mktemp("rendered")
-    store = Store(root / "sounds", root / "sounds" / ".tracuu")
-    result = render_placeholders(store, SCRIPTS, EspeakSynthesizer())
+    with prompt_store(root / "sounds", root / "render.sqlite3") as store:
+        result = render_placeholders(store, SCRIPTS, EspeakSynthesizer())
     assert sorted(result.rendered) == sorted(SCRIPTS)
     first = speech(root / "take1.wav", rate=140)
     second = sox(root / "take2.wav", "speed", "1.1", source=speech(root / "raw2.wav"))
@@ -162,14 +171,19 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path
 
 @pytest.fixture
 def setup(
-    rendered: tuple[Path, Path, Path], tmp_path: Path
-) -> tuple[Store, SoundsSettings, Path, Path]:
+    rendered: tuple[Path, Path, Path], tmp_path: Path, store_url: str
+) -> Iterator[tuple[Store, SoundsSettings, Path, Path]]:
+    """This test's database with the placeholders live (from the render cache: nothing is
+    synthesised again), its own sounds directory, and two recordings to import."""
     root, first, second = rendered
     import shutil
 
-    shutil.copytree(root / "sounds", tmp_path / "sounds", copy_function=shutil.copy2)
+    shutil.copytree(root / "sounds" / ".tracuu", tmp_path / "sounds" / ".tracuu")
     sounds = SoundsSettings(dir=tmp_path / "sounds")
-    return Store(sounds.dir, sounds.store_dir), sounds, first, second
+    with prompt_store(sounds.dir, store_url) as store:
+        result = render_placeholders(store, SCRIPTS, EspeakSynthesizer(binary="/nonexistent"))
+        assert sorted(result.reused) == sorted(SCRIPTS)
+        yield store, sounds, first, second
 
 
 def test_approve_switches_only_that_prompts_files_and_rollback_restores_them(
@@ -196,34 +210,33 @@ def test_approve_switches_only_that_prompts_files_and_rollback_restores_them(
     assert isinstance(rollback_version(store, "welcome", 0, by="Hoa"), PromptRecord)
     assert _live(store) == placeholders
     record = store.read().record("welcome")
-    assert [line.split(" ", 1)[1] for line in record.history] == [
-        "espeak-ng: placeholder rendered",
-        "Lan: imported v1",
-        "Lan: imported v2",
-        "Hoa: approved v1",
-        "Hoa: approved v2",
-        "Hoa: rolled back to v1",
-        "Hoa: rolled back to v0",
+    assert [describe(event) for event in record.history] == [
+        "espeak-ng: tạo giọng máy tạm (v0)",
+        "Lan: nhập bản thu v1 (bản nháp)",
+        "Lan: nhập bản thu v2 (bản nháp)",
+        "Hoa: duyệt v1: người gọi nghe bản này",
+        "Hoa: duyệt v2: người gọi nghe bản này",
+        "Hoa: quay lại v1",
+        "Hoa: quay lại giọng máy (v0)",
     ]
+    assert [state(record, n) for n in (0, 1, 2)] == ["live", "rolled_back", "rolled_back"]
 
 
 def test_a_refused_switch_changes_nothing(setup: tuple[Store, SoundsSettings, Path, Path]) -> None:
     store, sounds, first, _ = setup
     import_recording(store, sounds, SCRIPTS, "welcome", first, by="Lan")
-    before, manifest = _live(store), store.manifest_path.read_bytes()
+    before, record = _live(store), store.record("welcome")
     outcome = rollback_version(store, "welcome", 1, by="Hoa")
     assert outcome == Refused("version 1 is newer than the live one (v0); approve it")
     assert _live(store) == before
-    assert store.manifest_path.read_bytes() == manifest
+    assert store.record("welcome") == record
 
 
-def test_a_process_killed_mid_switch_leaves_the_old_version_recorded_and_check_reports_it(
+def test_a_process_killed_mid_switch_keeps_the_approval_and_the_next_render_finishes_it(
     setup: tuple[Store, SoundsSettings, Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store, sounds, first, _ = setup
     import_recording(store, sounds, SCRIPTS, "welcome", first, by="Lan")
-    manifest = store.manifest_path.read_bytes()
-    _live_before = _live(store)
     real_replace, calls = os.replace, []
 
     def dies_on_third_format(src: str | Path, dst: str | Path) -> None:
@@ -237,24 +250,26 @@ def test_a_process_killed_mid_switch_leaves_the_old_version_recorded_and_check_r
         approve_version(store, "welcome", 1, by="Hoa")
     monkeypatch.setattr(os, "replace", real_replace)
 
-    assert store.manifest_path.read_bytes() == manifest  # still says: placeholder live
+    # The approval was committed (every gateway now plays v1); these files are half done.
     report = inspect(store, small_catalog())
     row = next(r for r in report.rows if r.prompt_id == "welcome")
-    assert (row.source, row.version) == ("tts", 0)
+    assert (row.source, row.version) == ("recorded", 1)
     assert row.files == {
-        "alaw": "differs",
-        "ulaw": "differs",
-        "sln": "ok",
-        "sln16": "ok",
-        "wav": "ok",
+        "alaw": "ok",
+        "ulaw": "ok",
+        "sln": "differs",
+        "sln16": "differs",
+        "wav": "differs",
     }
     assert report.incomplete == ("welcome",)
 
-    # Re-rendering restores the recorded state; nothing is re-synthesised.
+    # Re-rendering writes the rest from the database; nothing is re-synthesised.
     result = render_placeholders(store, SCRIPTS, EspeakSynthesizer(binary="/nonexistent"))
     assert (result.repaired, result.rendered, result.failed) == (["welcome"], [], {})
     assert inspect(store, small_catalog()).ok
-    assert _live(store)["welcome.alaw"] == _live_before["welcome.alaw"]
+    assert {k: v for k, v in _live(store).items() if k.startswith("welcome.")} == _version_files(
+        store, "welcome", 1
+    )
 
 
 def test_damaged_live_files_of_a_recording_are_restored_from_its_version(

@@ -3,7 +3,7 @@
 "use strict";
 
 const SOURCE_VI = { recorded: "bản thu", tts: "giọng máy (tạm)", missing: "thiếu" };
-const STATE_VI = { live: "đang dùng", draft: "bản nháp", approved: "đã duyệt trước đây", placeholder: "giọng máy" };
+const STATE_VI = { live: "đang dùng", draft: "bản nháp", approved: "đã duyệt trước đây", rolled_back: "đã thôi dùng (quay lại bản trước)", placeholder: "giọng máy" };
 let selected = null;
 let recorder = null;
 
@@ -59,7 +59,7 @@ async function loadVersions() {
     const listen = document.createElement("button"); listen.textContent = "▶ Nghe"; listen.className = "listen";
     listen.addEventListener("click", () => play(v.audio));
     actions.append(listen);
-    if (v.state === "draft") actions.append(" ", action("Duyệt", "approve", v.number));
+    if (v.state === "draft" || v.state === "rolled_back") actions.append(" ", action("Duyệt", "approve", v.number));
     if (v.state === "approved" || v.state === "placeholder") actions.append(" ", action("Dùng lại bản này", "rollback", v.number));
     tr.append(actions);
     return tr;
