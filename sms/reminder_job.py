@@ -73,7 +73,8 @@ class Summary:
             return (
                 "what-if: nothing queued, the reminder cursor and dossier watch unchanged; "
                 f"{self.changed} changed dossiers read; {self.queued} reminders would be queued "
-                f"({kinds}); {self.opted_out} to opted-out numbers skipped"
+                f"({kinds}); {self.duplicates} already in the outbox;"
+                f" {self.opted_out} to opted-out numbers skipped"
             )
         return (
             f"{self.changed} changed dossiers read; {self.queued} reminders queued ({kinds});"
@@ -167,6 +168,8 @@ class ReminderJob:
         local = now.astimezone(self.settings.zone)
         today = local.date()
         summary = Summary(what_if=what_if)
+        self._planned: set[str] = set()  # what-if: the keys it would have stored so far
+        changed_codes: set[str] = set()
         sms = self.settings.sms
         send_at = reminders.send_at(local, sms.window_start, sms.window_end)
         not_before = send_at.timestamp()
@@ -185,11 +188,14 @@ class ReminderJob:
             for dossiers in _slices(changes.dossiers):
                 for dossier in dossiers:
                     due += reminders.plan(reminders.on_change(dossier, today, self.rules), dossier)
+                    if what_if:  # the calendar's, as the watch row stored now would give them
+                        due += _scheduled(dossier, today, self.rules)
+                        changed_codes.add(dossier.code)
                 await asyncio.sleep(0)
             fees = await self._fees_for(due)
             batches = await self._compose(due, today=today, ctx=ctx, summary=summary, fees=fees)
             # The page's sms_watch rows (a JSON each) are made inside the write job, off the loop.
-            kept = _keys(batches) if what_if else await self.db.run(
+            kept = await self._would_store(batches) if what_if else await self.db.run(
                 functools.partial(
                     _store_page, dossiers=changes.dossiers, batches=batches, cursor=changes.cursor,
                     accents=ctx.accents, now=now.timestamp(), not_before=not_before,
@@ -200,7 +206,9 @@ class ReminderJob:
             cursor = changes.cursor
             if not changes.more:
                 break
-        await self.calendar(today, ctx, now.timestamp(), not_before, summary, what_if=what_if)
+        await self.calendar(
+            today, ctx, now.timestamp(), not_before, summary, what_if=what_if, skip=changed_codes
+        )
         if send_at > local:  # outside the window: everything queued now waits for the opening
             summary.deferred = summary.queued
         return summary
@@ -214,6 +222,7 @@ class ReminderJob:
         summary: Summary,
         *,
         what_if: bool = False,
+        skip: set[str] | frozenset[str] = frozenset(),
     ) -> None:
         """Appointment-soon and not-collected reminders from the watch table."""
         queries = candidate_queries(
@@ -233,14 +242,16 @@ class ReminderJob:
                 after = page[-1][0]
                 due: list[reminders.Reminder] = []
                 for chunk in _slices(page):
-                    for _, row in chunk:
+                    for code, row in chunk:
+                        if code in skip:  # a what-if planned it from the change already
+                            continue
                         view, numbers = _view_from_json(row)
                         events = reminders.scheduled(view, today, self.rules)
                         if events:
                             due += reminders.plan_view(events, view, numbers)
                     await asyncio.sleep(0)
                 batches = await self._compose(due, today=today, ctx=ctx, summary=summary, fees={})
-                kept: set[str] = _keys(batches) if what_if else set()
+                kept: set[str] = await self._would_store(batches) if what_if else set()
                 for batch in [] if what_if else batches:  # one short write transaction each
                     kept |= await self.db.run(
                         functools.partial(
@@ -248,6 +259,15 @@ class ReminderJob:
                         )
                     )
                 _count(kept, due, batches, summary)
+
+    async def _would_store(self, batches: list[list[tuple[str, str, str]]]) -> set[str]:
+        """What-if: the keys a real pass would store (not in the outbox, not planned yet),
+        so its counts (queued, duplicates) are the real pass's."""
+        keys = _keys(batches) - self._planned
+        if keys:
+            keys -= await self.db.read(functools.partial(_existing_keys, keys=sorted(keys)))
+        self._planned |= keys
+        return keys
 
     async def _fees_for(self, due: list[reminders.Reminder]) -> dict[str, str]:
         for reminder in due:
@@ -310,8 +330,29 @@ class ReminderJob:
 
 
 def _keys(batches: list[list[tuple[str, str, str]]]) -> set[str]:
-    """The dedup keys a what-if would store (some may be in the outbox already)."""
     return {key for batch in batches for _, _, key in batch}
+
+
+def _existing_keys(conn: Conn, *, keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):  # bounded statement size
+        chunk = keys[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        rows = conn.fetchall(
+            f"SELECT dedup_key FROM sms_message WHERE dedup_key IN ({marks})", tuple(chunk)
+        )
+        found |= {str(row[0]) for row in rows}
+    return found
+
+
+def _scheduled(dossier: Dossier, today: date, rules: reminders.Rules) -> list[reminders.Reminder]:
+    """A changed dossier's calendar reminders, as its sms_watch row would give them."""
+    row = _watch_row(dossier)
+    if isinstance(row, str):  # done: no calendar reminder any more
+        return []
+    view, numbers = _view_from_json(row[-1])
+    events = reminders.scheduled(view, today, rules)
+    return reminders.plan_view(events, view, numbers) if events else []
 
 
 def _slices(items: Sequence[T]) -> Iterator[Sequence[T]]:
