@@ -15,10 +15,10 @@ status the codec marked (ESME_RINVOPTPARSTREAM for a TLV cut short).
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from kernel.db import DB_ERRORS
 from kernel.logs import mask_msisdn
 from sms import pdu as wire
 from sms.address import to_msisdn
@@ -109,7 +109,7 @@ class Dispatcher:
             parts = self.outbox.claim(limit, self.wall(), self.route())
             self.outbox.commit()
             return parts
-        except sqlite3.Error:
+        except DB_ERRORS:
             self.outbox.rollback()
             log.exception("outbox unavailable; not sending for now")
             return []
@@ -127,7 +127,7 @@ class Dispatcher:
         )  # fmt: skip
 
     def next_due(self) -> float | None:
-        """Wall time of the next queued part, None if none; raises sqlite3.Error."""
+        """Wall time of the next queued part, None if none; raises one of kernel.db.DB_ERRORS."""
         return self.outbox.next_due(self.route())
 
     def oldest_sent_at(self) -> float | None:
@@ -139,7 +139,7 @@ class Dispatcher:
             for entry in self.inflight.values():
                 self.outbox.requeue(entry.part.message_id, entry.part.seq)
             self.outbox.commit()
-        except sqlite3.Error:
+        except DB_ERRORS:
             log.exception("could not requeue in-flight parts; recover() will at next start")
         self.inflight.clear()
 
@@ -185,7 +185,7 @@ class Dispatcher:
         stored = True
         try:
             self.outbox.commit()
-        except sqlite3.Error:
+        except DB_ERRORS:
             self.outbox.rollback()
             stored = False
             got.inbound = False
@@ -260,7 +260,7 @@ class Dispatcher:
                 got.inbound = True
             log.info("incoming SMS from %s stored", mask_msisdn(msisdn))
             return True
-        except sqlite3.Error:
+        except DB_ERRORS:
             log.exception("could not store an incoming SMS")
             got.store_failed = True
             return False

@@ -41,7 +41,6 @@ import os
 import random
 import select
 import socket
-import sqlite3
 import ssl
 import threading
 import time
@@ -49,7 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kernel.db import Location, is_postgres
+from kernel.db import DB_ERRORS, Location, is_postgres
 from sms import pdu as wire
 from sms.dispatch import Batch, Counters, Dispatcher
 from sms.outbox import Outbox
@@ -91,7 +90,10 @@ class _Stopping(Exception):
     """stop() was called while connecting or binding."""
 
 
-_LINK_ERRORS = (OSError, wire.PduError, sqlite3.OperationalError)  # LinkClosed is an OSError
+# LinkClosed is an OSError; a store that fails (either backend) drops the link too.
+_LINK_ERRORS: tuple[type[Exception], ...] = (OSError, wire.PduError, *DB_ERRORS)
+_LINK_DOWN: tuple[type[Exception], ...] = (*_LINK_ERRORS, SmscUnbound, LinkDead)
+_UNBIND_ENDS: tuple[type[Exception], ...] = (*_LINK_ERRORS, SmscUnbound)
 
 
 class _Connection:
@@ -271,7 +273,7 @@ class SmppLink:
                 except BaseException:
                     outbox.close()
                     raise
-            except sqlite3.Error:
+            except DB_ERRORS:
                 log.exception("smpp link: outbox unavailable; retrying in %.1f s", delay)
                 self._set_state("down", "outbox unavailable")
                 self._stop.wait(delay)
@@ -306,7 +308,7 @@ class SmppLink:
                     "smpp bind refused by %s:%d as %s: %s", s.host, s.port, s.system_id, exc
                 )
                 self._set_state("refused", bind_refusal(exc.status))
-            except (*_LINK_ERRORS, SmscUnbound, LinkDead) as exc:
+            except _LINK_DOWN as exc:
                 log.warning("smpp link down: %s %s", type(exc).__name__, exc)
             except Exception:
                 # A bug or a PDU nobody foresaw must not leave the gateway without a link:
@@ -570,7 +572,7 @@ class SmppLink:
     def _next_due(self, dispatcher: Dispatcher, now: float) -> float:
         try:
             due = dispatcher.next_due()
-        except sqlite3.Error:
+        except DB_ERRORS:
             return now + 1.0
         if due is None:
             return now + 3600.0  # until the doorbell rings or the watch sees a write
@@ -619,6 +621,6 @@ class SmppLink:
                 if pdu.command == "unbind_resp":
                     break
                 self._handle_alone(conn, dispatcher, pdu)  # late answers still count
-        except (*_LINK_ERRORS, SmscUnbound):  # OSError covers socket timeouts
+        except _UNBIND_ENDS:  # OSError covers socket timeouts
             pass
         log.info("smpp unbound")

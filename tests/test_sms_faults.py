@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import sqlite3
 import struct
 import threading
 import time
@@ -22,6 +21,7 @@ from sms.dispatch import Batch, Dispatcher
 from sms.link import SmppLink
 from sms.outbox import migrate_file
 from sms.pdu import Pdu
+from tests import stores
 from tests.peers.smsc import Personality, World, smpp_settings, sms_world
 from tests.test_sms_link import CODE, PUBLIC_READY, STRANGER, states, until
 
@@ -41,8 +41,7 @@ def deliver_body(source: bytes, text: bytes, *, ton: int = 1, esm_class: int = 0
 
 
 def inbound(world: World) -> list[tuple[str, str]]:
-    with sqlite3.connect(world.database) as conn:
-        return conn.execute("SELECT msisdn, body FROM sms_inbound ORDER BY id").fetchall()
+    return stores.rows(world.database, "SELECT msisdn, body FROM sms_inbound ORDER BY id")
 
 
 async def test_unknown_command_gets_generic_nack_and_the_link_goes_on(tmp_path: Path) -> None:
@@ -86,7 +85,6 @@ async def test_huge_command_length_reconnects(tmp_path: Path) -> None:
     assert smsc.record.texts_to(STRANGER) == [PUBLIC_READY]
 
 
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_truncated_payload_tlv_is_rejected_not_half_read(tmp_path: Path) -> None:
     body = deliver_body(b"84987000222", b"HS 1") + struct.pack(">HH", 0x0424, 50) + b"ab"
     async with sms_world(tmp_path) as world:
@@ -104,7 +102,6 @@ async def test_truncated_payload_tlv_is_rejected_not_half_read(tmp_path: Path) -
     assert smsc.record.connections == 1
 
 
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 @pytest.mark.parametrize("esm_class", [0x08, 0x10, 0x18, 0x20])
 async def test_non_mo_esm_classes_are_acknowledged_not_answered(
     tmp_path: Path, esm_class: int
@@ -119,7 +116,6 @@ async def test_non_mo_esm_classes_are_acknowledged_not_answered(
     assert [s.destination for s in world.smsc.record.submits] == [STRANGER]
 
 
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_deliver_before_bind_resp_is_stored_then_acknowledged(tmp_path: Path) -> None:
     personality = Personality(before_bind_resp=("enquire", "deliver"))
     async with sms_world(tmp_path, personality) as world:
@@ -165,7 +161,6 @@ async def test_refused_bind_is_not_taken_for_bound(
         ("dec0", True, "both"),
     ],
 )
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_padded_message_ids_match_their_receipts(
     tmp_path: Path, style: str, decimal: bool, via: str
 ) -> None:
@@ -173,9 +168,8 @@ async def test_padded_message_ids_match_their_receipts(
     async with sms_world(tmp_path, personality) as world:
         await world.pump.send(STRANGER, "xin chao", kind="test")
         await until(world, lambda w: states(w) == {"delivered": 1})
-    with sqlite3.connect(world.database) as conn:
-        [(smsc_id,)] = conn.execute("SELECT smsc_id FROM sms_part").fetchall()
-        assert conn.execute("SELECT COUNT(*) FROM sms_orphan_receipt").fetchone() == (0,)
+    [(smsc_id,)] = stores.rows(world.database, "SELECT smsc_id FROM sms_part")
+    assert stores.rows(world.database, "SELECT COUNT(*) FROM sms_orphan_receipt") == [(0,)]
     assert smsc_id == ("1a2b0000" if style == "hex0" else "439025664")
 
 
@@ -232,7 +226,6 @@ async def test_a_dead_link_thread_is_restarted(
     assert world.smsc.record.texts_to(STRANGER) == [PUBLIC_READY]
 
 
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_latin1_default_alphabet_both_ways(tmp_path: Path) -> None:
     async with sms_world(tmp_path, default_alphabet="latin1") as world:
         smsc = world.smsc
@@ -248,7 +241,6 @@ async def test_latin1_default_alphabet_both_ways(tmp_path: Path) -> None:
     assert smsc.record.submits[1].short_message == PUBLIC_READY.encode("latin-1")
 
 
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_non_phone_senders_are_stored_not_answered(tmp_path: Path) -> None:
     from smpp.pdu import pdu_types as pt
 
@@ -265,17 +257,15 @@ async def test_non_phone_senders_are_stored_not_answered(tmp_path: Path) -> None
         ]
         await smsc.wait_submits(1)
         await until(world, lambda w: len(inbound(w)) == 5)
-        with sqlite3.connect(world.database) as conn:
-            new = "SELECT COUNT(*) FROM sms_inbound WHERE state = 'new'"
-            await until(world, lambda w: conn.execute(new).fetchone() == (0,))
-            tons = conn.execute("SELECT sender_ton FROM sms_inbound ORDER BY id").fetchall()
+        new = "SELECT COUNT(*) FROM sms_inbound WHERE state = 'new'"
+        await until(world, lambda w: stores.rows(w.database, new) == [(0,)])
+        tons = stores.rows(world.database, "SELECT sender_ton FROM sms_inbound ORDER BY id")
     assert statuses == [0, 0, 0, 0, 0]
     assert [s.destination for s in smsc.record.submits] == [STRANGER]
     assert [m for m, _ in inbound(world)] == ["Viettel", "9029", "", "84987000333", STRANGER]
     assert tons[3] == (5,)
 
 
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_retention_deletes_old_texts_and_numbers(tmp_path: Path) -> None:
     from sms.outbox import Outbox
 
@@ -298,22 +288,21 @@ async def test_retention_deletes_old_texts_and_numbers(tmp_path: Path) -> None:
         outbox.set_opt_out("84900000001", True, old)  # consent is kept
     outbox.close()
     async with sms_world(tmp_path, sms={"retention_days": 90}) as world:
-        with sqlite3.connect(world.database) as conn:
-            gone = "SELECT COUNT(*) FROM sms_inbound WHERE msisdn = '84900000001'"
-            await until(world, lambda w: conn.execute(gone).fetchone() == (0,))
-            messages = conn.execute("SELECT msisdn, state FROM sms_message ORDER BY id").fetchall()
-            parts = conn.execute("SELECT COUNT(*) FROM sms_part").fetchone()
-            kept_inbound = conn.execute("SELECT msisdn FROM sms_inbound").fetchall()
-            state = conn.execute("SELECT key FROM sms_state WHERE key LIKE 'refused:%'").fetchall()
-            optout = conn.execute("SELECT msisdn FROM sms_optout").fetchall()
+        gone = "SELECT COUNT(*) FROM sms_inbound WHERE msisdn = '84900000001'"
+        await until(world, lambda w: stores.rows(w.database, gone) == [(0,)])
+        database = world.database
+        messages = stores.rows(database, "SELECT msisdn, state FROM sms_message ORDER BY id")
+        parts = stores.rows(database, "SELECT COUNT(*) FROM sms_part")
+        kept_inbound = stores.rows(database, "SELECT msisdn FROM sms_inbound")
+        state = stores.rows(database, "SELECT key FROM sms_state WHERE key LIKE 'refused:%'")
+        optout = stores.rows(database, "SELECT msisdn FROM sms_optout")
     assert messages == [("84900000002", "failed"), ("84900000003", "queued")]
-    assert parts == (2,)
+    assert parts == [(2,)]
     assert kept_inbound == [("84900000002",)]
     assert state == []
     assert optout == [("84900000001",)]
 
 
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_a_bug_on_one_message_answers_busy_and_the_pump_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import threading
 import time
 import unicodedata
@@ -20,6 +19,7 @@ import pytest
 
 from sms.codec import gsm_encode
 from sms.pdu import bind_refusal
+from tests import stores
 from tests.peers.smsc import CITIZEN, Personality, World, sms_world
 
 CODE = "000.00.18.H26-241129-0001"
@@ -226,18 +226,33 @@ async def test_enquire_link_when_idle(tmp_path: Path) -> None:
         await world.smsc.wait_for(lambda: world.smsc.record.enquire_links >= 3)
 
 
-@pytest.mark.sqlite_only  # reads or breaks the SQLite file itself
+# A store that refuses every incoming text, in each backend's own trigger language.
+BREAK_INBOUND = {
+    "sqlite": [
+        "CREATE TRIGGER no_inbound BEFORE INSERT ON sms_inbound"
+        " BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql"
+        " AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$",
+        "CREATE TRIGGER no_inbound BEFORE INSERT ON sms_inbound"
+        " FOR EACH ROW EXECUTE FUNCTION disk_full()",
+    ],
+}
+MEND_INBOUND = {
+    "sqlite": "DROP TRIGGER no_inbound",
+    "postgresql": "DROP TRIGGER no_inbound ON sms_inbound",
+}
+
+
 async def test_store_failure_answers_retry_later(tmp_path: Path) -> None:
+    backend = "postgresql" if stores.ON_POSTGRES else "sqlite"
     async with sms_world(tmp_path) as world:
         await world.smsc.wait_bound()
-        with sqlite3.connect(world.database) as conn:
-            conn.execute(
-                "CREATE TRIGGER no_inbound BEFORE INSERT ON sms_inbound"
-                " BEGIN SELECT RAISE(ABORT, 'disk full'); END"
-            )
+        for statement in BREAK_INBOUND[backend]:
+            stores.execute(world.database, statement)
         refused = await world.smsc.deliver(STRANGER, f"HS {CODE}")
-        with sqlite3.connect(world.database) as conn:
-            conn.execute("DROP TRIGGER no_inbound")
+        stores.execute(world.database, MEND_INBOUND[backend])
         accepted = await world.smsc.deliver(STRANGER, f"HS {CODE}")  # the SMSC's retry
         await world.smsc.wait_submits(1)
     assert refused == 0x64  # ESME_RX_T_APPN
@@ -264,7 +279,6 @@ async def test_temporary_errors_are_retried_then_given_up(tmp_path: Path) -> Non
     assert row.error == "submit_sm_resp 0x8 after 3 attempt(s)"
 
 
-@pytest.mark.sqlite_only  # reads or breaks the SQLite file itself
 async def test_incomplete_multipart_is_answered_after_the_timeout(tmp_path: Path) -> None:
     async with sms_world(tmp_path, sms={"reassembly_timeout_s": 0.2}) as world:
         header = bytes((5, 0, 3, 42, 2, 1))
@@ -277,21 +291,18 @@ async def test_incomplete_multipart_is_answered_after_the_timeout(tmp_path: Path
     assert world.smsc.record.texts_to(STRANGER) == [
         "Ma so ho so chua day du. Ong/Ba vui long kiem tra lai ma so tren giay hen tra ket qua."
     ]
-    with sqlite3.connect(world.database) as conn:
-        assert conn.execute("SELECT body, complete FROM sms_inbound").fetchall() == [
-            ("HS 000.00.18.H26-", 0)
-        ]
+    assert stores.rows(world.database, "SELECT body, complete FROM sms_inbound") == [
+        ("HS 000.00.18.H26-", 0)
+    ]
 
 
-@pytest.mark.sqlite_only  # reads or breaks the SQLite file itself
 async def test_receipt_before_submit_resp_is_kept_and_applied(tmp_path: Path) -> None:
     personality = Personality(receipt_before_resp=True, receipt_id_decimal=True)
     async with sms_world(tmp_path, personality) as world:
         for i in range(3):
             await world.pump.send(STRANGER, f"tin {i}", kind="test")
         await until(world, lambda w: states(w) == {"delivered": 3})
-    with sqlite3.connect(world.database) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM sms_orphan_receipt").fetchone() == (0,)
+    assert stores.rows(world.database, "SELECT COUNT(*) FROM sms_orphan_receipt") == [(0,)]
 
 
 async def test_expired_receipt_marks_expired(tmp_path: Path) -> None:

@@ -17,12 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from gateway.settings import Settings
+from kernel.db import is_postgres
 from lookup import demo
+from lookup.factory import DossierWriter
 from lookup.sqlite import DossierStore, SqliteLookup
 from peers.smsc import Personality, Record, Submitted, TestSmsc
 from sms.outbox import Outbox
 from sms.pump import SmsPump
 from sms.settings import SmppSettings, SmsSettings
+from tests import stores as test_stores
 
 __all__ = ["Personality", "Record", "Submitted", "TestSmsc", "World", "sms_world"]
 
@@ -56,13 +59,22 @@ def smpp_settings(port: int, **overrides: Any) -> SmppSettings:
     return SmppSettings(**values)
 
 
-async def seed(database: Path, today: date) -> None:
-    store = await DossierStore.open(database)
-    try:
-        await store.upsert_dossiers(demo.fixed_dossiers(today))
-        await store.upsert_procedures(demo.procedures())
-    finally:
-        await store.close()
+async def seed(database: Path, today: date, *, for_processes: bool = False) -> None:
+    """The demo's fixed dossiers in the SQLite dossier file at `database` (the lookup a
+    test opens itself). for_processes: also where a process of its own, given
+    tests.stores.url(database), looks them up (on the PostgreSQL pass, that schema)."""
+    stores: list[DossierWriter] = [await DossierStore.open(database)]
+    where = test_stores.url(database)
+    if for_processes and is_postgres(where):
+        from lookup.postgres import PostgresStore
+
+        stores.append(await PostgresStore.open(where))
+    for store in stores:
+        try:
+            await store.upsert_dossiers(demo.fixed_dossiers(today))
+            await store.upsert_procedures(demo.procedures())
+        finally:
+            await store.close()
 
 
 @contextlib.asynccontextmanager
