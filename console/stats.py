@@ -240,7 +240,7 @@ def _plan_sms(conn: Conn, now: datetime, plan: _Plan) -> None:
     plan.clears += [(since, f"reminder_{o}:%") for o in REMINDER_OUTCOMES]
     counts: dict[tuple[int, str], int] = {}
     for hour, n in conn.fetchall(
-        "SELECT CAST(received_at / 3600 AS INTEGER), count(*) FROM sms_inbound"
+        f"SELECT {_hour_of('received_at')}, count(*) FROM sms_inbound"
         " WHERE received_at >= ? GROUP BY 1",
         (since_s,),
     ):
@@ -269,12 +269,19 @@ def _plan_sms_lookups(conn: Conn, now: datetime, plan: _Plan) -> None:
     plan.replaces += [
         (int(h), "lookup_sms", int(n))
         for h, n in conn.fetchall(
-            "SELECT CAST(at / 3600 AS INTEGER), count(*) FROM sms_lookup_log"
-            " WHERE at >= ? GROUP BY 1",
+            f"SELECT {_hour_of('at')}, count(*) FROM sms_lookup_log WHERE at >= ? GROUP BY 1",
             (since * 3600.0,),
         )
     ]
     plan.state[LOOKUP_LOG_DONE] = hour_of(now)
+
+
+def _hour_of(seconds: str) -> str:
+    """SQL for the hour (since the epoch) of a column of epoch seconds, rounded down on
+    both backends: CAST truncates on SQLite but rounds to nearest on PostgreSQL, which put
+    a text at 11:59 in the 12:00 hour there."""
+    whole = f"CAST({seconds} / 3600 AS INTEGER)"
+    return f"CASE WHEN {whole} > {seconds} / 3600 THEN {whole} - 1 ELSE {whole} END"
 
 
 _ADD = (
@@ -310,8 +317,8 @@ FROM (
 GROUP BY hour_key
 """
 
-_SMS_OUT = """
-SELECT CAST(created_at / 3600 AS INTEGER), count(*),
+_SMS_OUT = f"""
+SELECT {_hour_of("created_at")}, count(*),
        sum(CASE WHEN state = 'delivered' THEN 1 ELSE 0 END),
        sum(CASE WHEN state IN ('failed', 'expired') THEN 1 ELSE 0 END)
 FROM sms_message WHERE created_at >= ? AND kind <> 'test' GROUP BY 1

@@ -5,11 +5,13 @@ expected counts are known exactly (see PER_TEN_CALLS and PER_DAY)."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from kernel.db import BlockingConnection, is_postgres
+from tests import stores
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 FIRST_DAY = date(2025, 12, 1)
@@ -114,29 +116,53 @@ def calls_in_hour(hour: int) -> int:
     return sum(1 for i in range(CALLS_PER_DAY) if (86 * i + 30) // 3600 == hour)
 
 
-def build(database: Path) -> None:
-    """The real schemas, then a year of rows in one transaction."""
+def build(database: Path, first: date = FIRST_DAY, days: int = DAYS) -> None:
+    """The real schemas, then `days` days of rows from `first` (a year by default) in one
+    transaction, on whichever backend the test run uses (tests/stores.py)."""
     asyncio.run(schemas(database))
-    conn = sqlite3.connect(database)
-    with conn:
-        for n in range(DAYS):
-            day = FIRST_DAY + timedelta(days=n)
-            conn.executemany(
-                "INSERT INTO ivr_call_event (uniqueid, at, event) VALUES (?, ?, ?)",
-                _call_rows(day),
-            )
-            for table, row in _sms_rows(day):
-                if table == "in":
-                    conn.execute(
-                        "INSERT INTO sms_inbound (msisdn, body, received_at, state)"
-                        " VALUES (?, ?, ?, ?)",
-                        row,
-                    )
-                else:
-                    conn.execute(
-                        "INSERT INTO sms_message (msisdn, body, kind, state, data_coding,"
-                        " esm_class, not_before, created_at, updated_at, dedup_key)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        row,
-                    )
-    conn.close()
+    calls: list[tuple[object, ...]] = []
+    inbound: list[tuple[object, ...]] = []
+    outbound: list[tuple[object, ...]] = []
+    for n in range(days):
+        day = first + timedelta(days=n)
+        calls.extend(_call_rows(day))
+        for table, row in _sms_rows(day):
+            (inbound if table == "in" else outbound).append(row)
+    rows = {"ivr_call_event": calls, "sms_inbound": inbound, "sms_message": outbound}
+    location = stores.url(database)
+    if is_postgres(location):
+        # COPY: a year through executemany takes minutes on PostgreSQL, seconds this way.
+        asyncio.run(_copy(location, rows))
+        return
+    conn = BlockingConnection.open(database)
+    try:
+        conn.begin()
+        for table, values in rows.items():
+            names = COLUMNS[table]
+            marks = ", ".join("?" * len(names))
+            conn.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})", values)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+COLUMNS = {
+    "ivr_call_event": ("uniqueid", "at", "event"),
+    "sms_inbound": ("msisdn", "body", "received_at", "state"),
+    "sms_message": (
+        "msisdn", "body", "kind", "state", "data_coding", "esm_class", "not_before",
+        "created_at", "updated_at", "dedup_key",
+    ),
+}  # fmt: skip
+
+
+async def _copy(url: str, rows: dict[str, list[tuple[object, ...]]]) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        async with conn.transaction():
+            for table, values in rows.items():
+                await conn.copy_records_to_table(table, records=values, columns=COLUMNS[table])
+    finally:
+        await conn.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ from gateway.settings import Settings
 from kernel.bus import EventBus
 from lookup import demo
 from lookup.sqlite import DossierStore, SqliteLookup
+from tests import stores
 from tests.console_auth import cheap_passwords, sign_in
 
 TODAY = date(2026, 11, 29)
@@ -198,11 +198,11 @@ async def test_a_push_queues_the_reminder_at_once_in_the_running_gateway(
     stop = asyncio.Event()
 
     def ready_reminders() -> list[str]:
-        with sqlite3.connect(settings.sqlite_path) as db:
-            rows = db.execute(
-                "SELECT dedup_key FROM sms_message WHERE kind = 'reminder' AND dedup_key LIKE ?",
-                (f"ready:{code}:%",),
-            ).fetchall()
+        rows = stores.rows(
+            settings.sqlite_path,
+            "SELECT dedup_key FROM sms_message WHERE kind = 'reminder' AND dedup_key LIKE ?",
+            (f"ready:{code}:%",),
+        )
         return [row[0] for row in rows]
 
     async with bus.subscribe() as events:

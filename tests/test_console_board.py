@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from pathlib import Path
-
-import pytest
 
 from console.board import CALLS_LISTED, Board, BoardHub, queue_sampler
 from ivr.store import IvrStore
 from kernel.bus import BusEvent, EventBus
 from kernel.db import Database
 from sms.outbox import migrate_file
+from tests import stores
 
 
 def _call(n: int, stage: str = "menu") -> BusEvent:
@@ -122,31 +120,31 @@ async def test_a_browser_that_connects_gets_the_whole_picture_first() -> None:
     assert frame["sms"] == {"link": "up", "detail": ""}
 
 
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_queue_depths_come_from_the_outbox_and_notification_tables(tmp_path: Path) -> None:
     database = tmp_path / "tracuu.sqlite3"
     await migrate_file(database)
     store = await IvrStore.open(database)
     await store.close()
     now = time.time()
-    with sqlite3.connect(database) as conn:
-        rows = [
-            ("reply", "queued", now),
-            ("reply", "submitted", now),
-            ("reply", "delivered", now),
-            ("reminder", "queued", now - 10),  # due
-            ("reminder", "queued", now + 3600),  # held until sending hours
-        ]
-        conn.executemany(
-            "INSERT INTO sms_message (msisdn, body, kind, state, data_coding, esm_class,"
-            " not_before, created_at, updated_at) VALUES ('84912345678', 'x', ?, ?, 0, 0, ?,"
-            " 0, 0)",
-            rows,
-        )
-        conn.execute(
-            "INSERT INTO notify_call (id, phone, dossier_code, kind, state, next_at, updated_at)"
-            " VALUES ('n1', '+84912345678', 'c', 'result_ready', 'pending', '', '')"
-        )
+    rows = [
+        ("reply", "queued", now),
+        ("reply", "submitted", now),
+        ("reply", "delivered", now),
+        ("reminder", "queued", now - 10),  # due
+        ("reminder", "queued", now + 3600),  # held until sending hours
+    ]
+    stores.executemany(
+        database,
+        "INSERT INTO sms_message (msisdn, body, kind, state, data_coding, esm_class,"
+        " not_before, created_at, updated_at) VALUES ('84912345678', 'x', ?, ?, 0, 0, ?,"
+        " 0, 0)",
+        rows,
+    )
+    stores.execute(
+        database,
+        "INSERT INTO notify_call (id, phone, dossier_code, kind, state, next_at, updated_at)"
+        " VALUES ('n1', '+84912345678', 'c', 'result_ready', 'pending', '', '')",
+    )
     db = await Database.open(database)
     try:
         depths = await queue_sampler(lambda: db)()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from kernel.bus import EventBus
 from lookup import demo
 from lookup.sqlite import DossierStore, SqliteLookup
 from tests import console_year as year
+from tests import stores
 from tests.console_auth import cheap_passwords, sign_in
 
 TODAY = date(2026, 11, 29)
@@ -32,18 +32,18 @@ async def client(aiohttp_client, tmp_path: Path) -> TestClient:  # type: ignore[
     await store.close()
     # Two calls that ended yesterday, office time: one served, one abandoned.
     ended = datetime.combine(TODAY - timedelta(days=1), time(9, 30), year.ZONE).isoformat()
-    with sqlite3.connect(database) as conn:
-        conn.executemany(
-            "INSERT INTO ivr_call_event (uniqueid, at, event) VALUES (?, ?, ?)",
-            [
-                ("a", ended, "menu"),
-                ("a", ended, "code_keyed"),
-                ("a", ended, "found"),
-                ("a", ended, "status_spoken"),
-                ("b", ended, "menu"),
-                ("b", ended, "hung_up"),
-            ],
-        )
+    stores.executemany(
+        database,
+        "INSERT INTO ivr_call_event (uniqueid, at, event) VALUES (?, ?, ?)",
+        [
+            ("a", ended, "menu"),
+            ("a", ended, "code_keyed"),
+            ("a", ended, "found"),
+            ("a", ended, "status_spoken"),
+            ("b", ended, "menu"),
+            ("b", ended, "hung_up"),
+        ],
+    )
     lookup = await SqliteLookup.open(database)
     app = create_app(lookup, EventBus(), lambda: TODAY, database=database, zone=year.ZONE)
     test_client = await aiohttp_client(cheap_passwords(app))
@@ -52,7 +52,6 @@ async def client(aiohttp_client, tmp_path: Path) -> TestClient:  # type: ignore[
     await lookup.close()
 
 
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_the_summary_of_a_range_counts_the_calls_of_its_days(client: TestClient) -> None:
     yesterday = (TODAY - timedelta(days=1)).isoformat()
     response = await client.get(f"/api/stats?from={yesterday}&to={TODAY.isoformat()}")
@@ -73,7 +72,6 @@ async def test_the_summary_of_a_range_counts_the_calls_of_its_days(client: TestC
         ("from=2020-01-01&to=2026-12-01", "Khoảng thời gian tối đa là 3 năm."),
     ],
 )
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_a_wrong_range_gets_a_vietnamese_answer(
     client: TestClient, query: str, message: str
 ) -> None:
@@ -82,7 +80,6 @@ async def test_a_wrong_range_gets_a_vietnamese_answer(
     assert await response.json() == {"error": message}
 
 
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_the_csv_export_opens_in_excel_with_vietnamese_headers(client: TestClient) -> None:
     yesterday = (TODAY - timedelta(days=1)).isoformat()
     response = await client.get(f"/api/stats.csv?from={yesterday}&to={yesterday}")
@@ -96,7 +93,6 @@ async def test_the_csv_export_opens_in_excel_with_vietnamese_headers(client: Tes
     assert rows[1][:4] == ["28/11/2026", "2", "1", "1"]
 
 
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_web_lookups_are_counted_by_channel(client: TestClient) -> None:
     await client.get("/api/dossiers/000.00.18.H26-241129-0001")
     await client.get("/api/dossiers/000.00.18.H26-241129-0999")
@@ -106,7 +102,6 @@ async def test_web_lookups_are_counted_by_channel(client: TestClient) -> None:
     assert summary.total("lookup_web") == 2
 
 
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_the_page_loads_the_vendored_chart_library(client: TestClient) -> None:
     page = await (await client.get("/stats")).text()
     assert "Lịch sử và thống kê" in page
@@ -118,7 +113,6 @@ async def test_the_page_loads_the_vendored_chart_library(client: TestClient) -> 
     assert 'id="csv"' in page  # an admin may export
 
 
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_an_operator_sees_no_csv_export_and_cannot_fetch_it(client: TestClient) -> None:
     await client.post("/logout", allow_redirects=False)
     client.session.headers.pop("X-CSRF-Token", None)  # the admin's session's token

@@ -4,9 +4,9 @@ counts nothing twice, and the CSV export carries them. Timing: bench/console_ben
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
-import sqlite3
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -14,6 +14,7 @@ import pytest
 
 from console.stats import StatsStore, to_csv
 from tests import console_year as year
+from tests import stores
 
 NOW = datetime.combine(year.FIRST_DAY + timedelta(days=year.DAYS), time(12), year.ZONE)
 LAST_DAY = year.FIRST_DAY + timedelta(days=year.DAYS - 1)
@@ -26,7 +27,6 @@ def year_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return database
 
 
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_a_year_of_traffic_adds_up_per_day_hour_and_in_total(year_db: Path) -> None:
     store = await StatsStore.open(year_db)
     try:
@@ -49,13 +49,12 @@ async def test_a_year_of_traffic_adds_up_per_day_hour_and_in_total(year_db: Path
     assert summary.reminder_kinds() == ["ready", "soon"]
 
 
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_rolling_up_again_counts_nothing_twice_and_picks_up_new_calls(
-    year_db: Path, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
-    database = tmp_path / "copy.sqlite3"
-    with sqlite3.connect(year_db) as source, sqlite3.connect(database) as target:
-        source.backup(target)
+    # The year's last two days, in a database of its own: the module's stays as built.
+    database = tmp_path / "tracuu.sqlite3"
+    await asyncio.to_thread(year.build, database, LAST_DAY - timedelta(days=1), 2)
     store = await StatsStore.open(database)
     try:
         await store.rollup(NOW)
@@ -64,11 +63,11 @@ async def test_rolling_up_again_counts_nothing_twice_and_picks_up_new_calls(
         assert day == year.expected_per_day()
 
         ended = (NOW + timedelta(minutes=6)).isoformat()
-        with sqlite3.connect(database) as conn:
-            conn.executemany(
-                "INSERT INTO ivr_call_event (uniqueid, at, event) VALUES ('new.1', ?, ?)",
-                [(ended, "menu"), (ended, "hung_up")],
-            )
+        stores.executemany(
+            database,
+            "INSERT INTO ivr_call_event (uniqueid, at, event) VALUES ('new.1', ?, ?)",
+            [(ended, "menu"), (ended, "hung_up")],
+        )
         await store.rollup(NOW + timedelta(minutes=6, seconds=30))  # too fresh: waits
         await store.rollup(NOW + timedelta(minutes=8))
         today = NOW.date()
@@ -78,15 +77,13 @@ async def test_rolling_up_again_counts_nothing_twice_and_picks_up_new_calls(
     assert counts == {"calls": 1, "abandoned": 1, "funnel_menu": 1}
 
 
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_web_and_kiosk_lookups_and_sms_lookups_are_counted(tmp_path: Path) -> None:
     database = tmp_path / "tracuu.sqlite3"
     await year.schemas(database)
-    with sqlite3.connect(database) as conn:
-        at = NOW.timestamp()
-        conn.executemany(
-            "INSERT INTO sms_lookup_log VALUES ('84912345678', ?)", [(at - 60,), (at - 7200,)]
-        )
+    at = NOW.timestamp()
+    stores.executemany(
+        database, "INSERT INTO sms_lookup_log VALUES ('84912345678', ?)", [(at - 60,), (at - 7200,)]
+    )
     store = await StatsStore.open(database)
     try:
         await store.count("lookup_web", NOW)
@@ -101,7 +98,6 @@ async def test_web_and_kiosk_lookups_and_sms_lookups_are_counted(tmp_path: Path)
     assert summary.total("lookup_kiosk") == 2
 
 
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_the_csv_has_a_row_per_office_day_in_vietnamese_dates(year_db: Path) -> None:
     store = await StatsStore.open(year_db)
     try:

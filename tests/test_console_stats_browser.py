@@ -4,7 +4,6 @@ funnel and the CSV export the browser downloads."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 import time as clock
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from console.roles import Role
 from console.signin import PASSWORDS
 from kernel.bus import EventBus
 from lookup.sqlite import SqliteLookup
-from tests import chromium
+from tests import chromium, stores
 from tests import console_year as year
 from tests.console_auth import PASSWORD, cheap_passwords
 
@@ -76,8 +75,9 @@ def console(tmp_path: Path) -> Iterator[Console]:
         for i in range(10 + 10 * n):
             at = datetime.combine(day, time(8 + i % 9, 15), year.ZONE).isoformat()
             rows += [(f"{day}.{i}", at, e) for e in year.PATTERNS[i % 10]]
-    with sqlite3.connect(database) as conn:
-        conn.executemany("INSERT INTO ivr_call_event (uniqueid, at, event) VALUES (?, ?, ?)", rows)
+    stores.executemany(
+        database, "INSERT INTO ivr_call_event (uniqueid, at, event) VALUES (?, ?, ?)", rows
+    )
     with Console(database) as running:
         yield running
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
-import sqlite3
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from gateway.app import seed_demo, serve
 from gateway.settings import Settings
 from kernel.bus import EventBus
 from peers import traffic
+from tests import stores
 
 
 def free_port() -> int:
@@ -57,10 +57,10 @@ async def test_demo_traffic_moves_the_board_and_gets_sms_replies(settings: Setti
                         event.data["uniqueid"]
                     ).startswith("demo.")
                 while True:
-                    with sqlite3.connect(settings.sqlite_path) as db:
-                        replies = db.execute(
-                            "SELECT count(*) FROM sms_message WHERE kind = 'reply'"
-                        ).fetchone()[0]
+                    [(replies,)] = stores.rows(
+                        settings.sqlite_path,
+                        "SELECT count(*) FROM sms_message WHERE kind = 'reply'",
+                    )
                     if replies:
                         break
                     await asyncio.sleep(0.2)
