@@ -20,6 +20,7 @@ from console.settings import HttpSettings
 from console.throttle import LoginThrottle
 from kernel.bus import EventBus
 from lookup.sqlite import SqliteLookup
+from tests import stores
 from tests.console_auth import PASSWORD, cheap_passwords, csrf_token, sign_in
 
 
@@ -156,25 +157,34 @@ def test_login_throttle_forgets_after_its_window() -> None:
     assert throttle.retry_after_s("lan", "c", 61.0) == 0.0
 
 
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
+def _cli(database: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """`tracuu ARGS` in a process of its own on the stores at `database`."""
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={"TRACUU_DATABASE": database, "PATH": "/usr/bin:/bin", "TRACUU_CONFIG": "none"},
+        cwd=Path(__file__).parent.parent,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.sqlite_only("a SQLite file that does not exist yet")
+def test_user_add_before_db_init_is_refused(tmp_path: Path) -> None:
+    database = str(tmp_path / "tracuu.sqlite3")
+    added = _cli(database, "user", "add", "quantri", "--role", "admin", stdin=PASSWORD + "\n")
+    assert added.returncode == 3
+    assert not (tmp_path / "tracuu.sqlite3").exists()
+
+
 def test_user_add_from_the_command_line(tmp_path: Path) -> None:
     database = tmp_path / "tracuu.sqlite3"
-    env = {"TRACUU_DATABASE": str(database), "PATH": "/usr/bin:/bin", "TRACUU_CONFIG": "none"}
-    tracuu = [sys.executable, "-m", "gateway.cli"]
 
     def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*tracuu, *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=Path(__file__).parent.parent,
-            timeout=60,
-            check=False,
-        )
+        return _cli(stores.url(database), *args, stdin=stdin)
 
-    assert run("user", "add", "quantri", "--role", "admin", stdin=PASSWORD + "\n").returncode == 3
     assert run("db", "init").returncode == 0
     added = run("user", "add", "quantri", "--role", "admin", stdin=PASSWORD + "\n")
     assert added.returncode == 0, added.stderr

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from peers.smsc import Personality, TestSmsc
 from sms.outbox import Outbox
 from sms.pump import SmsPump
 from sms.settings import SmppSettings
+from tests import stores
 from tests.peers.smsc import seed
 
 VIETTEL = "84961234567"
@@ -104,9 +104,8 @@ class TwoOperators:
             outbox.close()
 
     def uncertain(self) -> int:
-        with contextlib.closing(sqlite3.connect(self.database)) as conn:
-            query = "SELECT COUNT(*) FROM sms_part WHERE uncertain = 1"
-            return int(conn.execute(query).fetchone()[0])
+        [(n,)] = stores.rows(self.database, "SELECT COUNT(*) FROM sms_part WHERE uncertain = 1")
+        return int(n)
 
 
 def bind(name: str, port: int, **more: Any) -> dict[str, Any]:
@@ -211,7 +210,6 @@ async def test_failover_while_a_bind_is_down_then_back(tmp_path: Path) -> None:
     assert [s.text for s in back.record.submits] == ["da ve duong chinh"]
 
 
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_a_receipt_matches_only_its_own_binds_message(tmp_path: Path) -> None:
     """Both SMSCs give their first message the same id; Viettel's is delivered, the
     other operator's fails: each message gets its own SMSC's verdict."""
@@ -219,8 +217,7 @@ async def test_a_receipt_matches_only_its_own_binds_message(tmp_path: Path) -> N
         viettel = await world.pump.send(VIETTEL, "mot", kind="test")
         other = await world.pump.send(VINAPHONE, "hai", kind="test")
         await until(lambda: world.states() == {"delivered": 1, "failed": 1})
-        with contextlib.closing(sqlite3.connect(world.database)) as conn:
-            states = dict(conn.execute("SELECT id, state FROM sms_message").fetchall())
+        states = dict(stores.rows(world.database, "SELECT id, state FROM sms_message"))
     [sent_a], [sent_b] = world.viettel.record.submits, world.other.record.submits
     assert sent_a.message_id == sent_b.message_id  # the collision this test is about
     assert states == {viettel: "delivered", other: "failed"}
@@ -258,7 +255,6 @@ async def test_incoming_on_either_bind_is_answered_once(tmp_path: Path) -> None:
         assert CODE in answer.text
 
 
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_a_batch_with_one_smsc_dropped_midway_is_sent_once(tmp_path: Path) -> None:
     """200 messages across networks; Viettel's SMSC drops its connection at its 40th
     submit_sm. Every message arrives; a part goes out twice only if the outbox marked

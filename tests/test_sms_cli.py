@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import socket
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
+from tests import stores
 from tests.peers.smsc import CITIZEN, seed, sms_world
 
 CODE = "000.00.18.H26-241129-0001"
@@ -138,7 +138,6 @@ def test_send_test_through_a_configured_smsc(
     )
 
 
-@pytest.mark.sqlite_only  # reads or breaks the SQLite file itself
 def test_send_test_with_a_wrong_password_says_so_and_cancels_the_message(
     database: Path,
     capsys: pytest.CaptureFixture[str],
@@ -155,17 +154,16 @@ def test_send_test_with_a_wrong_password_says_so_and_cancels_the_message(
     )
     logged = printed.err + caplog.text  # the CLI logs to stderr
     assert logged.count("smpp bind refused") == 1  # stopped at the first refusal: no retries
-    with sqlite3.connect(database) as conn:
-        rows = conn.execute("SELECT state, error FROM sms_message WHERE kind = 'test'").fetchall()
-        parts = conn.execute(
-            "SELECT p.state FROM sms_part p JOIN sms_message m ON m.id = p.message_id"
-            " WHERE m.kind = 'test'"
-        ).fetchall()
+    rows = stores.rows(database, "SELECT state, error FROM sms_message WHERE kind = 'test'")
+    parts = stores.rows(
+        database,
+        "SELECT p.state FROM sms_part p JOIN sms_message m ON m.id = p.message_id"
+        " WHERE m.kind = 'test'",
+    )
     assert rows == [("failed", f"cancelled: {why}")]
     assert parts == [("failed",)]  # nothing left for the next bind to send
 
 
-@pytest.mark.sqlite_only  # reads or breaks the SQLite file itself
 def test_send_test_to_an_unreachable_smsc_cancels_the_message(
     database: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -179,8 +177,7 @@ def test_send_test_to_an_unreachable_smsc_cancels_the_message(
     out = capsys.readouterr().out.splitlines()[-1] + "\n"
     assert out.startswith("test message: failed (not sent within 2 s (link ")
     assert out.endswith("); cancelled, it will not be sent later\n")
-    with sqlite3.connect(database) as conn:
-        states = conn.execute("SELECT state FROM sms_message WHERE kind = 'test'").fetchall()
+    states = stores.rows(database, "SELECT state FROM sms_message WHERE kind = 'test'")
     assert states == [("failed",)]
 
 
@@ -193,6 +190,7 @@ def test_send_test_to_an_unreachable_smsc_cancels_the_message(
         ["reminders", "run", "--once"],
     ],
 )
+@pytest.mark.sqlite_only("a mistyped SQLite file path")
 def test_a_missing_database_is_refused_not_created(
     argv: list[str],
     tmp_path: Path,

@@ -14,16 +14,15 @@ import asyncio
 import os
 import subprocess
 import sys
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
-
-import pytest
 
 from kernel.db import Database
 from prompts.catalog import load_catalog
 from sms.outbox import Outbox
 from sms.reminder_job import ReminderJob
-from tests.peers.smsc import Personality, sms_world
+from tests import stores
+from tests.peers.smsc import Personality, seed_processes, sms_world
 from tests.test_sms_link import STRANGER, states, until
 
 
@@ -88,14 +87,15 @@ async def test_a_message_queued_elsewhere_is_sent_without_a_doorbell(tmp_path: P
     assert world.smsc.record.texts_to(STRANGER) == ["tu noi khac"]
 
 
-@pytest.mark.sqlite_only  # reads or writes the SQLite file itself, or a subprocess
 async def test_reminders_queued_by_the_cli_are_sent_by_the_running_gateway(
     tmp_path: Path,
 ) -> None:
     async with sms_world(tmp_path) as world:
         await world.smsc.wait_bound()
         now = datetime.now(world.settings.zone).replace(hour=10, minute=0)  # in the window
-        env = dict(os.environ, TRACUU_DATABASE=str(world.database),
+        # The CLI process on the same stores, and the dossiers where it looks them up.
+        await seed_processes(world.database, date.today())  # as sms_world seeded its own
+        env = dict(os.environ, TRACUU_DATABASE=stores.url(world.database),
                    TRACUU_CONFIG=str(tmp_path / "absent.toml"))  # fmt: skip
         command = [sys.executable, "-m", "gateway.cli", "reminders", "run", "--once",
                    "--now", now.isoformat(), "--queue"]  # fmt: skip

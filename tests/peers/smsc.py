@@ -61,20 +61,29 @@ def smpp_settings(port: int, **overrides: Any) -> SmppSettings:
 
 async def seed(database: Path, today: date, *, for_processes: bool = False) -> None:
     """The demo's fixed dossiers in the SQLite dossier file at `database` (the lookup a
-    test opens itself). for_processes: also where a process of its own, given
-    tests.stores.url(database), looks them up (on the PostgreSQL pass, that schema)."""
-    stores: list[DossierWriter] = [await DossierStore.open(database)]
+    test opens itself); for_processes: also seed_processes()."""
+    await _seed(await DossierStore.open(database), today)
+    if for_processes:
+        await seed_processes(database, today)
+
+
+async def seed_processes(database: Path, today: date) -> None:
+    """The same dossiers where a process of its own, given tests.stores.url(database),
+    looks them up: on the PostgreSQL pass that schema (the SQLite file otherwise, seeded
+    already)."""
     where = test_stores.url(database)
-    if for_processes and is_postgres(where):
+    if is_postgres(where):
         from lookup.postgres import PostgresStore
 
-        stores.append(await PostgresStore.open(where))
-    for store in stores:
-        try:
-            await store.upsert_dossiers(demo.fixed_dossiers(today))
-            await store.upsert_procedures(demo.procedures())
-        finally:
-            await store.close()
+        await _seed(await PostgresStore.open(where), today)
+
+
+async def _seed(store: DossierWriter, today: date) -> None:
+    try:
+        await store.upsert_dossiers(demo.fixed_dossiers(today))
+        await store.upsert_procedures(demo.procedures())
+    finally:
+        await store.close()
 
 
 @contextlib.asynccontextmanager
