@@ -21,6 +21,8 @@ from peers.asterisk import SimulatedAsterisk
 from tests.peers.dialplan import DIALPLAN, Dialplan, expression, parse
 from tests.test_ivr_calls import MONDAY_10AM, lookup, settings
 
+pytestmark = pytest.mark.no_store
+
 __all__ = ["lookup"]  # the fixture
 
 KEYS = "1 2411290002# _ _ _"  # a dossier's status, then silence until goodbye

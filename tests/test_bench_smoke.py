@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.slow
+# no_store: the benchmarks run in processes of their own, on the databases they set up.
+pytestmark = [pytest.mark.slow, pytest.mark.no_store]
 
 
 def _bench(*args: str, tmp_path: Path) -> str:

@@ -8,9 +8,12 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+
+pytestmark = pytest.mark.no_store
 
 ROOT = Path(__file__).resolve().parent.parent
 REGENERATE = "bash scripts/bootstrap lock"

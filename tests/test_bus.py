@@ -2,7 +2,11 @@
 
 import asyncio
 
+import pytest
+
 from kernel.bus import EventBus
+
+pytestmark = pytest.mark.no_store
 
 
 async def test_subscriber_receives_events_in_order() -> None:

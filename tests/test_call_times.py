@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from kernel.bus import EventBus
 from lookup.sqlite import SqliteLookup
 from tests.test_ivr_calls import call, lookup  # noqa: F401 - the fixture, shared
+
+pytestmark = pytest.mark.no_store
 
 
 async def test_call_events_carry_the_answer_time_in_the_office_zone(

@@ -23,6 +23,8 @@ from prompts.catalog import load_catalog
 from prompts.rows import put_dynamic
 from tests.prompts_db import prompt_store
 
+pytestmark = pytest.mark.sqlite_only("tracuu in processes of their own on a SQLite demo file")
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -17,6 +17,8 @@ from prompts.catalog import (
     parse_catalog_file,
 )
 
+pytestmark = pytest.mark.no_store
+
 GOOD = """
 [hello]
 text = "Xin chào."

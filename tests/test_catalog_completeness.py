@@ -8,6 +8,8 @@ import itertools
 from datetime import date, datetime
 from pathlib import Path
 
+import pytest
+
 from kernel.office import OfficeSettings
 from lookup.model import FullView, Procedure, PublicView, Status
 from messages import compose, notices
@@ -15,6 +17,8 @@ from messages.fragments import ALL_FRAGMENTS
 from messages.parts import DYNAMIC_PREFIX, Message, Phrase
 from messages.render import to_prompts, to_text
 from prompts.catalog import CATALOG_DIR, load_catalog, parse_catalog_file
+
+pytestmark = pytest.mark.no_store
 
 CATALOG = load_catalog()
 MESSAGES_DIR = Path(compose.__file__).parent

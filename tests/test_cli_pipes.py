@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.sqlite_only("tracuu in processes of their own on a SQLite demo file")
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -22,6 +22,8 @@ from lookup.codes import (
     parse_keypad,
 )
 
+pytestmark = pytest.mark.no_store
+
 REAL = [
     ("000.00.06.H56-231027-0361", "000.00.06.H56", date(2023, 10, 27), "0361"),
     ("000.17.22.H56-210531-0001", "000.17.22.H56", date(2021, 5, 31), "0001"),

@@ -17,6 +17,8 @@ import jsonschema
 import pytest
 import yaml
 
+pytestmark = pytest.mark.no_store
+
 ROOT = Path(__file__).parent.parent
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "compose-spec.json").read_text("utf-8"))
 COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text("utf-8")

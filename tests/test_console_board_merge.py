@@ -16,6 +16,8 @@ from console.board_merge import Liveness, Seen, merge
 from console.board_registry import Identity, InstanceRow
 from kernel.bus import BusEvent
 
+pytestmark = pytest.mark.no_store
+
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 SEEN = datetime(2026, 12, 3, 9, 55, tzinfo=ZONE).timestamp()
 ME = Identity("gw-a", "may-a", "1.2.0", 1_764_730_000.0)

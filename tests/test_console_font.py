@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from fontTools.ttLib import TTFont
 
+pytestmark = pytest.mark.no_store
+
 FONTS = Path(str(resources.files("console").joinpath("static/fonts")))
 BASES = "aăâeêioôơuưy"
 TONES = "\u0300\u0301\u0303\u0309\u0323"  # huyền, sắc, ngã, hỏi, nặng

@@ -19,6 +19,8 @@ from gateway.settings import Settings
 from ivr.server import LISTENING_TOPIC
 from kernel.bus import EventBus
 
+pytestmark = pytest.mark.no_store
+
 
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:

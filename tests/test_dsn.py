@@ -10,6 +10,8 @@ import pytest
 from gateway.settings import Settings
 from kernel.dsn import DatabaseUrl
 
+pytestmark = pytest.mark.no_store
+
 URL = "postgresql://tracuu:s3cr3t-pw@db.internal:5432/tracuu?sslmode=require"
 
 

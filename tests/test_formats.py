@@ -16,6 +16,8 @@ from messages.recording_refusals import in_words as refusal_in_words
 from prompts.audio import Levels, Rejected, check
 from prompts.versions import PromptRecord, Refused, approve
 
+pytestmark = pytest.mark.no_store
+
 OFFICE = ZoneInfo("Asia/Ho_Chi_Minh")
 
 

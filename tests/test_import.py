@@ -14,6 +14,10 @@ from lookup.model import Status
 from lookup.port import Proof
 from lookup.sqlite import DossierStore, SqliteLookup
 
+pytestmark = pytest.mark.sqlite_only(
+    "the importer into the SQLite dossier file; into PostgreSQL: tests/test_lookup_postgres.py"
+)
+
 VIETNAMESE = """\
 DANH SÁCH HỒ SƠ TIẾP NHẬN;;;;;;;;;;;;
 Từ ngày 01/11/2024 đến ngày 30/11/2024;;;;;;;;;;;;

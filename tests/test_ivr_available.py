@@ -9,6 +9,8 @@ import pytest
 
 from ivr.available import LivePrompts
 
+pytestmark = pytest.mark.no_store
+
 
 class Clock:
     def __init__(self) -> None:

@@ -36,6 +36,8 @@ from ivr.flow import (
 from lookup.codes import KEYPAD_MAX_DIGITS
 from prompts.catalog import load_catalog
 
+pytestmark = pytest.mark.no_store
+
 READY = Answer("000.00.18.H26-241129-0001", ("agency_cua_nam",), ("status_ready", "day_29"))
 OTHER = Answer("000.00.19.H26-241129-0001", ("agency_hoan_kiem",), ("status_processing",))
 NOT_FOUND = NotFound(("not_found", "digit_2", "digit_4", "check_receipt"))

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from ivr.limits import CallerLimiter
+
+pytestmark = pytest.mark.no_store
 
 T0 = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
 

@@ -28,6 +28,8 @@ from lookup.sqlite import DossierStore, SqliteLookup
 from prompts.catalog import load_catalog
 from tests.test_ivr_calls import DOSSIERS, PROCEDURES, call, heard
 
+pytestmark = pytest.mark.no_store
+
 GOAL_S = 12.0
 KEYS_PER_S = 3.0
 CODE = "2411290001"

@@ -31,6 +31,8 @@ from tests.peers.asterisk import (
     recording_route,
 )
 
+pytestmark = pytest.mark.no_store
+
 USAGE_520 = (
     b"520-Invalid command syntax.  Proper usage follows:\n"
     b" Usage: STREAM FILE <filename> <escape digits> [sample offset]\n"

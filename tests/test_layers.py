@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.no_store
+
 ROOT = Path(__file__).resolve().parent.parent
 # In a child process: import-linter's console output and logging set-up stay out of
 # the other tests' captured output and logs.

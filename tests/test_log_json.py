@@ -11,6 +11,8 @@ import pytest
 from gateway.settings import Settings
 from kernel.logs import setup_logging
 
+pytestmark = pytest.mark.no_store
+
 
 def test_json_lines_carry_time_level_logger_and_the_masked_message(
     capsys: pytest.CaptureFixture[str],

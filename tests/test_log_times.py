@@ -10,7 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from kernel.logs import LINE_FORMAT, IsoFormatter
+
+pytestmark = pytest.mark.sqlite_only("tracuu in processes of their own on a SQLite demo file")
 
 ROOT = Path(__file__).resolve().parent.parent
 ISO_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d [A-Z]+ ")

@@ -6,6 +6,8 @@ import pytest
 
 from kernel.logs import MaskingFilter, mask_msisdn
 
+pytestmark = pytest.mark.no_store
+
 
 @pytest.mark.parametrize(
     ("number", "masked"),

@@ -11,6 +11,10 @@ import pytest
 
 from lookup.sqlite import STEPS
 
+pytestmark = pytest.mark.sqlite_only(
+    "the dossier CLI on a SQLite file; on PostgreSQL: test_lookup_postgres.py::test_cli_on_postgres"
+)
+
 TRACUU = [sys.executable, "-m", "gateway"]
 
 

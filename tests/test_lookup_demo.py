@@ -4,10 +4,14 @@ import unicodedata
 from collections import Counter
 from datetime import date, timedelta
 
+import pytest
+
 from lookup.codes import parse_code
 from lookup.demo import FIXED_CODE, add_working_days, fixed_dossiers, generate, procedures
 from lookup.model import Status
 from lookup.phones import normalise_phone
+
+pytestmark = pytest.mark.no_store
 
 TODAY = date(2026, 11, 30)  # a Monday
 AGENCIES = ["000.00.18.H26", "000.00.19.H26"]

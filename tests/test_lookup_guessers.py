@@ -12,6 +12,8 @@ from lookup import demo
 from lookup.port import Proof
 from lookup.sqlite import DossierStore, SqliteLookup
 
+pytestmark = pytest.mark.no_store
+
 TODAY = date(2024, 12, 2)
 CODE = demo.FIXED_CODE
 PIN = "739204"

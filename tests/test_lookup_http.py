@@ -15,6 +15,8 @@ from lookup.model import Status
 from lookup.port import LookupUnavailable, Proof, SecretGuard
 from lookup.settings import HttpLookupSettings
 
+pytestmark = pytest.mark.no_store
+
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 # An OpenCPS-like answer: nested, Vietnamese field names, epoch milliseconds.
 REMOTE = {

@@ -4,6 +4,8 @@ import pytest
 
 from lookup.lockout import DAY_S, Attempt, Failures, SecretPolicy, after_failure, attempt_many
 
+pytestmark = pytest.mark.no_store
+
 NOW = 1_733_000_000.0
 POLICY = SecretPolicy()
 LOCKED = Failures(5, NOW - 60, locked_until=NOW + 60)

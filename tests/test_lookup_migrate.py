@@ -8,6 +8,8 @@ import pytest
 
 from kernel.migrate import migrate, statements
 
+pytestmark = pytest.mark.sqlite_only("kernel.migrate on SQLite files")
+
 STEPS = (
     "CREATE TABLE a (x INTEGER); CREATE INDEX a_x ON a (x);",
     "ALTER TABLE a ADD COLUMN y TEXT;",

@@ -19,6 +19,10 @@ from lookup.port import LookupUnavailable, Proof, SecretGuard
 from lookup.rows import dossier_from_row
 from lookup.sqlite import STEPS, DossierStore, SqliteLookup
 
+pytestmark = pytest.mark.sqlite_only(
+    "the SQLite dossier adapter on its files; PostgreSQL's: tests/test_lookup_postgres.py"
+)
+
 AGENCIES = {"000.00.18.H26": "UBND phường Cửa Nam", "000.00.19.H26": "UBND phường Hoàn Kiếm"}
 
 

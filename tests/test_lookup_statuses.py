@@ -8,6 +8,8 @@ import pytest
 from lookup.model import STATUS_LABELS, PublicView, Status, Timeliness
 from lookup.statuses import PORTAL_CODES, UnknownStatus, to_status
 
+pytestmark = pytest.mark.no_store
+
 
 @pytest.mark.parametrize(("value", "status"), [(4, 4), ("4", 4), ("04", 4), (" 10 ", 10), (1, 1)])
 def test_numbers_in_any_form(value: int | str, status: int) -> None:

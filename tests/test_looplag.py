@@ -10,6 +10,8 @@ import pytest
 
 from kernel.looplag import BUCKETS, LoopLagMonitor
 
+pytestmark = pytest.mark.no_store
+
 
 def block_the_loop() -> None:
     time.sleep(0.3)  # a synchronous step where an await belongs (the mistake to catch)

@@ -18,6 +18,8 @@ from messages.parts import FreeText, Number, Phrase, dynamic_prompt_id
 from messages.render import to_prompts, to_text
 from prompts.catalog import load_catalog
 
+pytestmark = pytest.mark.no_store
+
 CATALOG = load_catalog()
 OFFICE = OfficeSettings(
     name="UBND phường Cửa Nam", collection_place="Bộ phận Một cửa UBND phường Cửa Nam"

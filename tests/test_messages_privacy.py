@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,8 @@ from messages import compose, notices
 from messages.parts import Message, dynamic_texts
 from messages.render import strip_accents, to_prompts, to_text
 from prompts.catalog import load_catalog
+
+pytestmark = pytest.mark.no_store
 
 CATALOG = load_catalog()
 OFFICE = OfficeSettings(name="UBND xã Tân Lập", collection_place="Bộ phận Một cửa xã Tân Lập")

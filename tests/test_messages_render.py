@@ -35,6 +35,8 @@ from messages.parts import (
 from messages.render import format_number, strip_accents, to_prompts, to_text
 from prompts.catalog import Catalog, Prompt, load_catalog
 
+pytestmark = pytest.mark.no_store
+
 CATALOG = load_catalog()
 TINY = Catalog(
     [

@@ -11,6 +11,8 @@ from messages.numbers import (
     say_number,
 )
 
+pytestmark = pytest.mark.no_store
+
 D = ["không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín"]
 
 

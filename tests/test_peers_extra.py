@@ -18,6 +18,8 @@ import pytest
 
 from tests.peers.smsc import seed
 
+pytestmark = pytest.mark.sqlite_only("tracuu in processes of their own on a SQLite demo file")
+
 ROOT = Path(__file__).resolve().parent.parent
 WITHOUT_EXTRA = (
     "import sys; sys.modules['smpp'] = None; "

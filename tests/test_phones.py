@@ -4,6 +4,8 @@ import pytest
 
 from lookup.phones import LEGACY_PREFIXES, mask_msisdn, normalise_phone
 
+pytestmark = pytest.mark.no_store
+
 
 @pytest.mark.parametrize(
     "raw",

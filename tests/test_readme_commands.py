@@ -27,6 +27,10 @@ import pytest
 
 from gateway.cli import build_parser
 
+pytestmark = pytest.mark.sqlite_only(
+    "the README's commands as written, on the SQLite file they name"
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 FENCED = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)

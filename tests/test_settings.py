@@ -7,6 +7,8 @@ from pydantic import ValidationError
 
 from gateway.settings import Settings
 
+pytestmark = pytest.mark.no_store
+
 
 def test_defaults_match_the_documented_ports_and_database(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRACUU_CONFIG", "/nonexistent.toml")

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from peers.smsc import _gsm_text  # the SMSC's own, independent GSM table
 from sms import codec
 
+pytestmark = pytest.mark.no_store
+
 
 def test_gsm_basic_and_extension_round_trip() -> None:
     text = "@£$_ Hello {world} [x] ~|€^\\ àÄ"

@@ -21,6 +21,8 @@ from sms.commands import (
     parse,
 )
 
+pytestmark = pytest.mark.no_store
+
 CODE = "000.00.18.H26-241129-0001"
 
 

@@ -14,6 +14,8 @@ import pytest
 
 from tests.corpus import runner
 
+pytestmark = pytest.mark.no_store
+
 FORMS = runner.load()
 
 

@@ -114,7 +114,7 @@ async def test_sigkill_mid_batch_loses_nothing(tmp_path: Path) -> None:
             await asyncio.to_thread(gateway.wait, 15)
             killed_at = len(smsc.record.submits)
             gateway = start_gateway(database, smsc.port, tmp_path)
-            await wait_db(lambda: delivered(database) == total)
+            await wait_db(lambda: delivered(database) == total, timeout_s=90)
         finally:
             if gateway.poll() is None:
                 await stop(gateway, signal.SIGTERM)

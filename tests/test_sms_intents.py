@@ -11,11 +11,14 @@ import re
 import unicodedata
 from datetime import date
 
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from lookup.codes import compact_key, yymmdd
 from sms.commands import BadCode, Guidance, Help, Lookup, OptIn, OptOut, parse
+
+pytestmark = pytest.mark.no_store
 
 # ---- how a phrase is typed
 

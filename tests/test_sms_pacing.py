@@ -5,10 +5,13 @@ from __future__ import annotations
 import bisect
 from collections import deque
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sms.pacing import BETA, Pacer
+
+pytestmark = pytest.mark.no_store
 
 
 def most_in_any_second(times: list[float]) -> int:

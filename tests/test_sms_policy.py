@@ -11,6 +11,8 @@ from lookup.codes import Reason
 from sms import commands
 from sms.policy import Decision, Limits, Reply, SenderState, Subscription, decide
 
+pytestmark = pytest.mark.no_store
+
 NOW = 1_800_000_000.0
 LIMITS = Limits(lookups_per_hour=10, lookups_per_day=30, refusal_every_s=3600, quiet_s=600)
 FRESH = SenderState()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -12,6 +13,8 @@ from lookup.model import Procedure
 from prompts.catalog import load_catalog
 from sms import replies
 from sms.replies import ReplyContext, fit, whole_words
+
+pytestmark = pytest.mark.no_store
 
 CTX = ReplyContext(catalog=load_catalog(), office=OfficeSettings(), today=date(2024, 12, 2))
 WORDS = st.lists(

@@ -6,6 +6,8 @@ import pytest
 
 from sms.routes import OTHER, RouteBind, RouteFilter, Routes, network_of
 
+pytestmark = pytest.mark.no_store
+
 
 @pytest.mark.parametrize(
     ("number", "network"),

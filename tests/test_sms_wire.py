@@ -8,6 +8,8 @@ import pytest
 
 from sms.pdu import MAX_PDU, BadFraming, Pdu, PduError, PduReader
 
+pytestmark = pytest.mark.no_store
+
 
 def Bytes(data: bytes) -> PduReader:
     reader = PduReader()
