@@ -126,7 +126,6 @@ async def test_reminders_queued_by_the_cli_are_sent_by_the_running_gateway(
         outbox.close()
 
 
-@pytest.mark.sqlite_only  # a subprocess on the SQLite file
 async def test_send_test_beside_a_running_gateway_goes_through_its_bind(tmp_path: Path) -> None:
     """`tracuu sms send-test` while the gateway runs: the message is queued for the
     gateway's link, which sends it; the command never binds the same system_id again."""
@@ -134,7 +133,7 @@ async def test_send_test_beside_a_running_gateway_goes_through_its_bind(tmp_path
         await world.smsc.wait_bound()
         binds_before = list(world.smsc.record.binds)
         smpp = world.settings.smpp
-        env = dict(os.environ, TRACUU_DATABASE=str(world.database),
+        env = dict(os.environ, TRACUU_DATABASE=stores.url(world.database),
                    TRACUU_CONFIG=str(tmp_path / "absent.toml"), TRACUU_SMPP_HOST=smpp.host,
                    TRACUU_SMPP_PORT=str(smpp.port), TRACUU_SMPP_SYSTEM_ID=smpp.system_id,
                    TRACUU_SMPP_PASSWORD="secret-pw")  # fmt: skip
