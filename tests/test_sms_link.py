@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import threading
 import time
 import unicodedata
@@ -365,7 +366,7 @@ async def test_the_link_logs_under_one_stable_name(
         assert secret not in caplog.text
 
 
-@pytest.mark.sqlite_only  # holds SQLite's write lock to make the link's database slow
+@pytest.mark.sqlite_only("holds SQLite's write lock to make the link's database slow")
 async def test_a_link_behind_its_database_does_not_resend_answered_parts(tmp_path: Path) -> None:
     """The province bench (one gateway, PostgreSQL, a loaded machine) saw 46 parts sent
     twice: the link, stuck on its database, found a part sent longer ago than
