@@ -27,9 +27,9 @@ reminders at the SMSC (each exactly once, duplicates), calls whose events were
 recorded, the gateway's loop lag (kernel/looplag.py), garbage-collection pauses of
 the gateway and the callers, and CPU per thread while the reminder job scans and
 while the link sends. --attribute splits every slow reply into its legs
-(bench/mixed_probe.py). --link thread runs the SMPP link inside the gateway process
-(the old way), for a side-by-side run; --peers-nice lowers the SMSC's and the office
-sync's CPU priority (they stand for other machines).
+(bench/mixed_probe.py). --link process runs the SMPP link in its worker process
+(sms.link_mode = "process", opt-in), for a side-by-side run; --peers-nice lowers the
+SMSC's and the office sync's CPU priority (they stand for other machines).
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ async def _gateway(config: dict[str, Any], out: Connection) -> dict[str, Any]:
     loop.add_reader(out.fileno(), lambda: _received(out, stop))
     from mixed_probe import GatewayMarks, GcPauses
 
-    gc_pauses = GcPauses()
+    gc_pauses = GcPauses(census=config["attribute"])
     gc_pauses.install()
     marks = None
     if config["attribute"]:
@@ -253,7 +253,7 @@ async def _callers(
     lanes, pace_s, ramp_s = int(shape["lanes"]), shape["pace_s"], shape["ramp_s"]
     from mixed_probe import GcPauses, LagTicker, StampedCaller, summary_ms
 
-    gc_pauses = GcPauses()
+    gc_pauses = GcPauses(census=bool(shape["attribute"]))
     gc_pauses.install()
 
     stopping = asyncio.Event()
@@ -653,8 +653,9 @@ def main() -> None:
     parser.add_argument(
         "--link",
         choices=("process", "thread"),
-        default="process",
-        help="sms.link_mode: the SMPP link in a worker process (the default) or a thread",
+        default="thread",
+        help="sms.link_mode: the SMPP link in a thread of the gateway (the product's "
+        "default) or in a worker process",
     )
     parser.add_argument(
         "--peers-nice",

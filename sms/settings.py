@@ -175,11 +175,12 @@ class SmsSettings(Section):
     # sms_inbound and sms_message rows (phone numbers, citizens' texts) older than this
     # are deleted by the reminder job; 0 keeps them forever.
     retention_days: int = Field(90, ge=0, le=3650)
-    # Where the SMPP link runs: "process", a worker process of its own at CPU priority
-    # `link_nice` lower than the gateway's, so a reminder wave yields the CPU (and no
-    # longer shares the GIL) with calls in progress; or "thread", inside the gateway
-    # process (one process fewer; a small office's choice). docs/deployment.md.
-    link_mode: Literal["process", "thread"] = "process"
+    # Where the SMPP link runs: "thread", inside the gateway process; or "process", a
+    # worker process of its own at CPU priority `link_nice` lower than the gateway's, so
+    # a reminder wave does not share the GIL with calls and yields the CPU to them.
+    # "process" is opt-in until its slow-down in the two-gateway kill test on a
+    # saturated machine is understood (docs/deployment.md, docs/benchmarks.md).
+    link_mode: Literal["process", "thread"] = "thread"
     link_nice: int = Field(10, ge=0, le=19)
     # Demo mode without an SMPP host runs the test SMSC here (0 = any free port).
     demo_smsc_port: int = Field(2775, ge=0, le=65535)
