@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import threading
 import time
 import unicodedata
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from kernel.db import BlockingConnection
 from sms.codec import gsm_encode
 from sms.pdu import bind_refusal
 from tests import stores
@@ -366,7 +366,6 @@ async def test_the_link_logs_under_one_stable_name(
         assert secret not in caplog.text
 
 
-@pytest.mark.sqlite_only("holds SQLite's write lock to make the link's database slow")
 async def test_a_link_behind_its_database_does_not_resend_answered_parts(tmp_path: Path) -> None:
     """The province bench (one gateway, PostgreSQL, a loaded machine) saw 46 parts sent
     twice: the link, stuck on its database, found a part sent longer ago than
@@ -387,13 +386,16 @@ async def test_a_link_behind_its_database_does_not_resend_answered_parts(tmp_pat
 
         def hold_the_write_lock() -> None:
             # The link's claim of "tin 2" waits for this lock, past the response
-            # timeout of "tin 1", whose answer arrives meanwhile.
-            conn = sqlite3.connect(world.database, isolation_level=None)
+            # timeout of "tin 1", whose answer arrives meanwhile. SQLite: the database's
+            # one write lock; PostgreSQL: the parts table's, against every writer.
+            conn = BlockingConnection.open(world.database)
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                conn.begin()
+                if stores.ON_POSTGRES:
+                    conn.execute("LOCK TABLE sms_part IN EXCLUSIVE MODE")
                 held.set()
                 time.sleep(2.0)
-                conn.execute("COMMIT")
+                conn.commit()
             finally:
                 conn.close()
 
