@@ -78,6 +78,7 @@ def gateway_settings(url: str, smsc_port: int, tps: float) -> dict[str, str]:
 def run_phase(
     url: str, phase: str, instances: int, codes: list[str], args: argparse.Namespace
 ) -> dict[str, Any]:
+    load_at_start = os.getloadavg()[:1]
     ctx = multiprocessing.get_context("spawn")
     prefix = load.wave_prefix(phase)
     smsc_port = free_port()
@@ -170,7 +171,10 @@ def run_phase(
         "office": office,
         "wave_s": round(wave_s, 1),
         "sms": sms,
+        # Not at the SMSC when the phase ended (the wave done, or --max-s over).
         "reminders_lost": args.reminders - sms["numbers"],
+        "wave_finished": reached >= args.reminders,
+        "load_average": [round(v, 2) for v in (*load_at_start, *os.getloadavg())],
         "loop_lag": {
             gw.name: lag_in_window(b, a) for gw, b, a in zip(gateways, before, after, strict=True)
         },
@@ -229,8 +233,11 @@ def headline(phase: str, r: dict[str, Any]) -> str:
         f"{c['per_gateway']}; recorded {c['recorded']}); lookups {r['lookups_per_s']:.1f}/s; "
         f"SMS {s['parts']} parts at "
         f"{s['parts_per_s']:.0f} parts/s (by bind {s['by_bind']}), duplicate parts "
-        f"{s['duplicate_parts']}, reminders lost {r['reminders_lost']}, wave written -> last "
-        f"part {r['wave_s']} s; loop lag {lag}; CPU s in the {r['window_s']} s window: {cpu}"
+        f"{s['duplicate_parts']}, reminders lost {r['reminders_lost']}"
+        f"{'' if r['wave_finished'] else ' (the wave unfinished at --max-s)'}, wave written "
+        f"-> last part {r['wave_s']} s; loop lag {lag}; "
+        f"CPU s in the {r['window_s']} s window: {cpu}; "
+        f"load average at start, end {r['load_average'][0]}, {r['load_average'][1]}"
     )
 
 
@@ -240,9 +247,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000, help="calls in flight")
     parser.add_argument("--pace-ms", type=float, default=500.0, help="each prompt's length")
     parser.add_argument("--ramp-s", type=float, default=10.0, help="calls start over this")
-    parser.add_argument("--reminders", type=int, default=50_000, help="the wave, each phase")
+    parser.add_argument("--reminders", type=int, default=20_000, help="the wave, each phase")
     parser.add_argument("--tps", type=float, default=5000.0, help="each gateway's SMPP rate")
-    parser.add_argument("--max-s", type=float, default=300.0, help="give each wave this long")
+    parser.add_argument("--max-s", type=float, default=600.0, help="give each wave this long")
     parser.add_argument("--hold-s", type=float, default=0.0, help="a phase lasts at least this")
     parser.add_argument("--smoke", action="store_true", help="a small size for CI")
     args = parser.parse_args()
@@ -260,11 +267,13 @@ def main() -> None:
     )
     shutil.rmtree(SCRATCH, ignore_errors=True)
     results: dict[str, Any] = {}
-    with pg.server(args.dossiers, free_port()) as url:
-        codes = asyncio.run(load.keypad_codes(url, pg.KEYPAD_AGENCY, 5000))
-        for phase, instances in (("A", 1), ("B", 2)):
+    for phase, instances in (("A", 1), ("B", 2)):
+        # Each phase on a fresh copy of the base: the same database state for both, and
+        # nothing one phase left queued (an unfinished wave, the reminder cursor) in the other.
+        with pg.server(args.dossiers, free_port()) as url:
+            codes = asyncio.run(load.keypad_codes(url, pg.KEYPAD_AGENCY, 5000))
             results[phase] = run_phase(url, phase, instances, codes, args)
-            print(headline(phase, results[phase]), flush=True)
+        print(headline(phase, results[phase]), flush=True)
     print(json.dumps(results, indent=1, default=str))
     a, b = results["A"], results["B"]
     for phase in "AB":
