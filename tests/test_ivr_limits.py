@@ -36,3 +36,15 @@ def test_memory_is_bounded_by_evicting_the_longest_quiet_caller() -> None:
     limiter.allow("c", T0)  # "a" is forgotten
     assert limiter.allow("a", T0)
     assert not limiter.allow("c", T0)
+
+
+def test_ten_thousand_callers_leave_nothing_for_the_collector_to_walk() -> None:
+    # A full garbage collection stops every call while it walks what is tracked: the
+    # limiter's memory of 10,000 callers must not be part of that walk.
+    import gc
+
+    limiter = CallerLimiter(10)
+    for n in range(10_000):
+        limiter.allow(f"+849{n:08d}", T0)
+    gc.collect()
+    assert not any(gc.is_tracked(times) for times in limiter._seen.values())
