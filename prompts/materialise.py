@@ -86,10 +86,13 @@ class Materialiser:
             done.written.append(entry.prompt_id)
         self.generation = current
         if done.written:
+            shown = done.written[:10]  # a first sync writes hundreds: one readable line
+            more = f" and {len(done.written) - len(shown)} more" if len(done.written) > 10 else ""
             log.info(
-                "voice prompts written from the database (generation %d): %s",
+                "voice prompts written from the database (generation %d): %s%s",
                 current,
-                ", ".join(done.written),
+                ", ".join(shown),
+                more,
             )
         return done
 

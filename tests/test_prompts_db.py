@@ -298,3 +298,33 @@ def test_an_import_interrupted_half_way_finishes_without_doubling(
         assert len(store.record(WELCOME).history) == 3
     finally:
         db.close()
+
+
+def test_an_asterisk_host_without_a_gateway_syncs_its_sounds_with_the_cli(
+    tmp_path: Path,
+    store_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The first `tracuu prompts` command of an old installation imports it; on another
+    host `tracuu prompts sync` writes what callers must hear, and only what differs."""
+    from gateway.cli import main
+
+    _, audio = _legacy_installation(tmp_path / "gateway")
+    monkeypatch.setenv("TRACUU_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("TRACUU_DATABASE", store_url)
+    monkeypatch.setenv("TRACUU_SOUNDS_DIR", str(tmp_path / "gateway"))
+    assert main(["prompts", "sync"]) == 0  # imports the old manifest, writes its sounds
+    assert (tmp_path / "gateway" / ".tracuu" / "manifest.json.imported").is_file()
+
+    asterisk = tmp_path / "asterisk-b" / "sounds"
+    monkeypatch.setenv("TRACUU_SOUNDS_DIR", str(asterisk))
+    capsys.readouterr()
+    assert main(["prompts", "sync"]) == 0
+    assert capsys.readouterr().out.endswith(
+        ": 1 prompts written from the database (generation 1), 0 failed\n"
+    )
+    for fmt in FORMATS:
+        assert (asterisk / "vi" / "tracuu" / f"{WELCOME}.{fmt}").read_bytes() == audio[f"rec.{fmt}"]
+    assert main(["prompts", "sync"]) == 0
+    assert ": 0 prompts written" in capsys.readouterr().out
