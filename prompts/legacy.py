@@ -84,7 +84,7 @@ def import_json(store: Store) -> Imported | None:
     for prompt_id, record in sorted(manifest.records.items()):
         blobs = {v.number: _blobs(store, prompt_id, v) for v in record.versions}
         for v in record.versions:
-            if set(blobs[v.number]) < set(FORMATS):
+            if not set(FORMATS) <= set(blobs[v.number]):
                 missing.append(f"{prompt_id} v{v.number}")
         if store.db.run(partial(_import_one, record=record, blobs=blobs, at=at)):
             written += 1

@@ -33,7 +33,7 @@ from messages.numbers import Region
 from messages.parts import clean_text, dynamic_prompt_id
 from prompts import audio, rows
 from prompts.spoken import spell_for_speech
-from prompts.store import Store, file_infos, make_dirs
+from prompts.store import Store, StoreError, file_infos, make_dirs
 from prompts.tts import Speech, SynthesisFailed, Synthesizer
 from prompts.versions import PromptRecord, Version, set_placeholder
 
@@ -335,7 +335,11 @@ def _republish(store: Store, record: PromptRecord, result: RenderResult) -> None
     version = record.live_version
     if version is None:
         return
-    store.publish(record.prompt_id, version)
+    try:
+        store.publish(record.prompt_id, version)
+    except StoreError as exc:  # e.g. imported from an old manifest without its files
+        result.failed[record.prompt_id] = str(exc)
+        return
     log.warning(
         "live files of %s (v%d) were missing or damaged here: written again from the database",
         record.prompt_id,

@@ -328,3 +328,27 @@ def test_an_asterisk_host_without_a_gateway_syncs_its_sounds_with_the_cli(
         assert (asterisk / "vi" / "tracuu" / f"{WELCOME}.{fmt}").read_bytes() == audio[f"rec.{fmt}"]
     assert main(["prompts", "sync"]) == 0
     assert ": 0 prompts written" in capsys.readouterr().out
+
+
+def test_an_old_manifest_naming_a_lost_file_is_imported_and_reported_not_fatal(
+    tmp_path: Path, store_url: str
+) -> None:
+    sounds = tmp_path / "sounds"
+    _legacy_installation(sounds)
+    (sounds / ".tracuu" / "versions" / WELCOME / "1" / f"{WELCOME}.sln16").unlink()
+    db = PromptDb.open(store_url)
+    try:
+        store = Store(sounds, sounds / ".tracuu", db)
+        done = import_json(store)
+        assert done is not None
+        assert done.missing_audio == (f"{WELCOME} v1",)
+        # The start-up render says which prompt cannot be played, and goes on.
+        result = render_placeholders(
+            store, {WELCOME: SCRIPTS[WELCOME]}, EspeakSynthesizer(binary="/nonexistent")
+        )
+        assert result.failed == {WELCOME: f"{WELCOME} v1: no sln16 file in the database"}
+        assert Materialiser(store).sync().failed == {
+            WELCOME: f"{WELCOME} v1: no sln16 file in the database"
+        }
+    finally:
+        db.close()
