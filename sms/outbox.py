@@ -154,6 +154,14 @@ STEPS: tuple[Step, ...] = (
     -- never those another instance is submitting now.
     ALTER TABLE sms_part ADD COLUMN claimed_at REAL;
     """,
+    """
+    -- Claim order: priority first (0 a reply or send-test, 1 bulk: sms/outgoing.py),
+    -- so a citizen's answer does not wait behind a reminder wave. Rows queued before
+    -- keep the bulk default: the order they had. The send order index leads with it.
+    ALTER TABLE sms_part ADD COLUMN priority INTEGER NOT NULL DEFAULT 1;
+    DROP INDEX sms_part_send_order;
+    CREATE INDEX sms_part_send_order ON sms_part (state, priority, next_try, message_id, seq);
+    """,
 )
 
 

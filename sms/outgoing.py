@@ -26,8 +26,19 @@ _INSERT_MESSAGE = (
     " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
 _INSERT_PART = (
-    "INSERT INTO sms_part (message_id, seq, payload, state, next_try) VALUES (?, ?, ?, 'queued', ?)"
+    "INSERT INTO sms_part (message_id, seq, payload, state, next_try, priority)"
+    " VALUES (?, ?, ?, 'queued', ?, ?)"
 )
+# Claim order among due parts: a reply to someone waiting with the phone in hand (and
+# the operator's send-test) goes before bulk reminders, which at 50 TPS can queue half
+# an hour. Stored on the part (from sms_message.kind) so one index serves the claim.
+URGENT, BULK = 0, 1
+PRIORITIES = (URGENT, BULK)
+_URGENT_KINDS = frozenset({"reply", "test"})
+
+
+def priority_of(kind: str) -> int:
+    return URGENT if kind in _URGENT_KINDS else BULK
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +88,10 @@ class Outgoing:
             return None
         message_id = int(found[0])
         parts = _referenced(encoded.parts, message_id)
+        priority = priority_of(kind)
         self._conn.executemany(
-            _INSERT_PART, [(message_id, seq, part, not_before) for seq, part in enumerate(parts, 1)]
+            _INSERT_PART,
+            [(message_id, seq, part, not_before, priority) for seq, part in enumerate(parts, 1)],
         )
         return message_id
 
@@ -111,10 +124,11 @@ class Outgoing:
         # Another gateway instance may have stored messages meanwhile (PostgreSQL): ours are
         # the keys of this batch (one reminder scan at a time: sms/reminder_job.py).
         fresh = [(message_id, key) for message_id, key in found if key in encoded]
+        priority = priority_of(kind)
         parts = []
         for message_id, key in fresh:
             for seq, payload in enumerate(_referenced(encoded[key].parts, message_id), 1):
-                parts.append((message_id, seq, payload, not_before))
+                parts.append((message_id, seq, payload, not_before, priority))
         self._conn.executemany(_INSERT_PART, parts)
         return {key for _, key in fresh}
 
@@ -134,8 +148,16 @@ class Outgoing:
 
     def next_due(self, route: RouteFilter | None = None) -> float | None:
         if route is None:
+            # One MIN per priority: each is a single seek in sms_part_send_order (a MIN
+            # over all queued parts would walk the whole queue, priority leading).
             due = self._conn.fetchval(
-                "SELECT MIN(p.next_try) FROM sms_part p WHERE p.state = 'queued'"
+                "SELECT MIN(t) FROM ("
+                + " UNION ALL ".join(
+                    "SELECT MIN(next_try) AS t FROM sms_part"
+                    f" WHERE state = 'queued' AND priority = {priority}"
+                    for priority in PRIORITIES
+                )
+                + ") AS due"
             )
         else:  # only the numbers this bind sends to (sms/routes.py)
             where, params = route.sql("m.msisdn")
@@ -147,7 +169,9 @@ class Outgoing:
         return None if due is None else float(due)
 
     def claim(self, limit: int, now: float, route: RouteFilter | None = None) -> list[PartToSend]:
-        """Up to `limit` due parts, oldest message first, marked 'submitting' (not committed).
+        """Up to `limit` due parts, urgent ones (replies) first, then oldest due and oldest
+        message first, marked 'submitting' (not committed). Priority orders only among due
+        parts: a reply waiting out its retry backoff holds no bulk part back.
 
         `route`: only the numbers one of several binds sends to (sms/routes.py); those
         links share the outbox, so a part another link claimed since our read is skipped.
@@ -164,7 +188,7 @@ class Outgoing:
             " p.attempts FROM sms_part p JOIN sms_message m ON m.id = p.message_id"
             " WHERE p.state = 'queued' AND p.next_try <= ?"
             + where
-            + " ORDER BY p.next_try, p.message_id, p.seq LIMIT ?"
+            + " ORDER BY p.priority, p.next_try, p.message_id, p.seq LIMIT ?"
             + lock,
             (now, *params, limit),
         )
