@@ -56,6 +56,7 @@ async def test_a_reader_that_may_not_create_opens_an_existing_file(tmp_path: Pat
         assert await lookup.by_code("000.00.18.H26-241129-0001") is None
 
 
+@pytest.mark.sqlite_only("one SQLite Database for the stores and the dossier file")
 async def test_a_gateway_process_holds_one_database_for_stores_and_lookup(tmp_path: Path) -> None:
     path = tmp_path / "t.sqlite3"
     settings = Settings(database=str(path))
