@@ -399,6 +399,10 @@ def test_import_into_the_real_settings_honours_the_size_cap(
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only(
+    "the prompts create the SQLite file the dossier look-up then finds empty; with the stores"
+    " sent to PostgreSQL no dossier file exists, so there is nothing to read dynamic texts from"
+)
 def test_cli_render_covers_the_whole_catalog_then_costs_nothing(
     settings: Settings,
     capsys: pytest.CaptureFixture[str],
