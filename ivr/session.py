@@ -176,7 +176,11 @@ class InboundCall:
         try:
             async with asyncio.timeout(2.0):
                 await store.record_events(self.uniqueid, self.deps.now(), self.call.events)
-        except (DatabaseError, TimeoutError):
+        except TimeoutError:
+            # The store keeps them and retries until the database takes them
+            # (ivr/store.py): the session stops waiting, the line slot is freed.
+            log.info("call %s: events wait for the database", self.uniqueid)
+        except DatabaseError:
             log.exception("call %s: events not recorded", self.uniqueid)
 
     async def _perform(self, actions: list[flow.Action]) -> flow.Event | None:

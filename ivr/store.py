@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from kernel.db import Database, IntegrityError, Location, Row, open_migrated
+from kernel.db import DB_ERRORS, Database, IntegrityError, Location, Row, open_migrated
+
+log = logging.getLogger(__name__)
 
 COMPONENT = "ivr"
 STEPS = (
@@ -45,11 +48,30 @@ STEPS = (
     );
     CREATE INDEX notify_call_due ON notify_call (state, next_at);
     """,
+    # seq: the event's place in its call (1, 2, ...), so a group write retried after a
+    # commit whose outcome was unknown stores each event once (ON CONFLICT DO NOTHING).
+    # Rows written before this step (seq 0) are outside the unique index.
+    """
+    ALTER TABLE ivr_call_event ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+    CREATE UNIQUE INDEX ivr_call_event_once ON ivr_call_event (uniqueid, at, seq)
+        WHERE seq > 0;
+    """,
 )
 
 ORIGINATE_STATES = ("pending", "originating")
 GROUP_S = 0.2  # call events wait this long for other calls' to share one commit
 GROUP_ROWS = 5000  # or until this many rows wait
+# A failed group write (database down, restarting, locked) is retried after RETRY_FIRST_S,
+# doubling up to RETRY_MAX_S, until written; at most MAX_WAITING rows wait meanwhile
+# (about 100 bytes each), beyond which the oldest are dropped, counted and logged.
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 5.0
+MAX_WAITING = 100_000
+INSERT_EVENTS = (
+    "INSERT INTO ivr_call_event (uniqueid, at, event, seq) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
+)
+EventRow = tuple[str, str, str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +96,13 @@ class IvrStore:
         self._db = db
         self._owned = owned  # opened by open(): closed by close()
         # Call events waiting for the next group write, and the future that write settles.
-        self._pending: list[tuple[str, str, str]] = []
+        self._pending: list[EventRow] = []
         self._batch: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._flush = asyncio.Event()  # write the waiting events now (close, a burst)
+        self._closing = asyncio.Event()  # cuts a retry's backoff short
         self._closed = False
+        self.dropped = 0  # events given up on (MAX_WAITING exceeded, or unwritable at close)
 
     @classmethod
     async def create(cls, db: Database) -> IvrStore:
@@ -95,6 +119,7 @@ class IvrStore:
         """Stores the events still waiting for their group write, then closes."""
         self._closed = True
         self._flush.set()  # no waiting out the interval at shutdown
+        self._closing.set()  # a write waiting to be retried is tried once more, now
         if self._writer is not None:
             await asyncio.shield(self._writer)  # the events already handed over are stored
         if self._owned:
@@ -115,8 +140,11 @@ class IvrStore:
         ended in the last GROUP_S, none of which had returned. The write belongs
         to the store, not to the caller: a caller that stops waiting (its own
         timeout, a cancel) does not take its events back, and close() writes them.
+        A database error does not lose them either: the write is retried until the
+        database takes it (see _write_events), so during an outage this waits.
         """
-        rows = [(uniqueid, at.isoformat(), e) for e in events]
+        stamp = at.isoformat()
+        rows = [(uniqueid, stamp, e, seq) for seq, e in enumerate(events, 1)]
         if not rows:
             return
         self._pending.extend(rows)
@@ -130,32 +158,77 @@ class IvrStore:
         await asyncio.shield(batch)
 
     async def _write_events(self) -> None:
-        batch: asyncio.Future[None] | None = None
+        rows: list[EventRow] = []  # taken for a write, not yet stored
+        batches: list[asyncio.Future[None]] = []  # what the callers of those rows wait on
+        delay = 0.0  # backoff of a failing write; 0 while the database takes them
         try:
-            while self._pending:
-                # The calls ending in the next GROUP_S join this write.
+            while self._pending or rows:
+                # The calls ending in the next GROUP_S join this write; a write that
+                # failed waits out its backoff (only close() cuts it short).
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(GROUP_S):
-                        await self._flush.wait()
+                    async with asyncio.timeout(delay or GROUP_S):
+                        await (self._closing if delay else self._flush).wait()
                 if not self._closed:  # once closing, every later write goes at once
                     self._flush.clear()
-                rows, batch = self._pending, self._batch
+                rows += self._pending
+                if self._batch is not None:
+                    batches.append(self._batch)
                 self._pending, self._batch = [], None
-                assert batch is not None
+                rows = self._bounded(rows)
                 try:
-                    await self._db.executemany(
-                        "INSERT INTO ivr_call_event (uniqueid, at, event) VALUES (?, ?, ?)", rows
-                    )
+                    await self._db.executemany(INSERT_EVENTS, rows)
+                except DB_ERRORS as exc:
+                    if self._closed:
+                        self._give_up(rows, batches, exc)
+                        rows, batches = [], []
+                        continue
+                    if not delay:  # once per outage, not per retry
+                        log.warning(
+                            "call events not written (%s): %d kept, retried until the"
+                            " database takes them",
+                            exc,
+                            len(rows),
+                        )
+                    delay = min(RETRY_MAX_S, delay * 2 or RETRY_FIRST_S)
+                    continue
                 except Exception as exc:  # every waiting call hears of it, none is lost silently
-                    batch.set_exception(exc)
-                    batch.exception()  # retrieved: callers that stopped waiting log nothing
+                    _settle(batches, exc)
                 else:
-                    batch.set_result(None)
+                    if delay:
+                        log.info("call events written again: %d after the failure", len(rows))
+                    _settle(batches, None)
+                rows, batches, delay = [], [], 0.0
         finally:
             self._writer = None
-            for waiting in (batch, self._batch):  # cancelled (shutdown): nobody waits forever
-                if waiting is not None and not waiting.done():
+            if self._batch is not None:
+                batches.append(self._batch)
+            for waiting in batches:  # cancelled (shutdown): nobody waits forever
+                if not waiting.done():
                     waiting.cancel()
+
+    def _bounded(self, rows: list[EventRow]) -> list[EventRow]:
+        """At most MAX_WAITING rows wait for a database that is down: the oldest go."""
+        over = len(rows) - MAX_WAITING
+        if over <= 0:
+            return rows
+        self.dropped += over
+        log.error(
+            "call events: %d dropped (the oldest; %d in all), more than %d waited for the database",
+            over,
+            self.dropped,
+            MAX_WAITING,
+        )
+        return rows[over:]
+
+    def _give_up(
+        self, rows: list[EventRow], batches: list[asyncio.Future[None]], exc: BaseException
+    ) -> None:
+        """Closing with the database still failing: say how many events are lost."""
+        self.dropped += len(rows)
+        log.error(
+            "call events: %d not written at shutdown, the database failed: %s", len(rows), exc
+        )
+        _settle(batches, exc)
 
     async def event_counts(self, since: datetime) -> dict[str, int]:
         rows = await self._db.fetchall(
@@ -228,6 +301,17 @@ class IvrStore:
             sql += f" AND state IN ({', '.join('?' * len(only_from))})"
             params += list(only_from)
         return await self._db.execute(sql, params) == 1
+
+
+def _settle(batches: list[asyncio.Future[None]], exc: BaseException | None) -> None:
+    for batch in batches:
+        if batch.done():
+            continue
+        if exc is None:
+            batch.set_result(None)
+        else:
+            batch.set_exception(exc)
+            batch.exception()  # retrieved: callers that stopped waiting log nothing
 
 
 _FIELDS = "id, phone, dossier_code, kind, state, attempts, next_at, action_id, outcome, updated_at"
