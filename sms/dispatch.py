@@ -53,6 +53,29 @@ class Counters:
     reconnects: int = 0
 
 
+class CountersView:
+    """The link's counters as attributes, for the pump and the console: one link in a
+    thread (SmppLink) and one in a worker process (LinkProcess) answer alike."""
+
+    counters: Counters
+
+    @property
+    def submitted(self) -> int:
+        return self.counters.submitted
+
+    @property
+    def throttled(self) -> int:
+        return self.counters.throttled
+
+    @property
+    def receipts(self) -> int:
+        return self.counters.receipts
+
+    @property
+    def reconnects(self) -> int:
+        return self.counters.reconnects
+
+
 @dataclass
 class Batch:
     """What one batch of PDUs brought, for the link's loop."""

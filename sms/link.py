@@ -50,7 +50,7 @@ from typing import Any
 
 from kernel.db import DB_ERRORS, Location, is_postgres
 from sms import pdu as wire
-from sms.dispatch import Batch, Counters, Dispatcher
+from sms.dispatch import Batch, Counters, CountersView, Dispatcher
 from sms.outbox import Outbox
 from sms.outbox_watch import WATCH_S, OutboxWatch, outbox_watch
 from sms.pacing import Pacer
@@ -146,7 +146,7 @@ class _Bound:
     watched_at: float = 0.0
 
 
-class SmppLink:
+class SmppLink(CountersView):
     """Start with start(); stop(timeout) unbinds cleanly and joins the thread."""
 
     def __init__(
@@ -187,22 +187,6 @@ class SmppLink:
         self.pacer = Pacer(settings.tps, clock())
 
     # ------------------------------------------------------------ any thread
-
-    @property
-    def submitted(self) -> int:
-        return self.counters.submitted
-
-    @property
-    def throttled(self) -> int:
-        return self.counters.throttled
-
-    @property
-    def receipts(self) -> int:
-        return self.counters.receipts
-
-    @property
-    def reconnects(self) -> int:
-        return self.counters.reconnects
 
     def start(self) -> None:
         self._thread.start()

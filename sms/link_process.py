@@ -39,7 +39,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Literal
 
 from kernel.db import Location
-from sms.dispatch import Counters
+from sms.dispatch import Counters, CountersView
 from sms.routes import RouteBind, RouteFilter, Routes
 from sms.settings import SmppSettings
 
@@ -49,7 +49,7 @@ COUNTERS_EVERY_S = 1.0  # the console's board reads them; a second is fresh enou
 START_TIMEOUT_S = 30.0  # an interpreter start and the imports, on a loaded machine
 
 
-class LinkProcess:
+class LinkProcess(CountersView):
     """SmppLink's interface for the pump; the link itself runs in a spawned process."""
 
     def __init__(
@@ -89,22 +89,6 @@ class LinkProcess:
         self._child = child
 
     # ------------------------------------------------------------ the pump's side
-
-    @property
-    def submitted(self) -> int:
-        return self.counters.submitted
-
-    @property
-    def throttled(self) -> int:
-        return self.counters.throttled
-
-    @property
-    def receipts(self) -> int:
-        return self.counters.receipts
-
-    @property
-    def reconnects(self) -> int:
-        return self.counters.reconnects
 
     @property
     def pid(self) -> int | None:
