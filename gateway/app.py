@@ -25,7 +25,7 @@ from gateway.runtime import Runtime
 from gateway.settings import Settings, config_origins
 from kernel.bus import EventBus
 from kernel.db import Database
-from kernel.heap import freeze_startup
+from kernel.heap import freeze_startup, paced_for_serving
 from kernel.histogram import LatencyHistogram
 from kernel.looplag import LoopLagMonitor
 
@@ -119,6 +119,7 @@ async def _serve(
         runtime = Runtime(settings, timed, bus or EventBus(), loop_lag, db, latency, origins)
         started = components()
         freeze_startup()  # the modules imported by now; again once the components are up
+        stack.enter_context(paced_for_serving())
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(run(runtime), name=name) for name, run in started.items()]
             stopping = group.create_task(stop.wait(), name="stop")
