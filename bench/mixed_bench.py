@@ -155,22 +155,11 @@ def full_codes(path: Path, n: int) -> list[str]:
 # ---- the gateway process
 
 
-def gateway_main(config: dict[str, Any], log_path: str, out: Connection) -> None:
-    log_file = Path(log_path).open("w")  # noqa: SIM115 - stderr for the process's life
-    os.dup2(log_file.fileno(), 2)
-    from kernel.logs import setup_logging
-
-    setup_logging("INFO")
-    out.send(asyncio.run(_gateway(config, out)))
-
-
-async def _gateway(config: dict[str, Any], out: Connection) -> dict[str, Any]:
-    from gateway.app import serve
+def _settings(config: dict[str, Any]) -> Any:
     from gateway.settings import Settings
-    from kernel.looplag import LoopLagMonitor
     from kernel.office import Agency
 
-    settings = Settings(
+    return Settings(
         database=config["database"],
         agencies=(Agency(id=KEYPAD_AGENCY, name="UBND phường Cửa Nam"),),
         agi={"host": "127.0.0.1", "port": config["agi_port"], "max_calls": 5000},
@@ -192,12 +181,32 @@ async def _gateway(config: dict[str, Any], out: Connection) -> dict[str, Any]:
         },
         sounds={"dir": config["sounds"], "engine": "espeak"},
     )
+
+
+def gateway_main(config: dict[str, Any], log_path: str, out: Connection) -> None:
+    log_file = Path(log_path).open("w")  # noqa: SIM115 - stderr for the process's life
+    os.dup2(log_file.fileno(), 2)
+    from kernel.logs import setup_logging
+
+    setup_logging("INFO")
+    out.send(asyncio.run(_gateway(config, out)))
+
+
+async def _gateway(config: dict[str, Any], out: Connection) -> dict[str, Any]:
+    from gateway.app import serve
+    from kernel.looplag import LoopLagMonitor
+
+    settings = _settings(config)
     monitor = LoopLagMonitor()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_reader(out.fileno(), lambda: _received(out, stop))
     from mixed_probe import GatewayMarks, GcPauses
 
+    if config.get("gc"):  # a side-by-side trial: the gateway with other thresholds
+        import kernel.heap
+
+        kernel.heap.SERVING_THRESHOLDS = config["gc"]
     gc_pauses = GcPauses(census=config["attribute"])
     gc_pauses.install()
     marks = None
@@ -251,8 +260,17 @@ async def _callers(
     port: int, codes: list[str], shape: dict[str, float], out: Connection
 ) -> dict[str, Any]:
     lanes, pace_s, ramp_s = int(shape["lanes"]), shape["pace_s"], shape["ramp_s"]
+    # The callers stand for Asterisk, which has no garbage collector: give this process the
+    # gateway's collector settings, so the ruler's own pauses (a full pass over 1,000 calls'
+    # records) move the "callers' code" figure as little as they can.
+    import gc
+
     from mixed_probe import GcPauses, LagTicker, StampedCaller, summary_ms
 
+    from kernel.heap import SERVING_THRESHOLDS
+
+    gc.freeze()
+    gc.set_threshold(*SERVING_THRESHOLDS)
     gc_pauses = GcPauses(census=bool(shape["attribute"]))
     gc_pauses.install()
 
@@ -481,7 +499,7 @@ def events_recorded(database: Path, completed: list[str]) -> int:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from mixed_probe import attribute, children, cpu_share, thread_ticks
+    from mixed_probe import attribute, by_phase, children, cpu_share, thread_ticks
 
     base = base_file(args.dossiers)
     sounds = sounds_dir(base)
@@ -511,6 +529,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "sounds": str(sounds),
         "attribute": args.attribute,
         "link": args.link,
+        "gc": tuple(int(x) for x in args.gc.split(",")) if args.gc else None,
     }
     gateway = ctx.Process(target=gateway_main, args=(config, str(scratch / "gateway.log"), gw_end))
     started = time.perf_counter()
@@ -614,9 +633,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ("sending", ticks_sending, ticks_after, ended - sending_from),
         )
     }
+    # The callers stamp replies with the wall clock; this process's marks are perf_counter.
+    wall = time.time() - time.perf_counter()
+    phases = by_phase(
+        exchanges,
+        {
+            "before the wave": (float("-inf"), office_started + wall),
+            "reminder scan": (office_started + wall, sending_from + wall),
+            "reminders sending": (sending_from + wall, ended + wall),
+            "after the wave": (ended + wall, float("inf")),
+        },
+    )
     return {
         "cpu_during_wave_pct": cpu,
         "attribution": attribute(exchanges, by_port) if args.attribute else None,
+        "kernel_by_phase_ms": phases if args.attribute else None,
         "gateway_up_s": round(up_s, 1),
         "calls": calls,
         "calls_completed": completed,
@@ -665,6 +696,12 @@ def main() -> None:
         "stand for other machines (0: the same priority; report both)",
     )
     parser.add_argument(
+        "--gc",
+        default="",
+        help="the gateway's collector thresholds a,b,c instead of kernel.heap's "
+        "(700,10,10: CPython's own, for a side-by-side comparison)",
+    )
+    parser.add_argument(
         "--attribute", action="store_true", help="split slow replies into their legs (mixed_probe)"
     )
     parser.add_argument("--smoke", action="store_true", help="a small size for CI")
@@ -705,8 +742,18 @@ def main() -> None:
         f"{lag['lag_stalls_over_100ms']}; full garbage collections: gateway "
         f"{gc_gateway['count']} (max {gc_gateway.get('max', 0):.0f} ms), callers "
         f"{gc_callers['count']} (max {gc_callers.get('max', 0):.0f} ms); callers' own loop lag "
-        f"p99 {calls['callers_lag_ms'].get('p99', 0):.1f} ms"
+        f"p99 {calls['callers_lag_ms'].get('p99', 0):.1f} ms\n"
+        f"gateway collections by generation (count, max ms): "
+        + ", ".join(
+            f"{g} {lag['gc'][g]['count']} ({lag['gc'][g].get('max', 0):.0f})"
+            for g in ("gen0", "gen1", "gen2")
+        )
     )
+    for phase, figures in (result.get("kernel_by_phase_ms") or {}).items():
+        print(
+            f"  in the callers' kernel, {phase}: {figures['exchanges']} replies, p99 "
+            f"{figures.get('p99', 0):.2f} ms, max {figures.get('max', 0):.1f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -165,6 +165,7 @@ class GcPauses:
 
     def __init__(self, census: bool = False) -> None:
         self.pauses: dict[int, array[float]] = {0: array("d"), 1: array("d"), 2: array("d")}
+        self.collected: dict[int, int] = {0: 0, 1: 0, 2: 0}
         self._started = 0.0
         # --attribute: what a full pass walks, by type, every tenth pass (costs a few ms)
         self._census = census
@@ -182,6 +183,7 @@ class GcPauses:
         else:
             generation = info["generation"]
             self.pauses[generation].append(time.perf_counter() - self._started)
+            self.collected[generation] += info.get("collected", 0)
             if self._census and generation == 2 and len(self.pauses[2]) % 10 == 1:
                 import gc
                 from collections import Counter
@@ -194,7 +196,12 @@ class GcPauses:
 
     def figures(self) -> dict[str, Any]:
         figures: dict[str, Any] = {
-            f"gen{g}": {"count": len(v), "total_ms": round(sum(v) * 1000, 1)} | _summary(list(v))
+            f"gen{g}": {
+                "count": len(v),
+                "total_ms": round(sum(v) * 1000, 1),
+                "collected": self.collected[g],  # cyclic garbage this generation's passes freed
+            }
+            | _summary(list(v))
             for g, v in self.pauses.items()
         }
         if self._census:
@@ -255,6 +262,21 @@ class GatewayMarks:
 
 
 # ---- side by side
+
+
+def by_phase(
+    exchanges: list[tuple[int, float, float, float, str]],
+    phases: dict[str, tuple[float, float]],
+) -> dict[str, dict[str, float]]:
+    """reply -> next command in the callers' kernel, by the phase (wall-clock span) the
+    reply fell in: the tail during the reminder scan is not the tail while it sends."""
+    spans: dict[str, list[float]] = {name: [] for name in phases}
+    for _, reply, kernel, _, _ in exchanges:
+        for name, (start, end) in phases.items():
+            if start <= reply < end:
+                spans[name].append(kernel - reply)
+                break
+    return {name: {"exchanges": len(v)} | summary_ms(array("d", v)) for name, v in spans.items()}
 
 
 def attribute(
