@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
+from kernel.heap import release_transport
+
 # res_agi.c answers STREAM FILE/GET OPTION with the key's ASCII code; these are the keys a
 # phone can send.
 ALL_KEYS = "0123456789*#"
@@ -182,6 +184,7 @@ class AgiConnection(asyncio.Protocol):
         return False  # close our side too: Asterisk has finished with the call
 
     def connection_lost(self, exc: Exception | None) -> None:
+        release_transport(self.transport)  # no cycle left for the collector (kernel/heap.py)
         self._end()
         self.writable = True
         if self.lost is not None and not self.lost.done():

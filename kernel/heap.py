@@ -15,9 +15,11 @@ a cycle among them would stay (start-up state does not die in cycles).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
+import sys
 import time
 from collections.abc import Iterator
 
@@ -59,3 +61,14 @@ def paced_for_serving() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*before)
+
+
+def release_transport(transport: asyncio.BaseTransport | None) -> None:
+    """Break the reference cycle a closed socket transport keeps on Python 3.11: its
+    cached read callback is a bound method of itself (CPython gh-100348, fixed in 3.12),
+    so every FastAGI connection would be garbage only a full pass frees, and full passes
+    are rare at SERVING_THRESHOLDS. Call it from the protocol's connection_lost: the
+    transport has left the selector by then and reads nothing more."""
+    if sys.version_info < (3, 12) and transport is not None and transport.is_closing():
+        if getattr(transport, "_read_ready_cb", None) is not None:
+            transport._read_ready_cb = None  # type: ignore[attr-defined]

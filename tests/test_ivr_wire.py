@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -592,3 +593,35 @@ async def test_a_later_longer_deadline_is_not_cut_by_an_earlier_one() -> None:
         await outcome.done.wait()
     assert outcome.error is None
     assert outcome.replies == ["0", "2411290001"]
+
+
+async def test_ended_connections_leave_no_transport_for_the_garbage_collector() -> None:
+    """Every call's connection is freed when it ends, not at the next full collection,
+    which comes rarely while serving (kernel/heap.py): on Python 3.11 a closed asyncio
+    socket transport is a reference cycle of its own unless broken (gh-100348)."""
+    calls = 20
+    async with asyncio.timeout(30), agi_server({"ivr": _hang_up_after_one}) as server:
+        for _ in range(calls):
+            await raw_asterisk(server.port, ENV, [b"200 result=0\n"])
+        await asyncio.sleep(0.1)  # the last connection_lost callbacks
+        gc.collect()  # what came before the test
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            for _ in range(calls):
+                await raw_asterisk(server.port, ENV, [b"200 result=0\n"])
+            await asyncio.sleep(0.1)
+            gc.collect()
+            left = [
+                o
+                for o in gc.garbage
+                if isinstance(o, asyncio.Transport)
+                and o.get_extra_info("sockname", ("", 0))[1] == server.port
+            ]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+    assert left == []
+
+
+async def _hang_up_after_one(channel: AgiChannel, request: object, env: object) -> None:
+    await channel.run('STREAM FILE tracuu/ivr_welcome "0123456789*#"')
