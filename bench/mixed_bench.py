@@ -224,7 +224,9 @@ async def _gateway(config: dict[str, Any], out: Connection) -> dict[str, Any]:
     await serve(settings, stop, loop_lag=monitor)
     namer.cancel()
     figures = monitor.figures()
+    left = gc_pauses.garbage_left() if config["attribute"] else None
     return {
+        "cyclic_garbage_left": left,
         "threads": threads,
         "marks": marks.columns() if marks is not None else None,
         "gc": gc_pauses.figures(),
