@@ -73,6 +73,7 @@ def create_app(
     *,
     line_limit: int = 0,
     database: Location | None = None,
+    db: Database | None = None,
     zone: tzinfo | None = None,
     try_config: trycall.TryConfig | None = None,
     sounds: SoundsSettings | None = None,
@@ -84,21 +85,27 @@ def create_app(
     instance: Instance | None = None,
 ) -> web.Application:
     """`line_limit`: calls served at once (settings.agi.max_calls); `database`: the SQLite
-    file whose queues the board samples (None: no queue depths); `accounts`: the SQLite
-    file of console users and the audit log (default: `database`, else in memory);
+    file whose queues the board samples (None: no queue depths), opened by the app for
+    itself (tests, tools without a gateway); `db`: the gateway process's one Database
+    (kernel/db.py), used instead and never closed by the app, so the console adds no
+    second writer thread or pool on the same database; `accounts`: the SQLite
+    file of console users and the audit log (default: the database, else in memory);
     `dossier_writer`: opens the store that POST /api/dossier-events writes to;
     `config`: the running settings and where each came from (the admins' /settings);
     `instance`: who this gateway is, to heartbeat into the shared `database` and show
     every instance on the board (console/board_live.py; None: this one alone)."""
     http = http or HttpSettings()
     app = web.Application(client_max_size=64 * 1024)
-    if database is not None:
+    if db is not None:
+        app[DB] = db  # the owner's: it opened it and closes it
+    elif database is not None:
         app.cleanup_ctx.append(_open_database(database))  # first: the others use it
-    setup_platform(app, http, _accounts_where(app, database, accounts), zone or UTC)
-    sampler = None if database is None else board.queue_sampler(lambda: app[DB])
+    has_db = db is not None or database is not None
+    setup_platform(app, http, _accounts_where(app, has_db, accounts), zone or UTC)
+    sampler = board.queue_sampler(lambda: app[DB]) if has_db else None
     lag = ops_config.loop_lag if ops_config is not None else None
     wider = None
-    if database is not None and instance is not None:
+    if has_db and instance is not None:
         wider = board_live.setup(
             app, instance, lambda: app[DB], lambda: app[HUB].board, lag=lag, zone=zone
         )
@@ -118,15 +125,15 @@ def create_app(
     add_nav(app, NavEntry("/", "Bảng trực", "Live board", Role.OPERATOR, order=10))
     kiosk.add_routes(app)
     add_nav(app, NavEntry("/kiosk", "Tra cứu tại quầy", "Counter kiosk", Role.OPERATOR, order=70))
-    if database is not None:
+    if has_db:
         history.add_routes(app, lambda: app[DB], zone or UTC)
         app[history.AUDIT] = _export_audit
         add_nav(app, NavEntry("/stats", "Thống kê", "Statistics", Role.OPERATOR, order=20))
     if try_config is not None:
-        trycall.add_routes(app, try_config)
+        trycall.add_routes(app, try_config, lambda: app.get(DB))
         add_nav(app, NavEntry("/try", "Gọi thử, nhắn thử", "Try a call", Role.OPERATOR, order=30))
     if sounds is not None:
-        prompts_db = (lambda: app[DB]) if database is not None else studio.own_database(app)
+        prompts_db = (lambda: app[DB]) if has_db else studio.own_database(app)
         studio.add_routes(app, sounds, zone or UTC, prompts_db)
         app[studio.USER] = _user_name
         app[studio.AUDIT] = _prompt_audit
@@ -273,12 +280,12 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 def _accounts_where(
-    app: web.Application, database: Location | None, accounts: Path | str | None
+    app: web.Application, has_db: bool, accounts: Path | str | None
 ) -> Path | str | Callable[[], Database]:
     if accounts is not None:
         return accounts
-    if database is not None:
-        return lambda: app[DB]  # the console's Database, opened first
+    if has_db:
+        return lambda: app[DB]  # the console's Database (the gateway's, or opened first)
     return ":memory:"
 
 

@@ -44,12 +44,14 @@ async def run(runtime: Runtime[ConsoleConfig, DossierLookup]) -> None:
         today,
         line_limit=settings.agi.max_calls,
         database=settings.database,
+        # The gateway's one Database (kernel/db.py): no second writer thread or pool.
+        db=runtime.db,
         zone=settings.zone,
         try_config=TryConfig(settings, runtime.lookup, lambda: agi_address(settings, runtime.bus)),
         sounds=settings.sounds,
         http=settings.http,
         accounts=None,
-        dossier_writer=lambda: open_store(settings),
+        dossier_writer=lambda: open_store(settings, db=runtime.db),
         config=None if model is None else (lambda: (model, origin_of)),
         instance=_instance(settings),
         ops_config=OpsConfig(

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,6 +33,7 @@ from console.roles import Role
 from console.settings import ConsoleConfig
 from ivr.available import LivePrompts
 from ivr.cli import words_for
+from kernel.db import Database
 from lookup.port import DossierLookup, LookupUnavailable
 from messages.voice import voice_texts
 from peers.asterisk import CallRecord, Heard, SimulatedAsterisk
@@ -50,10 +53,16 @@ class TryConfig:
 
 
 TRY = web.AppKey("try", TryConfig)
+# The console's Database (the gateway's one, kernel/db.py), or None: a console without
+# one opens settings.database for the length of a request, as a tool of its own would.
+TRY_DB = web.AppKey[Callable[[], Database | None]]("try_db")
 
 
-def add_routes(app: web.Application, config: TryConfig) -> None:
+def add_routes(
+    app: web.Application, config: TryConfig, db: Callable[[], Database | None] = lambda: None
+) -> None:
     app[TRY] = config
+    app[TRY_DB] = db
     app.router.add_get("/try", page)
     app.router.add_get("/api/try/call", call_socket)
     app.router.add_get("/api/try/audio/{prompt}.wav", audio)
@@ -217,7 +226,8 @@ async def call_socket(request: web.Request) -> web.WebSocketResponse:
     first = await socket.receive_json(timeout=30)
     caller = re.sub(r"[^0-9+]", "", str(first.get("caller", "")))[:15] or "0912345678"
     settings = config.settings
-    words = await words_for(settings, CallRecord(), None)
+    shared = request.app[TRY_DB]()
+    words = await words_for(settings, CallRecord(), None, db=shared)
     with contextlib.suppress(LookupUnavailable):
         words.add_texts(voice_texts(await config.lookup.procedures(), ()))
     available = LivePrompts(settings.sounds.live_dir)
@@ -225,7 +235,7 @@ async def call_socket(request: web.Request) -> web.WebSocketResponse:
     async def say(prompt: str) -> str:
         if words.of(prompt) is None and prompt.startswith("txt_"):
             # Rendered since the call began (a dossier's place, an agency's name).
-            for prompt_id, text in (await _dynamic_texts(settings)).items():
+            for prompt_id, text in (await _dynamic_texts(settings, shared)).items():
                 words.add(prompt_id, text)
         return words.say(prompt)
 
@@ -274,10 +284,24 @@ async def _listen(socket: web.WebSocketResponse, peer: BrowserAsterisk) -> None:
         peer.caller_hung_up()  # the tab closed, or the call is over: nobody listens
 
 
-async def _dynamic_texts(settings: ConsoleConfig) -> dict[str, str]:
+async def _dynamic_texts(settings: ConsoleConfig, db: Database | None) -> dict[str, str]:
     from prompts.database import dynamic_texts
 
-    return await dynamic_texts(settings.database)
+    return await dynamic_texts(settings.database if db is None else db)
+
+
+@asynccontextmanager
+async def _database(request: web.Request) -> AsyncIterator[Database]:
+    """The console's Database, else one of this request's own on settings.database."""
+    shared = request.app[TRY_DB]()
+    if shared is not None:
+        yield shared
+        return
+    own = await Database.open(request.app[TRY].settings.database)
+    try:
+        yield own
+    finally:
+        await own.close()
 
 
 # ---- try an SMS
@@ -287,9 +311,10 @@ async def _dynamic_texts(settings: ConsoleConfig) -> dict[str, str]:
 async def try_sms(request: web.Request) -> web.Response:
     from prompts.catalog import load_catalog
     from sms.codec import DC_GSM, DC_UCS2, choose_coding, split_text
-    from sms.outbox import Outbox, migrate_file
+    from sms.outbox import COMPONENT, STEPS
     from sms.pump import reply_context
     from sms.responder import answer
+    from sms.senders import Deferred
 
     config = request.app[TRY]
     settings = config.settings
@@ -302,22 +327,22 @@ async def try_sms(request: web.Request) -> web.Response:
         return web.json_response(
             {"error": "Cần số điện thoại người gửi và nội dung tin nhắn."}, status=400
         )
-    await migrate_file(settings.database)
-    outbox = Outbox.open(settings.database)
-    try:
-        ctx = reply_context(settings, load_catalog(), datetime.now(settings.zone).date())
-        result = await answer(
-            text,
-            sender,
-            lookup=config.lookup,
-            outbox=outbox,
-            ctx=ctx,
-            settings=settings.sms,
-            now=time.time(),
-            record=False,  # a try changes nothing: no rate-limit count, no opt-out
-        )
-    finally:
-        outbox.close()
+    now = time.time()
+    async with _database(request) as db:
+        await db.migrate(COMPONENT, STEPS)
+        # The sender's state read off the loop, as the SMS side's pump does (sms/pump.py).
+        state = await db.read(functools.partial(Deferred.read, msisdn=sender, now=now))
+    ctx = reply_context(settings, load_catalog(), datetime.now(settings.zone).date())
+    result = await answer(
+        text,
+        sender,
+        lookup=config.lookup,
+        outbox=state,
+        ctx=ctx,
+        settings=settings.sms,
+        now=now,
+        record=False,  # a try changes nothing: no rate-limit count, no opt-out
+    )
     sent, ucs2 = choose_coding(result.text, accents=settings.sms.accents)
     segments = split_text(sent, DC_UCS2 if ucs2 else DC_GSM) if sent else []
     return web.json_response(

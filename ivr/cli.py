@@ -23,6 +23,7 @@ from ivr.settings import VoiceConfig
 from ivr.words import Said, Words, transcript
 
 if TYPE_CHECKING:
+    from kernel.db import Database
     from lookup.port import DossierLookup
     from peers.asterisk import CallRecord
 
@@ -205,17 +206,22 @@ _DOSSIER_PAGES = 200
 
 
 async def words_for(
-    settings: VoiceConfig, record: CallRecord, lookup: DossierLookup | None
+    settings: VoiceConfig,
+    record: CallRecord,
+    lookup: DossierLookup | None,
+    *,
+    db: Database | None = None,
 ) -> Words:
     """The words of every prompt of this call: catalog scripts, then the free texts the
-    voice side speaks, looked for from the cheapest source on until all are known."""
+    voice side speaks, looked for from the cheapest source on until all are known.
+    `db`: the process's Database, read instead of opening settings.database."""
     from lookup.port import LookupUnavailable
     from messages.voice import OFFICER_HOURS_PROMPT, officer_hours_script, voice_texts
     from prompts.catalog import load_catalog
     from prompts.database import dynamic_texts
 
     # Texts rendered or recorded so far: what a live txt_ prompt says.
-    dynamic = await dynamic_texts(settings.database)
+    dynamic = await dynamic_texts(settings.database if db is None else db)
     words = Words(load_catalog(), dynamic)
     words.add(OFFICER_HOURS_PROMPT, officer_hours_script(settings.agi.hours))
     office = settings.office

@@ -46,13 +46,23 @@ class DossierWriter(Protocol):
 
 
 @asynccontextmanager
-async def open_store(settings: LookupConfig) -> AsyncIterator[DossierWriter]:
-    """The writer for settings.database (creating or upgrading its schema)."""
+async def open_store(
+    settings: LookupConfig, *, db: Database | None = None
+) -> AsyncIterator[DossierWriter]:
+    """The writer for settings.database (creating or upgrading its schema).
+
+    `db`: the process's Database, written through when it is the dossier file itself
+    (never closed here); otherwise the writer opens its own.
+    """
     store: DossierWriter
     if settings.database_is_sqlite:
         from lookup.sqlite import DossierStore
 
-        store = await DossierStore.open(settings.sqlite_path)
+        if _same_file(db, Path(settings.sqlite_path)):
+            assert db is not None
+            store = await DossierStore.on(db)
+        else:
+            store = await DossierStore.open(settings.sqlite_path)
     else:
         from lookup.postgres import PostgresStore
 

@@ -74,10 +74,17 @@ _UNREADABLE: tuple[type[Exception], ...] = (OSError, *DB_ERRORS)
 
 async def dynamic_texts(location: object) -> dict[str, str]:
     """Prompt id -> text of the free texts rendered or recorded so far, from the database
-    at `location` (settings.database); {} when it cannot say (no prompts table yet, the
-    database unreachable). For readers that hold no Database (`tracuu call`, try-a-call)."""
+    at `location` (settings.database), or from `location` itself when it is a Database
+    (the process's own, left open); {} when it cannot say (no prompts table yet, the
+    database unreachable). For readers that hold no Database (`tracuu call`) and the
+    console's try-a-call."""
     from prompts import rows
 
+    if isinstance(location, Database):
+        try:
+            return await location.read(rows.dynamic)
+        except _UNREADABLE:
+            return {}
     try:
         db = await Database.open(location)
     except _UNREADABLE:
