@@ -91,3 +91,11 @@ def setup_logging(
     root.setLevel(level)
     for name in _NOISY:
         logging.getLogger(name).setLevel(max(logging.INFO, root.level))
+
+
+def current_setup(zone: tzinfo | None) -> tuple[str, tzinfo | None, Literal["text", "json"]]:
+    """setup_logging()'s arguments as this process has it set up (level, `zone`, format),
+    for a worker process to log into the same stderr the same way."""
+    root = logging.getLogger()
+    json_lines = any(isinstance(h.formatter, JsonFormatter) for h in root.handlers)
+    return logging.getLevelName(root.getEffectiveLevel()), zone, "json" if json_lines else "text"

@@ -39,6 +39,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Literal
 
 from kernel.db import Location
+from kernel.logs import current_setup
 from sms.dispatch import Counters, CountersView
 from sms.routes import RouteBind, RouteFilter, Routes
 from sms.settings import SmppSettings
@@ -76,9 +77,8 @@ class LinkProcess(CountersView):
         context = multiprocessing.get_context("spawn")  # no fork of a threaded process
         self._conn, child = context.Pipe()
         self._send_lock = threading.Lock()  # stop() comes from a worker thread
-        level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
         args = WorkerArgs(
-            settings, database, binds, name, receipt_scope, nice, (level, log_zone, _format())
+            settings, database, binds, name, receipt_scope, nice, current_setup(log_zone)
         )
         self._process = context.Process(
             target=worker_main,
@@ -235,12 +235,3 @@ def _report(
     if counters != last:
         send(("counters", counters))
     return counters
-
-
-def _format() -> Literal["text", "json"]:
-    """The gateway's log format, as kernel.logs.setup_logging set it up."""
-    from kernel.logs import JsonFormatter
-
-    handlers = logging.getLogger().handlers
-    json_lines = any(isinstance(h.formatter, JsonFormatter) for h in handlers)
-    return "json" if json_lines else "text"

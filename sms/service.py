@@ -1,5 +1,8 @@
 """The SMS component: pump + link + reminder job, until cancelled.
 
+The reminder job runs in a worker process of its own by default
+(settings.sms.reminder_mode, sms/reminder_process.py), else as a task on this loop.
+
 In demo mode without an SMPP host, the local test SMSC (peers/smsc.py) is
 started on loopback first and the link binds to it, so a newcomer can text the
 gateway (`tracuu sms text`) or point any SMPP client at it.
@@ -18,6 +21,7 @@ from lookup.port import DossierLookup
 from prompts.catalog import load_catalog
 from sms import reminder_job
 from sms.pump import SmsPump
+from sms.reminder_process import ReminderWorker
 from sms.settings import SmppSettings, SmsConfig
 
 log = logging.getLogger(__name__)
@@ -81,12 +85,17 @@ async def run(runtime: Runtime[SmsConfig, DossierLookup]) -> None:
             async with asyncio.timeout(30):
                 await pump.ready.wait()  # the SMS tables exist from here on
             assert pump.db is not None  # opened by run() before ready
-            job = reminder_job.ReminderJob(settings, runtime.lookup, pump.db, catalog)
             # A one-stop system's push (the console's POST /api/dossier-events) runs the
             # job at once, through the bus: the same code as the poll.
             nudge = asyncio.Event()
             tasks.create_task(reminder_job.nudge_on_changes(runtime.bus, nudge))
-            tasks.create_task(reminder_job.run(job, pump.wake, settings.sms.reminder_poll_s, nudge))
+            if settings.sms.reminder_mode == "process":  # sms/reminder_process.py: why
+                worker = ReminderWorker(settings, pump.db.location, pump.wake)
+                tasks.create_task(worker.run(nudge))
+            else:
+                job = reminder_job.ReminderJob(settings, runtime.lookup, pump.db, catalog)
+                poll_s = settings.sms.reminder_poll_s
+                tasks.create_task(reminder_job.run(job, pump.wake, poll_s, nudge))
             if demo_smsc is not None and settings.sms.demo_traffic_per_min > 0:
                 from peers import traffic
 

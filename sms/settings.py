@@ -182,6 +182,13 @@ class SmsSettings(Section):
     # saturated machine is understood (docs/deployment.md, docs/benchmarks.md).
     link_mode: Literal["process", "thread"] = "thread"
     link_nice: int = Field(10, ge=0, le=19)
+    # Where the reminder job runs: "process", a worker process of its own (its own
+    # Database and lookup, sms/reminder_process.py) at CPU priority `reminder_nice` below
+    # the gateway's; or "inline", a task on the gateway's event loop. A scan of a million
+    # changed dossiers (about 50 s) inline shared the GIL with calls and their p99 rose
+    # to 13-34 ms; in the worker the calls kept their goal (docs/benchmarks.md).
+    reminder_mode: Literal["process", "inline"] = "process"
+    reminder_nice: int = Field(10, ge=0, le=19)
     # Demo mode without an SMPP host runs the test SMSC here (0 = any free port).
     demo_smsc_port: int = Field(2775, ge=0, le=65535)
     # SMS a minute the demo texts itself through that SMSC, so the console moves
