@@ -49,7 +49,7 @@ from sms.settings import SmsConfig
 
 log = logging.getLogger(__name__)
 
-STOP_TIMEOUT_S = 10.0  # a scan's page in progress is abandoned; its database work ends
+STOP_TIMEOUT_S = 10.0  # the page in progress is abandoned; its database job ends first
 RESTART_MIN_S = 1.0
 RESTART_MAX_S = 60.0
 STABLE_S = 60.0  # a worker that ran this long died of something new: restart quickly
@@ -103,15 +103,12 @@ class ReminderProcess:
         self._send(("nudge",))
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
-        """End the worker (from any thread): asked, then terminated, then killed."""
+        """End the worker (from any thread): asked, then killed (it ignores SIGTERM)."""
         self._send(("stop",))
         self._process.join(timeout_s)
         if self._process.is_alive():
-            log.error("reminders: the worker did not stop within %.1f s: terminated", timeout_s)
-            self._process.terminate()
-            self._process.join(2.0)
-        if self._process.is_alive():
-            self._process.kill()
+            log.error("reminders: the worker did not stop within %.1f s: killed", timeout_s)
+            self._process.kill()  # crash-safe: the next worker resumes from the cursor
             self._process.join(2.0)
         loop = self._loop
         if loop is not None and not loop.is_closed():
@@ -233,8 +230,11 @@ def worker_main(conn: Connection, args: WorkerArgs) -> None:
     """The worker: the reminder job on an event loop of its own, until told or orphaned."""
     from kernel.logs import setup_logging
 
-    # Ctrl-C in the gateway's terminal reaches this process too: the gateway ends it.
+    # Ctrl-C in the gateway's terminal, or systemd stopping the service's whole group,
+    # reaches this process too: the gateway ends it (a "stop", or its pipe closing),
+    # rather than the gateway seeing it die and starting another on its way out.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if args.nice:
         os.nice(args.nice)
     setup_logging(*args.logs)  # the gateway's level, zone and format: one log to read

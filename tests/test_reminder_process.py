@@ -227,3 +227,45 @@ async def test_the_link_sends_what_the_worker_queued_without_its_ring(tmp_path: 
                 async with asyncio.timeout(30):
                     await running
         assert workers() == []
+
+
+def children(pid: int) -> set[int]:
+    """The processes `pid` started (Linux: /proc/<pid>/task/<pid>/children)."""
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return {int(child) for child in text.split()}
+
+
+def ended(pid: int) -> bool:
+    """Gone, or a zombie waiting for a reaper (an orphan's new parent may not reap)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    return "\nState:\tZ" in status
+
+
+def worker_pids(pid: int) -> set[int]:
+    """`pid`'s spawned multiprocessing children (the reminder worker among them)."""
+    found = set()
+    for child in children(pid):
+        with contextlib.suppress(OSError):
+            if b"multiprocessing" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.add(child)
+    return found
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+async def test_a_killed_gateway_leaves_no_worker_behind(tmp_path: Path, pg_server: str) -> None:
+    """`tracuu serve` SIGKILLed: its reminder worker sees the pipe close and ends."""
+    from tests.peers.fleet import fleet, fresh_schema
+
+    url = await fresh_schema(pg_server, "reminderorphan")
+    async with fleet(tmp_path, url, count=1) as f:
+        await f.ready()
+        (gw,) = f.gateways
+        assert gw.process is not None
+        pid = gw.process.pid
+        spawned = await until(lambda: worker_pids(pid))
+        gw.kill()
+        await until(lambda: all(ended(child) for child in spawned))
