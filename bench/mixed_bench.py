@@ -262,9 +262,9 @@ async def _callers(
     port: int, codes: list[str], shape: dict[str, float], out: Connection
 ) -> dict[str, Any]:
     lanes, pace_s, ramp_s = int(shape["lanes"]), shape["pace_s"], shape["ramp_s"]
-    # The callers stand for Asterisk, which has no garbage collector: give this process the
-    # gateway's collector settings, so the ruler's own pauses (a full pass over 1,000 calls'
-    # records) move the "callers' code" figure as little as they can.
+    # The callers stand for Asterisk, which has no garbage collector: keep the ruler's own
+    # collections (a pass over 1,000 calls' records) out of the "callers' code" figure as
+    # far as they can be: the gateway's thresholds, and a freeze each second (below).
     import gc
 
     from mixed_probe import GcPauses, LagTicker, StampedCaller, summary_ms
@@ -289,6 +289,16 @@ async def _callers(
     keep = bool(shape["attribute"])
     ticker = LagTicker()
     ticking = asyncio.create_task(ticker.run())
+
+    async def freezing() -> None:
+        # The ruler only: what the callers keep (records by the hundred thousand) leaves
+        # the collector's passes each second. A short-lived process can afford the cycles
+        # this may keep; a gateway does not do this.
+        while True:
+            await asyncio.sleep(1.0)
+            gc.freeze()
+
+    frozen = asyncio.create_task(freezing())
     done: list[str] = []
     failed: list[str] = []
     counter = 0
@@ -331,6 +341,7 @@ async def _callers(
 
     await asyncio.gather(*(lane(j) for j in range(lanes)))
     ticking.cancel()
+    frozen.cancel()
     ordered = sorted(gaps)
     in_kernel = sorted(arrived)
     return {
