@@ -104,6 +104,14 @@ def _call(args: argparse.Namespace, settings: VoiceConfig) -> int:
 
 
 async def _call_async(args: argparse.Namespace, settings: VoiceConfig) -> int:
+    from lookup.factory import command_database
+
+    # One Database for the lookup and the prompts' texts (None: the lookup says why).
+    async with command_database(settings) as db:
+        return await _call_on(args, settings, db)
+
+
+async def _call_on(args: argparse.Namespace, settings: VoiceConfig, db: Database | None) -> int:
     from ivr.available import LivePrompts
     from ivr.service import build_server
     from lookup.factory import open_lookup
@@ -137,20 +145,20 @@ async def _call_async(args: argparse.Namespace, settings: VoiceConfig) -> int:
             return 3
         # The words of texts from data: from this machine's database, when it has one.
         try:
-            async with open_lookup(local, create=False) as lookup:
-                words = await words_for(settings, record, lookup)
+            async with open_lookup(local, create=False, db=db) as lookup:
+                words = await words_for(settings, record, lookup, db=db)
         except LookupUnavailable:
-            words = await words_for(settings, record, None)
+            words = await words_for(settings, record, None, db=db)
     else:
         try:
-            async with open_lookup(local, create=False) as lookup:
+            async with open_lookup(local, create=False, db=db) as lookup:
                 server = build_server(local, lookup, available=available)
                 await server.start()
                 try:
                     record = await peer.call("127.0.0.1", server.port, timeout_s=timeout_s)
                 finally:
                     await server.stop(drain_s=5.0)
-                words = await words_for(settings, record, lookup)
+                words = await words_for(settings, record, lookup, db=db)
         except LookupUnavailable as exc:
             sys.stderr.write(f"tracuu call: the dossier store cannot answer: {exc}\n")
             return 3
@@ -266,6 +274,16 @@ def _notify_call(args: argparse.Namespace, settings: VoiceConfig) -> int:
 
 
 async def _notify_call_async(args: argparse.Namespace, settings: VoiceConfig) -> int:
+    from lookup.factory import command_database
+
+    # One Database for the lookup and the notification store (None: the lookup says why).
+    async with command_database(settings) as db:
+        return await _notify_call_on(args, settings, db)
+
+
+async def _notify_call_on(
+    args: argparse.Namespace, settings: VoiceConfig, db: Database | None
+) -> int:
     from datetime import UTC, datetime
 
     from ivr.store import IvrStore
@@ -287,7 +305,7 @@ async def _notify_call_async(args: argparse.Namespace, settings: VoiceConfig) ->
         return 2
     # A call about a dossier that does not exist would read the citizen nothing true.
     try:
-        async with open_lookup(settings, create=False) as lookup:  # a typo'd path: no new file
+        async with open_lookup(settings, create=False, db=db) as lookup:  # a typo'd path: no file
             view = await lookup.by_code(code)
     except LookupUnavailable as exc:
         sys.stderr.write(f"tracuu: the dossier lookup is unavailable, nothing queued: {exc}\n")
@@ -311,7 +329,7 @@ async def _notify_call_async(args: argparse.Namespace, settings: VoiceConfig) ->
             f"({view.status.name.lower()}): it is finished, an appointment call may not fit\n"
         )
     notify_id = notification_id(args.kind, code, phone)
-    store = await IvrStore.open(settings.database)
+    store = await (IvrStore.open(settings.database) if db is None else IvrStore.create(db))
     try:
         added = await store.add_notification(notify_id, phone, code, args.kind, datetime.now(UTC))
     finally:

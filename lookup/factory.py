@@ -86,6 +86,33 @@ async def open_database(settings: LookupConfig, *, create: bool = True) -> Datab
     return await Database.open(settings.database)
 
 
+async def try_open_database(settings: LookupConfig, *, create: bool = False) -> Database | None:
+    """open_database() for a command-line tool, or None when it cannot open (a missing
+    file, a server down): the tool's lookup then opens its own and says why, exactly as
+    without it."""
+    from kernel.db import DB_ERRORS
+    from lookup.port import LookupUnavailable
+
+    unavailable: tuple[type[Exception], ...] = (LookupUnavailable, OSError, *DB_ERRORS)
+    try:
+        return await open_database(settings, create=create)
+    except unavailable:
+        return None
+
+
+@asynccontextmanager
+async def command_database(
+    settings: LookupConfig, *, create: bool = False
+) -> AsyncIterator[Database | None]:
+    """A command-line tool's one Database (try_open_database), closed on every way out."""
+    db = await try_open_database(settings, create=create)
+    try:
+        yield db
+    finally:
+        if db is not None:
+            await db.close()
+
+
 @asynccontextmanager
 async def open_lookup(
     settings: LookupConfig, *, create: bool = True, db: Database | None = None

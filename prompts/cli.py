@@ -22,19 +22,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from kernel.db import Database
+    from prompts.database import PromptDb
     from prompts.render import RenderResult
     from prompts.settings import PromptsConfig
     from prompts.store import Store
 
 
 @contextlib.contextmanager
-def _opened(settings: PromptsConfig) -> Iterator[Store]:
-    """The installation's prompts: its database (an old JSON manifest imported first)."""
+def _opened(settings: PromptsConfig, database: Database | None = None) -> Iterator[Store]:
+    """The installation's prompts: its database (an old JSON manifest imported first).
+    `database`: the command's one Database, opened already; closed here with the rest."""
     from prompts.database import PromptDb
     from prompts.inventory import store_for
     from prompts.legacy import import_json
 
-    db = PromptDb.open(settings.database)
+    db = PromptDb.open(settings.database) if database is None else PromptDb.adopt(database)
     try:
         store = store_for(settings.sounds, db)
         import_json(store)
@@ -118,12 +121,13 @@ def _render(args: argparse.Namespace, settings: PromptsConfig) -> int:
 
     with _opened(settings) as store:
         result = render_missing(settings, engine=args.engine, db=store.db)
-    print(f"placeholders: {result.summary()}")
-    for prompt_id, reason in result.failed.items():
-        print(f"  {prompt_id}: {reason}", file=sys.stderr)
-    # The free texts answers speak (procedure and agency names, collection places, the
-    # hours), from the data, by the same code path as the running gateway.
-    dynamic = asyncio.run(_render_dynamic(settings, args.engine))
+        print(f"placeholders: {result.summary()}")
+        for prompt_id, reason in result.failed.items():
+            print(f"  {prompt_id}: {reason}", file=sys.stderr)
+        # The free texts answers speak (procedure and agency names, collection places, the
+        # hours), from the data, by the same code path as the running gateway, on the
+        # command's one Database.
+        dynamic = asyncio.run(_render_dynamic(settings, args.engine, store.db))
     if dynamic is None:  # no data to read them from (said on stderr): the catalog is done
         return 1 if result.failed else 0
     print(f"dynamic prompts: {dynamic.summary()}")
@@ -132,7 +136,9 @@ def _render(args: argparse.Namespace, settings: PromptsConfig) -> int:
     return 1 if result.failed or dynamic.failed else 0
 
 
-async def _render_dynamic(settings: PromptsConfig, engine: str | None) -> RenderResult | None:
+async def _render_dynamic(
+    settings: PromptsConfig, engine: str | None, db: PromptDb
+) -> RenderResult | None:
     from lookup.factory import open_lookup
     from lookup.port import LookupUnavailable
     from prompts.service import DossierTexts, refresh_dynamic
@@ -142,8 +148,8 @@ async def _render_dynamic(settings: PromptsConfig, engine: str | None) -> Render
             update={"sounds": settings.sounds.model_copy(update={"engine": engine})}
         )
     try:
-        async with open_lookup(settings, create=False) as lookup:
-            return await refresh_dynamic(settings, lookup, DossierTexts())
+        async with open_lookup(settings, create=False, db=db.db) as lookup:
+            return await refresh_dynamic(settings, lookup, DossierTexts(), db=db)
     except LookupUnavailable as exc:
         print(
             f"dynamic prompts not rendered: the dossier data is unavailable ({exc})",
@@ -152,13 +158,13 @@ async def _render_dynamic(settings: PromptsConfig, engine: str | None) -> Render
         return None
 
 
-async def _needed_dynamic(settings: PromptsConfig) -> dict[str, str] | None:
+async def _needed_dynamic(settings: PromptsConfig, db: Database | None) -> dict[str, str] | None:
     from lookup.factory import open_lookup
     from lookup.port import LookupUnavailable
     from prompts.service import needed_dynamic
 
     try:
-        async with open_lookup(settings, create=False) as lookup:
+        async with open_lookup(settings, create=False, db=db) as lookup:
             return await needed_dynamic(settings, lookup)
     except LookupUnavailable as exc:
         print(
@@ -172,11 +178,19 @@ async def _needed_dynamic(settings: PromptsConfig) -> dict[str, str] | None:
 def _status(args: argparse.Namespace, settings: PromptsConfig) -> int:
     import asyncio
 
+    from lookup.factory import try_open_database
     from prompts.inventory import inspect, scripts_for
 
+    # One Database for the lookup and the prompts (None: the lookup says why not).
+    database = asyncio.run(try_open_database(settings))
     # The dynamic texts the data needs count too: a missing one is a call's fallback.
-    needed = asyncio.run(_needed_dynamic(settings))
-    with _opened(settings) as store:
+    try:
+        needed = asyncio.run(_needed_dynamic(settings, database))
+    except BaseException:
+        if database is not None:
+            asyncio.run(database.close())
+        raise
+    with _opened(settings, database) as store:
         report = inspect(store, scripts_for(store.read(), needed=needed))
     if args.json:
         json.dump(report.to_dict(), sys.stdout, ensure_ascii=False, indent=1)

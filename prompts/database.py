@@ -59,6 +59,21 @@ class PromptDb:
 
         return cls(_blocking(go), owned=True)
 
+    @classmethod
+    def adopt(cls, db: Database) -> PromptDb:
+        """On a Database the caller opened (migrated here): close() then closes it. For a
+        command that opened its one Database for the lookup too."""
+
+        async def go() -> None:
+            try:
+                await migrate(db)
+            except BaseException:
+                await db.close()  # owned from here on, whatever happens
+                raise
+
+        _blocking(go)
+        return cls(db, owned=True)
+
     def run(self, job: Callable[[Conn], T]) -> T:
         return self.db.run_blocking(job)
 

@@ -28,9 +28,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,8 +40,9 @@ from typing import TYPE_CHECKING
 from sms.settings import SmsConfig
 
 if TYPE_CHECKING:
+    from kernel.db import Database
     from prompts.catalog import Catalog
-    from sms.outbox import Outbox
+    from sms.history import MessageRow
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -113,6 +116,21 @@ def _missing_database(settings: SmsConfig, command: str) -> bool:
     return False
 
 
+@contextlib.asynccontextmanager
+async def _database(settings: SmsConfig) -> AsyncIterator[Database]:
+    """The command's one Database (settings.database, the SMS tables migrated), shared
+    by the lookup and the outbox, and closed on every way out."""
+    from lookup.factory import open_database
+    from sms.outbox import COMPONENT, STEPS
+
+    db = await open_database(settings)
+    try:
+        await db.migrate(COMPONENT, STEPS)
+        yield db
+    finally:
+        await db.close()
+
+
 # ---------------------------------------------------------------- reply
 
 
@@ -130,28 +148,26 @@ def _reply(args: argparse.Namespace, settings: SmsConfig) -> int:
 async def _reply_async(sender: str, text: str, settings: SmsConfig) -> str:
     from lookup.factory import open_lookup
     from prompts.catalog import load_catalog
-    from sms.outbox import Outbox, migrate_file
     from sms.pump import reply_context
     from sms.responder import answer
+    from sms.senders import Deferred
 
-    await migrate_file(settings.database)
-    outbox = Outbox.open(settings.database)
-    try:
-        async with open_lookup(settings) as lookup:
-            ctx = reply_context(settings, load_catalog(), _today(settings).date())
-            result = await answer(
-                text,
-                sender,
-                lookup=lookup,
-                outbox=outbox,
-                ctx=ctx,
-                settings=settings.sms,
-                now=time.time(),
-                record=False,
-            )
-        return result.text
-    finally:
-        outbox.close()
+    now = time.time()
+    async with _database(settings) as db, open_lookup(settings, db=db) as lookup:
+        # The sender's state in one read, as the gateway's pump reads it (sms/pump.py).
+        state = await db.read(functools.partial(Deferred.read, msisdn=sender, now=now))
+        ctx = reply_context(settings, load_catalog(), _today(settings).date())
+        result = await answer(
+            text,
+            sender,
+            lookup=lookup,
+            outbox=state,
+            ctx=ctx,
+            settings=settings.sms,
+            now=now,
+            record=False,
+        )
+    return result.text
 
 
 # ---------------------------------------------------------------- text (demo)
@@ -248,94 +264,103 @@ async def _send_test_async(number: str, settings: SmsConfig, timeout_s: float) -
     cancelled: it must not go out days later, the next time a gateway binds."""
     from prompts.catalog import load_catalog
     from sms import replies
-    from sms.outbox import Outbox, migrate_file
+    from sms.outbox import Outbox
     from sms.pump import reply_context
 
     catalog = load_catalog()
     body = replies.test_text(reply_context(settings, catalog, _today(settings).date()))
-    await migrate_file(settings.database)
-    outbox = Outbox.open(settings.database)
-    try:
-        with outbox.transaction():
-            message_id = outbox.enqueue(
+    async with _database(settings) as db:
+        message_id = await db.run(
+            lambda conn: Outbox(conn).enqueue(
                 number, body, kind="test", accents=settings.sms.accents, now=time.time()
             )
+        )
         assert message_id is not None
         grace = min(TAKEN_S, timeout_s / 2)
         for _ in range(round(grace / POLL_S)):  # another process: no doorbell to wait on
-            if outbox.taken(message_id):
+            if await _taken(db, message_id):
                 break
             await asyncio.sleep(POLL_S)
-        if outbox.taken(message_id):
+        if await _taken(db, message_id):
             print(f"test message #{message_id} queued: the running gateway's SMS link sends it")
-            return await _outcome(outbox, message_id, timeout_s - grace)
-    finally:
-        outbox.close()
-    print(
-        f"test message #{message_id} queued; no running gateway took it within {grace:g} s: "
-        "binding to the SMSC from here",
-        flush=True,
-    )
-    return await _send_from_here(settings, catalog, message_id, timeout_s, timeout_s - grace)
+            return await _outcome(db, message_id, timeout_s - grace)
+        print(
+            f"test message #{message_id} queued; no running gateway took it within {grace:g} s:"
+            " binding to the SMSC from here",
+            flush=True,
+        )
+        return await _send_from_here(
+            settings, catalog, db, message_id, asked_s=timeout_s, timeout_s=timeout_s - grace
+        )
 
 
 TAKEN_S = 2.0  # a running link looks at the outbox every 0.5 s (sms/outbox_watch.py)
 POLL_S = 0.1
 
 
-async def _outcome(outbox: Outbox, message_id: int, timeout_s: float) -> str:
+async def _taken(db: Database, message_id: int) -> bool:
+    from sms.outbox import Outbox
+
+    return bool(await db.read(lambda conn: Outbox(conn).taken(message_id)))
+
+
+async def _state(db: Database, message_id: int) -> str:
+    from sms.outbox import Outbox
+
+    return await db.read(lambda conn: Outbox(conn).message_state(message_id)) or "missing"
+
+
+async def _outcome(db: Database, message_id: int, timeout_s: float) -> str:
     """The state the running gateway's link brings the message to, within the timeout
     ("submitted" without a receipt yet is a success, as below)."""
-    state = outbox.message_state(message_id) or "missing"
+    state = await _state(db, message_id)
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(timeout_s):
             while state not in ("delivered", "failed", "expired"):
                 await asyncio.sleep(0.2)
-                state = outbox.message_state(message_id) or "missing"
+                state = await _state(db, message_id)
     return state
 
 
 async def _send_from_here(
-    settings: SmsConfig, catalog: Catalog, message_id: int, asked_s: float, timeout_s: float
+    settings: SmsConfig,
+    catalog: Catalog,
+    db: Database,
+    message_id: int,
+    *,
+    asked_s: float,
+    timeout_s: float,
 ) -> str:
     """No gateway took the message: bind here, send it, wait for its outcome
-    (`timeout_s` left of the `asked_s` the user gave)."""
+    (`timeout_s` left of the `asked_s` the user gave). The lookup and the pump work on
+    the command's one Database `db`."""
     from lookup.factory import open_lookup
-    from sms.outbox import Outbox
     from sms.pump import SmsPump
 
-    async with open_lookup(settings) as lookup:
-        pump = SmsPump(settings, lookup, catalog=catalog)
+    async with open_lookup(settings, db=db) as lookup:
+        pump = SmsPump(settings, lookup, catalog=catalog, db=db)
         task = asyncio.create_task(pump.run())
         state = "queued"
         try:
             async with asyncio.timeout(timeout_s):
                 await pump.ready.wait()
                 pump.wake()  # the message is already queued: look at the queue now
-                watcher = Outbox.open(pump.database)
-                try:
-                    while True:  # bounded by the timeout above
-                        state = watcher.message_state(message_id) or "missing"
-                        if state in ("delivered", "failed", "expired"):
-                            break
-                        if pump.bind_refused and state == "queued":
-                            # Retrying cannot fix credentials: stop at the first refusal.
-                            why = f"bind refused: {pump.bind_refused}"
-                            return _cancel_test(watcher, message_id, why) or state
-                        await asyncio.sleep(0.2)
-                finally:
-                    watcher.close()
+                while True:  # bounded by the timeout above
+                    state = await _state(db, message_id)
+                    if state in ("delivered", "failed", "expired"):
+                        break
+                    if pump.bind_refused and state == "queued":
+                        # Retrying cannot fix credentials: stop at the first refusal.
+                        why = f"bind refused: {pump.bind_refused}"
+                        return await _cancel_test(db, message_id, why) or state
+                    await asyncio.sleep(0.2)
         except TimeoutError:
             # The last state seen ("submitted" without a receipt is a success); a message
             # still queued never left: cancel it.
             if state == "queued":
                 link, detail = pump.link_state
                 why = f"not sent within {asked_s:g} s (link {link}{': ' if detail else ''}{detail})"
-                watcher = Outbox.open(pump.database)
-                try:
-                    return _cancel_test(watcher, message_id, why) or state
-                finally:
-                    watcher.close()
+                return await _cancel_test(db, message_id, why) or state
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -344,11 +369,15 @@ async def _send_from_here(
         return state
 
 
-def _cancel_test(outbox: Outbox, message_id: int, why: str) -> str:
+async def _cancel_test(db: Database, message_id: int, why: str) -> str:
     """ "failed (<why>); cancelled …" once the queued test message is given up, or ""
     when the link took it meanwhile (then its own state is the answer)."""
-    with outbox.transaction():
-        cancelled = outbox.cancel_queued(message_id, f"cancelled: {why}", time.time())
+    from sms.outbox import Outbox
+
+    now = time.time()
+    cancelled = await db.run(
+        lambda conn: Outbox(conn).cancel_queued(message_id, f"cancelled: {why}", now)
+    )
     if not cancelled:
         return ""
     return f"failed ({why}); cancelled, it will not be sent later"
@@ -360,29 +389,30 @@ def _cancel_test(outbox: Outbox, message_id: int, why: str) -> str:
 def _outbox(args: argparse.Namespace, settings: SmsConfig) -> int:
     from kernel.logs import mask_msisdn
     from kernel.times import for_people
-    from sms.outbox import Outbox, migrate_sync
 
     if _missing_database(settings, "sms outbox"):
         return 3
-    migrate_sync(settings.database)
-    outbox = Outbox.open(settings.database)
-    try:
-        counts = outbox.counts()
-        print("states: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty"))
-        for row in outbox.recent(args.limit):
-            at = for_people(row.created_at, settings.zone)
-            line = f"#{row.id} {at} {mask_msisdn(row.msisdn)} {row.kind} {row.state}"
-            line += f" parts={row.parts}"
-            if row.uncertain:
-                line += f" resent={row.uncertain}"
-            if row.error:
-                line += f" ({row.error})"
-            if args.text:
-                line += f"\n    {row.body}"
-            print(line)
-    finally:
-        outbox.close()
+    counts, recent = asyncio.run(_outbox_async(settings, args.limit))
+    print("states: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty"))
+    for row in recent:
+        at = for_people(row.created_at, settings.zone)
+        line = f"#{row.id} {at} {mask_msisdn(row.msisdn)} {row.kind} {row.state}"
+        line += f" parts={row.parts}"
+        if row.uncertain:
+            line += f" resent={row.uncertain}"
+        if row.error:
+            line += f" ({row.error})"
+        if args.text:
+            line += f"\n    {row.body}"
+        print(line)
     return 0
+
+
+async def _outbox_async(settings: SmsConfig, limit: int) -> tuple[dict[str, int], list[MessageRow]]:
+    from sms.outbox import Outbox
+
+    async with _database(settings) as db:
+        return await db.read(lambda conn: (Outbox(conn).counts(), Outbox(conn).recent(limit)))
 
 
 # ---------------------------------------------------------------- reminders

@@ -60,3 +60,22 @@ def executemany(database: str | Path, sql: str, params: Iterable[Sequence[Any]])
         conn.commit()
     finally:
         conn.close()
+
+
+def watch_databases(monkeypatch: Any) -> list[kernel_db.Database]:
+    """Every kernel.db Database opened from now on in this process (through the factory or
+    an adapter's own open, on either backend), in order: to check that a process holds
+    one per database and closes it (`_closed`)."""
+    from kernel.db_postgres import PostgresDatabase
+
+    opened: list[kernel_db.Database] = []
+    for cls, name in ((kernel_db.SqliteDatabase, "open_path"), (PostgresDatabase, "open_url")):
+        original = getattr(cls, name)
+
+        async def watched(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            db = await _original(*args, **kwargs)
+            opened.append(db)
+            return db
+
+        monkeypatch.setattr(cls, name, staticmethod(watched))
+    return opened

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -203,3 +204,48 @@ def test_a_missing_database_is_refused_not_created(
     assert main(argv) == 3
     assert "does not exist" in capsys.readouterr().err
     assert not missing.parent.exists()
+
+
+def _one_per_database(opened: list[Any]) -> None:
+    """At most one Database per database, every one closed. The SQLite pass: one in all.
+    (On the PostgreSQL pass the stores move to PostgreSQL while the dossiers stay in
+    their SQLite file, tests/conftest.py: two databases, one Database each.)"""
+    places = [db.location for db in opened]
+    assert len(places) == len(set(places)), places
+    assert all(db._closed for db in opened)
+    if not stores.ON_POSTGRES:
+        assert len(opened) <= 1, places
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sms", "reply", "--from", "0912345678", f"HS {CODE}"],
+        ["sms", "outbox"],
+        ["reminders", "run", "--once", "--dry-run"],
+        ["prompts", "status"],
+        ["call", "--keys", "1 2411290001#", "--no-prompt-check"],
+        ["notify-call", CODE, "0912345678"],
+        ["lookup", CODE],
+    ],
+)
+def test_each_command_opens_one_database_and_closes_it(
+    argv: list[str], database: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = stores.watch_databases(monkeypatch)
+    assert main(argv) in (0, 1, 2)  # 2: `prompts status` with prompts not rendered
+    assert opened
+    _one_per_database(opened)
+
+
+def test_send_test_opens_one_database_and_closes_it(
+    database: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = stores.watch_databases(monkeypatch)
+    with configured_smsc(monkeypatch, "pw"):
+        assert main(["sms", "send-test", "0912345678", "--timeout", "15"]) == 0
+    _one_per_database(opened)
+    opened.clear()
+    with configured_smsc(monkeypatch, "wrong"):  # an error path: the bind refused
+        assert main(["sms", "send-test", "0912345678", "--timeout", "15"]) == 1
+    _one_per_database(opened)
