@@ -209,7 +209,13 @@ def describe(frame: FrameType | None) -> str:
     parts: list[str] = []
     while frame is not None and len(parts) < STACK_FRAMES:
         code = frame.f_code
-        parts.append(f"{code.co_name} ({_short(code.co_filename)}:{frame.f_lineno})")
+        if code.co_filename.startswith("<frozen importlib"):
+            # The import machinery's own frames (a dozen) say nothing but "an import":
+            # one mark for them, so the line that imports still fits in the warning.
+            if not parts or parts[-1] != "[import]":
+                parts.append("[import]")
+        else:
+            parts.append(f"{code.co_name} ({_short(code.co_filename)}:{frame.f_lineno})")
         frame = frame.f_back
     return " <- ".join(parts) or "unknown"
 

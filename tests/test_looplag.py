@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from kernel.looplag import BUCKETS, LoopLagMonitor
+from kernel.looplag import BUCKETS, LoopLagMonitor, describe
 
 pytestmark = pytest.mark.no_store
 
@@ -57,3 +60,20 @@ async def test_figures_are_plain_numbers_an_exporter_can_read() -> None:
     assert counts[-1] <= figures.count
     assert 0.0 <= figures.p50_s <= figures.p99_s <= figures.recent_max_s <= figures.max_s
     assert figures.stalls == 0
+
+
+def test_a_stall_inside_an_import_names_the_line_that_imports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "slow_to_import.py").write_text("import sys\nFRAME = sys._getframe()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "slow_to_import", raising=False)
+    frame = importlib.import_module("slow_to_import").FRAME
+    parts = describe(frame).split(" <- ")
+    assert parts[0].startswith("<module> (")
+    assert parts[0].endswith("/slow_to_import.py:2)")
+    assert parts[1] == "[import]"  # a dozen frames of importlib, once
+    assert parts[2].startswith("import_module (importlib/__init__.py:")
+    assert "test_a_stall_inside_an_import_names_the_line_that_imports (tests/test_looplag.py:" in (
+        " <- ".join(parts)
+    )
