@@ -20,6 +20,7 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
+from functools import partial
 
 from ivr.agi_wire import (
     AgiChannel,
@@ -63,6 +64,7 @@ class AgiServer:
         self.active_calls = 0
         self.refused_busy = 0
         self._closing = False
+        self._protocol = partial(AgiConnection, settings.header_bytes)
 
     @property
     def port(self) -> int:
@@ -95,6 +97,8 @@ class AgiServer:
             sock.close()
             raise
         self._sock = sock
+        # Each accepted socket's protocol; limit bounds every read (header, reply line).
+        self._protocol = partial(AgiConnection, self._settings.header_bytes)
         self._accepting = asyncio.create_task(self._accept_loop(sock), name="agi-accept")
         log.info("FastAGI listening on %s:%s", host, self.port)
 
@@ -147,79 +151,69 @@ class AgiServer:
             self._idle.clear()
 
     async def _connection(self, conn: socket.socket) -> None:
+        """One connection, from accept to close: its header, then the call.
+
+        Written flat on purpose: this coroutine sits at the bottom of every call's stack
+        for the whole call, so the call runs in it (no layer between it and the route)
+        and nothing here is a closure (no cells, no function object per call for the
+        garbage collector to walk while the call is in flight).
+        """
         task = asyncio.current_task()
         assert task is not None
-        in_setup = True
-
-        def setup_done() -> None:
-            nonlocal in_setup
-            if in_setup:
-                in_setup = False
-                self.in_setup -= 1
-                self._setup_slots.release()
-
         channel: AgiChannel | None = None
         try:
-            loop = asyncio.get_running_loop()
-            # limit bounds every read: the environment and each reply line.
-            limit = self._settings.header_bytes
-            _, protocol = await loop.connect_accepted_socket(
-                lambda: AgiConnection(limit), sock=conn
-            )
-            channel = AgiChannel(protocol, timeout_s=self._settings.command_timeout_s, loop=loop)
             try:
+                loop = asyncio.get_running_loop()
+                _, protocol = await loop.connect_accepted_socket(self._protocol, sock=conn)
+                channel = AgiChannel(
+                    protocol, timeout_s=self._settings.command_timeout_s, loop=loop
+                )
                 env = await channel.read_environment(self._settings.header_timeout_s)
             except (CallerHungUp, AgiProtocolError, TimeoutError, ConnectionError) as exc:
                 log.info("connection dropped before the call began: %s", type(exc).__name__)
                 return
             finally:
-                setup_done()
-            await self._serve(channel, env)
+                self.in_setup -= 1
+                self._setup_slots.release()
+            request = parse_request(env)
+            uniqueid = env.get("agi_uniqueid", "?")
+            route = self._routes.get(request.script)
+            if route is None:
+                log.error("call %s: no route for AGI script %r", uniqueid, request.script)
+                return  # TRACUU_NEXT stays empty: the dialplan's fallback takes over
+            if self._closing or self.active_calls >= self._settings.max_calls:
+                # Answered cheaply, so a flood costs one command each; the dialplan plays
+                # "all lines busy" and offers the officer queue (asterisk/extensions.conf).
+                self.refused_busy += 1
+                log.warning("call %s refused: %d calls in progress", uniqueid, self.active_calls)
+                with suppress(AgiError, TimeoutError, OSError):
+                    await channel.run(f"SET VARIABLE {self._settings.next_variable} busy")
+                return
+            self.active_calls += 1
+            try:
+                await route(channel, request, env)
+            except CallerHungUp:
+                log.info("call %s: caller hung up", uniqueid)
+            except asyncio.CancelledError:
+                # Shutdown after the drain time: the call goes back to the dialplan, whose
+                # fallback says so and offers the officer queue; nothing is left mid-air.
+                log.warning("call %s handed back to the dialplan at shutdown", uniqueid)
+                raise
+            except (AgiCommandRejected, AgiProtocolError) as exc:
+                log.error("call %s: AGI fault: %s", uniqueid, exc)  # noqa: TRY400 - no traceback needed
+            except TimeoutError:
+                log.error("call %s: no reply from Asterisk in time", uniqueid)  # noqa: TRY400
+            except Exception:
+                log.exception("call %s: failed; handed back to the dialplan", uniqueid)
+            finally:
+                self.active_calls -= 1
         except OSError as exc:  # the connection died while being set up
             log.info("connection dropped before the call began: %s", type(exc).__name__)
         finally:
-            setup_done()
             if channel is not None:
                 await channel.close()
             else:
                 conn.close()
-            self._forget(task)
-
-    def _forget(self, task: asyncio.Task[None]) -> None:
-        self._connections.discard(task)
-        if not self._connections:
-            self._idle.set()
-
-    async def _serve(self, channel: AgiChannel, env: dict[str, str]) -> None:
-        request = parse_request(env)
-        uniqueid = env.get("agi_uniqueid", "?")
-        route = self._routes.get(request.script)
-        if route is None:
-            log.error("call %s: no route for AGI script %r", uniqueid, request.script)
-            return  # TRACUU_NEXT stays empty: the dialplan's fallback takes over
-        if self._closing or self.active_calls >= self._settings.max_calls:
-            # Answered cheaply, so a flood costs one command each; the dialplan plays
-            # "all lines busy" and offers the officer queue (asterisk/extensions.conf).
-            self.refused_busy += 1
-            log.warning("call %s refused: %d calls in progress", uniqueid, self.active_calls)
-            with suppress(AgiError, TimeoutError, OSError):
-                await channel.run(f"SET VARIABLE {self._settings.next_variable} busy")
-            return
-        self.active_calls += 1
-        try:
-            await route(channel, request, env)
-        except CallerHungUp:
-            log.info("call %s: caller hung up", uniqueid)
-        except asyncio.CancelledError:
-            # Shutdown after the drain time: the call goes back to the dialplan, whose
-            # fallback says so and offers the officer queue; nothing is left mid-air.
-            log.warning("call %s handed back to the dialplan at shutdown", uniqueid)
-            raise
-        except (AgiCommandRejected, AgiProtocolError) as exc:
-            log.error("call %s: AGI fault: %s", uniqueid, exc)  # noqa: TRY400 - no traceback needed
-        except TimeoutError:
-            log.error("call %s: no reply from Asterisk in time", uniqueid)  # noqa: TRY400
-        except Exception:
-            log.exception("call %s: failed; handed back to the dialplan", uniqueid)
-        finally:
-            self.active_calls -= 1
+            self._connections.discard(task)
+            if not self._connections:
+                self._idle.set()

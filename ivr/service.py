@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
+from typing import Any
 
 from ivr import flow
 from ivr.agi_wire import AgiChannel, Request
@@ -72,8 +73,11 @@ def build_server(
         store=store,
     )
 
-    async def inbound(channel: AgiChannel, request: Request, env: dict[str, str]) -> None:
-        await InboundCall(channel, request, env, deps).run()
+    def inbound(
+        channel: AgiChannel, request: Request, env: dict[str, str]
+    ) -> Coroutine[Any, Any, None]:
+        # The call's own coroutine, not one wrapped in another: a layer fewer per call.
+        return InboundCall(channel, request, env, deps).run()
 
     routes: dict[str, Route] = {"ivr": inbound}
     if store is not None:

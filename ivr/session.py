@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from ivr import flow
-from ivr.agi_wire import ALL_KEYS, AgiChannel, CallerHungUp, Reply, Request, quote
+from ivr.agi_wire import ALL_KEYS, AgiChannel, CallerHungUp, Request, quote
 from ivr.hours import officer_open
 from ivr.limits import CallerLimiter
 from ivr.settings import AgiSettings
@@ -47,6 +47,7 @@ SOUNDS = "tracuu/"  # <sounds>/vi/tracuu/<prompt id>.<ext>, channel language vi
 _STAGE_NAMES = {stage: stage.name.lower() for stage in flow.Stage}
 MINE_SPOKEN_MAX = 5  # "your dossiers" reads the newest five; an office phone has more
 _ANY_KEY = quote(ALL_KEYS)  # the escape digits of nearly every prompt, quoted once
+_NO_KEY = quote("")  # a prompt no key interrupts
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ class InboundCall:
         # Said in every bus event of the call: worked out once, not at every step.
         self._masked = mask_msisdn(self.caller)
         self._since = ""
+        self._prompt_s = deps.settings.prompt_max_s  # a prompt's time limit
 
     async def run(self) -> None:
         settings = self.deps.settings
@@ -194,7 +196,18 @@ class InboundCall:
             for action in actions:
                 match action:
                     case flow.Play(prompts=prompts, barge_in=barge_in):
-                        await self._play(prompts, barge_in)
+                        # Played here, not in a helper coroutine: one layer fewer in the
+                        # call's stack for every prompt it hears.
+                        tail = _ANY_KEY if barge_in else _NO_KEY
+                        for prompt in prompts:
+                            if barge_in and self._typed:
+                                break  # the caller has already answered: skip to the question
+                            reply = await self.channel.run(
+                                f"STREAM FILE {SOUNDS}{prompt} {tail}", timeout_s=self._prompt_s
+                            )
+                            if reply.result == "-1":
+                                await self._gone_or_missing(prompt)
+                            self._typed = reply.key
                     case flow.Ask():
                         return await self._ask(action)
                     case flow.LookUpCode() | flow.ListGuides() | flow.LookUpMine():
@@ -217,23 +230,7 @@ class InboundCall:
     # ---- prompts and keys
 
     def _play_timeout(self, extra_s: float = 0.0) -> float:
-        return self.deps.settings.prompt_max_s + extra_s
-
-    async def _play(self, prompts: tuple[str, ...], barge_in: bool) -> None:
-        for prompt in prompts:
-            if barge_in and self._typed:
-                return  # the caller has already answered: skip to the question
-            reply = await self._stream(prompt, ALL_KEYS if barge_in else "")
-            self._typed = reply.key
-
-    async def _stream(self, prompt: str, escapes: str) -> Reply:
-        tail = _ANY_KEY if escapes == ALL_KEYS else quote(escapes)
-        reply = await self.channel.run(
-            f"STREAM FILE {SOUNDS}{prompt} {tail}", timeout_s=self._play_timeout()
-        )
-        if reply.result == "-1":
-            await self._gone_or_missing(prompt)
-        return reply
+        return self._prompt_s + extra_s
 
     async def _gone_or_missing(self, prompt: str) -> None:
         """`result=-1`: the caller hung up (CallerHungUp) or the prompt's file is missing."""
@@ -245,7 +242,12 @@ class InboundCall:
         for prompt in ask.prompts[:-1]:
             if self._typed:
                 break
-            self._typed = (await self._stream(prompt, ALL_KEYS)).key
+            reply = await self.channel.run(
+                f"STREAM FILE {SOUNDS}{prompt} {_ANY_KEY}", timeout_s=self._prompt_s
+            )
+            if reply.result == "-1":
+                await self._gone_or_missing(prompt)
+            self._typed = reply.key
         typed, self._typed = self._typed, ""
         if not typed:
             # GET DATA plays the question with every key as an escape and collects the
