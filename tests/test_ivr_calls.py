@@ -6,7 +6,9 @@ Each test asserts what the caller hears, in order, and what the dialplan is told
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import types
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -759,3 +761,101 @@ async def test_a_code_longer_than_any_is_too_long_never_cut_and_looked_up(
     assert "ivr_please_wait" not in said  # nothing looked up
     assert "dossier_code" not in said
     assert f"GET DATA tracuu/ivr_enter_code 8000 {KEYPAD_MAX_DIGITS + 1}" in record.commands
+
+
+# ---- what a call leaves for the garbage collector (issue 8: every object a call keeps
+# alive, or leaves in a cycle, lengthens every collection, dead air for every call)
+
+_OURS = ("ivr.", "lookup.", "kernel.", "messages.")
+_OUR_DIRS = tuple(f"/{d[:-1]}/" for d in _OURS)
+
+
+def _ours(obj: object) -> bool:
+    """An object of the server's own making: one of its types, or a coroutine, frame or
+    task running its code."""
+    if type(obj).__module__.startswith(_OURS):
+        return True
+    if isinstance(obj, asyncio.Task):
+        obj = obj.get_coro()
+    code = getattr(obj, "cr_code", None) or getattr(obj, "f_code", None)
+    return code is not None and any(d in code.co_filename for d in _OUR_DIRS)
+
+
+async def test_calls_leave_no_cyclic_garbage_of_their_own(lookup: SqliteLookup) -> None:
+    """Whole calls (status heard, not found, hang-ups mid-prompt and mid-keying, silence)
+    free what they made by reference counting: nothing of the server's own is left in a
+    cycle for the collector. DEBUG_SAVEALL keeps whatever any collection finds."""
+    paths = ["1 2411290002# _ _ _", "1 2411290009# 2411290008# 0", "1 H", "1 24112H", "_ _ _"]
+    server = build_server(settings(), lookup, clock=lambda: MONDAY_10AM, available=lambda _: True)
+    server._settings = server._settings.model_copy(update={"port": 0})
+    await server.start()
+    try:
+        async with asyncio.timeout(30):
+            for keys in paths:  # warm: caches, lazy imports, first-use state
+                await SimulatedAsterisk(keys).call("127.0.0.1", server.port)
+            await asyncio.sleep(0.05)
+            gc.collect()
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            try:
+                for n in range(4):
+                    for keys in paths:
+                        peer = SimulatedAsterisk(keys, uniqueid=f"1732860000.{n}")
+                        await peer.call("127.0.0.1", server.port)
+                await asyncio.sleep(0.05)  # the last connection_lost callbacks
+                gc.collect()
+                left = sorted({repr(o)[:100] for o in gc.garbage if _ours(o)})
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+    finally:
+        await server.stop(drain_s=1.0)
+    assert left == []
+
+
+class _HeldAsterisk(SimulatedAsterisk):
+    """Stops answering at its `at`-th command until `go` is set (the call in flight)."""
+
+    def __init__(self, keys: str, at: int, there: asyncio.Event, go: asyncio.Event) -> None:
+        super().__init__(keys)
+        self._at, self._there, self._go = at, there, go
+
+    async def _execute(self, command: str) -> bytes:
+        if len(self.record.commands) == self._at:
+            self._there.set()
+            await self._go.wait()
+        return await super()._execute(command)
+
+
+@pytest.mark.parametrize(
+    ("at", "command", "most"),
+    [(2, "STREAM FILE tracuu/ivr_welcome", 4), (3, "GET DATA tracuu/ivr_menu_main", 5)],
+    ids=["prompt", "question"],
+)
+async def test_a_call_in_flight_keeps_few_coroutines(
+    lookup: SqliteLookup, at: int, command: str, most: int
+) -> None:
+    """The coroutines a call keeps alive while it waits for Asterisk's reply, which every
+    full collection walks for every call in flight: the connection, the call, its step,
+    the question (GET DATA only) and the wire's exchange. No wrapper layers, no
+    per-command helper coroutines; the wire waits on a future, not a coroutine."""
+    server = build_server(settings(), lookup, clock=lambda: MONDAY_10AM, available=lambda _: True)
+    server._settings = server._settings.model_copy(update={"port": 0})
+    await server.start()
+    there, go = asyncio.Event(), asyncio.Event()
+    peer = _HeldAsterisk("1 2411290002# 0", at, there, go)
+    try:
+        async with asyncio.timeout(10):
+            task = asyncio.create_task(peer.call("127.0.0.1", server.port))
+            await there.wait()
+            held = [
+                o.cr_code.co_qualname
+                for o in gc.get_objects()
+                if isinstance(o, types.CoroutineType) and _ours(o) and o.cr_frame is not None
+            ]
+            held.remove("AgiServer._accept_loop")  # the server's, not the call's
+            go.set()
+            await task
+    finally:
+        await server.stop(drain_s=1.0)
+    assert peer.record.commands[at - 1].startswith(command)
+    assert len(held) <= most, held
