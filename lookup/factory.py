@@ -51,8 +51,9 @@ async def open_store(
 ) -> AsyncIterator[DossierWriter]:
     """The writer for settings.database (creating or upgrading its schema).
 
-    `db`: the process's Database, written through when it is the dossier file itself
-    (never closed here); otherwise the writer opens its own.
+    `db`: the process's Database, written through when it is the dossier database
+    itself (the SQLite file, or PostgreSQL as open_lookup decides; never closed
+    here); otherwise the writer opens its own.
     """
     store: DossierWriter
     if settings.database_is_sqlite:
@@ -66,7 +67,10 @@ async def open_store(
     else:
         from lookup.postgres import PostgresStore
 
-        store = await PostgresStore.open(settings.database.get_secret_value())
+        if db is not None and db.backend == "postgresql":
+            store = await PostgresStore.on(db)
+        else:
+            store = await PostgresStore.open(settings.database.get_secret_value())
     try:
         yield store
     finally:

@@ -20,7 +20,7 @@ import lookup.queries as lookup_queries
 from gateway.settings import Settings
 from kernel.db import Database
 from lookup.codes import InvalidCode
-from lookup.factory import open_lookup
+from lookup.factory import open_lookup, open_store
 from lookup.lockout import DAY_S, SecretPolicy
 from lookup.model import Dossier, Procedure, Status
 from lookup.port import Proof, SecretGuard
@@ -139,6 +139,22 @@ async def test_the_lookup_shares_the_process_database(url: str) -> None:
             assert isinstance(opened, PostgresLookup)
             assert await opened.by_code("000.00.18.H26-241129-0001") is None
         assert await db.fetchval("SELECT count(*) FROM dossier") == 0  # not closed by it
+    finally:
+        await db.close()
+
+
+async def test_the_writer_shares_the_process_database(url: str) -> None:
+    """The console's push API in a gateway on PostgreSQL writes through the gateway's one
+    Database (no pool of its own) and leaves it open."""
+    db = await Database.open(url)
+    try:
+        async with open_store(Settings(database=url), db=db) as store:
+            assert isinstance(store, PostgresStore)
+            assert await store.upsert_dossiers([dossier()]) == 1
+            assert await store.upsert_dossiers([dossier()]) == 1  # unchanged: no new seq
+        assert await db.fetchval("SELECT count(*) FROM dossier") == 1  # not closed by it
+        assert await db.fetchval("SELECT max(change_seq) FROM dossier") == 1
+        assert await db.fetchval("SELECT count(*) FROM dossier_phone") == 1
     finally:
         await db.close()
 
