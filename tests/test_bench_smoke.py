@@ -6,6 +6,7 @@ its figures and, where it counts them, reports no errors and no leaks.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -52,8 +53,20 @@ def test_ivr_bench(tmp_path: Path) -> None:
 
 def test_sms_bench(tmp_path: Path) -> None:
     out = _bench("bench/sms_bench.py", "--smoke", tmp_path=tmp_path)
-    assert '"throttled": 0' in out
-    assert '"reminders": 10000, "queued": 10000' in out
+    parts = dict(line.split(" ", 1) for line in out.splitlines() if not line.startswith("#"))
+    figures = {name: json.loads(value) for name, value in parts.items()}
+    assert set(figures) == {"tps", "pace", "adapt", "window", "loopback", "reminders"}, out
+    # Counts only: each run sent all its messages (run_link waits, bounded, until every
+    # one is submitted) and the SMSC accepted each once; the reminders were all queued.
+    # Rates and throttles are the bench's figures, not asserted (docs/benchmarks.md): its
+    # SMSC stamps a submit when it gets to read it, late on a loaded machine.
+    sent = {
+        n: (figures[n]["messages"], figures[n]["smsc_submits"]) for n in ("tps", "pace", "adapt")
+    }
+    assert sent == {"tps": (150, 150), "pace": (150, 150), "adapt": (120, 120)}, out
+    assert figures["window"]["messages"] == 100, out
+    assert (figures["loopback"]["messages"], figures["loopback"]["smsc_submits"]) == (2000, 2000)
+    assert (figures["reminders"]["reminders"], figures["reminders"]["queued"]) == (10000, 10000)
 
 
 def test_prompts_bench(tmp_path: Path) -> None:

@@ -1,56 +1,88 @@
 """The link's pace and wake-up against the test SMSC (peers/smsc.py, smpp.pdu3) on loopback.
 
-- configured at the SMSC's limit (counted strictly: N in any sliding second), no part
-  is throttled;
+- configured at the SMSC's limit (counted strictly: N in any sliding second), the link
+  never sends more than N parts in any second, by its own send stamps;
 - an SMSC that allows less than the configured rate gets a lower rate, not a pause
-  per refusal, and every message still arrives, in order;
+  per refusal, and every message still arrives, in order but for the refused parts;
 - a message queued by another process (`tracuu reminders run --once`) or another
   connection to the outbox is sent by the running gateway without anyone ringing it.
+
+Counts, order and the link's own stamps, never the time a batch took: the SMSC shares
+the process with the link, and on a loaded machine it reads late (tests/test_sms_pacing.py
+has the pacing itself on a clock of its own).
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import os
 import subprocess
 import sys
 from datetime import date, datetime
 from pathlib import Path
 
+import pytest
+
 from kernel.db import Database
 from prompts.catalog import load_catalog
 from sms.outbox import Outbox
+from sms.pacing import Pacer
 from sms.reminder_job import ReminderJob
 from tests import stores
 from tests.peers.smsc import Personality, seed_processes, sms_world
 from tests.test_sms_link import STRANGER, states, until
+from tests.test_sms_pacing import most_in_any_second
 
 
-def most_in_a_window(times: list[float], window_s: float) -> int:
-    ordered = sorted(times)
-    start, most = 0, 0
-    for end, at in enumerate(ordered):
-        while ordered[start] <= at - window_s:
-            start += 1
-        most = max(most, end - start + 1)
-    return most
+def in_order_but_the_refused(texts: list[str], expected: list[str], refused: int) -> bool:
+    """Each expected text exactly once, in order but for the parts the SMSC refused: a
+    refused part goes again first, but the parts already in flight behind it may be
+    accepted before it (window > 1). The parts never refused keep their order."""
+    if sorted(texts) != sorted(expected) or len(texts) != len(expected):
+        return False
+    rank = {text: i for i, text in enumerate(expected)}
+    tails: list[int] = []  # the longest increasing run of ranks, patience-sorted
+    for text in texts:
+        at = bisect.bisect_left(tails, rank[text])
+        tails[at : at + 1] = [rank[text]]
+    return len(tails) >= len(expected) - refused
 
 
-async def test_at_the_smscs_limit_nothing_is_throttled(tmp_path: Path) -> None:
+async def test_at_the_smscs_limit_the_link_never_sends_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     limit, count = 40, 100
-    # The SMSC shares this process (and the GIL) with the link: its clock reads each
-    # submit some milliseconds late, more on a loaded machine. It counts 40 in any
-    # 0.95 s, so up to 50 ms of that jitter is not taken for a 41st part; a pacer
-    # that counts in fixed seconds (two bursts back to back) is still caught.
+    # The moment each part leaves, as the link stamps it (the stamp its Pacer counts):
+    # the link's own clock, so the counts below are the same on a quiet or a loaded machine.
+    left: list[float] = []
+    pacer_sent = Pacer.sent
+
+    def sent(pacer: Pacer, now: float, count: int = 1) -> None:
+        left.extend([now] * count)
+        pacer_sent(pacer, now, count)
+
+    monkeypatch.setattr(Pacer, "sent", sent)
+    # A strict SMSC at the same limit (40 in any 0.95 s by its own clock), so a burst
+    # is refused there too.
     smsc = Personality(max_tps=limit, tps_counting="sliding", tps_window_s=0.95, receipts=None)
     async with sms_world(tmp_path, smsc, tps=float(limit), window=10) as world:
         for i in range(count):
             await world.pump.send(STRANGER, f"tin {i}", kind="test")
-        await world.smsc.wait_submits(count, timeout_s=30)
+        await world.smsc.wait_submits(count, timeout_s=120)
     record = world.smsc.record
-    assert record.throttled == 0
-    assert most_in_a_window([s.at for s in record.submits], 0.95) <= limit
-    assert record.texts_to(STRANGER) == [f"tin {i}" for i in range(count)]
+    expected = [f"tin {i}" for i in range(count)]
+    assert in_order_but_the_refused(record.texts_to(STRANGER), expected, record.throttled)
+    # Never more than the limit in any closed second of sends: a pacer counting in fixed
+    # seconds (two bursts back to back) or one allowing rate + 1 in a closed second shows here.
+    assert len(left) == count + record.throttled
+    assert most_in_any_second(left) <= limit
+    # Not asserted: that the SMSC refused nothing. It shares this process (and the GIL)
+    # with the link and stamps a submit when it gets to read it: on a loaded machine it
+    # reads some late, a bunch together, and its strict count of those stamps then refuses
+    # the odd part (which goes again, the rate kept: jitter). That no part is refused at
+    # the limit is the Pacer's, asserted on a clock of its own in tests/test_sms_pacing.py
+    # (test_at_the_smscs_limit_no_refusal_at_all, test_no_sliding_second_holds_more_than_tps).
 
 
 async def test_an_smsc_stricter_than_the_setting_gets_a_lower_rate(tmp_path: Path) -> None:
@@ -64,7 +96,8 @@ async def test_an_smsc_stricter_than_the_setting_gets_a_lower_rate(tmp_path: Pat
         assert link is not None
         pacer = link.pacer
     record = world.smsc.record
-    assert record.texts_to(STRANGER) == [f"tin {i}" for i in range(count)]  # in order
+    expected = [f"tin {i}" for i in range(count)]
+    assert in_order_but_the_refused(record.texts_to(STRANGER), expected, record.throttled)
     assert pacer.decreases >= 1
     assert pacer.rate < 60.0
     # Learnt from what the SMSC took (not collapsed, and not a fixed pause after each
@@ -83,7 +116,9 @@ async def test_a_message_queued_elsewhere_is_sent_without_a_doorbell(tmp_path: P
                               now=0.0)  # fmt: skip
         finally:
             other.close()
-        await world.smsc.wait_submits(1, timeout_s=2.0)
+        # The watch looks twice a second; a generous bound (an idle link unwatched would
+        # sleep for an hour), met as soon as the text arrives.
+        await world.smsc.wait_submits(1, timeout_s=60)
     assert world.smsc.record.texts_to(STRANGER) == ["tu noi khac"]
 
 
@@ -106,8 +141,9 @@ async def test_reminders_queued_by_the_cli_are_sent_by_the_running_gateway(
         assert run.returncode == 0, run.stderr
         queued = sum(states(world).values())
         assert queued >= 1, run.stdout
-        # Nobody rang the link: it finds the rows by itself, within a second or two.
-        await world.smsc.wait_submits(queued, timeout_s=3.0)
+        # Nobody rang the link: it finds the rows by itself (its watch looks twice a second;
+        # idle unwatched, it would sleep for an hour): a bound for a loaded machine.
+        await world.smsc.wait_submits(queued, timeout_s=60)
         await until(world, lambda w: set(states(w)) == {"delivered"})
         # The server's own job, next: the CLI moved the shared cursor, and what it would
         # have queued is already queued (and sent), so it queues nothing twice.
