@@ -109,7 +109,7 @@ async def test_a_browser_that_connects_gets_the_whole_picture_first() -> None:
     hub = BoardHub(bus, Board(line_limit=10))
     running = asyncio.create_task(hub.run(tick_s=3600))
     try:
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(60):
             while hub.board.version < 2:
                 await asyncio.sleep(0)
         async with hub.client() as frames:

@@ -185,22 +185,21 @@ async def test_stop_returns_promptly_while_the_bind_goes_unanswered(tmp_path: Pa
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    settings = smpp_settings(server.getsockname()[1], connect_timeout_s=10.0)
+    # The bind would wait 10 minutes for its answer; the stop's join, a minute at most
+    # (it returns as soon as the thread ends: no stopwatch, the same at any load).
+    settings = smpp_settings(server.getsockname()[1], connect_timeout_s=600.0)
     link = SmppLink(settings, database)
     try:
         link.start()
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(60):
             while not accepted or link.state != "connecting":
                 await asyncio.sleep(0.01)
-        started = time.monotonic()
-        await asyncio.to_thread(link.stop, 3.0)
-        took = time.monotonic() - started
+        await asyncio.to_thread(link.stop, 60.0)
     finally:
         server.close()
         for conn in accepted:
             conn.close()
-    assert not link.alive
-    assert took < 1.5
+    assert not link.alive  # the stop cut the bind's wait short
 
 
 async def test_a_dead_link_thread_is_restarted(

@@ -372,7 +372,8 @@ async def test_a_link_behind_its_database_does_not_resend_answered_parts(tmp_pat
     response_timeout_s, called the SMSC dead and resent it, while the SMSC's answer
     sat unread in the link's own socket. A late answer already received is no outage."""
     personality = Personality(submit_delay_s=0.6)  # the first answer comes after 0.6 s
-    async with sms_world(tmp_path, personality, response_timeout_s=1.0) as world:
+    response_timeout_s = 3.0
+    async with sms_world(tmp_path, personality, response_timeout_s=response_timeout_s) as world:
         outbox = world.outbox()
         try:  # the second message falls due while the first is unanswered
             outbox.enqueue(STRANGER, "tin 2", kind="test", accents=False, now=time.time(),
@@ -394,14 +395,21 @@ async def test_a_link_behind_its_database_does_not_resend_answered_parts(tmp_pat
                 if stores.ON_POSTGRES:
                     conn.execute("LOCK TABLE sms_part IN EXCLUSIVE MODE")
                 held.set()
-                time.sleep(2.0)
+                # Held until the SMSC has answered "tin 1" and the response timeout is
+                # over after that: by then the answer waits in the link's socket and the
+                # part is overdue, however late the machine let each side run.
+                for _ in range(6000):
+                    if world.smsc.record.submits:
+                        break
+                    time.sleep(0.01)
+                time.sleep(response_timeout_s + 0.5)
                 conn.commit()
             finally:
                 conn.close()
 
-        async with asyncio.timeout(20):
+        async with asyncio.timeout(120):
             await asyncio.to_thread(hold_the_write_lock)
-            await until(world, lambda w: states(w) == {"delivered": 2})
+            await until(world, lambda w: states(w) == {"delivered": 2}, timeout_s=60)
     assert held.is_set()
     assert sorted(world.smsc.record.texts_to(STRANGER)) == ["tin 1", "tin 2"]  # each once
     assert world.smsc.record.connections == 1  # the link was never called dead
