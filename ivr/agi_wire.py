@@ -163,7 +163,6 @@ class AgiConnection(asyncio.Protocol):
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         self.closed = False  # EOF or connection lost: no more bytes will come
-        self.lost: asyncio.Future[None] | None = None  # set when asked for (close())
         self._waiter: asyncio.Future[None] | None = None
         self.writable = True  # False while the transport's buffer is full (pause_writing)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -189,8 +188,6 @@ class AgiConnection(asyncio.Protocol):
         release_transport(self.transport)  # no cycle left for the collector (kernel/heap.py)
         self._end()
         self.writable = True
-        if self.lost is not None and not self.lost.done():
-            self.lost.set_result(None)
 
     def pause_writing(self) -> None:
         self.writable = False
@@ -437,19 +434,24 @@ class AgiChannel:
         return raw.decode("utf-8", "replace").rstrip("\r\n")
 
     async def close(self) -> None:
-        """Close our side; Asterisk then carries on in the dialplan."""
+        """Close our side; Asterisk then carries on in the dialplan.
+
+        Returns once the connection is gone (connection_lost, at the next loop turn
+        unless unsent bytes wait for a peer that does not read: then 1 s at most, and
+        the connection is aborted). Waits on the channel's own deadline timer, not an
+        asyncio.timeout and a future of its own: nothing more made per call.
+        """
+        conn = self._conn
+        self._transport.close()
+        if not conn.closed:  # after close() only connection_lost sets it
+            self._arm(1.0)
+            try:
+                while not conn.closed:
+                    await self._wait()
+            except TimeoutError:
+                self._transport.abort()
+            finally:
+                self._deadline = 0.0
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        conn = self._conn
-        self._transport.close()
-        if conn.closed and conn.lost is None:
-            return  # already gone: connection_lost follows at once, nothing to wait for
-        if conn.lost is None:
-            conn.lost = self._loop.create_future()
-        if not conn.lost.done():
-            try:
-                async with asyncio.timeout(1.0):
-                    await conn.lost
-            except TimeoutError:
-                self._transport.abort()

@@ -628,3 +628,23 @@ async def test_ended_connections_leave_no_transport_for_the_garbage_collector() 
 
 async def _hang_up_after_one(channel: AgiChannel, request: object, env: object) -> None:
     await channel.run('STREAM FILE tracuu/ivr_welcome "0123456789*#"')
+
+
+async def test_a_peer_that_stops_reading_is_aborted_at_close_not_waited_for() -> None:
+    """close() waits for the connection to go (unsent bytes first) for one second at
+    most, then aborts it: a peer that never reads cannot hold a line slot forever."""
+
+    async def flood(channel: AgiChannel, request: object, env: object) -> None:
+        for _ in range(200):  # ~10 MB, far more than the sockets' buffers
+            channel.write_line("NOOP " + "x" * 50_000)
+
+    async with asyncio.timeout(10), agi_server({"ivr": flood}) as server:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            writer.write(ENV)
+            await writer.drain()
+            while not server.connections:
+                await asyncio.sleep(0.01)
+            await server.idle()  # the server's side closed, though we read nothing
+        finally:
+            writer.close()
