@@ -48,7 +48,7 @@ def start(profile: Path, downloads: Path | None = None) -> Any:
             {"download.default_directory": str(downloads), "download.prompt_for_download": False},
         )
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(20)
+    driver.set_page_load_timeout(120)
     return driver
 
 
@@ -67,4 +67,4 @@ def sign_in(driver: Any, port: int, name: str, password: str) -> None:
     driver.get(f"http://127.0.0.1:{port}/login")
     driver.find_element(By.ID, "name").send_keys(name)
     driver.find_element(By.ID, "password").send_keys(password + "\n")
-    WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.ID, "sign-out"))
+    WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.ID, "sign-out"))

@@ -152,7 +152,7 @@ def test_a_call_on_gateway_b_shows_on_gateway_as_page(gateways: TwoGateways, bro
     gateways.run(gateways.silent_gateway())
     chromium.sign_in(browser, gateways.port, OPERATOR, PASSWORD)
     browser.get(f"http://127.0.0.1:{gateways.port}/")
-    wait = WebDriverWait(browser, 20)
+    wait = WebDriverWait(browser, 60)
     wait.until(lambda d: "trực tiếp" in d.find_element(By.ID, "status").text)
 
     call = {

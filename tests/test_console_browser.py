@@ -111,10 +111,10 @@ def sign_in(driver: object, port: int, name: str = "Nguyễn.Thị.Lan") -> None
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(f"http://127.0.0.1:{port}/")  # type: ignore[attr-defined]
-    WebDriverWait(driver, 10).until(lambda d: "/login" in d.current_url)
+    WebDriverWait(driver, 60).until(lambda d: "/login" in d.current_url)
     driver.find_element(By.ID, "name").send_keys(name)  # type: ignore[attr-defined]
     driver.find_element(By.ID, "password").send_keys(PASSWORD + "\n")  # type: ignore[attr-defined]
-    WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.ID, "sign-out"))
+    WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.ID, "sign-out"))
 
 
 def test_sign_in_with_a_wrong_then_the_right_password(
@@ -125,7 +125,7 @@ def test_sign_in_with_a_wrong_then_the_right_password(
 
     driver: object = browser
     driver.get(f"http://127.0.0.1:{server.port}/")  # type: ignore[attr-defined]
-    wait = WebDriverWait(driver, 10)
+    wait = WebDriverWait(driver, 60)
     wait.until(lambda d: "/login" in d.current_url)
     driver.find_element(By.ID, "name").send_keys("Nguyễn.Thị.Lan")  # type: ignore[attr-defined]
     driver.find_element(By.ID, "password").send_keys("sai mật khẩu\n")  # type: ignore[attr-defined]
@@ -157,7 +157,7 @@ def test_operator_sees_a_call_appear_and_leave(server: ConsoleServer, browser: o
     driver: object = browser
     sign_in(driver, server.port)
     # The board redraws its rows every second: a row found just before a redraw is stale.
-    wait = WebDriverWait(driver, 10, ignored_exceptions=(StaleElementReferenceException,))
+    wait = WebDriverWait(driver, 60, ignored_exceptions=(StaleElementReferenceException,))
     wait.until(lambda d: "trực tiếp" in d.find_element(By.ID, "status").text)
 
     call = {
@@ -204,7 +204,7 @@ def test_operator_looks_up_a_code_and_reads_vietnamese_dates(
     sign_in(driver, server.port)
     box = driver.find_element(By.ID, "code")  # type: ignore[attr-defined]
     box.send_keys("000.00.18.h26 - 241129 - 0002\n")
-    result = WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "result").text or None)
+    result = WebDriverWait(driver, 60).until(lambda d: d.find_element(By.ID, "result").text or None)
     assert "Mã hồ sơ: 000.00.18.H26-241129-0002" in result
     assert "Trạng thái: Đang xử lý (quá hạn)" in result
     assert "Ngày hẹn trả: 26/11/2026" in result  # due three days before TODAY
@@ -213,7 +213,7 @@ def test_operator_looks_up_a_code_and_reads_vietnamese_dates(
 
     box.clear()
     box.send_keys("000.00.18.H26-241129-0999\n")
-    WebDriverWait(driver, 10).until(
+    WebDriverWait(driver, 60).until(
         lambda d: d.find_element(By.ID, "result").text == "Không tìm thấy hồ sơ."
     )
 
@@ -226,7 +226,7 @@ def test_kiosk_scan_shows_the_public_status_large_and_resets(
 
     driver: Any = browser
     driver.get(f"http://127.0.0.1:{server.port}/kiosk?reset_s=3")  # no sign-in
-    wait = WebDriverWait(driver, 15)
+    wait = WebDriverWait(driver, 60)
     assert driver.switch_to.active_element.get_attribute("id") == "code"  # ready for a scan
     # A barcode scanner types the code and Enter into whatever has focus.
     driver.switch_to.active_element.send_keys("000.00.18.H26-241129-0001\n")

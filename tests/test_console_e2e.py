@@ -172,7 +172,7 @@ def test_a_simulated_call_appears_on_the_board_and_leaves_it(
 
     chromium.sign_in(browser, running.settings.http.port, EDITOR, PASSWORD)
     browser.get(running.url + "/")
-    wait = WebDriverWait(browser, 30)
+    wait = WebDriverWait(browser, 60)
     wait.until(lambda d: "trực tiếp" in d.find_element(By.ID, "status").text)
     call = running.call("1 2411290002# H", pace_s=0.4, uniqueid="1764400000.42")
     row = wait.until(lambda d: [r for r in _rows(d) if "1764400000.42" in r])[0]
@@ -281,7 +281,7 @@ def test_try_an_sms_and_print_the_recording_scripts(running: Gateway, browser: A
 
     chromium.sign_in(browser, running.settings.http.port, EDITOR, PASSWORD)
     browser.get(running.url + "/try")
-    wait = WebDriverWait(browser, 30)
+    wait = WebDriverWait(browser, 60)
     browser.find_element(By.ID, "sms-text").send_keys("HS 000.00.18.H26-241129-0001")
     browser.find_element(By.CSS_SELECTOR, "#sms button[type=submit]").click()
     wait.until(lambda d: d.find_element(By.ID, "sms-meta").text)

@@ -93,7 +93,7 @@ def test_statistics_are_drawn_and_exported_as_csv(console: Console, tmp_path: Pa
         first = (DAY - timedelta(days=1)).isoformat()
         chromium.sign_in(driver, console.port, "quantri", PASSWORD)
         driver.get(f"http://127.0.0.1:{console.port}/stats?from={first}&to={DAY.isoformat()}")
-        wait = WebDriverWait(driver, 15)
+        wait = WebDriverWait(driver, 60)
         wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded"))
         totals = driver.find_element(By.ID, "totals").text
         assert "30\ncuộc gọi" in totals
@@ -107,7 +107,7 @@ def test_statistics_are_drawn_and_exported_as_csv(console: Console, tmp_path: Pa
 
         driver.find_element(By.ID, "csv").click()
         name = f"thong-ke-{first}-{DAY.isoformat()}.csv"
-        deadline = clock.monotonic() + 15
+        deadline = clock.monotonic() + 60
         while not (downloads / name).exists() and clock.monotonic() < deadline:
             clock.sleep(0.2)
         text = (downloads / name).read_text("utf-8-sig")
@@ -130,7 +130,7 @@ def test_a_month_with_two_busy_days_is_drawn_over_the_whole_month(console: Conso
         first = DAY - timedelta(days=29)
         chromium.sign_in(driver, console.port, "quantri", PASSWORD)
         driver.get(f"http://127.0.0.1:{console.port}/stats?from={first}&to={DAY.isoformat()}")
-        wait = WebDriverWait(driver, 15)
+        wait = WebDriverWait(driver, 60)
         wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded"))
         drawn = driver.execute_script(
             "const u = charts['chart-days'];"
