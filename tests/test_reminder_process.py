@@ -164,7 +164,7 @@ async def test_a_push_runs_the_worker_at_once(tmp_path: Path) -> None:
 
 
 async def test_a_worker_killed_mid_scan_is_restarted_and_each_reminder_goes_once(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     count = 4000  # four pages of changes (reminder_job.PAGE): the kill comes after the first
     today = datetime.now(Settings().zone).date()
@@ -184,6 +184,8 @@ async def test_a_worker_killed_mid_scan_is_restarted_and_each_reminder_goes_once
     assert len(numbers) == count
     assert set(numbers.values()) == {1}
     print(f"killed with {killed_at} of {count} reminders queued")
+    said = [r.getMessage() for r in caplog.records if r.name == "sms.reminder_process"]
+    assert f"reminders: the worker process {first.pid} ended (exit code -9)" in " ".join(said)
 
 
 @pytest.mark.no_store
