@@ -141,7 +141,8 @@ class ReminderProcess:
             asyncio.get_running_loop().remove_reader(self._process.sentinel)
         self._received()  # what it said before it ended
         self._forget_pipe()
-        self._conn.close()
+        with self._send_lock:  # not under a stop() sending from its thread
+            self._conn.close()
         self.ended.set()
 
 
@@ -191,7 +192,9 @@ class ReminderWorker:
             started = loop.time()
             process = self._start()
             await process.ended.wait()
-            await asyncio.to_thread(process.stop, 0.0)  # reaps it: its exit code
+            # Reaps it (its exit code): at once, the process has ended; its sentinel
+            # closes a moment before the kernel lets it be waited for.
+            await asyncio.to_thread(process.stop, STOP_TIMEOUT_S)
             if loop.time() - started >= STABLE_S:
                 backoff = RESTART_MIN_S
             log.error(
