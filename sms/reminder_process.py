@@ -103,7 +103,7 @@ class ReminderProcess:
         self._send(("nudge",))
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
-        """End the worker (from any thread): asked, then killed (it ignores SIGTERM)."""
+        """End the worker (from any thread): asked, then killed."""
         self._send(("stop",))
         self._process.join(timeout_s)
         if self._process.is_alive():
@@ -233,11 +233,10 @@ def worker_main(conn: Connection, args: WorkerArgs) -> None:
     """The worker: the reminder job on an event loop of its own, until told or orphaned."""
     from kernel.logs import setup_logging
 
-    # Ctrl-C in the gateway's terminal, or systemd stopping the service's whole group,
-    # reaches this process too: the gateway ends it (a "stop", or its pipe closing),
-    # rather than the gateway seeing it die and starting another on its way out.
+    # Ctrl-C in the gateway's terminal reaches this process too: the gateway ends it
+    # (a "stop", or its pipe closing). SIGTERM (systemd stopping the service's group,
+    # multiprocessing's exit handler) ends it cleanly, as "stop" does.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if args.nice:
         os.nice(args.nice)
     setup_logging(*args.logs)  # the gateway's level, zone and format: one log to read
@@ -277,6 +276,7 @@ async def _work(conn: Connection, args: WorkerArgs) -> None:
             conn.send(("queued",))
 
     loop.add_reader(conn.fileno(), received)
+    loop.add_signal_handler(signal.SIGTERM, main.cancel)
     settings = args.settings
     with contextlib.suppress(asyncio.CancelledError):
         db = await Database.open(args.database)
