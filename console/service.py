@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from datetime import date, datetime
@@ -68,7 +69,16 @@ async def run(runtime: Runtime[ConsoleConfig, DossierLookup]) -> None:
         # start began (the board, the instance heartbeat), instead of leaving it running.
         await runner.setup()
         site = web.TCPSite(runner, settings.http.host, settings.http.port)
-        await site.start()
+        # Not cancelled half-way: asyncio's create_server (3.11) cancelled after it
+        # listens loses its server, whose socket then outlives runner.cleanup(). A stop
+        # during the start waits for the listening socket, which cleanup() closes.
+        starting = asyncio.ensure_future(site.start())
+        try:
+            await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await starting
+            raise
         log.info("console on http://%s:%d/", settings.http.host, settings.http.port)
         await asyncio.Event().wait()  # until cancelled
     finally:
