@@ -558,7 +558,7 @@ class TestSmsc:
         async with self._changed:
             self._changed.notify_all()
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    async def wait_for(self, predicate: Callable[[], bool], timeout_s: float = 60.0) -> None:
         """Wait (bounded) until predicate() holds; re-checked on every SMSC event."""
         self._waiting += 1
         try:
@@ -567,14 +567,14 @@ class TestSmsc:
         finally:
             self._waiting -= 1
 
-    async def wait_bound(self, timeout_s: float = 10.0) -> None:
+    async def wait_bound(self, timeout_s: float = 60.0) -> None:
         async with asyncio.timeout(timeout_s):
             await self._bound_event.wait()
 
-    async def wait_submits(self, count: int, timeout_s: float = 10.0) -> None:
+    async def wait_submits(self, count: int, timeout_s: float = 60.0) -> None:
         await self.wait_for(lambda: len(self.record.submits) >= count, timeout_s)
 
-    async def wait_disconnected(self, timeout_s: float = 10.0) -> None:
+    async def wait_disconnected(self, timeout_s: float = 60.0) -> None:
         await self.wait_for(lambda: self._current is None, timeout_s)
 
     @property
@@ -595,7 +595,7 @@ class TestSmsc:
         data_coding: int | None = None,
         short_message: bytes | None = None,
         esm_class: int = 0,
-        timeout_s: float = 10.0,
+        timeout_s: float = 60.0,
         **tlvs: Any,
     ) -> int:
         """Send one MO deliver_sm to the bound gateway; return deliver_sm_resp's status."""
@@ -624,7 +624,7 @@ class TestSmsc:
         return status
 
     async def send_raw(self, data: bytes, *, answer_to: int | None = None,
-                       timeout_s: float = 10.0) -> int | None:  # fmt: skip
+                       timeout_s: float = 60.0) -> int | None:  # fmt: skip
         """Write bytes as they are (broken PDUs, unknown commands) to the bound gateway;
         with `answer_to` (a sequence number), wait for the response status to it."""
         await self.wait_bound(timeout_s)
@@ -640,7 +640,7 @@ class TestSmsc:
         async with asyncio.timeout(timeout_s):
             return await future
 
-    async def unbind(self, timeout_s: float = 10.0) -> None:
+    async def unbind(self, timeout_s: float = 60.0) -> None:
         """SMSC-initiated unbind (e.g. maintenance); the gateway must answer it."""
         session = self._current
         assert session is not None

@@ -112,7 +112,7 @@ def bind(name: str, port: int, **more: Any) -> dict[str, Any]:
     return {"name": name, "host": "127.0.0.1", "port": port, "system_id": name, **more}
 
 
-async def until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
+async def until(predicate: Callable[[], bool], timeout_s: float = 60.0) -> None:
     """Poll, bounded: outbox rows change in the link threads, which signal nothing."""
     async with asyncio.timeout(timeout_s):
         while not predicate():

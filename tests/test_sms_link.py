@@ -38,7 +38,7 @@ def states(world: World) -> dict[str, int]:
         outbox.close()
 
 
-async def until(world: World, predicate: Callable[[World], bool], timeout_s: float = 10.0) -> None:
+async def until(world: World, predicate: Callable[[World], bool], timeout_s: float = 60.0) -> None:
     """Poll the database, bounded, until predicate(world) holds.
 
     Outbox rows change in the link thread, which signals nothing to the test:

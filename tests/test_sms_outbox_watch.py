@@ -11,7 +11,7 @@ from sms.outbox import COMPONENT, STEPS, Outbox
 from sms.outbox_watch import outbox_watch
 
 
-async def changed_within(watch: object, timeout_s: float = 5.0) -> bool:
+async def changed_within(watch: object, timeout_s: float = 60.0) -> bool:
     async with asyncio.timeout(timeout_s):
         while not watch.changed():  # type: ignore[attr-defined]
             await asyncio.sleep(0.02)

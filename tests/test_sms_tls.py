@@ -49,9 +49,9 @@ async def test_a_window_of_multipart_messages_and_an_incoming_sms_over_tls(
         link = SmppLink(settings, database, on_inbound=lambda: inbound.append(1))
         link.start()
         try:
-            await smsc.wait_submits(40, timeout_s=20)
+            await smsc.wait_submits(40, timeout_s=60)
             status = await smsc.deliver(STRANGER, "HS 000.00.18.H26-241129-0001")
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(60):
                 while link.receipts < 40:
                     await asyncio.sleep(0.02)
         finally:
