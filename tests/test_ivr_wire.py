@@ -516,9 +516,9 @@ async def test_the_simulator_sends_the_reply_then_the_notice_then_511() -> None:
         lines: list[object] = []
         for command in (WELCOME, "SET VARIABLE TRACUU_NEXT goodbye", MENU):
             channel.write_line(command)
-            lines.append(await channel.read_line(2.0))
+            lines.append(await channel.read_line(30.0))
             if command == WELCOME:
-                lines.append(await channel.read_line(2.0))
+                lines.append(await channel.read_line(30.0))
         return lines
 
     outcome = Outcome()
