@@ -41,6 +41,11 @@ log = logging.getLogger("sms.link")  # one logger for the link, whichever module
 class InFlight:
     part: PartToSend
     sent_at: float
+    leased_at: float = -1.0  # the link's clock at the claim or the last renew_leases()
+
+    def __post_init__(self) -> None:
+        if self.leased_at < 0:
+            self.leased_at = self.sent_at
 
 
 @dataclass
@@ -155,6 +160,26 @@ class Dispatcher:
 
     def oldest_sent_at(self) -> float | None:
         return min((e.sent_at for e in self.inflight.values()), default=None)
+
+    def renew_leases(self, now: float, after_s: float) -> int:
+        """Parts in flight for `after_s` (the link's clock) or more since their claim or
+        last renewal: their lease starts again (sms/lease.py). A link that is behind, its
+        answers waiting unread in its socket (_keep_alive lets it be), is still their
+        owner; without this another instance's sweep took them after lease_s and sent
+        them again: duplicates beyond the one window the outbox allows for a dead link."""
+        due = [e for e in self.inflight.values() if now - e.leased_at >= after_s]
+        if not due:
+            return 0
+        try:
+            self.outbox.renew([(e.part.message_id, e.part.seq) for e in due], self.wall())
+            self.outbox.commit()
+        except DB_ERRORS:
+            self.outbox.rollback()
+            log.warning("could not renew the lease of %d parts in flight", len(due))
+            return 0
+        for entry in due:
+            entry.leased_at = now
+        return len(due)
 
     def requeue_inflight(self) -> None:
         """The connection is gone: parts sent without an answer go back (uncertain)."""

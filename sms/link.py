@@ -63,6 +63,9 @@ log = logging.getLogger(__name__)
 STABLE_BIND_S = 10.0  # a bind that lasted this long resets the reconnect backoff
 MAX_READ_BATCH = 256  # PDUs handled per loop turn before their commit
 STOP_DRAIN_S = 2.0  # on shutdown, wait this long for outstanding responses
+# Parts in flight renew their lease this many times within lease_s (PostgreSQL, several
+# instances: sms/lease.py), so only an instance that stopped running loses them.
+LEASE_RENEWALS = 3
 RECV_BYTES = 65_536
 
 
@@ -173,6 +176,7 @@ class SmppLink(CountersView):
         self._wall = wall
         self._make_watch = watch or (lambda: outbox_watch(database))
         self._route = route  # several binds: what this one claims (sms/routes.py)
+        self._leases = is_postgres(database)  # other instances sweep parts claimed long ago
         self.name = name
         self._receipt_scope = receipt_scope  # several binds: ids are kept per bind
         self._stop = threading.Event()
@@ -450,6 +454,8 @@ class SmppLink(CountersView):
                 if self.state == "throttled" and now >= bound.pause_until:
                     self._set_state("up")  # the pause is over: this bind takes its share again
                 wait_send = self._send_due(conn, dispatcher, bound, now)
+                if self._leases:
+                    dispatcher.renew_leases(now, self._settings.lease_s / LEASE_RENEWALS)
                 self._keep_alive(conn, dispatcher, bound, now)
                 if self._wait(conn, bound, now, wait_send):
                     bound.last_io = self._clock()

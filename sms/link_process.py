@@ -210,11 +210,13 @@ def worker_main(conn: Connection, args: WorkerArgs) -> None:
     last: tuple[int, ...] = ()
     try:
         while link.alive:
-            if conn.poll(COUNTERS_EVERY_S):
-                try:
-                    message = conn.recv()
-                except EOFError:
-                    break  # the gateway is gone: unbind and end
+            try:
+                message = conn.recv() if conn.poll(COUNTERS_EVERY_S) else None
+            except (EOFError, OSError):
+                # The gateway is gone (a SIGKILLed one can leave ECONNRESET, not EOF):
+                # unbind and end.
+                break
+            if message is not None:
                 if message[0] == "wake":
                     available.update(message[1])
                     link.wake()

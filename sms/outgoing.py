@@ -146,6 +146,15 @@ class Outgoing:
             (claimed_before,),
         )
 
+    def renew(self, parts: list[tuple[int, int]], now: float) -> None:
+        """The claimer is alive and still waiting for these parts' answers: their lease
+        starts again at `now`, so no lease sweep (sms/lease.py) takes them meanwhile."""
+        self._conn.executemany(
+            "UPDATE sms_part SET claimed_at = ? WHERE message_id = ? AND seq = ?"
+            " AND state = 'submitting'",
+            [(now, message_id, seq) for message_id, seq in parts],
+        )
+
     def next_due(self, route: RouteFilter | None = None) -> float | None:
         if route is None:
             # One MIN per priority: each is a single seek in sms_part_send_order (a MIN
@@ -224,9 +233,11 @@ class Outgoing:
         """`single`: the message has this one part (its state is the part's). `scope`:
         the bind's name when there are several (their SMSCs' ids may collide)."""
         forms = _scoped(smsc_id, scope)
+        # 'queued': a lease sweep put the part back while its answer was on its way (this
+        # link was behind); the SMSC has it, so it is not sent again.
         changed = self._conn.execute(
             "UPDATE sms_part SET state = 'submitted', smsc_id = ?, status = 0"
-            " WHERE message_id = ? AND seq = ? AND state = 'submitting'",
+            " WHERE message_id = ? AND seq = ? AND state IN ('submitting', 'queued')",
             (forms[0], message_id, seq),
         )
         if changed:

@@ -140,3 +140,48 @@ async def test_an_instance_starting_leaves_another_s_parts_in_flight(url: str) -
             two.close()
 
     assert await asyncio.to_thread(work) == (0, 1)
+
+
+async def test_a_live_link_behind_keeps_its_parts_from_the_lease_sweep(url: str) -> None:
+    """A link whose answers wait unread (it is behind: a loaded machine, a worker at a
+    lower CPU priority) still owns its parts in flight: it renews their lease, so another
+    instance's sweep does not send them again; an instance that stops renewing loses them
+    after lease_s. An answer that comes after a sweep still settles the part."""
+    from sms.dispatch import Batch, Counters, Dispatcher
+    from sms.pdu import Pdu
+    from sms.settings import SmppSettings
+    from tests.stores import rows
+
+    await migrate_file(url)
+    lease_s = 3.0
+    wall = [time.time()]
+
+    def work() -> tuple[int, int, int, str]:
+        one, two = Outbox.open(url), Outbox.open(url)
+        try:
+            one.enqueue("84912345678", "Xin chao", kind="test", accents=False, now=wall[0])
+            one.commit()
+            link = Dispatcher(SmppSettings(), one, Counters(), lambda: wall[0])
+            (part,) = link.claim(5)
+            link.submit(part, 1, 0.0)  # sent at 0.0 on the link's clock; no answer yet
+            wall[0] += 2.0
+            renewed = link.renew_leases(2.0, lease_s / 3)
+            wall[0] += 2.0  # 4 s after the claim, 2 s after the renewal
+            swept_live = two.recover(wall[0] - lease_s)
+            two.commit()
+            wall[0] += 2.0  # the link stopped renewing: its lease runs out
+            swept_dead = two.recover(wall[0] - lease_s)
+            two.commit()
+            got = Batch()  # the answer to the first submit arrives after all
+            link.handle(Pdu("submit_sm_resp", 0, 1, 0x80000004, message_id=b"ab12"), got)
+            link.commit(got)
+            (state,) = rows(url, "SELECT state FROM sms_part WHERE message_id = ?",
+                            (part.message_id,))  # fmt: skip
+            return renewed, swept_live, swept_dead, state[0]
+        finally:
+            one.close()
+            two.close()
+
+    renewed, swept_live, swept_dead, state = await asyncio.to_thread(work)
+    assert (renewed, swept_live, swept_dead) == (1, 0, 1)
+    assert state == "submitted"  # the SMSC has it: not sent again
