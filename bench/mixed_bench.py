@@ -27,9 +27,10 @@ reminders at the SMSC (each exactly once, duplicates), calls whose events were
 recorded, the gateway's loop lag (kernel/looplag.py), garbage-collection pauses of
 the gateway and the callers, and CPU per thread while the reminder job scans and
 while the link sends. --attribute splits every slow reply into its legs
-(bench/mixed_probe.py). --link process runs the SMPP link in its worker process
-(sms.link_mode = "process", opt-in), for a side-by-side run; --peers-nice lowers the
-SMSC's and the office sync's CPU priority (they stand for other machines).
+(bench/mixed_probe.py). --link thread runs the SMPP link in a thread of the gateway
+(sms.link_mode = "thread"; the default is its worker process), for a side-by-side run;
+--peers-nice lowers the SMSC's and the office sync's CPU priority (they stand for other
+machines).
 """
 
 from __future__ import annotations
@@ -697,9 +698,9 @@ def main() -> None:
     parser.add_argument(
         "--link",
         choices=("process", "thread"),
-        default="thread",
-        help="sms.link_mode: the SMPP link in a thread of the gateway (the product's "
-        "default) or in a worker process",
+        default="process",
+        help="sms.link_mode: the SMPP link in a worker process (the product's default) "
+        "or in a thread of the gateway",
     )
     parser.add_argument(
         "--peers-nice",
