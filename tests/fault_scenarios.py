@@ -288,12 +288,20 @@ async def agi_cuts(tmp_path: Path, url: str, *, calls: int = 300, seed: int = 7)
         async with asyncio.timeout(120):
             for start in range(0, calls, 50):  # 50 at a time
                 await asyncio.gather(*(one(n) for n in range(start, min(calls, start + 50))))
-        await asyncio.sleep(2.0)  # the events' group commit, the sockets' clean-up
-        fds_after = _fds(gw.process.pid)
-        rows = await f.fetch(
+        # The events' group commit and the sockets' clean-up: until every call that began
+        # is stored (60 s at most: a loaded machine), then a moment for the last sockets.
+        query = (
             "SELECT uniqueid, array_agg(event ORDER BY id) FROM ivr_call_event"
             " WHERE uniqueid LIKE 'cut.%' GROUP BY uniqueid"
         )
+        deadline = asyncio.get_running_loop().time() + 60
+        while len(rows := await f.fetch(query)) < len(began):
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)
+        rows = await f.fetch(query)
+        fds_after = _fds(gw.process.pid)
         metrics = await _metrics(gw.http_port)
     recorded = {r[0]: list(r[1]) for r in rows}
     figures.notes.update(
