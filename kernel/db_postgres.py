@@ -84,6 +84,11 @@ async def _translated(coro: Awaitable[T]) -> T:
         raise IntegrityError(str(exc)) from exc
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         raise DatabaseError(str(exc)) from exc
+    except asyncpg.InternalClientError as exc:
+        # A connection the server ended in the middle of an operation ("another
+        # operation is in progress"): an outage like the others, not a fault that
+        # stops the gateway (seen in the PostgreSQL-restart fault test).
+        raise DatabaseError(str(exc)) from exc
 
 
 def _blocking(coro: Coroutine[Any, Any, T]) -> T:
