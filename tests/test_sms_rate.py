@@ -19,11 +19,13 @@ import bisect
 import os
 import subprocess
 import sys
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from gateway.settings import Settings
 from kernel.db import Database
 from prompts.catalog import load_catalog
 from sms.outbox import Outbox
@@ -33,6 +35,8 @@ from tests import stores
 from tests.peers.smsc import Personality, seed_processes, sms_world
 from tests.test_sms_link import STRANGER, states, until
 from tests.test_sms_pacing import most_in_any_second
+
+OFFICE_ZONE = ZoneInfo(Settings.model_fields["timezone"].default)
 
 
 def in_order_but_the_refused(texts: list[str], expected: list[str], refused: int) -> bool:
@@ -125,13 +129,20 @@ async def test_a_message_queued_elsewhere_is_sent_without_a_doorbell(tmp_path: P
 async def test_reminders_queued_by_the_cli_are_sent_by_the_running_gateway(
     tmp_path: Path,
 ) -> None:
-    async with sms_world(tmp_path) as world:
+    # The office's own day and hour, as the job counts them, and a window that is always
+    # open: from 17:00 UTC on, Hà Nội is a day ahead of date.today(), and a fixed "10:00"
+    # then lay in the future, so the parts waited for it (the test failed every evening).
+    now = datetime.now(OFFICE_ZONE)
+    always = {"window_start": "00:00", "window_end": "23:59:59"}
+    async with sms_world(tmp_path, today=now.date(), sms=always) as world:
+        assert world.settings.zone == OFFICE_ZONE
         await world.smsc.wait_bound()
-        now = datetime.now(world.settings.zone).replace(hour=10, minute=0)  # in the window
         # The CLI process on the same stores, and the dossiers where it looks them up.
-        await seed_processes(world.database, date.today())  # as sms_world seeded its own
+        await seed_processes(world.database, now.date())  # as sms_world seeded its own
         env = dict(os.environ, TRACUU_DATABASE=stores.url(world.database),
-                   TRACUU_CONFIG=str(tmp_path / "absent.toml"))  # fmt: skip
+                   TRACUU_CONFIG=str(tmp_path / "absent.toml"),
+                   TRACUU_SMS_WINDOW_START=always["window_start"],
+                   TRACUU_SMS_WINDOW_END=always["window_end"])  # fmt: skip
         command = [sys.executable, "-m", "gateway.cli", "reminders", "run", "--once",
                    "--now", now.isoformat(), "--queue"]  # fmt: skip
         async with asyncio.timeout(60):
